@@ -1,0 +1,89 @@
+/* mheap.h - public interface of mheap, a page heap after the Go runtime's,
+ * with a malloc and (later) a garbage collector on top.
+ *
+ * Layers, top to bottom (each calls only those below it):
+ *   public API (this file) -> override (libc symbols) -> malloc | gc ->
+ *   thread cache -> central lists -> size classes -> page heap ->
+ *   arenas + address map -> fixalloc -> os
+ *
+ * Edge cases, stated once: sizes are in bytes unless a name says pages;
+ * functions that can fail return NULL / 0 and set errno, and leave the heap
+ * unchanged; misuse (freeing what was not allocated, double free) prints
+ * "mheap: <what>: <address>" on stderr and aborts. */
+#ifndef MHEAP_H
+#define MHEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MH_API __attribute__((visibility("default")))
+
+#define MH_PAGE_SIZE 8192
+
+/* ---- page runs ("manual spans"): raw runs of 8 KiB pages ----------------
+ * For fiber stacks, arenas and other callers that want page-granular
+ * memory from the same heap.  The run is aligned to MH_PAGE_SIZE. */
+
+/* A run of npages pages, or NULL with errno ENOMEM (npages 0 or too many,
+ * or the OS refused).  The memory reads as zero. */
+MH_API void *mh_pages_alloc(size_t npages);
+/* Give a run back.  p must be a value returned by mh_pages_alloc: anything
+ * else aborts with "mheap: invalid pointer: 0x..." and a second free with
+ * "mheap: double free: 0x...". */
+MH_API void mh_pages_free(void *p);
+/* Size in bytes of the page run starting at p; 0 if p does not start one. */
+MH_API size_t mh_pages_size(const void *p);
+
+/* ---- memory return ------------------------------------------------------
+ * Return every free page to the OS now (what malloc_trim(0) and Go's
+ * debug.FreeOSMemory do).  Returns the number of bytes released. */
+MH_API size_t mh_release_memory(void);
+
+/* ---- statistics ----------------------------------------------------------
+ * mh_stats_get fills at most `size` bytes of *out (pass sizeof *out) and
+ * returns the number of bytes filled; fields are only ever added at the end,
+ * and `version` says which are there. */
+#define MH_STATS_VERSION 1
+typedef struct mh_stats {
+    uint32_t version;
+    uint32_t size;
+    uint64_t heap_sys;      /* bytes of heap pages taken from the OS */
+    uint64_t heap_inuse;    /* bytes in spans in use (objects and page runs) */
+    uint64_t heap_manual;   /* bytes in page runs (mh_pages_alloc) */
+    uint64_t heap_idle;     /* bytes in free spans */
+    uint64_t heap_released; /* bytes of free spans not resident (released or never used) */
+    uint64_t meta_sys;      /* bytes of metadata taken from the OS */
+    uint64_t reserved;      /* bytes of address space reserved for arenas */
+    uint64_t nspan_free;
+    uint64_t nspan_inuse;
+    uint64_t nspan_manual;
+    uint64_t ngrow;         /* times the heap grew from the OS */
+    uint64_t nscavenge;     /* scavenger passes that released memory */
+    uint64_t scavenged;     /* bytes released to the OS, in all */
+} mh_stats_t;
+
+MH_API size_t mh_stats_get(mh_stats_t *out, size_t size);
+/* Print the statistics, one per line, to file descriptor fd. */
+MH_API void mh_stats_print(int fd);
+
+/* ---- options --------------------------------------------------------------
+ * Read once from the environment variable MHEAP_OPTIONS, a comma-separated
+ * list of key=value.  Keys: see README.md.  mh_option_get returns -1 for an
+ * unknown name; mh_option_set returns 0, or -1 with errno EINVAL. */
+MH_API long mh_option_get(const char *name);
+MH_API int mh_option_set(const char *name, long value);
+
+/* ---- debugging -------------------------------------------------------------
+ * Check every invariant of the heap; print each violation to stderr as
+ * "mheap: verify: ..." and return how many there were (0: consistent). */
+MH_API size_t mh_heap_verify(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

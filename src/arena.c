@@ -1,0 +1,114 @@
+/* arena.c - arena reservation and the two-level address map. */
+#include "arena.h"
+
+#include "fixalloc.h"
+#include "os.h"
+#include "print.h"
+
+mhi_arena **_Atomic mhi_arena_map[1u << MHI_MAP_L1_BITS];
+mhi_arena_stats mhi_arena_stat;
+mhi_arena *mhi_arena_list;
+mhi_arena *mhi_arena_last;
+
+/* The growth frontier: [grow_cur, grow_end) is reserved, not yet Ready. */
+static uintptr_t grow_cur, grow_end;
+/* Where to ask for the next arena: right above the last one.  The first
+ * hint leaves room below for other mappings and keeps heap addresses in a
+ * recognisable range. */
+static uintptr_t arena_hint = (uintptr_t)0x2000 << 32;
+
+mhi_arena *mhi_arena_must(uintptr_t a) {
+    mhi_arena *ar = mhi_arena_of(a);
+    if (!ar) mhi_fatal("no arena for heap address: %p", (void *)a);
+    return ar;
+}
+
+/* Create metadata for the arena at base and publish it in the map. */
+static bool arena_register(uintptr_t base) {
+    uintptr_t i = base >> MHI_ARENA_SHIFT;
+    uintptr_t i1 = i >> MHI_MAP_L2_BITS, i2 = i & ((1u << MHI_MAP_L2_BITS) - 1);
+    mhi_arena **l2 = atomic_load_explicit(&mhi_arena_map[i1], memory_order_acquire);
+    if (!l2) {
+        l2 = mhi_persistent_alloc(sizeof(mhi_arena *) << MHI_MAP_L2_BITS, 64,
+                                  &mhi_arena_stat.meta);
+        if (!l2) return false;
+        atomic_store_explicit(&mhi_arena_map[i1], l2, memory_order_release);
+    }
+    mhi_arena *ar = mhi_os_alloc(sizeof(mhi_arena), &mhi_arena_stat.meta);
+    if (!ar) return false;
+    ar->base = base;
+    /* Insert sorted by base. */
+    mhi_arena *prev = NULL, *next = mhi_arena_list;
+    while (next && next->base < base) {
+        prev = next;
+        next = next->next;
+    }
+    ar->prev = prev;
+    ar->next = next;
+    if (prev) prev->next = ar;
+    else mhi_arena_list = ar;
+    if (next) next->prev = ar;
+    else mhi_arena_last = ar;
+    mhi_arena_stat.narenas++;
+    atomic_store_explicit((mhi_arena *_Atomic *)&l2[i2], ar, memory_order_release);
+    return true;
+}
+
+uintptr_t mhi_arena_grow_locked(size_t size, uintptr_t *tail_base, size_t *tail_len) {
+    *tail_base = 0;
+    *tail_len = 0;
+    if (size > grow_end - grow_cur) {
+        /* Reserve enough whole arenas for the request. */
+        size_t need = size;
+        size_t len = (need + MHI_ARENA_SIZE - 1) & ~(MHI_ARENA_SIZE - 1);
+        if (len < need) return 0; /* overflow */
+        uintptr_t hint = grow_end ? grow_end : arena_hint;
+        char *p = mhi_os_reserve((void *)hint, len, MHI_ARENA_SIZE, &mhi_arena_stat.reserved);
+        if (!p) return 0;
+        if ((uintptr_t)p + len > ((uintptr_t)1 << MHI_ADDR_BITS)) {
+            mhi_os_release(p, len, &mhi_arena_stat.reserved);
+            return 0;
+        }
+        for (uintptr_t a = (uintptr_t)p; a < (uintptr_t)p + len; a += MHI_ARENA_SIZE) {
+            if (!arena_register(a)) {
+                /* Arenas already registered stay; the rest of the range is
+                 * given back.  Registered arenas are simply never used. */
+                mhi_os_release((void *)a, (uintptr_t)p + len - a, &mhi_arena_stat.reserved);
+                return 0;
+            }
+        }
+        if ((uintptr_t)p == grow_end && grow_end != 0) {
+            grow_end += len; /* contiguous: the frontier extends */
+        } else {
+            if (grow_end > grow_cur) {
+                /* Hand the old frontier's tail to the heap as free pages. */
+                if (mhi_os_commit((void *)grow_cur, grow_end - grow_cur,
+                                  &mhi_arena_stat.committed)) {
+                    *tail_base = grow_cur;
+                    *tail_len = grow_end - grow_cur;
+                    for (uintptr_t a = grow_cur; a < grow_end;) {
+                        mhi_arena *ar = mhi_arena_must(a);
+                        uintptr_t end = ar->base + MHI_ARENA_SIZE;
+                        if (end > grow_end) end = grow_end;
+                        ar->ncommitted = (uint32_t)((end - ar->base) >> MHI_PAGE_SHIFT);
+                        a = end;
+                    }
+                }
+            }
+            grow_cur = (uintptr_t)p;
+            grow_end = (uintptr_t)p + len;
+        }
+        arena_hint = grow_end;
+    }
+    uintptr_t base = grow_cur;
+    if (!mhi_os_commit((void *)base, size, &mhi_arena_stat.committed)) return 0;
+    grow_cur += size;
+    for (uintptr_t a = base; a < grow_cur;) {
+        mhi_arena *ar = mhi_arena_must(a);
+        uintptr_t end = ar->base + MHI_ARENA_SIZE;
+        if (end > grow_cur) end = grow_cur;
+        ar->ncommitted = (uint32_t)((end - ar->base) >> MHI_PAGE_SHIFT);
+        a = end;
+    }
+    return base;
+}

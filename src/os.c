@@ -1,0 +1,196 @@
+/* os.c - Linux implementation of the OS layer (see os.h). */
+#define _GNU_SOURCE
+#include "os.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+static size_t os_page_size;
+
+size_t mhi_os_page_size(void) {
+    if (MHI_UNLIKELY(os_page_size == 0)) {
+        long n = sysconf(_SC_PAGESIZE);
+        os_page_size = n > 0 ? (size_t)n : 4096;
+    }
+    return os_page_size;
+}
+
+static void stat_add(_Atomic uint64_t *stat, int64_t delta) {
+    if (stat) atomic_fetch_add_explicit(stat, (uint64_t)delta, memory_order_relaxed);
+}
+
+static void *map_none(void *hint, size_t len, int extra) {
+    int errno_saved = errno;
+    void *p = mmap(hint, len, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra, -1, 0);
+    errno = errno_saved;
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *mhi_os_reserve(void *hint, size_t len, size_t align, _Atomic uint64_t *stat) {
+    void *p = NULL;
+    if (hint && ((uintptr_t)hint & (align - 1)) == 0)
+        p = map_none(hint, len, MAP_FIXED_NOREPLACE);
+    if (p && p != hint) { /* old kernels ignore the flag and treat it as a hint */
+        munmap(p, len);
+        p = NULL;
+    }
+    if (!p) {
+        p = map_none(NULL, len, 0);
+        if (!p) return NULL;
+        if (((uintptr_t)p & (align - 1)) != 0) {
+            /* Over-reserve and trim to the alignment. */
+            munmap(p, len);
+            if (len + align < len) return NULL;
+            char *q = map_none(NULL, len + align, 0);
+            if (!q) return NULL;
+            uintptr_t a = ((uintptr_t)q + align - 1) & ~(uintptr_t)(align - 1);
+            size_t head = a - (uintptr_t)q, tail = align - head;
+            if (head) munmap(q, head);
+            if (tail) munmap((char *)a + len, tail);
+            p = (void *)a;
+        }
+    }
+    stat_add(stat, (int64_t)len);
+    return p;
+}
+
+bool mhi_os_commit(void *p, size_t len, _Atomic uint64_t *stat) {
+    int errno_saved = errno;
+    int rc = mprotect(p, len, PROT_READ | PROT_WRITE);
+    errno = errno_saved;
+    if (rc != 0) return false;
+    stat_add(stat, (int64_t)len);
+    return true;
+}
+
+void mhi_os_decommit(void *p, size_t len) {
+    int errno_saved = errno;
+    madvise(p, len, MADV_DONTNEED);
+    errno = errno_saved;
+}
+
+void mhi_os_release(void *p, size_t len, _Atomic uint64_t *stat) {
+    int errno_saved = errno;
+    munmap(p, len);
+    errno = errno_saved;
+    stat_add(stat, -(int64_t)len);
+}
+
+void *mhi_os_alloc(size_t len, _Atomic uint64_t *stat) {
+    int errno_saved = errno;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    errno = errno_saved;
+    if (p == MAP_FAILED) return NULL;
+    stat_add(stat, (int64_t)len);
+    return p;
+}
+
+size_t mhi_os_resident(void *p, size_t len) {
+    size_t ps = mhi_os_page_size();
+    uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(ps - 1);
+    uintptr_t hi = ((uintptr_t)p + len + ps - 1) & ~(uintptr_t)(ps - 1);
+    unsigned char vec[256];
+    size_t n = 0;
+    int errno_saved = errno;
+    for (uintptr_t a = lo; a < hi;) {
+        size_t chunk = (hi - a) / ps;
+        if (chunk > sizeof vec) chunk = sizeof vec;
+        if (mincore((void *)a, chunk * ps, vec) == 0)
+            for (size_t i = 0; i < chunk; i++) n += vec[i] & 1;
+        a += chunk * ps;
+    }
+    errno = errno_saved;
+    return n;
+}
+
+int64_t mhi_os_nanotime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t mhi_os_millitime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void mhi_os_write(int fd, const char *buf, size_t len) {
+    int errno_saved = errno;
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        buf += n;
+        len -= (size_t)n;
+    }
+    errno = errno_saved;
+}
+
+void mhi_os_abort(void) {
+    abort();
+}
+
+static inline void mhi_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val) {
+    return syscall(SYS_futex, (uint32_t *)addr, op, val, NULL, NULL, 0);
+}
+
+void mhi_lock_slow(mhi_lock_t *l) {
+    int errno_saved = errno;
+    /* Spin a little: heap critical sections are short. */
+    for (int i = 0; i < 100; i++) {
+        uint32_t expect = 0;
+        if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(&l->state, &expect, 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed)) {
+            errno = errno_saved;
+            return;
+        }
+        mhi_cpu_relax();
+    }
+    /* Mark contended and sleep until woken. */
+    while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0)
+        futex(&l->state, FUTEX_WAIT_PRIVATE, 2);
+    errno = errno_saved;
+}
+
+void mhi_unlock_wake(mhi_lock_t *l) {
+    int errno_saved = errno;
+    futex(&l->state, FUTEX_WAKE_PRIVATE, 1);
+    errno = errno_saved;
+}
+
+static pthread_key_t os_thread_key;
+
+bool mhi_os_thread_key_create(void (*destructor)(void *)) {
+    return pthread_key_create(&os_thread_key, destructor) == 0;
+}
+
+void mhi_os_thread_set(void *value) {
+    pthread_setspecific(os_thread_key, value);
+}
+
+void mhi_os_yield(void) {
+    sched_yield();
+}

@@ -1,0 +1,98 @@
+/* os.h - the operating-system layer: the only place that calls mmap,
+ * madvise, clock_gettime, futex, write, abort.
+ *
+ * Address space moves through four states, as in the Go runtime's mem.go:
+ *
+ *   None --reserve--> Reserved --commit--> Ready --decommit--> Prepared
+ *     ^                  |                   ^                    |
+ *     +-----release------+                   +-------reuse--------+
+ *
+ * Reserved: address range is ours but not accessible (PROT_NONE).
+ * Ready:    readable and writable; may be resident.
+ * Prepared: readable and writable, contents dropped (MADV_DONTNEED): reads
+ *           as zero, not resident until touched.  Reusing it needs no call
+ *           on Linux, but mhi_os_reuse is kept so the accounting is explicit.
+ *
+ * Each call does one transition and adjusts the counter it is given
+ * (bytes in that state), so the heap's statistics are exact.  Failures return
+ * NULL / false and never abort. */
+#ifndef MHEAP_OS_H
+#define MHEAP_OS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MHI_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MHI_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MHI_NOINLINE __attribute__((noinline))
+#define MHI_NORETURN __attribute__((noreturn))
+#define MHI_CACHE_LINE 64
+
+/* Reserve len bytes aligned to align (a power of two >= the OS page size),
+ * at hint if that address is free.  Returns NULL on failure. */
+void *mhi_os_reserve(void *hint, size_t len, size_t align, _Atomic uint64_t *stat);
+/* Reserved -> Ready. */
+bool mhi_os_commit(void *p, size_t len, _Atomic uint64_t *stat);
+/* Ready -> Prepared: drop the contents, keep the range. */
+void mhi_os_decommit(void *p, size_t len);
+/* Reserved/Ready -> None. */
+void mhi_os_release(void *p, size_t len, _Atomic uint64_t *stat);
+/* Reserve and commit in one step, for metadata: zeroed memory or NULL. */
+void *mhi_os_alloc(size_t len, _Atomic uint64_t *stat);
+
+/* Number of pages of [p, p+len) resident in memory (mincore). */
+size_t mhi_os_resident(void *p, size_t len);
+
+size_t mhi_os_page_size(void);
+
+/* Monotonic clock: nanoseconds, and a cheap coarse millisecond clock for
+ * slow-path time checks. */
+int64_t mhi_os_nanotime(void);
+int64_t mhi_os_millitime(void);
+
+/* Messages: write(2) only, never stdio. */
+void mhi_os_write(int fd, const char *buf, size_t len);
+MHI_NORETURN void mhi_os_abort(void);
+
+/* ---- locks --------------------------------------------------------------
+ * A futex-based mutex (0 unlocked, 1 locked, 2 locked with waiters),
+ * statically initialisable with MHI_LOCK_INIT; safe to use before anything
+ * else in the process is set up. */
+typedef struct {
+    _Atomic uint32_t state;
+} mhi_lock_t;
+#define MHI_LOCK_INIT {0}
+
+void mhi_lock_slow(mhi_lock_t *l);
+void mhi_unlock_wake(mhi_lock_t *l);
+
+static inline void mhi_lock(mhi_lock_t *l) {
+    uint32_t expect = 0;
+    if (MHI_LIKELY(atomic_compare_exchange_strong_explicit(
+            &l->state, &expect, 1, memory_order_acquire, memory_order_relaxed)))
+        return;
+    mhi_lock_slow(l);
+}
+static inline bool mhi_trylock(mhi_lock_t *l) {
+    uint32_t expect = 0;
+    return atomic_compare_exchange_strong_explicit(
+        &l->state, &expect, 1, memory_order_acquire, memory_order_relaxed);
+}
+static inline void mhi_unlock(mhi_lock_t *l) {
+    if (MHI_UNLIKELY(atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2))
+        mhi_unlock_wake(l);
+}
+/* After fork() in the child: the lock's owner may not exist; reset it. */
+static inline void mhi_lock_reset(mhi_lock_t *l) {
+    atomic_store_explicit(&l->state, 0, memory_order_relaxed);
+}
+
+/* Per-thread hook: register a destructor called at thread exit with the
+ * value set by mhi_os_thread_set (pthread key).  Returns false on failure. */
+bool mhi_os_thread_key_create(void (*destructor)(void *));
+void mhi_os_thread_set(void *value);
+void mhi_os_yield(void);
+
+#endif

@@ -1,0 +1,125 @@
+/* span.h - a span is a run of heap pages (the seed's mspan).
+ *
+ * Every page of the heap that has been taken from the OS belongs to exactly
+ * one span.  A span's state says who owns its pages:
+ *
+ *   FREE    in the page heap's free structures (an exact-size list or the
+ *           large tree); the arena map points to the span from its first
+ *           and its last page only (interior entries are stale).
+ *   INUSE   handed to the malloc / GC layers; `kind` says for what.  Every
+ *           page of the span maps to it.
+ *   MANUAL  handed out raw through the page-run API (the seed's stack
+ *           spans); every page maps to it.
+ *   DEAD    back in the span fixalloc; must never be reachable from the map
+ *           through a live lookup (lookups check the address range).
+ *
+ * Transitions: FREE -> INUSE|MANUAL (alloc), INUSE|MANUAL -> FREE (free),
+ * FREE -> DEAD (absorbed by coalescing), DEAD -> FREE|INUSE (reused).
+ * A GC must never see INUSE -> FREE while it marks; the sweeper does that
+ * transition (sweepgen below). */
+#ifndef MHEAP_SPAN_H
+#define MHEAP_SPAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout.h"
+#include "os.h"
+
+enum mhi_span_state {
+    MHI_SPAN_DEAD = 0,
+    MHI_SPAN_FREE = 1,
+    MHI_SPAN_INUSE = 2,
+    MHI_SPAN_MANUAL = 3,
+};
+
+enum mhi_span_kind {
+    MHI_KIND_NONE = 0,  /* FREE, MANUAL, DEAD spans */
+    MHI_KIND_SMALL = 1, /* malloc: objects of one size class */
+    MHI_KIND_LARGE = 2, /* malloc: one object of npages pages */
+    MHI_KIND_GC = 3,    /* garbage-collected heap (objects of one class or one large) */
+};
+
+struct mhi_special;
+
+typedef struct mhi_span mhi_span;
+struct mhi_span {
+    /* List links.  FREE: the exact-size free list for npages < MHI_FREE_LISTS.
+     * INUSE: the owner's lists (central / busy).  NULL when on no list. */
+    mhi_span *next, *prev;
+
+    uintptr_t base;  /* address of the first page; multiple of MHI_PAGE_SIZE */
+    size_t npages;   /* > 0 for every non-DEAD span */
+    uint8_t state;   /* enum mhi_span_state; written under the heap lock */
+    uint8_t kind;    /* enum mhi_span_kind; meaningful while INUSE */
+    uint8_t sizeclass; /* size class for KIND_SMALL, 0 otherwise */
+    /* INUSE/MANUAL: some page may hold old data (set by the heap at alloc
+     * from the scavenged bitmap; pages fresh from the OS or released are
+     * known zero and need no clearing: the seed's needzero). */
+    uint8_t needzero;
+    /* GC sweep generation, relative to the heap's sweepgen h:
+     *   h-2: needs sweeping, h-1: being swept, h: swept and ready.
+     * Set to the heap's sweepgen when the span is allocated. */
+    _Atomic uint32_t sweepgen;
+
+    /* FREE spans with npages >= MHI_FREE_LISTS live in a treap ordered by
+     * (npages, base): best fit, ties to the lowest address. */
+    mhi_span *tleft, *tright;
+    uint32_t tprio;
+
+    /* ---- owned by the layer using the span (malloc / gc) ---- */
+    uint32_t elemsize;       /* object size (small) */
+    uint32_t nelems;         /* objects in the span (small) */
+    uint32_t divmul;         /* offset / elemsize == (offset * divmul) >> 32 */
+    void *owner;             /* layer-specific owner (e.g. a thread cache) */
+    void *freelist;          /* layer-specific free slot list */
+    uint32_t nfree;          /* layer-specific free count */
+    uint32_t flags;          /* layer-specific flags */
+    _Atomic uintptr_t xfree; /* cross-thread free list (lock-free push) */
+    uint64_t *bits;          /* layer-specific per-object bitmap */
+
+    /* Per-object records (finalizers, profile samples, weak refs), sorted by
+     * offset; guarded by speciallock. */
+    mhi_lock_t speciallock;
+    struct mhi_special *specials;
+};
+
+static inline uintptr_t mhi_span_end(const mhi_span *s) {
+    return s->base + (s->npages << MHI_PAGE_SHIFT);
+}
+
+/* Doubly linked span lists with a sentinel head. */
+typedef struct {
+    mhi_span *first, *last;
+    size_t count;
+} mhi_span_list;
+
+static inline void mhi_span_list_push(mhi_span_list *l, mhi_span *s) {
+    s->prev = NULL;
+    s->next = l->first;
+    if (l->first) l->first->prev = s;
+    else l->last = s;
+    l->first = s;
+    l->count++;
+}
+
+static inline void mhi_span_list_push_back(mhi_span_list *l, mhi_span *s) {
+    s->next = NULL;
+    s->prev = l->last;
+    if (l->last) l->last->next = s;
+    else l->first = s;
+    l->last = s;
+    l->count++;
+}
+
+static inline void mhi_span_list_remove(mhi_span_list *l, mhi_span *s) {
+    if (s->prev) s->prev->next = s->next;
+    else l->first = s->next;
+    if (s->next) s->next->prev = s->prev;
+    else l->last = s->prev;
+    s->next = s->prev = NULL;
+    l->count--;
+}
+
+#endif

@@ -1,0 +1,12 @@
+#!/bin/sh
+# Installs what the build and tests need on a fresh Debian machine.
+# Does nothing when everything is already there.
+need=""
+command -v cmake >/dev/null 2>&1 || need="$need cmake"
+command -v cc >/dev/null 2>&1 || need="$need gcc"
+command -v c++ >/dev/null 2>&1 || need="$need g++"
+command -v make >/dev/null 2>&1 || need="$need make"
+[ -n "$need" ] || exit 0
+if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+echo "installing:$need"
+$sudo apt-get update -q && $sudo apt-get install -y -q $need
