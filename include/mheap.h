@@ -24,6 +24,32 @@ extern "C" {
 
 #define MH_PAGE_SIZE 8192
 
+/* ---- malloc ----------------------------------------------------------------
+ * The same contract as the C library's functions of the same names (the
+ * libc names themselves are defined by libmheap too: see README.md).
+ * Every block is aligned to at least 16 bytes.  malloc(0) returns a unique
+ * block; realloc(p, 0) frees p and returns NULL, as glibc does.  Sizes above
+ * PTRDIFF_MAX, and n * size overflow, give NULL with errno ENOMEM. */
+MH_API void *mh_malloc(size_t size);
+MH_API void *mh_calloc(size_t n, size_t size);
+MH_API void *mh_realloc(void *p, size_t size);
+MH_API void *mh_reallocarray(void *p, size_t n, size_t size);
+MH_API void mh_free(void *p);
+/* Free with the size (and alignment) given at allocation; a size of
+ * another size class aborts with "mheap: size mismatch: ...". */
+MH_API void mh_free_sized(void *p, size_t size);
+MH_API void mh_free_aligned_sized(void *p, size_t align, size_t size);
+/* align: a power of two, else NULL with EINVAL. */
+MH_API void *mh_aligned_alloc(size_t align, size_t size);
+/* Returns 0, EINVAL (align not a power of two multiple of sizeof(void *))
+ * or ENOMEM; *out is only written on success. */
+MH_API int mh_posix_memalign(void **out, size_t align, size_t size);
+/* Bytes usable at p (>= the size asked for); 0 for NULL. */
+MH_API size_t mh_usable_size(const void *p);
+/* Return the calling thread's cached spans to the heap, then every free
+ * page to the OS.  Returns the bytes released to the OS. */
+MH_API size_t mh_trim(void);
+
 /* ---- page runs ("manual spans"): raw runs of 8 KiB pages ----------------
  * For fiber stacks, arenas and other callers that want page-granular
  * memory from the same heap.  The run is aligned to MH_PAGE_SIZE. */

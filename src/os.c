@@ -194,3 +194,7 @@ void mhi_os_thread_set(void *value) {
 void mhi_os_yield(void) {
     sched_yield();
 }
+
+void mhi_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
+    pthread_atfork(prepare, parent, child);
+}

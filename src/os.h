@@ -94,5 +94,7 @@ static inline void mhi_lock_reset(mhi_lock_t *l) {
 bool mhi_os_thread_key_create(void (*destructor)(void *));
 void mhi_os_thread_set(void *value);
 void mhi_os_yield(void);
+/* pthread_atfork. */
+void mhi_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 
 #endif

@@ -364,28 +364,79 @@ static mhi_span *alloc_span_locked(size_t npages, uintptr_t *dirty_lo, uintptr_t
 
 static void scavenge_tick_locked(void);
 
+/* Make s (off the free structures) an INUSE or MANUAL span. */
+static void span_set_inuse_locked(mhi_span *s, int state, int kind, bool dirty) {
+    s->state = (uint8_t)state;
+    s->kind = (uint8_t)(state == MHI_SPAN_INUSE ? kind : MHI_KIND_NONE);
+    s->sizeclass = 0;
+    s->needzero = dirty;
+    atomic_store_explicit(&s->sweepgen, H->sweepgen, memory_order_relaxed);
+    s->next = s->prev = NULL;
+    map_all(s);
+    if (state == MHI_SPAN_INUSE) {
+        bits_set(s->base, 1, BM_INUSE);
+        H->stats.nspan_inuse++;
+    } else {
+        H->stats.manual += (uint64_t)s->npages << MHI_PAGE_SHIFT;
+        H->stats.nspan_manual++;
+    }
+}
+
+static void free_span_locked(mhi_span *s);
+
+/* Give pages [base, base + npages) of an in-use run back to the heap. */
+static void carve_free_locked(uintptr_t base, size_t npages, int state) {
+    mhi_span *t = span_new(base, npages);
+    if (!t) mhi_fatal("out of memory for span metadata: %p", (void *)base);
+    span_set_inuse_locked(t, state, MHI_KIND_LARGE, false);
+    free_span_locked(t);
+}
+
+static bool npages_ok(size_t npages) {
+    return npages != 0 && npages <= (((uintptr_t)1 << MHI_ADDR_BITS) >> MHI_PAGE_SHIFT);
+}
+
+mhi_span *mhi_heap_alloc_aligned(size_t npages, size_t align, int state, int kind, bool zero) {
+    if (align < MHI_PAGE_SIZE) align = MHI_PAGE_SIZE;
+    size_t extra = (align >> MHI_PAGE_SHIFT) - 1;
+    if (!npages_ok(npages) || !npages_ok(npages + extra)) return NULL;
+    uintptr_t lo = 0, hi = 0;
+    mhi_lock(&H->lock);
+    heap_init_locked();
+    mhi_span *s = alloc_span_locked(npages + extra, &lo, &hi);
+    if (s) {
+        uintptr_t start = s->base, end = mhi_span_end(s);
+        uintptr_t ab = (start + align - 1) & ~(uintptr_t)(align - 1);
+        s->base = ab;
+        s->npages = npages;
+        span_set_inuse_locked(s, state, kind, lo != 0);
+        H->stats.nalloc++;
+        if (ab > start) carve_free_locked(start, (ab - start) >> MHI_PAGE_SHIFT, state);
+        if (mhi_span_end(s) < end)
+            carve_free_locked(mhi_span_end(s), (end - mhi_span_end(s)) >> MHI_PAGE_SHIFT, state);
+        /* The dirty range may have covered the carved pieces. */
+        if (lo < s->base) lo = s->base;
+        if (hi > mhi_span_end(s)) hi = mhi_span_end(s);
+        if (lo >= hi) lo = hi = 0;
+        s->needzero = lo != 0;
+    }
+    scavenge_tick_locked();
+    mhi_unlock(&H->lock);
+    if (s && zero && lo) {
+        memset((void *)lo, 0, hi - lo);
+        s->needzero = 0;
+    }
+    return s;
+}
+
 mhi_span *mhi_heap_alloc(size_t npages, int state, int kind, bool zero) {
-    if (npages == 0 || npages > (((uintptr_t)1 << MHI_ADDR_BITS) >> MHI_PAGE_SHIFT))
-        return NULL;
+    if (!npages_ok(npages)) return NULL;
     uintptr_t lo = 0, hi = 0;
     mhi_lock(&H->lock);
     heap_init_locked();
     mhi_span *s = alloc_span_locked(npages, &lo, &hi);
     if (s) {
-        s->state = (uint8_t)state;
-        s->kind = (uint8_t)(state == MHI_SPAN_INUSE ? kind : MHI_KIND_NONE);
-        s->sizeclass = 0;
-        s->needzero = lo != 0;
-        atomic_store_explicit(&s->sweepgen, H->sweepgen, memory_order_relaxed);
-        s->next = s->prev = NULL;
-        map_all(s);
-        if (state == MHI_SPAN_INUSE) {
-            bits_set(s->base, 1, BM_INUSE);
-            H->stats.nspan_inuse++;
-        } else {
-            H->stats.manual += (uint64_t)npages << MHI_PAGE_SHIFT;
-            H->stats.nspan_manual++;
-        }
+        span_set_inuse_locked(s, state, kind, lo != 0);
         H->stats.nalloc++;
     }
     scavenge_tick_locked();
@@ -462,8 +513,21 @@ void mhi_heap_free_manual(void *p) {
     mhi_unlock(&H->lock);
 }
 
+void mhi_heap_bad_free(uintptr_t a) {
+    bool isfree = false;
+    mhi_lock(&H->lock);
+    mhi_arena *ar = mhi_arena_of(a);
+    if (ar && mhi_arena_page(a) < ar->ncommitted) {
+        size_t pg = mhi_arena_page(a);
+        isfree = (ar->free[pg / 64] >> (pg % 64)) & 1;
+    }
+    mhi_unlock(&H->lock);
+    if (isfree) mhi_fatal("double free: %p", (void *)a);
+    mhi_fatal("invalid pointer: %p", (void *)a);
+}
+
 bool mhi_heap_resize(mhi_span *s, size_t npages) {
-    if (npages == 0 || npages > (((uintptr_t)1 << MHI_ADDR_BITS) >> MHI_PAGE_SHIFT)) return false;
+    if (!npages_ok(npages)) return false;
     if (npages == s->npages) return true;
     bool ok = false;
     mhi_lock(&H->lock);
@@ -473,17 +537,12 @@ bool mhi_heap_resize(mhi_span *s, size_t npages) {
     }
     if (npages < s->npages) {
         /* Shrink: the tail becomes an in-use span, freed at once. */
-        mhi_span *t = span_new(s->base + (npages << MHI_PAGE_SHIFT), s->npages - npages);
-        if (t) {
-            t->state = s->state;
-            s->npages = npages;
-            if (t->state == MHI_SPAN_INUSE) H->stats.nspan_inuse++;
-            else H->stats.nspan_manual++;
-            map_all(t);
-            if (t->state == MHI_SPAN_INUSE) bits_set(t->base, 1, BM_INUSE);
-            free_span_locked(t);
-            ok = true;
-        }
+        uintptr_t tail = s->base + (npages << MHI_PAGE_SHIFT);
+        size_t ntail = s->npages - npages;
+        s->npages = npages;
+        if (s->state == MHI_SPAN_MANUAL) H->stats.manual -= (uint64_t)ntail << MHI_PAGE_SHIFT;
+        carve_free_locked(tail, ntail, s->state);
+        ok = true;
     } else {
         size_t more = npages - s->npages;
         mhi_span *t = page_span(mhi_span_end(s));

@@ -85,6 +85,10 @@ void mhi_heap_set_scavenge_delay(int64_t ms);
  * npages is absurd. */
 mhi_span *mhi_heap_alloc(size_t npages, int state, int kind, bool zero);
 
+/* As mhi_heap_alloc, with the span's base aligned to `align` bytes (a power
+ * of two; at least the page size is always given). */
+mhi_span *mhi_heap_alloc_aligned(size_t npages, size_t align, int state, int kind, bool zero);
+
 /* Return an INUSE or MANUAL span to the heap.  Aborts with
  * "mheap: double free: <base>" if the span is already free. */
 void mhi_heap_free(mhi_span *s);
@@ -92,6 +96,10 @@ void mhi_heap_free(mhi_span *s);
 /* Free the manual span that starts at p (the page-run API), validating p
  * through the arena map under the heap lock. */
 void mhi_heap_free_manual(void *p);
+
+/* Classify a pointer that failed validation and abort: "double free" when
+ * it lies in a free span, "invalid pointer" otherwise. */
+MHI_NORETURN void mhi_heap_bad_free(uintptr_t p);
 
 /* Resize an INUSE/MANUAL span in place: shrink gives the tail back; grow
  * takes free pages right after the span.  Return false if not possible. */

@@ -68,16 +68,26 @@ struct mhi_span {
     mhi_span *tleft, *tright;
     uint32_t tprio;
 
-    /* ---- owned by the layer using the span (malloc / gc) ---- */
-    uint32_t elemsize;       /* object size (small) */
-    uint32_t nelems;         /* objects in the span (small) */
+    /* ---- small-object spans (KIND_SMALL), owned by the malloc layer ----
+     * A span of class c is either owned by one thread cache (owner != NULL:
+     * it is that cache's current span for c, and only the owner touches
+     * freelist and freebits) or unowned (owner == NULL: central[c]'s lock
+     * guards freelist and freebits).  owner changes only under central[c]'s
+     * lock.  Frees by other threads reach an owned span through xfree. */
+    uint32_t elemsize;       /* object size */
+    uint32_t nelems;         /* objects in the span */
     uint32_t divmul;         /* offset / elemsize == (offset * divmul) >> 32 */
-    void *owner;             /* layer-specific owner (e.g. a thread cache) */
-    void *freelist;          /* layer-specific free slot list */
-    uint32_t nfree;          /* layer-specific free count */
-    uint32_t flags;          /* layer-specific flags */
-    _Atomic uintptr_t xfree; /* cross-thread free list (lock-free push) */
-    uint64_t *bits;          /* layer-specific per-object bitmap */
+    uint32_t nfree;          /* unowned spans: objects in freelist (central lock) */
+    size_t nbytes;           /* npages << MHI_PAGE_SHIFT, for range checks */
+    void *freelist;          /* free objects, linked through their first word */
+    void *owner;             /* struct mhi_cache * or NULL */
+    uint8_t incentral;       /* unowned and on central's partial list */
+    /* Objects freed by threads other than the owner, linked through their
+     * first word; pushed with CAS, taken by the owner with an exchange. */
+    _Atomic uintptr_t xfree;
+    /* Bit i set: object i is free (in freelist, not handed out).  A free of
+     * an object whose bit is set is a double free. */
+    uint64_t freebits[8];
 
     /* Per-object records (finalizers, profile samples, weak refs), sorted by
      * offset; guarded by speciallock. */

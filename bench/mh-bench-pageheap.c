@@ -1,0 +1,207 @@
+/* mh-bench-pageheap.c - page heap alloc+free cost against the number of
+ * free spans.
+ *
+ * Usage: mh-bench-pageheap [max_free_spans]
+ *
+ * For each N in 10^3, 10^4, 10^5, 10^6 (up to max_free_spans, default
+ * 10^6), builds a heap with at least N free spans that cannot coalesce:
+ * 2N spans of 1..8 pages (deterministic PRNG) are allocated with
+ * mhi_heap_alloc(npages, MHI_SPAN_INUSE, MHI_KIND_LARGE, false) and every
+ * other one is freed.  The spans' memory is never touched, so the heap's
+ * pages stay untouched virtual memory (10^6 needs about 70 GiB of address
+ * space, none of it resident).  Then it times batches of alloc+free pairs
+ * (BATCH pairs per batch, CLOCK_MONOTONIC around each batch, NBATCH
+ * batches after WARMUP untimed ones) and prints the median ns per pair:
+ *
+ *   free_spans=<N> alloc_free_ns=<median, random 1..8-page sizes>
+ *   free_spans=<N> alloc_free_1page_ns=<median, 1-page spans>
+ *
+ * and at the end, if both ends were measured,
+ *
+ *   ratio_1e6_to_1e3=<alloc_free_ns at 10^6 / alloc_free_ns at 10^3>
+ *
+ * (computed from the largest N run when max_free_spans < 10^6, named
+ * accordingly, e.g. ratio_1e5_to_1e3).
+ *
+ * The heap is process-global.  The shapes run in increasing N, and between
+ * shapes every span the benchmark holds is freed, so each shape reuses the
+ * (coalesced) free memory of the previous one and only grows the heap for
+ * the rest.  The scavenger runs with its default settings, as in a real
+ * process.
+ *
+ * Before the first shape, ~0.3 s of untimed alloc+free pairs warm up the
+ * CPU (the first shape measured cold read up to 1.8x too high).
+ *
+ * Diagnostics (build time, slowest batch, scavenger passes during timing)
+ * go to stderr, prefixed with '#', so stdout holds only the result lines. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pageheap.h"
+
+enum {
+    BATCH = 1000,  /* alloc+free pairs per timed batch */
+    NBATCH = 1000, /* timed batches per measurement (~60 ms: robust to short noise) */
+    WARMUP = 20,   /* untimed batches before each measurement */
+    NSIZES = 4096, /* precomputed random sizes, cycled (power of two) */
+};
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+/* splitmix64: deterministic, so every run builds the same heap. */
+static uint64_t rng(void) {
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static mhi_span *must_alloc(size_t npages) {
+    mhi_span *s = mhi_heap_alloc(npages, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+    if (!s) {
+        fprintf(stderr, "mh-bench-pageheap: mhi_heap_alloc(%zu) failed\n", npages);
+        exit(1);
+    }
+    return s;
+}
+
+typedef struct {
+    double median_ns; /* per pair */
+    double min_ns;    /* per pair, fastest batch */
+    double max_ns;    /* per pair, slowest batch */
+} timing;
+
+/* Time NBATCH batches of BATCH alloc+free pairs; sizes[] gives the page
+ * counts, cycled.  Returns per-pair figures. */
+static timing time_pairs(const uint8_t *sizes) {
+    static int64_t batch_ns[NBATCH];
+    size_t k = 0;
+    for (int b = 0; b < WARMUP + NBATCH; b++) {
+        int64_t t0 = now_ns();
+        for (int i = 0; i < BATCH; i++) {
+            mhi_span *s = mhi_heap_alloc(sizes[k], MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+            if (__builtin_expect(!s, 0)) {
+                fprintf(stderr, "mh-bench-pageheap: alloc failed while timing\n");
+                exit(1);
+            }
+            mhi_heap_free(s);
+            k = (k + 1) & (NSIZES - 1);
+        }
+        int64_t t1 = now_ns();
+        if (b >= WARMUP) batch_ns[b - WARMUP] = t1 - t0;
+    }
+    qsort(batch_ns, NBATCH, sizeof batch_ns[0], cmp_i64);
+    timing t;
+    int64_t mid = NBATCH % 2 ? batch_ns[NBATCH / 2]
+                             : (batch_ns[NBATCH / 2 - 1] + batch_ns[NBATCH / 2]) / 2;
+    t.median_ns = (double)mid / BATCH;
+    t.min_ns = (double)batch_ns[0] / BATCH;
+    t.max_ns = (double)batch_ns[NBATCH - 1] / BATCH;
+    return t;
+}
+
+static const char *exp_name(size_t n) {
+    switch (n) {
+    case 1000: return "1e3";
+    case 10000: return "1e4";
+    case 100000: return "1e5";
+    case 1000000: return "1e6";
+    default: return "?";
+    }
+}
+
+int main(int argc, char **argv) {
+    static const size_t shapes[] = {1000, 10000, 100000, 1000000};
+    enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
+    size_t max_n = 1000000;
+    if (argc > 1) {
+        char *end;
+        unsigned long long v = strtoull(argv[1], &end, 10);
+        if (*argv[1] == '\0' || *end != '\0' || v < 1000) {
+            fprintf(stderr, "usage: %s [max_free_spans >= 1000]\n", argv[0]);
+            return 2;
+        }
+        max_n = (size_t)v;
+    }
+
+    static uint8_t sizes_mixed[NSIZES], sizes_one[NSIZES];
+    for (size_t i = 0; i < NSIZES; i++) {
+        sizes_mixed[i] = (uint8_t)(1 + rng() % 8);
+        sizes_one[i] = 1;
+    }
+
+    /* Warm up the CPU and the code paths (~0.3 s of untimed pairs on the
+     * still small heap) so the first shape is not measured cold. */
+    int64_t t_start = now_ns();
+    while (now_ns() - t_start < 300000000) {
+        for (int i = 0; i < BATCH; i++) mhi_heap_free(must_alloc(sizes_mixed[i & (NSIZES - 1)]));
+    }
+
+    double first_ns = 0, last_ns = 0;
+    size_t last_n = 0;
+    for (int si = 0; si < NSHAPES && shapes[si] <= max_n; si++) {
+        size_t n = shapes[si];
+        mhi_span **spans = malloc(2 * n * sizeof *spans);
+        if (!spans) {
+            fprintf(stderr, "mh-bench-pageheap: out of memory for %zu span pointers\n", 2 * n);
+            return 1;
+        }
+
+        /* Build: 2N spans of 1..8 pages, free every other one. */
+        int64_t b0 = now_ns();
+        for (size_t i = 0; i < 2 * n; i++) spans[i] = must_alloc(1 + rng() % 8);
+        for (size_t i = 1; i < 2 * n; i += 2) mhi_heap_free(spans[i]);
+        int64_t b1 = now_ns();
+
+        mhi_heap_stats st0;
+        mhi_heap_stats_get(&st0);
+        if (st0.nspan_free < n) {
+            fprintf(stderr, "mh-bench-pageheap: heap has %llu free spans, wanted >= %zu\n",
+                    (unsigned long long)st0.nspan_free, n);
+            return 1;
+        }
+
+        timing mixed = time_pairs(sizes_mixed);
+        timing one = time_pairs(sizes_one);
+
+        mhi_heap_stats st1;
+        mhi_heap_stats_get(&st1);
+        printf("free_spans=%zu alloc_free_ns=%.1f\n", n, mixed.median_ns);
+        printf("free_spans=%zu alloc_free_1page_ns=%.1f\n", n, one.median_ns);
+        fflush(stdout);
+        fprintf(stderr,
+                "# N=%zu: nspan_free=%llu heap_sys=%.2f GiB build=%.3f s; "
+                "mixed min/median/max %.1f/%.1f/%.1f ns; 1-page %.1f/%.1f/%.1f ns; "
+                "scavenger passes during timing=%llu\n",
+                n, (unsigned long long)st0.nspan_free, (double)st0.sys / (1 << 30),
+                (double)(b1 - b0) / 1e9, mixed.min_ns, mixed.median_ns, mixed.max_ns, one.min_ns,
+                one.median_ns, one.max_ns, (unsigned long long)(st1.nscavenge - st0.nscavenge));
+
+        /* Tear down: free what we hold, so the next shape reuses the heap. */
+        for (size_t i = 0; i < 2 * n; i += 2) mhi_heap_free(spans[i]);
+        free(spans);
+
+        if (si == 0) first_ns = mixed.median_ns;
+        last_ns = mixed.median_ns;
+        last_n = n;
+    }
+    if (last_n > shapes[0] && first_ns > 0)
+        printf("ratio_%s_to_1e3=%.2f\n", exp_name(last_n), last_ns / first_ns);
+    fprintf(stderr, "# total %.2f s\n", (double)(now_ns() - t_start) / 1e9);
+    return 0;
+}

@@ -1,0 +1,37 @@
+/* malloc.h - the malloc layer's entry points, shared by the public mh_*
+ * functions (malloc.c) and the libc overrides (override.c). */
+#ifndef MHEAP_MALLOC_H
+#define MHEAP_MALLOC_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "os.h"
+#include "sizeclass.h"
+
+MHI_NOINLINE void *mhi_malloc_large(size_t size, bool zero);
+MHI_NOINLINE void *mhi_malloc_oom(size_t size);
+void *mhi_calloc(size_t n, size_t size);
+void *mhi_realloc(void *p, size_t size);
+void *mhi_reallocarray(void *p, size_t n, size_t size);
+void *mhi_malloc_aligned(size_t align, size_t size);
+size_t mhi_usable_size(const void *p);
+void mhi_free_sized(void *p, size_t size, size_t align);
+void mhi_malloc_init(void);
+
+static inline void *mhi_malloc(size_t size) {
+    if (MHI_LIKELY(size <= MHI_SMALL_SIZE_MAX)) {
+        void *p = mhi_cache_alloc(mhi_size_class(size));
+        if (MHI_LIKELY(p != NULL)) return p;
+        return mhi_malloc_oom(size);
+    }
+    return mhi_malloc_large(size, false);
+}
+
+static inline void mhi_free(void *p) {
+    if (MHI_LIKELY(p != NULL)) mhi_cache_free(p);
+}
+
+#endif
