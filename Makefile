@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build test demo clean deps asan tsan
+.PHONY: all build test demo demo-pageheap clean deps asan tsan
 
 all: build
 
@@ -20,6 +20,10 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 demo: build
+	sh demo/run-demo.sh $(BUILD)
+
+# The page heap alone, driven the way the malloc layer drives it.
+demo-pageheap: build
 	$(BUILD)/demo/mh-demo-pageheap
 
 # Sanitizer builds of the whole test suite.
