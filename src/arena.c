@@ -17,10 +17,8 @@ static uintptr_t grow_cur, grow_end;
  * recognisable range. */
 static uintptr_t arena_hint = (uintptr_t)0x2000 << 32;
 
-mhi_arena *mhi_arena_must(uintptr_t a) {
-    mhi_arena *ar = mhi_arena_of(a);
-    if (!ar) mhi_fatal("no arena for heap address: %p", (void *)a);
-    return ar;
+void mhi_arena_missing(uintptr_t a) {
+    mhi_fatal("no arena for heap address: %p", (void *)a);
 }
 
 /* Create metadata for the arena at base and publish it in the map. */

@@ -95,7 +95,13 @@ extern mhi_arena *mhi_arena_last; /* highest arena */
  * the heap can add it as free pages.  Returns 0 if the OS refuses. */
 uintptr_t mhi_arena_grow_locked(size_t size, uintptr_t *tail_base, size_t *tail_len);
 
-/* Heap lock held.  Walk arenas that cover [base, base+len) in order. */
-mhi_arena *mhi_arena_must(uintptr_t a);
+MHI_NORETURN void mhi_arena_missing(uintptr_t a);
+
+/* The arena of a heap address that must have one. */
+static inline mhi_arena *mhi_arena_must(uintptr_t a) {
+    mhi_arena *ar = mhi_arena_of(a);
+    if (MHI_UNLIKELY(!ar)) mhi_arena_missing(a);
+    return ar;
+}
 
 #endif

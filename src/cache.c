@@ -2,6 +2,7 @@
 #include "cache.h"
 
 #include "fixalloc.h"
+#include "options.h"
 #include "pageheap.h"
 #include "print.h"
 
@@ -30,6 +31,26 @@ static uint32_t pending_max(size_t c) {
 
 static void thread_exit(void *arg);
 
+/* fork(): take every allocator lock in order (cache, central, heap) so
+ * the child starts with consistent structures; reset them in the child,
+ * where the threads that may have held them do not exist. */
+static void fork_prepare(void) {
+    mhi_cache_fork_prepare();
+    mhi_central_fork_prepare();
+    mhi_heap_fork_prepare();
+}
+static void fork_parent(void) {
+    mhi_heap_fork_parent();
+    mhi_central_fork_parent();
+    mhi_cache_fork_parent();
+}
+static void fork_child(void) {
+    mhi_heap_fork_child();
+    mhi_central_fork_child();
+    mhi_cache_fork_child();
+}
+static _Atomic bool atfork_done;
+
 static void cache_setup_locked(void) {
     if (cache_setup_done) return;
     cache_setup_done = true;
@@ -54,6 +75,13 @@ static mhi_cache *cache_create(void) {
     c->live = true;
     mhi_tls_cache = c;
     if (cache_key_ok) mhi_os_thread_set(c);
+    /* Once, outside every lock: pthread_atfork may itself allocate, which
+     * now finds this thread's cache. */
+    if (!atomic_load_explicit(&atfork_done, memory_order_relaxed) &&
+        !atomic_exchange(&atfork_done, true)) {
+        (void)mhi_option(MHI_OPT_stats); /* read MHEAP_OPTIONS */
+        mhi_os_atfork(fork_prepare, fork_parent, fork_child);
+    }
     return c;
 }
 

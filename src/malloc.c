@@ -23,29 +23,12 @@
 #include "pageheap.h"
 #include "print.h"
 
-static void fork_prepare(void) {
-    mhi_cache_fork_prepare();
-    mhi_central_fork_prepare();
-    mhi_heap_fork_prepare();
-}
-static void fork_parent(void) {
-    mhi_heap_fork_parent();
-    mhi_central_fork_parent();
-    mhi_cache_fork_parent();
-}
-static void fork_child(void) {
-    mhi_heap_fork_child();
-    mhi_central_fork_child();
-    mhi_cache_fork_child();
-}
-
 static _Atomic int malloc_inited;
 
 void mhi_malloc_init(void) {
     int expect = 0;
     if (!atomic_compare_exchange_strong(&malloc_inited, &expect, 1)) return;
     (void)mhi_option(MHI_OPT_stats);
-    mhi_os_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 void *mhi_malloc_oom(size_t size) {

@@ -403,6 +403,7 @@ mhi_span *mhi_heap_alloc_aligned(size_t npages, size_t align, int state, int kin
     uintptr_t lo = 0, hi = 0;
     mhi_lock(&H->lock);
     heap_init_locked();
+    H->now_ms = mhi_os_millitime();
     mhi_span *s = alloc_span_locked(npages + extra, &lo, &hi);
     if (s) {
         uintptr_t start = s->base, end = mhi_span_end(s);
@@ -434,6 +435,7 @@ mhi_span *mhi_heap_alloc(size_t npages, int state, int kind, bool zero) {
     uintptr_t lo = 0, hi = 0;
     mhi_lock(&H->lock);
     heap_init_locked();
+    H->now_ms = mhi_os_millitime();
     mhi_span *s = alloc_span_locked(npages, &lo, &hi);
     if (s) {
         span_set_inuse_locked(s, state, kind, lo != 0);
@@ -471,7 +473,7 @@ static void free_span_locked(mhi_span *s) {
     H->stats.nfree++;
     bits_set(s->base, s->npages, BM_FREE);
     /* Stamp the 64-page groups: the scavenger waits for them to age. */
-    int64_t now = mhi_os_millitime();
+    int64_t now = H->now_ms;
     for (uintptr_t a = s->base; a < mhi_span_end(s);) {
         mhi_arena *ar = mhi_arena_must(a);
         size_t w = mhi_arena_page(a) / 64;
@@ -485,6 +487,7 @@ static void free_span_locked(mhi_span *s) {
 
 void mhi_heap_free(mhi_span *s) {
     mhi_lock(&H->lock);
+    H->now_ms = mhi_os_millitime();
     free_span_locked(s);
     scavenge_tick_locked();
     mhi_unlock(&H->lock);
@@ -493,6 +496,7 @@ void mhi_heap_free(mhi_span *s) {
 void mhi_heap_free_manual(void *p) {
     uintptr_t a = (uintptr_t)p;
     mhi_lock(&H->lock);
+    H->now_ms = mhi_os_millitime();
     mhi_arena *ar = mhi_arena_of(a);
     if (!ar || (a & (MHI_PAGE_SIZE - 1)) || mhi_arena_page(a) >= ar->ncommitted) {
         mhi_unlock(&H->lock);
@@ -531,6 +535,7 @@ bool mhi_heap_resize(mhi_span *s, size_t npages) {
     if (npages == s->npages) return true;
     bool ok = false;
     mhi_lock(&H->lock);
+    H->now_ms = mhi_os_millitime();
     if (s->state != MHI_SPAN_INUSE && s->state != MHI_SPAN_MANUAL) {
         mhi_unlock(&H->lock);
         mhi_fatal("invalid pointer: %p", (void *)s->base);
@@ -620,7 +625,12 @@ bool mhi_mlookup(uintptr_t v, uintptr_t *base, size_t *size, mhi_span **sp) {
 
 /* ---- scavenger ---- */
 
-static size_t scavenge_locked(int64_t now, int64_t delay_ms, size_t goal) {
+/* Release pages as described in pageheap.h; stop after max_runs separate
+ * madvise calls (*more is set when work was left). */
+static size_t scavenge_locked(int64_t now, int64_t delay_ms, size_t goal, size_t max_runs,
+                              bool *more) {
+    size_t runs = 0;
+    *more = false;
     /* The seed skips scavenging when OS pages are larger than heap pages
      * (golang.org/issue/9993): releasing one would take neighbours too. */
     if (mhi_os_page_size() > MHI_PAGE_SIZE) return 0;
@@ -629,6 +639,10 @@ static size_t scavenge_locked(int64_t now, int64_t delay_ms, size_t goal) {
     for (mhi_arena *ar = mhi_arena_last; ar && released < goal; ar = ar->prev) {
         size_t nw = (ar->ncommitted + 63) / 64;
         for (size_t w = nw; w-- > 0 && released < goal;) {
+            if (runs >= max_runs) {
+                *more = true;
+                goto done;
+            }
             if (delay_ms > 0 && now - ar->freed_ms[w] < delay_ms) continue;
             uint64_t bits = ar->free[w] & ~ar->scav[w];
             if (!bits) continue;
@@ -650,11 +664,13 @@ static size_t scavenge_locked(int64_t now, int64_t delay_ms, size_t goal) {
                     if (run_lo) mhi_os_decommit((void *)run_lo, run_hi - run_lo);
                     run_lo = lo;
                     run_hi = hi;
+                    runs++;
                 }
                 bits &= top - bot + 1 == 64 ? 0 : ~((((1ULL << (top - bot + 1)) - 1)) << bot);
             }
         }
     }
+done:
     if (run_lo) mhi_os_decommit((void *)run_lo, run_hi - run_lo);
     if (released) {
         H->stats.released += released;
@@ -664,19 +680,29 @@ static size_t scavenge_locked(int64_t now, int64_t delay_ms, size_t goal) {
     return released;
 }
 
-/* The time check on heap slow paths: at most every delay/2. */
+/* The time check on heap slow paths: a pass at most every delay/2, each
+ * pass bounded (MHI_SCAVENGE_RUNS_PER_TICK madvise calls) so that no
+ * allocation stalls on a fragmented heap; leftover work continues 1 ms
+ * later. */
+#define MHI_SCAVENGE_RUNS_PER_TICK 64
+
 static void scavenge_tick_locked(void) {
-    int64_t now = mhi_os_millitime();
+    int64_t now = H->now_ms;
     if (MHI_LIKELY(now < H->next_scavenge_ms)) return;
     int64_t delay = H->scavenge_delay_ms;
     H->next_scavenge_ms = now + (delay / 2 > 10 ? delay / 2 : 10);
-    if (H->stats.idle > H->stats.released) scavenge_locked(now, delay > 0 ? delay : 1, SIZE_MAX);
+    if (H->stats.idle > H->stats.released) {
+        bool more;
+        scavenge_locked(now, delay > 0 ? delay : 1, SIZE_MAX, MHI_SCAVENGE_RUNS_PER_TICK, &more);
+        if (more) H->next_scavenge_ms = now + 1;
+    }
 }
 
 size_t mhi_heap_scavenge(int64_t delay_ms, size_t goal) {
+    bool more;
     mhi_lock(&H->lock);
     heap_init_locked();
-    size_t n = scavenge_locked(mhi_os_millitime(), delay_ms, goal);
+    size_t n = scavenge_locked(mhi_os_millitime(), delay_ms, goal, SIZE_MAX, &more);
     mhi_unlock(&H->lock);
     return n;
 }

@@ -69,6 +69,7 @@ typedef struct {
      * check runs on heap slow paths no more often than every interval. */
     int64_t scavenge_delay_ms;
     int64_t next_scavenge_ms;
+    int64_t now_ms; /* the clock, read once per heap call */
     mhi_heap_stats stats;
 } mhi_heap;
 
