@@ -131,13 +131,16 @@ void mhi_cache_free_slow(void *p) {
     uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
     if ((uintptr_t)idx * s->elemsize != off) mhi_malloc_fatal("invalid pointer", p);
     mhi_cache *cache = cache_get();
+    if (cache && s == cache->cur[c]) {
+        mhi_span_put(s, p); /* our span: the fast path declined a double free */
+        return;
+    }
+    /* Not our span: record the free now, so that a second free of p by any
+     * thread is caught at once, whenever this one is applied. */
+    mhi_span_mark_remote(s, p);
     if (!cache) {
         *(void **)p = NULL;
         mhi_central_free_list(c, p, NULL);
-        return;
-    }
-    if (s == cache->cur[c]) {
-        mhi_span_put(s, p); /* our span: the fast path declined a double free */
         return;
     }
     *(void **)p = cache->pending[c];

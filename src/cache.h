@@ -81,7 +81,9 @@ static inline void mhi_cache_free(void *p) {
     uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
     uint64_t m = 1ULL << (idx & 63);
     if (MHI_UNLIKELY(off >= s->nbytes || (uintptr_t)idx * s->elemsize != off ||
-                     (s->freebits[idx >> 6] & m))) {
+                     ((s->freebits[idx >> 6] |
+                       atomic_load_explicit(&s->xfreebits[idx >> 6], memory_order_relaxed)) &
+                      m))) {
         mhi_cache_free_slow(p);
         return;
     }

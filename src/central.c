@@ -18,7 +18,7 @@ size_t mhi_span_collect_xfree(mhi_span *s) {
     while (list) {
         void *p = (void *)list;
         list = (uintptr_t) * (void **)p;
-        mhi_span_put(s, p);
+        mhi_span_put_remote(s, p);
         /* A cycle in the list means an object was pushed twice. */
         if (++n > s->nelems) mhi_malloc_fatal("double free", p);
     }
@@ -45,6 +45,7 @@ static mhi_span *span_new_small(size_t c) {
     *(void **)(p + (size_t)(n - 1) * size) = NULL;
     s->freelist = p;
     memset(s->freebits, 0, sizeof s->freebits);
+    for (size_t i = 0; i < 8; i++) atomic_store_explicit(&s->xfreebits[i], 0, memory_order_relaxed);
     for (uint32_t i = 0; i < n / 64; i++) s->freebits[i] = ~0ULL;
     if (n % 64) s->freebits[n / 64] = (1ULL << (n % 64)) - 1;
     s->nfree = n;
@@ -112,7 +113,7 @@ void mhi_central_free_list(size_t c, void *list, void *self) {
             mhi_heap_bad_free((uintptr_t)p);
         }
         if (s->owner == NULL) {
-            mhi_span_put(s, p);
+            mhi_span_put_remote(s, p);
             s->nfree++;
             if (s->nfree == 1 || s->nfree == s->nelems) {
                 if (s->incentral) {
@@ -124,7 +125,7 @@ void mhi_central_free_list(size_t c, void *list, void *self) {
                 file_unowned_locked(ce, s);
             }
         } else if (s->owner == self) {
-            mhi_span_put(s, p); /* our own current span: we are its owner */
+            mhi_span_put_remote(s, p); /* our own current span: we are its owner */
         } else {
             uintptr_t head = atomic_load_explicit(&s->xfree, memory_order_relaxed);
             do {

@@ -41,12 +41,33 @@ static inline void mhi_span_put(mhi_span *s, void *p) {
         mhi_malloc_fatal("invalid pointer", p);
     }
     uint64_t m = 1ULL << (idx & 63);
-    if (MHI_UNLIKELY(s->freebits[idx >> 6] & m)) {
+    if (MHI_UNLIKELY((s->freebits[idx >> 6] |
+                      atomic_load_explicit(&s->xfreebits[idx >> 6], memory_order_relaxed)) &
+                     m)) {
         mhi_malloc_fatal("double free", p);
     }
     s->freebits[idx >> 6] |= m;
     *(void **)p = s->freelist;
     s->freelist = p;
+}
+
+/* Apply a free made by a thread that did not own s (the object's xfreebits
+ * bit is set): clear that bit, then put the object back as mhi_span_put. */
+static inline void mhi_span_put_remote(mhi_span *s, void *p) {
+    uint32_t idx = (uint32_t)(((uint64_t)((uintptr_t)p - s->base) * s->divmul) >> 32);
+    atomic_fetch_and_explicit(&s->xfreebits[idx >> 6], ~(1ULL << (idx & 63)),
+                              memory_order_relaxed);
+    mhi_span_put(s, p);
+}
+
+/* Record the free of object p of s by a thread that does not own s. */
+static inline void mhi_span_mark_remote(mhi_span *s, void *p) {
+    uint32_t idx = (uint32_t)(((uint64_t)((uintptr_t)p - s->base) * s->divmul) >> 32);
+    uint64_t m = 1ULL << (idx & 63);
+    if (MHI_UNLIKELY(atomic_fetch_or_explicit(&s->xfreebits[idx >> 6], m,
+                                              memory_order_relaxed) &
+                     m))
+        mhi_malloc_fatal("double free", p);
 }
 
 /* Move the objects other threads freed into s (owner only).  Returns how

@@ -40,6 +40,9 @@ static void *map_none(void *hint, size_t len, int extra) {
 
 void *mhi_os_reserve(void *hint, size_t len, size_t align, _Atomic uint64_t *stat) {
     void *p = NULL;
+#if defined(__SANITIZE_THREAD__)
+    hint = NULL; /* ThreadSanitizer allows application mappings only in its own ranges */
+#endif
     if (hint && ((uintptr_t)hint & (align - 1)) == 0)
         p = map_none(hint, len, MAP_FIXED_NOREPLACE);
     if (p && p != hint) { /* old kernels ignore the flag and treat it as a hint */

@@ -88,6 +88,11 @@ struct mhi_span {
     /* Bit i set: object i is free (in freelist, not handed out).  A free of
      * an object whose bit is set is a double free. */
     uint64_t freebits[8];
+    /* Bit i set: object i was freed by a thread that does not own the span
+     * and that free is still on its way (a pending list or xfree).  Set
+     * with an atomic OR at the free (set already: double free), cleared
+     * when the free is applied.  Frees check both bitmaps. */
+    _Atomic uint64_t xfreebits[8];
 
     /* Per-object records (finalizers, profile samples, weak refs), sorted by
      * offset; guarded by speciallock. */

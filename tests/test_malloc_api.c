@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "mheap.h"
@@ -275,7 +276,7 @@ static void test_bad_args(void) {
         errno = 4321;
         CHECK_EQ(mh_posix_memalign(&out, 64, huge), ENOMEM);
         CHECK(out == (void *)&p);
-        CHECK_EQ(errno, 4321); /* POSIX: the error is the return value */
+        CHECK_EQ(errno, 4321); /* the error is the return value; errno kept, as glibc */
     }
 
     /* Unique blocks for size 0. */
@@ -506,7 +507,10 @@ static void test_stats_trim_verify(void) {
     size_t released = mh_trim();
     mh_stats_get(&st, sizeof st);
     check_stats_sane(&st);
-    CHECK_EQ(st.heap_released, st.heap_idle); /* every free page released */
+    /* Every free page released (the scavenger leaves pages alone where OS
+     * pages are larger than heap pages: see pageheap.c). */
+    bool small_os_pages = sysconf(_SC_PAGESIZE) <= MH_PAGE_SIZE;
+    if (small_os_pages) CHECK_EQ(st.heap_released, st.heap_idle);
     CHECK(released <= st.scavenged);
     for (int k = 1; k < 64; k += 2) CHECK(holds(keep[k], (size_t)(k + 1) * 1000, (unsigned char)k));
     for (int k = 0; k < 64; k += 2) {
@@ -521,7 +525,7 @@ static void test_stats_trim_verify(void) {
     for (int k = 0; k < 64; k++) mh_free(keep[k]);
     (void)mh_trim();
     mh_stats_get(&st, sizeof st);
-    CHECK_EQ(st.heap_released, st.heap_idle);
+    if (small_os_pages) CHECK_EQ(st.heap_released, st.heap_idle);
     CHECK_EQ(mh_heap_verify(), 0);
 }
 

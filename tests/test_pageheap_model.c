@@ -33,6 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "mheap.h"
@@ -359,7 +362,28 @@ static void check_stats(void) {
     MCHECK(st.released <= st.idle);
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+
+/* See test_pageheap_threads.c: lets mheap reserve its first arena under
+ * TSan when the test runs as root. */
+static void tsan_guard_page_zero(void) {
+#ifdef TEST_TSAN
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+    syscall(SYS_mmap, 0UL, 4096UL, (long)PROT_NONE,
+            (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE), -1L, 0L);
+#endif
+}
+
 int main(void) {
+    tsan_guard_page_zero();
     rng = check_seed(0x6d6f64656cULL);
     if (!rng) rng = 1;
     unsigned long long nops = 1000000;

@@ -1,0 +1,225 @@
+/* test_misuse_pageheap.c - misuse of the page heap aborts with an exact
+ * message.
+ *
+ * Each misuse runs in a forked child whose stderr goes to a pipe; the
+ * parent checks that the child died of SIGABRT and that what it wrote is
+ * exactly "mheap: <what>: 0x<hex>\n" (lower-case hex, no padding):
+ *   - mh_pages_free twice on a page run (also after it was coalesced with
+ *     a free neighbour)                                -> double free
+ *   - mh_pages_free of an interior pointer (page-aligned or not), a stack
+ *     address, a static variable, (void *)1, NULL, a foreign mmap, an
+ *     in-use (non-manual) span, a reserved but uncommitted heap page
+ *                                                      -> invalid pointer
+ *   - mhi_heap_free of a span that is already free     -> double free
+ *   - with abort_on_oom, a failing mh_pages_alloc      -> out of memory
+ * The parent's heap is unaffected: its spans are still there and
+ * mh_heap_verify() == 0. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "mheap.h"
+#include "pageheap.h"
+
+#define P MHI_PAGE_SIZE
+
+typedef void (*misuse_fn)(uintptr_t arg);
+
+/* Run fn(arg) in a child; return its wait status, its stderr in out. */
+static int run_child(misuse_fn fn, uintptr_t arg, char *out, size_t outsz) {
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        close(fds[1]);
+        fn(arg);
+        _exit(0); /* survived the misuse */
+    }
+    close(fds[1]);
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fds[0], out + n, outsz - 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+        if (n == outsz - 1) break;
+    }
+    out[n] = '\0';
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
+}
+
+static void expect_abort(const char *name, misuse_fn fn, uintptr_t arg, const char *what,
+                         uintptr_t addr) {
+    char want[128], got[1024];
+    snprintf(want, sizeof want, "mheap: %s: 0x%" PRIxPTR "\n", what, addr);
+    int st = run_child(fn, arg, got, sizeof got);
+    bool aborted = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+    CHECK(aborted);
+    CHECK(strcmp(got, want) == 0);
+    if (!aborted || strcmp(got, want) != 0)
+        fprintf(stderr, "  %s: status %#x, want \"%.*s\\n\", got \"%s\"\n", name, st,
+                (int)strlen(want) - 1, want, got);
+}
+
+/* ---- the misuses (run in the child) ---- */
+
+static void pages_free_twice(uintptr_t p) {
+    mh_pages_free((void *)p);
+    mh_pages_free((void *)p);
+}
+
+static void pages_free(uintptr_t p) { mh_pages_free((void *)p); }
+
+/* arg: two adjacent runs q, r (q below r): free r, then q twice. */
+static uintptr_t coalesce_q, coalesce_r;
+static void pages_free_coalesced_twice(uintptr_t unused) {
+    (void)unused;
+    mh_pages_free((void *)coalesce_r);
+    mh_pages_free((void *)coalesce_q); /* coalesces with r */
+    mh_pages_free((void *)coalesce_q);
+}
+
+static void heap_free_twice(uintptr_t s) {
+    mhi_heap_free((mhi_span *)s);
+    mhi_heap_free((mhi_span *)s);
+}
+
+static void oom_abort(uintptr_t npages) {
+    if (mh_option_set("abort_on_oom", 1) != 0) _exit(2);
+    mh_pages_alloc((size_t)npages);
+    _exit(3); /* returned instead of aborting */
+}
+
+static int static_var;
+
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+
+/* See test_pageheap_threads.c: lets mheap reserve its first arena under
+ * TSan when the test runs as root. */
+static void tsan_guard_page_zero(void) {
+#ifdef TEST_TSAN
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+    syscall(SYS_mmap, 0UL, 4096UL, (long)PROT_NONE,
+            (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE), -1L, 0L);
+#endif
+}
+
+int main(void) {
+    tsan_guard_page_zero();
+    char *p = mh_pages_alloc(4);
+    REQUIRE(p != NULL);
+    memset(p, 0x42, 4 * P);
+    uintptr_t pa = (uintptr_t)p;
+
+    /* Double free. */
+    expect_abort("double free", pages_free_twice, pa, "double free", pa);
+
+    /* A run freed after coalescing with its free neighbour. */
+    char *q = mh_pages_alloc(2), *r = mh_pages_alloc(2);
+    REQUIRE(q && r);
+    if (r < q) {
+        char *x = q;
+        q = r;
+        r = x;
+    }
+    if ((uintptr_t)r == (uintptr_t)q + 2 * P) {
+        coalesce_q = (uintptr_t)q;
+        coalesce_r = (uintptr_t)r;
+        expect_abort("double free after coalescing", pages_free_coalesced_twice, 0, "double free",
+                     (uintptr_t)q);
+    } else {
+        fprintf(stderr, "note: runs not adjacent, coalescing case skipped\n");
+    }
+
+    /* Invalid pointers. */
+    int stack_var = 0;
+    expect_abort("interior page", pages_free, pa + P, "invalid pointer", pa + P);
+    expect_abort("interior last page", pages_free, pa + 3 * P, "invalid pointer", pa + 3 * P);
+    expect_abort("unaligned interior", pages_free, pa + 16, "invalid pointer", pa + 16);
+    expect_abort("stack", pages_free, (uintptr_t)&stack_var, "invalid pointer",
+                 (uintptr_t)&stack_var);
+    expect_abort("static", pages_free, (uintptr_t)&static_var, "invalid pointer",
+                 (uintptr_t)&static_var);
+    expect_abort("one", pages_free, 1, "invalid pointer", 1);
+    expect_abort("NULL", pages_free, 0, "invalid pointer", 0);
+    char *m = mmap(NULL, 4 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(m != MAP_FAILED);
+    uintptr_t ma = ((uintptr_t)m + P - 1) & ~(P - 1); /* page-aligned, like a run */
+    expect_abort("foreign mmap", pages_free, ma, "invalid pointer", ma);
+    munmap(m, 4 * P);
+    mhi_span *in = mhi_heap_alloc(3, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+    REQUIRE(in != NULL);
+    expect_abort("in-use span", pages_free, in->base, "invalid pointer", in->base);
+    /* A page of a heap arena that is reserved but not yet committed. */
+    mhi_arena *last = mhi_arena_last;
+    REQUIRE(last != NULL);
+    if (last->ncommitted < MHI_ARENA_PAGES) {
+        uintptr_t unc = last->base + (uintptr_t)(MHI_ARENA_PAGES - 1) * P;
+        CHECK(mhi_arena_of(unc) == last);
+        expect_abort("uncommitted", pages_free, unc, "invalid pointer", unc);
+    }
+
+    /* mhi_heap_free of a free span.  Its lower neighbour must be in use, or
+     * freeing would merge it down and move its base. */
+    mhi_span *g = mhi_heap_alloc(1, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+    mhi_span *x = mhi_heap_alloc(2, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+    REQUIRE(g && x);
+    REQUIRE(mhi_heap_span_of(x->base - 1) != NULL);
+    expect_abort("heap double free", heap_free_twice, (uintptr_t)x, "double free", x->base);
+    {
+        char want[128], got[256];
+        snprintf(want, sizeof want, "mheap: out of memory: %zu pages\n", SIZE_MAX / 2);
+        int st = run_child(oom_abort, SIZE_MAX / 2, got, sizeof got);
+        CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+        CHECK(strcmp(got, want) == 0);
+        if (strcmp(got, want) != 0) fprintf(stderr, "  oom: got \"%s\"\n", got);
+    }
+
+    /* The parent is untouched by what the children did. */
+    CHECK_EQ(mh_pages_size(p), 4 * P);
+    CHECK_EQ(p[0], 0x42);
+    CHECK_EQ(p[4 * P - 1], 0x42);
+    CHECK(mhi_heap_span_of(x->base) == x);
+    CHECK_EQ(x->state, MHI_SPAN_INUSE);
+    CHECK_EQ(mh_option_get("abort_on_oom"), 0);
+    CHECK_EQ(mh_heap_verify(), 0);
+    mh_pages_free(p);
+    mh_pages_free(q);
+    mh_pages_free(r);
+    mhi_heap_free(in);
+    mhi_heap_free(g);
+    mhi_heap_free(x);
+    mhi_heap_stats st;
+    mhi_heap_stats_get(&st);
+    CHECK_EQ(st.inuse, 0);
+    CHECK_EQ(mh_heap_verify(), 0);
+    return check_done("test_misuse_pageheap");
+}

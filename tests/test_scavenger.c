@@ -1,0 +1,284 @@
+/* test_scavenger.c - the scavenger gives free pages back to the OS.
+ *
+ * Residency is measured with mincore (mhi_os_resident), and coarsely with
+ * the Rss line of /proc/self/smaps_rollup where the kernel has it:
+ *
+ *   release:  64 MiB of spans, every page touched, then freed: still
+ *             resident (the scavenge delay has not passed); after
+ *             mh_release_memory() not resident, stats.released grew by at
+ *             least 64 MiB, and allocating 64 MiB again gives spans that
+ *             need no zeroing and read as zero;
+ *   delayed:  with scavenge_delay_ms = 50, pages freed 200 ms ago are still
+ *             resident until a heap call takes the slow path, and released
+ *             by it;
+ *   order:    a partial scavenge (mhi_heap_scavenge(0, goal)) releases the
+ *             highest free pages first and leaves the lower ones resident;
+ *             a scavenge with a delay longer than the pages have been free
+ *             releases nothing.
+ *
+ * "Not resident" allows a small tolerance (1/64 of the range) for the
+ * kernel's own activity, such as khugepaged filling a huge page. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "mheap.h"
+#include "os.h"
+#include "pageheap.h"
+
+#define P MHI_PAGE_SIZE
+#define NSPAN 64
+#define SPAN_PAGES 128 /* 1 MiB */
+#define TOTAL ((size_t)NSPAN * SPAN_PAGES * P)
+
+static size_t ospage;
+
+static mhi_heap_stats stats(void) {
+    mhi_heap_stats s;
+    mhi_heap_stats_get(&s);
+    return s;
+}
+
+/* OS pages of [a, a+len) that are resident. */
+static size_t resident(uintptr_t a, size_t len) { return mhi_os_resident((void *)a, len); }
+
+static size_t os_pages(size_t len) { return (len + ospage - 1) / ospage; }
+
+static bool mostly_gone(size_t res, size_t len) { return res <= os_pages(len) / 64 + 2; }
+
+/* Rss in KiB from /proc/self/smaps_rollup, or -1. */
+static long rss_kib(void) {
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Rss: %ld kB", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static bool all_zero(uintptr_t a, size_t len) {
+    const uint64_t *w = (const uint64_t *)a;
+    for (size_t i = 0; i < len / 8; i++)
+        if (w[i]) return false;
+    return true;
+}
+
+static void alloc_touch(mhi_span *s[NSPAN], int fill) {
+    for (int i = 0; i < NSPAN; i++) {
+        s[i] = mhi_heap_alloc(SPAN_PAGES, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+        REQUIRE(s[i] != NULL);
+        memset((void *)s[i]->base, fill, SPAN_PAGES * P);
+    }
+}
+
+/* Free the spans, remembering their ranges. */
+static void free_all(mhi_span *s[NSPAN], uintptr_t base[NSPAN]) {
+    for (int i = 0; i < NSPAN; i++) {
+        base[i] = s[i]->base;
+        mhi_heap_free(s[i]);
+    }
+}
+
+static size_t resident_all(const uintptr_t base[NSPAN]) {
+    size_t n = 0;
+    for (int i = 0; i < NSPAN; i++) n += resident(base[i], SPAN_PAGES * P);
+    return n;
+}
+
+static void test_release(void) {
+    /* Nothing may be scavenged behind the test's back. */
+    CHECK_EQ(mh_option_set("scavenge_delay_ms", 3600000), 0);
+    mh_release_memory();
+
+    mhi_span *s[NSPAN];
+    uintptr_t base[NSPAN];
+    alloc_touch(s, 0xa5);
+    long rss_touched = rss_kib();
+    mhi_heap_stats b = stats();
+    free_all(s, base);
+    mhi_heap_stats a = stats();
+    CHECK_EQ(a.released, b.released); /* freeing releases nothing */
+    CHECK_EQ(a.idle, b.idle + TOTAL);
+    CHECK_EQ(resident_all(base), os_pages(TOTAL)); /* still resident */
+    CHECK_EQ(mh_heap_verify(), 0);
+
+    size_t rel = mh_release_memory();
+    mhi_heap_stats c = stats();
+    CHECK(rel >= TOTAL);
+    CHECK_EQ(c.released - a.released, rel);
+    CHECK_EQ(c.released, c.idle);
+    CHECK_EQ(c.scavenged - a.scavenged, rel);
+    CHECK_EQ(c.nscavenge, a.nscavenge + 1);
+    size_t res = resident_all(base);
+    CHECK(mostly_gone(res, TOTAL));
+    if (!mostly_gone(res, TOTAL))
+        fprintf(stderr, "  %zu of %zu pages still resident\n", res, os_pages(TOTAL));
+    long rss_released = rss_kib();
+    if (rss_touched >= 0 && rss_released >= 0) {
+        fprintf(stderr, "Rss: %ld KiB touched, %ld KiB after release\n", rss_touched,
+                rss_released);
+        CHECK(rss_touched - rss_released >= (long)(TOTAL >> 10) * 3 / 4);
+    } else {
+        fprintf(stderr, "note: /proc/self/smaps_rollup not available, Rss not checked\n");
+    }
+    CHECK_EQ(mh_release_memory(), 0); /* nothing left */
+    CHECK_EQ(mh_heap_verify(), 0);
+
+    /* Allocating it again: all known zero, and zero. */
+    bool zero = true, needzero = false;
+    for (int i = 0; i < NSPAN; i++) {
+        s[i] = mhi_heap_alloc(SPAN_PAGES, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+        REQUIRE(s[i] != NULL);
+        if (s[i]->needzero) needzero = true;
+        if (!all_zero(s[i]->base, SPAN_PAGES * P)) zero = false;
+    }
+    CHECK(!needzero);
+    CHECK(zero);
+    CHECK_EQ(stats().released, c.released - TOTAL);
+    for (int i = 0; i < NSPAN; i++) mhi_heap_free(s[i]);
+    CHECK_EQ(mh_heap_verify(), 0);
+}
+
+static void test_delayed(void) {
+    mh_release_memory();
+    CHECK_EQ(mh_option_set("scavenge_delay_ms", 50), 0);
+    mhi_span *s[NSPAN];
+    uintptr_t base[NSPAN];
+    alloc_touch(s, 0x3c);
+    free_all(s, base);
+    mhi_heap_stats a = stats();
+    sleep_ms(200);
+    /* No heap call since: nothing has run yet. */
+    CHECK_EQ(resident_all(base), os_pages(TOTAL));
+    CHECK_EQ(stats().released, a.released);
+
+    /* A heap call takes the slow path and runs the time check. */
+    mhi_span *t = mhi_heap_alloc(1, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+    REQUIRE(t != NULL);
+    mhi_heap_free(t);
+    mhi_heap_stats c = stats();
+    size_t res = resident_all(base);
+    CHECK(mostly_gone(res, TOTAL));
+    if (!mostly_gone(res, TOTAL))
+        fprintf(stderr, "  %zu of %zu pages still resident\n", res, os_pages(TOTAL));
+    /* (The 1-page span may have come from, and gone back to, that memory.) */
+    CHECK(c.released >= a.released + TOTAL - P);
+    CHECK(c.scavenged >= a.scavenged + TOTAL - P);
+    CHECK(c.nscavenge > a.nscavenge);
+    CHECK_EQ(mh_heap_verify(), 0);
+    CHECK_EQ(mh_option_set("scavenge_delay_ms", 3600000), 0);
+}
+
+static void test_order(void) {
+    mh_release_memory();
+    enum { N = 2048 };
+    mhi_span *S = mhi_heap_alloc(N, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+    REQUIRE(S != NULL);
+    uintptr_t sb = S->base, len = (uintptr_t)N * P;
+    memset((void *)sb, 0x77, len);
+    mhi_heap_free(S);
+    mhi_heap_stats a = stats();
+    CHECK_EQ(a.idle - a.released, len); /* the only dirty free pages */
+
+    /* A delay longer than the pages have been free: nothing goes. */
+    CHECK_EQ(mhi_heap_scavenge(3600000, SIZE_MAX), 0);
+    CHECK_EQ(resident(sb, len), os_pages(len));
+
+    /* Goal of half: the upper half goes (give or take the last 64-page
+     * group), the lower stays. */
+    size_t goal = len / 2;
+    size_t got = mhi_heap_scavenge(0, goal);
+    CHECK(got >= goal);
+    CHECK(got < goal + 64 * P);
+    CHECK_EQ(got % P, 0);
+    CHECK_EQ(stats().released, a.released + got);
+    CHECK_EQ(resident(sb, len - got), os_pages(len - got));
+    CHECK(mostly_gone(resident(sb + len - got, got), got));
+
+    /* A quarter more: released just below the previous pass. */
+    size_t got2 = mhi_heap_scavenge(0, len / 4);
+    CHECK(got2 >= len / 4 && got2 < len / 4 + 64 * P);
+    size_t kept = len - got - got2;
+    CHECK_EQ(resident(sb, kept), os_pages(kept));
+    CHECK(mostly_gone(resident(sb + kept, got2), got2));
+    CHECK(mostly_gone(resident(sb + len - got, got), got));
+    CHECK_EQ(mh_heap_verify(), 0);
+
+    /* Two separate spans: the higher one goes first. */
+    mh_release_memory();
+    mhi_span *L = mhi_heap_alloc(256, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+    mhi_span *G = mhi_heap_alloc(1, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+    mhi_span *H = mhi_heap_alloc(256, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+    REQUIRE(L && G && H);
+    if (L->base > H->base) {
+        mhi_span *x = L;
+        L = H;
+        H = x;
+    }
+    uintptr_t lb = L->base, hb = H->base;
+    size_t l256 = 256 * P;
+    memset((void *)lb, 1, l256);
+    memset((void *)hb, 2, l256);
+    mhi_heap_free(L);
+    mhi_heap_free(H);
+    got = mhi_heap_scavenge(0, l256);
+    CHECK(got >= l256 && got < l256 + 64 * P);
+    CHECK(mostly_gone(resident(hb, l256), l256));
+    /* At most the last group, which may hold the top of L, went from L. */
+    CHECK_EQ(resident(lb, l256 - 64 * P), os_pages(l256 - 64 * P));
+    mhi_heap_free(G);
+    CHECK_EQ(mh_heap_verify(), 0);
+}
+
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+
+/* See test_pageheap_threads.c: lets mheap reserve its first arena under
+ * TSan when the test runs as root. */
+static void tsan_guard_page_zero(void) {
+#ifdef TEST_TSAN
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+    syscall(SYS_mmap, 0UL, 4096UL, (long)PROT_NONE,
+            (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE), -1L, 0L);
+#endif
+}
+
+int main(void) {
+    tsan_guard_page_zero();
+    ospage = mhi_os_page_size();
+    if (ospage > P) {
+        /* The scavenger does nothing when OS pages are bigger than heap
+         * pages (see scavenge_locked): nothing to test here. */
+        fprintf(stderr, "OS page size %zu > heap page: scavenger disabled, skipping\n", ospage);
+        CHECK_EQ(mh_release_memory(), 0);
+        return check_done("test_scavenger");
+    }
+    test_release();
+    test_delayed();
+    test_order();
+    return check_done("test_scavenger");
+}
