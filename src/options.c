@@ -13,6 +13,7 @@ long mhi_options[MHI_OPT_COUNT] = {
 #undef MHI_X
 };
 bool mhi_options_read;
+int mhi_stats_fd = 2;
 
 static const char *const option_names[MHI_OPT_COUNT] = {
 #define MHI_X(name, dflt, doc) [MHI_OPT_##name] = #name,
@@ -72,4 +73,7 @@ void mhi_options_init(void) {
         p += len;
         if (*p == ',') p++;
     }
+    /* Programs such as coreutils close stderr at exit before our
+     * destructor runs: keep a copy for the statistics. */
+    if (mhi_options[MHI_OPT_stats]) mhi_stats_fd = mhi_os_dup_fd(2);
 }

@@ -21,6 +21,7 @@ enum mhi_option {
 
 extern long mhi_options[MHI_OPT_COUNT];
 extern bool mhi_options_read;
+extern int mhi_stats_fd; /* where stats=1 prints at exit */
 void mhi_options_init(void);
 
 static inline long mhi_option(enum mhi_option o) {

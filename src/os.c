@@ -3,6 +3,7 @@
 #include "os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -11,6 +12,15 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MHI_HAS_TSAN 1
+#endif
+#endif
+#ifndef MHI_HAS_TSAN
+#define MHI_HAS_TSAN 0
+#endif
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -40,7 +50,7 @@ static void *map_none(void *hint, size_t len, int extra) {
 
 void *mhi_os_reserve(void *hint, size_t len, size_t align, _Atomic uint64_t *stat) {
     void *p = NULL;
-#if defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__) || MHI_HAS_TSAN
     hint = NULL; /* ThreadSanitizer allows application mappings only in its own ranges */
 #endif
     if (hint && ((uintptr_t)hint & (align - 1)) == 0)
@@ -200,4 +210,11 @@ void mhi_os_yield(void) {
 
 void mhi_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
     pthread_atfork(prepare, parent, child);
+}
+
+int mhi_os_dup_fd(int fd) {
+    int errno_saved = errno;
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    errno = errno_saved;
+    return d < 0 ? fd : d;
 }

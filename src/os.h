@@ -55,6 +55,9 @@ int64_t mhi_os_millitime(void);
 /* Messages: write(2) only, never stdio. */
 void mhi_os_write(int fd, const char *buf, size_t len);
 MHI_NORETURN void mhi_os_abort(void);
+/* A close-on-exec copy of fd (or fd itself if that fails): for messages at
+ * exit, after the program may have closed its stderr. */
+int mhi_os_dup_fd(int fd);
 
 /* ---- locks --------------------------------------------------------------
  * A futex-based mutex (0 unlocked, 1 locked, 2 locked with waiters),

@@ -29,9 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "check.h"
 #include "mheap.h"
@@ -523,31 +520,7 @@ static mh_stats_t stats(void) {
     return st;
 }
 
-/* Work around a ThreadSanitizer/mheap interaction (reported as a library
- * issue): mheap reserves its first arena with mmap(0x200000000000, 64 MiB,
- * MAP_FIXED_NOREPLACE).  That hint is outside TSan's application ranges, so
- * TSan's mmap interceptor replaces it with NULL but keeps the
- * MAP_FIXED_NOREPLACE flag (it only checks MAP_FIXED); the kernel then maps
- * at address 0 when the process may (root: CAP_SYS_RAWIO), and TSan dies
- * with "mmap at bad address: addr=0x0".  One page in [0, 64 MiB), mapped
- * with the raw system call (not intercepted), makes that request fail with
- * EEXIST and mheap falls back to a kernel-chosen address.  Set
- * MHEAP_STRESS_NO_TSAN_WORKAROUND=1 to see the failure. */
-static void tsan_low_mapping_workaround(void) {
-#ifdef UNDER_TSAN
-    const char *off = getenv("MHEAP_STRESS_NO_TSAN_WORKAROUND");
-    if (off && *off == '1') return;
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-    long r = syscall(SYS_mmap, (void *)(uintptr_t)0x1000000, (size_t)4096, PROT_NONE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-    fprintf(stderr, "tsan workaround: low guard page %s\n", r == 0x1000000 ? "mapped" : "not mapped");
-#endif
-}
-
 int main(void) {
-    tsan_low_mapping_workaround();
     seed = check_seed(0x5eed5eedull);
     const char *sc = getenv("MHEAP_STRESS_SCALE");
     if (sc && *sc) scale = strtol(sc, NULL, 10);
@@ -560,7 +533,7 @@ int main(void) {
 
     /* Phase 1: rounds of churn; in each round some slots' workers are joined
      * and new ones start there, while the others keep running. */
-    uint64_t rng = seed;
+    uint64_t rng = mix64(seed);
     worker_arg w[NSLOTS];
     memset(w, 0, sizeof w);
     const int rounds = 6;

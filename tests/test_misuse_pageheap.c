@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,28 +111,7 @@ static void oom_abort(uintptr_t npages) {
 
 static int static_var;
 
-#if defined(__SANITIZE_THREAD__)
-#define TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TEST_TSAN 1
-#endif
-#endif
-
-/* See test_pageheap_threads.c: lets mheap reserve its first arena under
- * TSan when the test runs as root. */
-static void tsan_guard_page_zero(void) {
-#ifdef TEST_TSAN
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-    syscall(SYS_mmap, 0UL, 4096UL, (long)PROT_NONE,
-            (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE), -1L, 0L);
-#endif
-}
-
 int main(void) {
-    tsan_guard_page_zero();
     char *p = mh_pages_alloc(4);
     REQUIRE(p != NULL);
     memset(p, 0x42, 4 * P);

@@ -22,10 +22,12 @@
  * mhi_heap_verify() runs every 5,000 operations and at the end.
  *
  * MHEAP_TEST_OPS sets the number of operations (default 1,000,000),
- * MHEAP_TEST_SEED the seed.  Live pages are capped at 64k (512 MiB of
- * address space); only three words per span are written, so the resident
- * set stays small, and full scavenges every so often return the touched
- * pages. */
+ * MHEAP_TEST_SEED the seed, MHEAP_TEST_MAX_PAGES the cap on live pages
+ * (default 64k: 512 MiB of address space).  Only three words per span are
+ * written and zeroing is kept to short spans, so the resident set stays
+ * small; scavenges return the touched pages.  (tests/pageheap_model.cmake
+ * lowers the operations and the cap under TSan, whose shadow memory grows
+ * with the heap.) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdbool.h>
@@ -33,16 +35,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "check.h"
 #include "mheap.h"
 #include "pageheap.h"
 
 #define P MHI_PAGE_SIZE
-#define CAP_PAGES ((size_t)64 << 10)
+static size_t CAP_PAGES = (size_t)64 << 10; /* MHEAP_TEST_MAX_PAGES */
 #define VERIFY_EVERY 5000
 #define FREED_RING 256
 
@@ -362,34 +361,17 @@ static void check_stats(void) {
     MCHECK(st.released <= st.idle);
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TEST_TSAN 1
-#endif
-#endif
-
-/* See test_pageheap_threads.c: lets mheap reserve its first arena under
- * TSan when the test runs as root. */
-static void tsan_guard_page_zero(void) {
-#ifdef TEST_TSAN
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-    syscall(SYS_mmap, 0UL, 4096UL, (long)PROT_NONE,
-            (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE), -1L, 0L);
-#endif
-}
-
 int main(void) {
-    tsan_guard_page_zero();
     rng = check_seed(0x6d6f64656cULL);
     if (!rng) rng = 1;
     unsigned long long nops = 1000000;
     const char *e = getenv("MHEAP_TEST_OPS");
     if (e) nops = strtoull(e, NULL, 0);
-    fprintf(stderr, "ops=%llu (set MHEAP_TEST_OPS to change)\n", nops);
+    e = getenv("MHEAP_TEST_MAX_PAGES");
+    if (e) CAP_PAGES = strtoull(e, NULL, 0);
+    REQUIRE(CAP_PAGES >= 8192);
+    fprintf(stderr, "ops=%llu max live pages=%zu (set MHEAP_TEST_OPS, MHEAP_TEST_MAX_PAGES)\n",
+            nops, CAP_PAGES);
 
     mhi_heap_stats start;
     mhi_heap_stats_get(&start);

@@ -20,10 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "check.h"
 #include "mheap.h"
@@ -50,31 +47,6 @@ typedef struct {
     /* results */
     unsigned long nfail, nalloc, nfree, nresize;
 } worker_t;
-
-#if defined(__SANITIZE_THREAD__)
-#define TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TEST_TSAN 1
-#endif
-#endif
-
-/* Under TSan, run as root: TSan's mmap interceptor replaces a hint outside
- * its application ranges (mheap's first arena hint, 0x200000000000, is one)
- * by NULL but keeps MAP_FIXED_NOREPLACE, the kernel lets root map address 0,
- * and TSan aborts with "mmap at bad address".  Occupying page 0 first, with
- * a raw syscall TSan does not see, makes that mmap fail, and mheap falls
- * back to an address the kernel chooses.  For other users the kernel
- * refuses address 0 and this call fails harmlessly. */
-static void tsan_guard_page_zero(void) {
-#ifdef TEST_TSAN
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-    syscall(SYS_mmap, 0UL, 4096UL, (long)PROT_NONE,
-            (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE), -1L, 0L);
-#endif
-}
 
 static atomic_bool done;
 static atomic_ulong scav_passes;
@@ -207,7 +179,6 @@ static void *scavenger(void *arg) {
 }
 
 int main(void) {
-    tsan_guard_page_zero();
     uint64_t seed = check_seed(0x7468726561647321ULL);
     unsigned long ops = DEFAULT_OPS;
     const char *e = getenv("MHEAP_TEST_OPS");

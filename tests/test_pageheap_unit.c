@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -109,26 +108,6 @@ static void undrain(spanvec *v) {
     for (size_t i = 0; i < v->n; i++) mhi_heap_free(v->s[i]);
     free(v->s);
     memset(v, 0, sizeof *v);
-}
-
-#if defined(__SANITIZE_THREAD__)
-#define TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TEST_TSAN 1
-#endif
-#endif
-
-/* See test_pageheap_threads.c: lets mheap reserve its first arena under
- * TSan when the test runs as root. */
-static void tsan_guard_page_zero(void) {
-#ifdef TEST_TSAN
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-    syscall(SYS_mmap, 0UL, 4096UL, (long)PROT_NONE,
-            (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE), -1L, 0L);
-#endif
 }
 
 /* ==== print ==== */
@@ -1138,7 +1117,6 @@ static void test_pages_api(void) {
 }
 
 int main(void) {
-    tsan_guard_page_zero();
     test_print();
     test_fixalloc();
     test_options(); /* before any heap growth: checks the defaults */

@@ -9,9 +9,9 @@
 . "$(dirname "$0")/common.sh"
 
 [ $# -eq 3 ] || fail "usage: $0 LIBMHEAP CC WORKDIR"
-lib=$1 cc=$2 dir=$3
+lib=$(abspath "$1") cc=$(progpath "$2") dir=$3
 need_file "$lib" libmheap
-command -v "$cc" > /dev/null || fail "compiler not found: $cc"
+[ -n "$cc" ] && [ -x "$cc" ] || fail "compiler not found: $2"
 mkdir -p "$dir/sys" "$dir/mheap" && cd "$dir" || fail "cannot use $dir"
 
 # ---- a generated source file: 300 functions of about 16 lines ----

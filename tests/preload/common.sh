@@ -18,6 +18,23 @@ need_file() {
     [ -e "$1" ] || fail "$2 not found: $1"
 }
 
+# usage: progpath NAME -- a program's absolute path: NAME with a slash made
+# absolute, else looked up in PATH (empty if not found).
+progpath() {
+    case "$1" in
+    */*) abspath "$1" ;;
+    *) command -v "$1" || true ;;
+    esac
+}
+
+# usage: abspath PATH -- PATH made absolute (the scripts cd to their workdir).
+abspath() {
+    case "$1" in
+    /*) printf '%s\n' "$1" ;;
+    *) printf '%s/%s\n' "$(pwd)" "$1" ;;
+    esac
+}
+
 # usage: run_capture NAME COMMAND... -- runs COMMAND with stdout in NAME.out
 # and stderr in NAME.err; fails (showing stderr) unless it exits with 0.
 run_capture() {

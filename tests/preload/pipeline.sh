@@ -16,7 +16,7 @@
 . "$(dirname "$0")/common.sh"
 
 [ $# -eq 2 ] || fail "usage: $0 LIBMHEAP WORKDIR"
-lib=$1 dir=$2
+lib=$(abspath "$1") dir=$(abspath "$2")
 need_file "$lib" libmheap
 mkdir -p "$dir/tmp-sys" "$dir/tmp-mheap" && cd "$dir" || fail "cannot use $dir"
 

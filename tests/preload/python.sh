@@ -10,9 +10,9 @@
 . "$(dirname "$0")/common.sh"
 
 [ $# -eq 4 ] || fail "usage: $0 LIBMHEAP PYTHON3 WORKLOAD_PY WORKDIR"
-lib=$1 py=$2 workload=$3 dir=$4
+lib=$(abspath "$1") py=$(progpath "$2") workload=$(abspath "$3") dir=$4
 need_file "$lib" libmheap
-need_file "$py" python3
+[ -n "$py" ] && [ -x "$py" ] || fail "python3 not found: $2"
 need_file "$workload" workload
 mkdir -p "$dir" && cd "$dir" || fail "cannot use $dir"
 

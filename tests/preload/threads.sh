@@ -10,7 +10,7 @@
 . "$(dirname "$0")/common.sh"
 
 [ $# -eq 3 ] || fail "usage: $0 LIBMHEAP PROGRAM WORKDIR"
-lib=$1 prog=$2 dir=$3
+lib=$(abspath "$1") prog=$(abspath "$2") dir=$3
 need_file "$lib" libmheap
 need_file "$prog" "threads program"
 mkdir -p "$dir" && cd "$dir" || fail "cannot use $dir"
