@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build test demo demo-pageheap clean deps asan tsan
+.PHONY: all build test demo demo-pageheap clean deps asan tsan bench bench-quick
 
 all: build
 
@@ -25,6 +25,14 @@ demo: build
 # The page heap alone, driven the way the malloc layer drives it.
 demo-pageheap: build
 	$(BUILD)/demo/mh-demo-pageheap
+
+# The benchmark suite against glibc, jemalloc, tcmalloc and mimalloc
+# (installs the peers with apt-get when missing).  Results in docs/.
+bench: build
+	python3 bench/run.py --build $(BUILD) --mode full
+
+bench-quick: build
+	python3 bench/run.py --build $(BUILD) --mode quick
 
 # Sanitizer builds of the whole test suite.
 asan:
