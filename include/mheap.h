@@ -90,6 +90,10 @@ typedef struct mh_stats {
     uint64_t ngrow;         /* times the heap grew from the OS */
     uint64_t nscavenge;     /* scavenger passes that released memory */
     uint64_t scavenged;     /* bytes released to the OS, in all */
+    uint64_t small_bytes;   /* bytes in spans of small objects (size classes) */
+    uint64_t large_bytes;   /* bytes in large objects (whole pages) */
+    uint64_t small_spans;   /* spans of small objects */
+    uint64_t thread_caches; /* live per-thread caches */
 } mh_stats_t;
 
 MH_API size_t mh_stats_get(mh_stats_t *out, size_t size);

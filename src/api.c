@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "cache.h"
+#include "central.h"
 #include "mheap.h"
 #include "options.h"
 #include "pageheap.h"
@@ -41,6 +43,8 @@ MH_API size_t mh_release_memory(void) {
 MH_API size_t mh_stats_get(mh_stats_t *out, size_t size) {
     mhi_heap_stats h;
     mhi_heap_stats_get(&h);
+    uint64_t small_spans, small_bytes;
+    mhi_central_totals(&small_spans, &small_bytes);
     mh_stats_t st = {
         .version = MH_STATS_VERSION,
         .size = sizeof st,
@@ -57,6 +61,10 @@ MH_API size_t mh_stats_get(mh_stats_t *out, size_t size) {
         .ngrow = h.ngrow,
         .nscavenge = h.nscavenge,
         .scavenged = h.scavenged,
+        .small_bytes = small_bytes,
+        .large_bytes = h.inuse - h.manual > small_bytes ? h.inuse - h.manual - small_bytes : 0,
+        .small_spans = small_spans,
+        .thread_caches = mhi_cache_count(),
     };
     if (size > sizeof st) size = sizeof st;
     memcpy(out, &st, size);
@@ -74,6 +82,10 @@ MH_API void mh_stats_print(int fd) {
                (unsigned long long)(atomic_load(&mhi_arena_stat.meta) +
                                     atomic_load(&mhi_heap_.span_sys)),
                "bytes of metadata from the OS");
+    mhi_printf(fd, "  %-14s %20llu  %s\n", "thread_caches", (unsigned long long)mhi_cache_count(),
+               "live per-thread caches");
+    mhi_printf(fd, "mheap: small objects by size class\n");
+    mhi_central_print(fd);
 }
 
 MH_API long mh_option_get(const char *name) {

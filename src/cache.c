@@ -182,6 +182,13 @@ static void thread_exit(void *arg) {
     mhi_cache_release();
 }
 
+uint64_t mhi_cache_count(void) {
+    mhi_lock(&cache_lock);
+    uint64_t n = ncaches_live;
+    mhi_unlock(&cache_lock);
+    return n;
+}
+
 void mhi_cache_fork_prepare(void) { mhi_lock(&cache_lock); }
 void mhi_cache_fork_parent(void) { mhi_unlock(&cache_lock); }
 void mhi_cache_fork_child(void) { mhi_lock_reset(&cache_lock); }

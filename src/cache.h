@@ -44,6 +44,7 @@ extern __thread mhi_cache *mhi_tls_cache __attribute__((tls_model("initial-exec"
 
 void *mhi_cache_alloc_slow(size_t c);
 void mhi_cache_free_slow(void *p);
+uint64_t mhi_cache_count(void); /* live caches */
 void mhi_cache_fork_prepare(void);
 void mhi_cache_fork_parent(void);
 void mhi_cache_fork_child(void);

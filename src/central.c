@@ -161,6 +161,33 @@ void *mhi_central_alloc_one(size_t c) {
     return p;
 }
 
+void mhi_central_totals(uint64_t *spans, uint64_t *bytes) {
+    *spans = *bytes = 0;
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
+        mhi_lock(&mhi_centrals[c].lock);
+        uint64_t n = mhi_centrals[c].nspans;
+        mhi_unlock(&mhi_centrals[c].lock);
+        *spans += n;
+        *bytes += n * ((uint64_t)mhi_class_npages[c] << MHI_PAGE_SHIFT);
+    }
+}
+
+void mhi_central_print(int fd) {
+    mhi_printf(fd, "  %6s %6s %8s %8s %8s %10s %10s\n", "class", "size", "spans", "partial", "full",
+               "spans_in", "spans_out");
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
+        mhi_central *ce = &mhi_centrals[c];
+        mhi_lock(&ce->lock);
+        uint64_t n = ce->nspans, np = ce->partial.count, nf = ce->nfull, na = ce->nspan_alloc,
+                 nfr = ce->nspan_free;
+        mhi_unlock(&ce->lock);
+        if (na == 0) continue;
+        mhi_printf(fd, "  %6zu %6u %8llu %8llu %8llu %10llu %10llu\n", c, mhi_class_size[c],
+                   (unsigned long long)n, (unsigned long long)np, (unsigned long long)nf,
+                   (unsigned long long)na, (unsigned long long)nfr);
+    }
+}
+
 void mhi_central_fork_prepare(void) {
     for (size_t c = 1; c < MHI_NUM_CLASSES; c++) mhi_lock(&mhi_centrals[c].lock);
 }

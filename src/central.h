@@ -86,6 +86,11 @@ void mhi_central_free_list(size_t c, void *list, void *self);
 /* One object of class c without a cache (exiting threads). */
 void *mhi_central_alloc_one(size_t c);
 
+/* Totals over all classes (reads each central under its lock). */
+void mhi_central_totals(uint64_t *spans, uint64_t *bytes);
+/* Print one line per class in use. */
+void mhi_central_print(int fd);
+
 void mhi_central_fork_prepare(void);
 void mhi_central_fork_parent(void);
 void mhi_central_fork_child(void);

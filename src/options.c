@@ -31,6 +31,7 @@ bool mhi_option_apply(int index, long value) {
     if (index < 0 || index >= MHI_OPT_COUNT || value < 0) return false;
     mhi_options[index] = value;
     if (index == MHI_OPT_scavenge_delay_ms) mhi_heap_set_scavenge_delay(value);
+    if (index == MHI_OPT_verbose) mhi_heap_.verbose = value != 0;
     return true;
 }
 

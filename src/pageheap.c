@@ -293,6 +293,12 @@ static bool heap_add_fresh_locked(uintptr_t base, size_t len) {
 static bool heap_grow_locked(size_t npages) {
     size_t need = npages << MHI_PAGE_SHIFT;
     size_t ask = (need + MHI_GROW_ROUND - 1) & ~(MHI_GROW_ROUND - 1);
+    /* At least 1 MiB, and an eighth of the heap (up to an arena) so that a
+     * growing heap makes few trips to the OS; the pages stay untouched and
+     * count as released until used. */
+    size_t prop = (size_t)(H->stats.sys / 8) & ~(MHI_GROW_ROUND - 1);
+    if (prop > MHI_ARENA_SIZE) prop = MHI_ARENA_SIZE;
+    if (ask < prop) ask = prop;
     if (ask < MHI_GROW_MIN) ask = MHI_GROW_MIN;
     uintptr_t tail, base;
     size_t tail_len;
@@ -303,9 +309,15 @@ static bool heap_grow_locked(size_t npages) {
         base = mhi_arena_grow_locked(ask, &tail, &tail_len);
         if (tail_len) heap_add_fresh_locked(tail, tail_len);
     }
-    if (!base) return false;
+    if (!base) {
+        if (H->verbose) mhi_printf(2, "mheap: the OS refused %zu bytes\n", ask);
+        return false;
+    }
     H->stats.ngrow++;
     H->stats.grow_bytes += ask;
+    if (H->verbose)
+        mhi_printf(2, "mheap: grew by %zu KiB at %p (heap %zu KiB)\n", ask >> 10, (void *)base,
+                   (size_t)((H->stats.sys + ask) >> 10));
     return heap_add_fresh_locked(base, ask);
 }
 
@@ -676,6 +688,10 @@ done:
         H->stats.released += released;
         H->stats.scavenged += released;
         H->stats.nscavenge++;
+        if (H->verbose)
+            mhi_printf(2, "mheap: released %zu KiB to the OS (idle %zu KiB, released %zu KiB)\n",
+                       released >> 10, (size_t)(H->stats.idle >> 10),
+                       (size_t)(H->stats.released >> 10));
     }
     return released;
 }

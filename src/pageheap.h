@@ -70,6 +70,7 @@ typedef struct {
     int64_t scavenge_delay_ms;
     int64_t next_scavenge_ms;
     int64_t now_ms; /* the clock, read once per heap call */
+    bool verbose;   /* print growth and scavenger events to stderr */
     mhi_heap_stats stats;
 } mhi_heap;
 

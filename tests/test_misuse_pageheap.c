@@ -11,6 +11,8 @@
  *     in-use (non-manual) span, a reserved but uncommitted heap page
  *                                                      -> invalid pointer
  *   - mhi_heap_free of a span that is already free     -> double free
+ *   - mhi_heap_bad_free of a free page / anything else -> double free /
+ *                                                         invalid pointer
  *   - with abort_on_oom, a failing mh_pages_alloc      -> out of memory
  * The parent's heap is unaffected: its spans are still there and
  * mh_heap_verify() == 0. */
@@ -103,6 +105,8 @@ static void heap_free_twice(uintptr_t s) {
     mhi_heap_free((mhi_span *)s);
 }
 
+static void bad_free(uintptr_t a) { mhi_heap_bad_free(a); }
+
 static void oom_abort(uintptr_t npages) {
     if (mh_option_set("abort_on_oom", 1) != 0) _exit(2);
     mh_pages_alloc((size_t)npages);
@@ -172,6 +176,19 @@ int main(void) {
     REQUIRE(g && x);
     REQUIRE(mhi_heap_span_of(x->base - 1) != NULL);
     expect_abort("heap double free", heap_free_twice, (uintptr_t)x, "double free", x->base);
+
+    /* mhi_heap_bad_free (the malloc layer's verdict on a pointer it could
+     * not validate): a free page is a double free, anything else invalid. */
+    mhi_span *z = mhi_heap_alloc(2, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+    REQUIRE(z != NULL);
+    uintptr_t za = z->base;
+    mhi_heap_free(z);
+    expect_abort("bad_free of a free page", bad_free, za + P + 8, "double free", za + P + 8);
+    expect_abort("bad_free of a run", bad_free, pa + 16, "invalid pointer", pa + 16);
+    expect_abort("bad_free of the stack", bad_free, (uintptr_t)&stack_var, "invalid pointer",
+                 (uintptr_t)&stack_var);
+    expect_abort("bad_free of NULL", bad_free, 0, "invalid pointer", 0);
+
     {
         char want[128], got[256];
         snprintf(want, sizeof want, "mheap: out of memory: %zu pages\n", SIZE_MAX / 2);

@@ -5,7 +5,8 @@
  * Random operations:
  *   - allocate 1..512 pages (mostly small), now and then 513..8192, as
  *     INUSE spans (kind LARGE), MANUAL spans, or public page runs
- *     (mh_pages_alloc), with or without zeroing;
+ *     (mh_pages_alloc), with or without zeroing, a few of them aligned
+ *     (mhi_heap_alloc_aligned, 16 KiB .. 2 MiB);
  *   - free a random live span (in random order);
  *   - look up random interior addresses of live spans (mhi_heap_span_of
  *     must give that span, mhi_mlookup its base and size, or nothing for
@@ -204,8 +205,11 @@ static void check_address(uintptr_t a) {
     }
 }
 
+static unsigned long long naligned;
+
 static void do_alloc(void) {
     size_t n = rand_size();
+    size_t align = P;
     if (model_pages + n > CAP_PAGES) return;
     live_t l = {0};
     /* Zeroing touches every page that may be dirty: keep it to rare, short
@@ -220,6 +224,13 @@ static void do_alloc(void) {
         l.s = mhi_heap_span_of((uintptr_t)p);
         MCHECK(l.s != NULL && l.s->base == (uintptr_t)p);
         if (!l.s) return;
+    } else if (rnd(100) < 3) {
+        /* Aligned: 16 KiB .. 2 MiB. */
+        align = (size_t)P << (1 + rnd(8));
+        l.s = mhi_heap_alloc_aligned(n, align, l.kind == K_INUSE ? MHI_SPAN_INUSE : MHI_SPAN_MANUAL,
+                                     MHI_KIND_LARGE, zero);
+        REQUIRE(l.s != NULL);
+        naligned++;
     } else {
         l.s = mhi_heap_alloc(n, l.kind == K_INUSE ? MHI_SPAN_INUSE : MHI_SPAN_MANUAL,
                              MHI_KIND_LARGE, zero);
@@ -231,7 +242,7 @@ static void do_alloc(void) {
     l.tag = next_tag++;
     l.mid = rand_mid(n);
     MCHECK_EQ(s->npages, n);
-    MCHECK_EQ(s->base % P, 0);
+    MCHECK_EQ(s->base % align, 0);
     MCHECK_EQ(s->state, l.kind == K_INUSE ? MHI_SPAN_INUSE : MHI_SPAN_MANUAL);
     if (zero) MCHECK_EQ(s->needzero, 0);
     if (!s->needzero) {
@@ -411,8 +422,8 @@ int main(void) {
     MCHECK_EQ(mhi_heap_verify(), 0);
     fprintf(stderr,
             "allocs %llu frees %llu lookups %llu resizes %llu partial scavenges %llu "
-            "full scavenges %llu; live spans %zu, pages %zu\n",
-            counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], nlive,
+            "full scavenges %llu; %llu allocations aligned; live spans %zu, pages %zu\n",
+            counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], naligned, nlive,
             model_pages);
 
     /* Free everything: the heap is back to empty. */

@@ -9,7 +9,8 @@
  *   options   defaults, set/get round trip, unknown names;
  *   growth    chunks of >= 1 MiB, rounded to 64 KiB;
  *   pageheap  alloc, split, coalesce, exact-size lists, best fit with ties
- *             to the lowest address, lookups, needzero, resize, statistics;
+ *             to the lowest address, lookups, needzero, resize, aligned
+ *             allocation, statistics;
  *   pages     the public page-run API.
  *
  * The heap is process-wide, so the checks compare statistics deltas.  Where
@@ -978,6 +979,77 @@ static void test_resize(void) {
     VERIFY0();
 }
 
+/* mhi_heap_alloc_aligned: the base is aligned, the span has exactly the
+ * pages asked for, the pages cut off to align it go back to the heap. */
+static void test_alloc_aligned(void) {
+    static const struct {
+        size_t npages, align;
+    } cases[] = {
+        {1, 0},         {1, P},          {1, 2 * P},      {3, 64 << 10},   {1, 64 << 10},
+        {10, 1 << 20},  {256, 2 << 20},  {300, 2 << 20}, {1, 64 << 20},   {2, 128 << 20},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t n = cases[i].npages, align = cases[i].align;
+        for (int manual = 0; manual < 2; manual++) {
+            /* A 1-page span first, so the heap is not already aligned. */
+            mhi_span *pad = alloc_inuse(1);
+            mhi_heap_stats b = stats();
+            mhi_span *s = mhi_heap_alloc_aligned(n, align, manual ? MHI_SPAN_MANUAL : MHI_SPAN_INUSE,
+                                                 MHI_KIND_LARGE, false);
+            REQUIRE(s != NULL);
+            mhi_heap_stats a = stats();
+            size_t want_align = align < P ? P : align;
+            CHECK_EQ(s->base % want_align, 0);
+            CHECK_EQ(s->npages, n);
+            CHECK_EQ(s->state, manual ? MHI_SPAN_MANUAL : MHI_SPAN_INUSE);
+            CHECK_EQ(s->kind, manual ? MHI_KIND_NONE : MHI_KIND_LARGE);
+            CHECK(mhi_heap_span_of(s->base) == s);
+            CHECK(mhi_heap_span_of(mhi_span_end(s) - 1) == s);
+            CHECK(mhi_heap_span_of(s->base - 1) != s);
+            CHECK(mhi_heap_span_of(mhi_span_end(s)) != s);
+            CHECK(mhi_heap_lookup(s->base) == s);
+            CHECK_EQ(a.inuse, b.inuse + n * P);
+            CHECK_EQ(a.manual, b.manual + (manual ? n * P : 0));
+            CHECK_EQ(a.nspan_inuse, b.nspan_inuse + !manual);
+            CHECK_EQ(a.nspan_manual, b.nspan_manual + manual);
+            CHECK_EQ(a.nalloc, b.nalloc + 1);
+            CHECK_EQ(a.idle, b.idle + (a.sys - b.sys) - n * P);
+            if (!s->needzero) /* known zero: check a word of every page */
+                for (uintptr_t q = s->base; q < mhi_span_end(s); q += P)
+                    if (*(uint64_t *)(q + P - 8) != 0) {
+                        CHECK(!"needzero == 0 but the span holds data");
+                        break;
+                    }
+            VERIFY0();
+            memset((void *)s->base, 0x99, n * P);
+            mhi_heap_free(s);
+            mhi_heap_free(pad);
+            a = stats();
+            CHECK_EQ(a.inuse, b.inuse - P);
+            CHECK_EQ(a.manual, b.manual);
+            VERIFY0();
+            /* Again, zeroed: the dirty pages read as zero. */
+            s = mhi_heap_alloc_aligned(n, align, MHI_SPAN_INUSE, MHI_KIND_LARGE, true);
+            REQUIRE(s != NULL);
+            CHECK_EQ(s->base % want_align, 0);
+            CHECK_EQ(s->needzero, 0);
+            CHECK(all_bytes((void *)s->base, n * P, 0));
+            mhi_heap_free(s);
+            VERIFY0();
+        }
+    }
+    /* Absurd sizes and alignments fail and change nothing. */
+    mhi_heap_stats b = stats();
+    CHECK(mhi_heap_alloc_aligned(0, P, MHI_SPAN_INUSE, MHI_KIND_LARGE, false) == NULL);
+    CHECK(mhi_heap_alloc_aligned(SIZE_MAX / 2, P, MHI_SPAN_INUSE, MHI_KIND_LARGE, false) == NULL);
+    CHECK(mhi_heap_alloc_aligned(1, (size_t)1 << 62, MHI_SPAN_INUSE, MHI_KIND_LARGE, false) ==
+          NULL);
+    mhi_heap_stats a = stats();
+    CHECK_EQ(a.sys, b.sys);
+    CHECK_EQ(a.nalloc, b.nalloc);
+    VERIFY0();
+}
+
 /* Statistics across a mixed sequence, against counts kept here. */
 static void test_stats_sequence(void) {
     enum { N = 64 };
@@ -1130,6 +1202,7 @@ int main(void) {
     test_lookups();
     test_needzero();
     test_resize();
+    test_alloc_aligned();
     test_stats_sequence();
     test_pages_api();
     VERIFY0();

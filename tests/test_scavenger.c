@@ -11,6 +11,8 @@
  *   delayed:  with scavenge_delay_ms = 50, pages freed 200 ms ago are still
  *             resident until a heap call takes the slow path, and released
  *             by it;
+ *   bounded:  with many separate free runs, one slow-path pass releases
+ *             some but not all of them, and later heap calls the rest;
  *   order:    a partial scavenge (mhi_heap_scavenge(0, goal)) releases the
  *             highest free pages first and leaves the lower ones resident;
  *             a scavenge with a delay longer than the pages have been free
@@ -185,6 +187,67 @@ static void test_delayed(void) {
     CHECK_EQ(mh_option_set("scavenge_delay_ms", 3600000), 0);
 }
 
+static int cmp_addr(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The time check releases at most a bounded number of separate runs per
+ * pass (so no allocation stalls on a fragmented heap) and picks up the rest
+ * on later heap calls. */
+static void test_bounded_ticks(void) {
+    enum { N = 600 };
+    static mhi_span *s[N];
+    static uintptr_t freed[N / 2];
+    mh_release_memory();
+    /* Alternate in-use and free pages: many separate dirty runs. */
+    for (int i = 0; i < N; i++) {
+        s[i] = mhi_heap_alloc(1, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+        REQUIRE(s[i] != NULL);
+        memset((void *)s[i]->base, 0xee, P);
+    }
+    CHECK_EQ(mh_option_set("scavenge_delay_ms", 50), 0);
+    size_t nf = 0;
+    for (int i = 0; i < N; i += 2) {
+        freed[nf++] = s[i]->base;
+        mhi_heap_free(s[i]);
+    }
+    /* Count the runs: maximal groups of adjacent freed pages. */
+    qsort(freed, nf, sizeof *freed, cmp_addr);
+    size_t runs = 0;
+    for (size_t i = 0; i < nf; i++)
+        if (i == 0 || freed[i] != freed[i - 1] + P) runs++;
+    size_t left = 0;
+    for (size_t i = 0; i < nf; i++) left += resident(freed[i], P) != 0;
+    CHECK_EQ(left, nf);
+
+    /* Heap calls that free nothing (a free would stamp its group young
+     * again), spaced more than the clock's granularity apart. */
+    sleep_ms(100);
+    mhi_span *probe[64];
+    int calls = 0;
+    size_t after_first = 0;
+    while (left > 0 && calls < 64) {
+        probe[calls] = mhi_heap_alloc(3, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+        REQUIRE(probe[calls] != NULL);
+        calls++;
+        left = 0;
+        for (size_t i = 0; i < nf; i++) left += resident(freed[i], P) != 0;
+        if (calls == 1) after_first = left;
+        sleep_ms(10);
+    }
+    fprintf(stderr, "%zu dirty runs: released after %d heap calls (%zu pages left after the first)\n",
+            runs, calls, after_first);
+    CHECK_EQ(left, 0);
+    CHECK(after_first < nf); /* the first pass did release some */
+    if (runs > 2 * 64) CHECK(after_first > 0); /* ...but not all of them at once */
+    else fprintf(stderr, "note: only %zu runs, bound not checked\n", runs);
+    for (int i = 0; i < calls; i++) mhi_heap_free(probe[i]);
+    for (int i = 1; i < N; i += 2) mhi_heap_free(s[i]);
+    CHECK_EQ(mh_option_set("scavenge_delay_ms", 3600000), 0);
+    CHECK_EQ(mh_heap_verify(), 0);
+}
+
 static void test_order(void) {
     mh_release_memory();
     enum { N = 2048 };
@@ -257,6 +320,7 @@ int main(void) {
     }
     test_release();
     test_delayed();
+    test_bounded_ticks();
     test_order();
     return check_done("test_scavenger");
 }
