@@ -54,8 +54,10 @@ void mhi_cache_flush(void);
 /* Return the calling thread's cache for good (thread exit). */
 void mhi_cache_release(void);
 
+#define MHI_ALWAYS_INLINE __attribute__((always_inline)) inline
+
 /* Allocate one object of class c. */
-static inline void *mhi_cache_alloc(size_t c) {
+static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
     mhi_span *s = mhi_tls_cache->cur[c];
     void *p = s->freelist;
     if (MHI_UNLIKELY(!p)) return mhi_cache_alloc_slow(c);
@@ -66,7 +68,7 @@ static inline void *mhi_cache_alloc(size_t c) {
 }
 
 /* Free p (not NULL). */
-static inline void mhi_cache_free(void *p) {
+static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     mhi_arena *ar = mhi_arena_of((uintptr_t)p);
     if (MHI_UNLIKELY(!ar)) {
         mhi_cache_free_slow(p);
@@ -74,14 +76,17 @@ static inline void mhi_cache_free(void *p) {
     }
     mhi_span *s = atomic_load_explicit(&ar->spans[mhi_arena_page((uintptr_t)p)],
                                        memory_order_relaxed);
-    if (MHI_UNLIKELY(!s || s != mhi_tls_cache->cur[s->sizeclass])) {
+    /* Only this thread's own spans take the fast path: their owner is this
+     * thread's cache (the static empty and dead caches own nothing). */
+    if (MHI_UNLIKELY(!s || atomic_load_explicit(&s->owner, memory_order_relaxed) !=
+                               (void *)mhi_tls_cache)) {
         mhi_cache_free_slow(p);
         return;
     }
     uintptr_t off = (uintptr_t)p - s->base;
     uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
     uint64_t m = 1ULL << (idx & 63);
-    if (MHI_UNLIKELY(off >= s->nbytes || (uintptr_t)idx * s->elemsize != off ||
+    if (MHI_UNLIKELY(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off ||
                      ((s->freebits[idx >> 6] |
                        atomic_load_explicit(&s->xfreebits[idx >> 6], memory_order_relaxed)) &
                       m))) {

@@ -35,7 +35,7 @@ static mhi_span *span_new_small(size_t c) {
     s->nelems = n;
     s->divmul = mhi_class_divmul[c];
     s->nbytes = s->npages << MHI_PAGE_SHIFT;
-    s->owner = NULL;
+    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
     s->incentral = 0;
     atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
     /* Free list in address order, so a fresh span is handed out front to
@@ -84,7 +84,7 @@ mhi_span *mhi_central_cache_span(size_t c, void *owner) {
     } else {
         s = span_new_small(c);
     }
-    if (s) s->owner = owner;
+    if (s) atomic_store_explicit(&s->owner, owner, memory_order_relaxed);
     mhi_unlock(&ce->lock);
     return s;
 }
@@ -92,7 +92,7 @@ mhi_span *mhi_central_cache_span(size_t c, void *owner) {
 void mhi_central_uncache_span(mhi_span *s) {
     mhi_central *ce = &mhi_centrals[s->sizeclass];
     mhi_lock(&ce->lock);
-    s->owner = NULL;
+    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
     /* No thread pushes onto xfree once owner is NULL (pushes happen under
      * this lock after checking owner), so this collects the last of them. */
     mhi_span_collect_xfree(s);
@@ -112,7 +112,8 @@ void mhi_central_free_list(size_t c, void *list, void *self) {
             mhi_unlock(&ce->lock);
             mhi_heap_bad_free((uintptr_t)p);
         }
-        if (s->owner == NULL) {
+        void *owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
+        if (owner == NULL) {
             mhi_span_put_remote(s, p);
             s->nfree++;
             if (s->nfree == 1 || s->nfree == s->nelems) {
@@ -124,7 +125,7 @@ void mhi_central_free_list(size_t c, void *list, void *self) {
                 }
                 file_unowned_locked(ce, s);
             }
-        } else if (s->owner == self) {
+        } else if (owner == self) {
             mhi_span_put_remote(s, p); /* our own current span: we are its owner */
         } else {
             uintptr_t head = atomic_load_explicit(&s->xfree, memory_order_relaxed);

@@ -21,7 +21,7 @@ size_t mhi_usable_size(const void *p);
 void mhi_free_sized(void *p, size_t size, size_t align);
 void mhi_malloc_init(void);
 
-static inline void *mhi_malloc(size_t size) {
+static MHI_ALWAYS_INLINE void *mhi_malloc(size_t size) {
     if (MHI_LIKELY(size <= MHI_SMALL_SIZE_MAX)) {
         void *p = mhi_cache_alloc(mhi_size_class(size));
         if (MHI_LIKELY(p != NULL)) return p;
@@ -30,7 +30,7 @@ static inline void *mhi_malloc(size_t size) {
     return mhi_malloc_large(size, false);
 }
 
-static inline void mhi_free(void *p) {
+static MHI_ALWAYS_INLINE void mhi_free(void *p) {
     if (MHI_LIKELY(p != NULL)) mhi_cache_free(p);
 }
 

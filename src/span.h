@@ -80,7 +80,10 @@ struct mhi_span {
     uint32_t nfree;          /* unowned spans: objects in freelist (central lock) */
     size_t nbytes;           /* npages << MHI_PAGE_SHIFT, for range checks */
     void *freelist;          /* free objects, linked through their first word */
-    void *owner;             /* struct mhi_cache * or NULL */
+    /* struct mhi_cache * or NULL.  Written under central[c]'s lock; read
+     * without it by the free fast path (which only compares it with the
+     * reader's own cache, and only the owner makes it equal to that). */
+    void *_Atomic owner;
     uint8_t incentral;       /* unowned and on central's partial list */
     /* Objects freed by threads other than the owner, linked through their
      * first word; pushed with CAS, taken by the owner with an exchange. */

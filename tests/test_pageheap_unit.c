@@ -15,8 +15,9 @@
  *
  * The heap is process-wide, so the checks compare statistics deltas.  Where
  * a test needs a known heap layout it first "drains" the heap: it allocates
- * every free span, so that the next allocations come from fresh growth at
- * adjacent addresses and the only free spans are the ones the test makes.
+ * every free span, then frees one span of the size the layout needs, so
+ * that the next allocations are cut from it at adjacent addresses and the
+ * only free spans are the ones the test makes.
  * mh_heap_verify() runs after every step. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -103,6 +104,19 @@ static void drain(spanvec *v) {
     }
     CHECK_EQ(stats().idle, 0);
     CHECK_EQ(stats().nspan_free, 0);
+}
+
+/* Make the heap's only free span a run of exactly `total` pages, so that
+ * the next allocations (at most `total` pages in all) are cut from its
+ * start one after another: adjacent, whatever the arena layout (a fresh
+ * arena need not follow the previous one, e.g. under TSan). */
+static void region(spanvec *d, size_t total) {
+    drain(d);
+    mhi_span *r = alloc_inuse(total);
+    drain(d);
+    mhi_heap_free(r);
+    CHECK_EQ(stats().nspan_free, 1);
+    CHECK_EQ(largest_free(), total);
 }
 
 static void undrain(spanvec *v) {
@@ -499,14 +513,12 @@ static void test_split_coalesce(void) {
         /* Small spans (exact-size lists) and large ones (the tree). */
         size_t na = big ? 100 : 4, nb = big ? 130 : 5, nc = big ? 140 : 6;
         spanvec d = {0};
-        drain(&d);
+        region(&d, na + nb + nc + 1);
         mhi_span *A = alloc_inuse(na), *B = alloc_inuse(nb), *C = alloc_inuse(nc);
         mhi_span *G = alloc_inuse(1);
-        /* From one fresh region: adjacent. */
         REQUIRE(B->base == mhi_span_end(A));
         REQUIRE(C->base == mhi_span_end(B));
         REQUIRE(G->base == mhi_span_end(C));
-        drain(&d); /* the rest of the fresh region */
         uintptr_t a0 = A->base, b0 = B->base, c0 = C->base, end = mhi_span_end(C);
         VERIFY0();
 
@@ -559,7 +571,7 @@ static void test_split_coalesce(void) {
 
 static void test_exact_lists(void) {
     spanvec d = {0};
-    drain(&d);
+    region(&d, 25);
     mhi_span *g0 = alloc_inuse(1);
     mhi_span *X1 = alloc_inuse(5);
     mhi_span *g1 = alloc_inuse(1);
@@ -616,7 +628,7 @@ static void test_exact_lists(void) {
 
 static void test_best_fit(void) {
     spanvec d = {0};
-    drain(&d);
+    region(&d, 503);
     mhi_span *A = alloc_inuse(200);
     mhi_span *g1 = alloc_inuse(1);
     mhi_span *B = alloc_inuse(150);
@@ -666,7 +678,7 @@ static void test_best_fit(void) {
 
 static void test_lookups(void) {
     spanvec d = {0};
-    drain(&d);
+    region(&d, 25);
     mhi_span *g0 = alloc_inuse(1);
     mhi_span *S = alloc_inuse(10);
     mhi_span *M = mhi_heap_alloc(6, MHI_SPAN_MANUAL, MHI_KIND_NONE, false);
@@ -773,7 +785,7 @@ static void test_lookups(void) {
 
 static void test_needzero(void) {
     spanvec d = {0};
-    drain(&d);
+    region(&d, N + 1);
     enum { N = 8 };
     mhi_span *S = alloc_inuse(N);
     mhi_span *g = alloc_inuse(1);
@@ -826,7 +838,7 @@ static void test_needzero(void) {
     undrain(&d);
     for (int zero = 0; zero < 2; zero++) {
         for (int clean = 1; clean < 7; clean++) {
-            drain(&d);
+            region(&d, 193);
             mhi_span *X[3];
             for (int i = 0; i < 3; i++) X[i] = alloc_inuse(64);
             g = alloc_inuse(1);
@@ -870,7 +882,7 @@ static void test_needzero(void) {
 
 static void test_resize(void) {
     spanvec d = {0};
-    drain(&d);
+    region(&d, 20);
     mhi_span *S = alloc_inuse(10);
     mhi_span *g = alloc_inuse(1);
     mhi_span *M = mhi_heap_alloc(8, MHI_SPAN_MANUAL, MHI_KIND_NONE, false);
@@ -1124,7 +1136,7 @@ static void test_stats_sequence(void) {
 
 static void test_pages_api(void) {
     spanvec d = {0};
-    drain(&d);
+    region(&d, 3);
     mhi_heap_stats b = stats();
     char *p = mh_pages_alloc(3);
     REQUIRE(p != NULL);
