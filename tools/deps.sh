@@ -7,6 +7,7 @@ command -v cc >/dev/null 2>&1 || need="$need gcc"
 command -v c++ >/dev/null 2>&1 || need="$need g++"
 command -v make >/dev/null 2>&1 || need="$need make"
 command -v python3 >/dev/null 2>&1 || need="$need python3"
+command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 [ -n "$need" ] || exit 0
 if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
 echo "installing:$need"

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the build into a temporary prefix, then uses it the three ways
+# README describes: pkg-config + shared library, the static library, and
+# the launcher.  Exit 77 (skipped) when pkg-config is missing.
+set -eu
+build=$1
+src=$2
+command -v pkg-config >/dev/null 2>&1 || { echo "pkg-config missing: skipped"; exit 77; }
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+cmake --install "$build" --prefix "$prefix" >/dev/null
+pc=$(find "$prefix" -name mheap.pc)
+export PKG_CONFIG_PATH=$(dirname "$pc")
+libdir=$(pkg-config --variable=libdir mheap)
+cc "$src/tests/install/use.c" $(pkg-config --cflags --libs mheap) -Wl,-rpath,"$libdir" -o "$prefix/use_shared"
+out=$("$prefix/use_shared")
+echo "shared: $out"
+case "$out" in "mheap owns malloc"*) ;; *) echo "FAIL: shared"; exit 1 ;; esac
+cc "$src/tests/install/use.c" $(pkg-config --cflags mheap) "$libdir/libmheap.a" -lpthread -lstdc++ -o "$prefix/use_static"
+out=$("$prefix/use_static")
+echo "static: $out"
+case "$out" in "mheap owns malloc"*) ;; *) echo "FAIL: static"; exit 1 ;; esac
+out=$("$prefix/bin/mheap" run --stats -- true 2>&1)
+echo "$out" | grep -q "mheap: page heap statistics" || { echo "FAIL: launcher"; exit 1; }
+echo "launcher: ok"
