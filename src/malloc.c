@@ -202,5 +202,5 @@ MH_API size_t mh_trim(void) {
 }
 
 __attribute__((destructor)) static void malloc_at_exit(void) {
-    if (mhi_options_read && mhi_options[MHI_OPT_stats]) mh_stats_print(mhi_stats_fd);
+    if (atomic_load(&mhi_options_read) && mhi_options[MHI_OPT_stats]) mh_stats_print(mhi_stats_fd);
 }

@@ -12,7 +12,8 @@ long mhi_options[MHI_OPT_COUNT] = {
     MHI_OPTIONS(MHI_X)
 #undef MHI_X
 };
-bool mhi_options_read;
+_Atomic bool mhi_options_read;
+static mhi_lock_t options_lock = MHI_LOCK_INIT; /* the one-time read */
 int mhi_stats_fd = 2;
 
 static const char *const option_names[MHI_OPT_COUNT] = {
@@ -46,8 +47,18 @@ static bool parse_long(const char *s, size_t len, long *out) {
     return true;
 }
 
+static void options_parse(void);
+
 void mhi_options_init(void) {
-    mhi_options_read = true;
+    mhi_lock(&options_lock);
+    if (!atomic_load_explicit(&mhi_options_read, memory_order_relaxed)) {
+        options_parse();
+        atomic_store_explicit(&mhi_options_read, true, memory_order_release);
+    }
+    mhi_unlock(&options_lock);
+}
+
+static void options_parse(void) {
     const char *env = getenv("MHEAP_OPTIONS");
     if (!env) return;
     for (const char *p = env; *p;) {

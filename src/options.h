@@ -4,6 +4,7 @@
 #ifndef MHEAP_OPTIONS_H
 #define MHEAP_OPTIONS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #define MHI_OPTIONS(X)                                                          \
@@ -20,12 +21,13 @@ enum mhi_option {
 };
 
 extern long mhi_options[MHI_OPT_COUNT];
-extern bool mhi_options_read;
+extern _Atomic bool mhi_options_read;
 extern int mhi_stats_fd; /* where stats=1 prints at exit */
 void mhi_options_init(void);
 
 static inline long mhi_option(enum mhi_option o) {
-    if (__builtin_expect(!mhi_options_read, 0)) mhi_options_init();
+    if (__builtin_expect(!atomic_load_explicit(&mhi_options_read, memory_order_acquire), 0))
+        mhi_options_init();
     return mhi_options[o];
 }
 

@@ -324,16 +324,34 @@ static bool heap_grow_locked(size_t npages) {
 /* The seed's mHeap_AllocSpanLocked: a span of exactly npages pages, off the
  * free structures, state still FREE; zero_lo/zero_hi get the range of pages
  * that may hold old data (zero_lo == 0: none). */
-static mhi_span *alloc_span_locked(size_t npages, uintptr_t *dirty_lo, uintptr_t *dirty_hi) {
-    mhi_span *s = free_find(npages);
+static mhi_span *alloc_span_locked(size_t npages, size_t align, uintptr_t *dirty_lo,
+                                   uintptr_t *dirty_hi) {
+    /* An aligned run is found in a span with room for any misalignment. */
+    size_t need = npages + (align > MHI_PAGE_SIZE ? (align >> MHI_PAGE_SHIFT) - 1 : 0);
+    mhi_span *s = free_find(need);
     if (!s) {
-        if (!heap_grow_locked(npages)) return NULL;
-        s = free_find(npages);
+        if (!heap_grow_locked(need)) return NULL;
+        s = free_find(need);
         if (!s) return NULL;
     }
-    if (s->state != MHI_SPAN_FREE || s->npages < npages)
+    if (s->state != MHI_SPAN_FREE || s->npages < need)
         mhi_fatal("corrupt free span: %p", (void *)s->base);
     free_remove(s);
+    uintptr_t ab = align > MHI_PAGE_SIZE ? (s->base + align - 1) & ~(uintptr_t)(align - 1) : s->base;
+    if (ab > s->base) {
+        /* Split the head off as a free span; its pages keep their bits.
+         * Its left neighbour is not free (free spans are coalesced). */
+        mhi_span *h = span_new(s->base, (ab - s->base) >> MHI_PAGE_SHIFT);
+        if (!h) {
+            free_insert(s);
+            return NULL;
+        }
+        h->state = MHI_SPAN_FREE;
+        s->base = ab;
+        s->npages -= h->npages;
+        map_ends(h);
+        free_insert(h);
+    }
     if (s->npages > npages) {
         /* Split: the tail goes back as a free span.  Its neighbours are s
          * (about to be in use) and whatever followed s, which was not free
@@ -408,47 +426,12 @@ static bool npages_ok(size_t npages) {
     return npages != 0 && npages <= (((uintptr_t)1 << MHI_ADDR_BITS) >> MHI_PAGE_SHIFT);
 }
 
-mhi_span *mhi_heap_alloc_aligned(size_t npages, size_t align, int state, int kind, bool zero) {
-    if (align < MHI_PAGE_SIZE) align = MHI_PAGE_SIZE;
-    size_t extra = (align >> MHI_PAGE_SHIFT) - 1;
-    if (!npages_ok(npages) || !npages_ok(npages + extra)) return NULL;
+static mhi_span *heap_alloc(size_t npages, size_t align, int state, int kind, bool zero) {
     uintptr_t lo = 0, hi = 0;
     mhi_lock(&H->lock);
     heap_init_locked();
     H->now_ms = mhi_os_millitime();
-    mhi_span *s = alloc_span_locked(npages + extra, &lo, &hi);
-    if (s) {
-        uintptr_t start = s->base, end = mhi_span_end(s);
-        uintptr_t ab = (start + align - 1) & ~(uintptr_t)(align - 1);
-        s->base = ab;
-        s->npages = npages;
-        span_set_inuse_locked(s, state, kind, lo != 0);
-        H->stats.nalloc++;
-        if (ab > start) carve_free_locked(start, (ab - start) >> MHI_PAGE_SHIFT, state);
-        if (mhi_span_end(s) < end)
-            carve_free_locked(mhi_span_end(s), (end - mhi_span_end(s)) >> MHI_PAGE_SHIFT, state);
-        /* The dirty range may have covered the carved pieces. */
-        if (lo < s->base) lo = s->base;
-        if (hi > mhi_span_end(s)) hi = mhi_span_end(s);
-        if (lo >= hi) lo = hi = 0;
-        s->needzero = lo != 0;
-    }
-    scavenge_tick_locked();
-    mhi_unlock(&H->lock);
-    if (s && zero && lo) {
-        memset((void *)lo, 0, hi - lo);
-        s->needzero = 0;
-    }
-    return s;
-}
-
-mhi_span *mhi_heap_alloc(size_t npages, int state, int kind, bool zero) {
-    if (!npages_ok(npages)) return NULL;
-    uintptr_t lo = 0, hi = 0;
-    mhi_lock(&H->lock);
-    heap_init_locked();
-    H->now_ms = mhi_os_millitime();
-    mhi_span *s = alloc_span_locked(npages, &lo, &hi);
+    mhi_span *s = alloc_span_locked(npages, align, &lo, &hi);
     if (s) {
         span_set_inuse_locked(s, state, kind, lo != 0);
         H->stats.nalloc++;
@@ -462,6 +445,18 @@ mhi_span *mhi_heap_alloc(size_t npages, int state, int kind, bool zero) {
         s->needzero = 0;
     }
     return s;
+}
+
+mhi_span *mhi_heap_alloc_aligned(size_t npages, size_t align, int state, int kind, bool zero) {
+    if (align < MHI_PAGE_SIZE) align = MHI_PAGE_SIZE;
+    size_t extra = (align >> MHI_PAGE_SHIFT) - 1;
+    if (!npages_ok(npages) || !npages_ok(npages + extra)) return NULL;
+    return heap_alloc(npages, align, state, kind, zero);
+}
+
+mhi_span *mhi_heap_alloc(size_t npages, int state, int kind, bool zero) {
+    if (!npages_ok(npages)) return NULL;
+    return heap_alloc(npages, MHI_PAGE_SIZE, state, kind, zero);
 }
 
 /* The seed's mHeap_FreeSpanLocked. */

@@ -20,6 +20,22 @@ typedef struct {
     bool left, zero;
 } spec;
 
+/* prefix ("-" or "0x") goes before zero padding, after space padding. */
+static void put_padded_prefix(outbuf *o, const char *prefix, const char *s, size_t len, spec sp) {
+    size_t plen = 0;
+    while (prefix[plen]) plen++;
+    size_t total = plen + len;
+    size_t pad = sp.width > 0 && (size_t)sp.width > total ? (size_t)sp.width - total : 0;
+    if (!sp.left && !sp.zero)
+        while (pad--) put(o, ' ');
+    for (size_t i = 0; i < plen; i++) put(o, prefix[i]);
+    if (!sp.left && sp.zero)
+        while (pad--) put(o, '0');
+    for (size_t i = 0; i < len; i++) put(o, s[i]);
+    if (sp.left)
+        while (pad--) put(o, ' ');
+}
+
 static void put_padded(outbuf *o, const char *s, size_t len, spec sp) {
     size_t pad = sp.width > 0 && (size_t)sp.width > len ? (size_t)sp.width - len : 0;
     if (!sp.left)
@@ -36,17 +52,16 @@ static void put_str(outbuf *o, const char *s, spec sp) {
     put_padded(o, s, n, sp);
 }
 
-static void put_uint(outbuf *o, unsigned long long v, unsigned base, bool neg, spec sp) {
+static void put_uint(outbuf *o, unsigned long long v, unsigned base, const char *prefix, spec sp) {
     char tmp[24];
     int n = 0;
     do {
         tmp[n++] = "0123456789abcdef"[v % base];
         v /= base;
     } while (v);
-    if (neg) tmp[n++] = '-';
     char out[24];
     for (int i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
-    put_padded(o, out, (size_t)n, sp);
+    put_padded_prefix(o, prefix, out, (size_t)n, sp);
 }
 
 size_t mhi_vfmt(char *buf, size_t size, const char *fmt, va_list ap) {
@@ -81,8 +96,8 @@ size_t mhi_vfmt(char *buf, size_t size, const char *fmt, va_list ap) {
                           : lng == 1 ? va_arg(ap, long)
                           : lng == 2 ? va_arg(ap, long long)
                                      : (long long)va_arg(ap, size_t);
-            if (v < 0) put_uint(&o, 0ULL - (unsigned long long)v, 10, true, sp);
-            else put_uint(&o, (unsigned long long)v, 10, false, sp);
+            if (v < 0) put_uint(&o, 0ULL - (unsigned long long)v, 10, "-", sp);
+            else put_uint(&o, (unsigned long long)v, 10, "", sp);
             break;
         }
         case 'u':
@@ -91,20 +106,20 @@ size_t mhi_vfmt(char *buf, size_t size, const char *fmt, va_list ap) {
                                    : lng == 1 ? va_arg(ap, unsigned long)
                                    : lng == 2 ? va_arg(ap, unsigned long long)
                                               : va_arg(ap, size_t);
-            put_uint(&o, v, *f == 'x' ? 16 : 10, false, sp);
+            put_uint(&o, v, *f == 'x' ? 16 : 10, "", sp);
             break;
         }
         case 'p':
-            put(&o, '0');
-            put(&o, 'x');
-            put_uint(&o, (uintptr_t)va_arg(ap, void *), 16, false, sp);
+            put_uint(&o, (uintptr_t)va_arg(ap, void *), 16, "0x", sp);
             break;
         case 's':
             put_str(&o, va_arg(ap, const char *), sp);
             break;
-        case 'c':
-            put(&o, (char)va_arg(ap, int));
+        case 'c': {
+            char ch = (char)va_arg(ap, int);
+            put_padded(&o, &ch, 1, sp);
             break;
+        }
         case '%':
             put(&o, '%');
             break;

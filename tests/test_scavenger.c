@@ -12,7 +12,8 @@
  *             resident until a heap call takes the slow path, and released
  *             by it;
  *   bounded:  with many separate free runs, one slow-path pass releases
- *             some but not all of them, and later heap calls the rest;
+ *             some but not all of them, and the next heap calls the rest,
+ *             before the next regular pass would be due;
  *   order:    a partial scavenge (mhi_heap_scavenge(0, goal)) releases the
  *             highest free pages first and leaves the lower ones resident;
  *             a scavenge with a delay longer than the pages have been free
@@ -193,10 +194,12 @@ static int cmp_addr(const void *a, const void *b) {
 }
 
 /* The time check releases at most a bounded number of separate runs per
- * pass (so no allocation stalls on a fragmented heap) and picks up the rest
- * on later heap calls. */
+ * pass (so that no allocation stalls on a fragmented heap) and continues
+ * on the next heap call, without waiting for the next regular pass (every
+ * delay / 2).  With a delay of 400 ms the regular passes are 200 ms apart;
+ * the heap calls below are 10 ms apart, and 15 of them must do. */
 static void test_bounded_ticks(void) {
-    enum { N = 600 };
+    enum { N = 600, DELAY = 400, CALLS = 15 };
     static mhi_span *s[N];
     static uintptr_t freed[N / 2];
     mh_release_memory();
@@ -206,7 +209,7 @@ static void test_bounded_ticks(void) {
         REQUIRE(s[i] != NULL);
         memset((void *)s[i]->base, 0xee, P);
     }
-    CHECK_EQ(mh_option_set("scavenge_delay_ms", 50), 0);
+    CHECK_EQ(mh_option_set("scavenge_delay_ms", DELAY), 0);
     size_t nf = 0;
     for (int i = 0; i < N; i += 2) {
         freed[nf++] = s[i]->base;
@@ -223,11 +226,11 @@ static void test_bounded_ticks(void) {
 
     /* Heap calls that free nothing (a free would stamp its group young
      * again), spaced more than the clock's granularity apart. */
-    sleep_ms(100);
-    mhi_span *probe[64];
+    sleep_ms(DELAY + 50);
+    mhi_span *probe[CALLS];
     int calls = 0;
     size_t after_first = 0;
-    while (left > 0 && calls < 64) {
+    while (left > 0 && calls < CALLS) {
         probe[calls] = mhi_heap_alloc(3, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
         REQUIRE(probe[calls] != NULL);
         calls++;

@@ -1,0 +1,34 @@
+# Allocator-comparison workloads (bench/workloads/*.c), run by bench/run.py.
+# Included from bench/CMakeLists.txt: include(workloads.cmake).
+#
+# Each wl-*.c is one executable, built against plain libc (no mheap, no
+# sanitizers: they are run with LD_PRELOAD of each allocator), with -O2 and
+# pthreads, into ${CMAKE_BINARY_DIR}/bench/workloads.  libwl-glibc-shim.so
+# routes malloc to glibc's for programs linked with another allocator
+# (Debian's redis-server links jemalloc).
+set(MHEAP_WORKLOADS_DIR ${CMAKE_CURRENT_LIST_DIR}/workloads)
+set(MHEAP_WORKLOADS_OUT ${CMAKE_BINARY_DIR}/bench/workloads)
+find_package(Threads REQUIRED)
+
+file(GLOB MHEAP_WORKLOAD_SOURCES CONFIGURE_DEPENDS ${MHEAP_WORKLOADS_DIR}/wl-*.c)
+foreach(src ${MHEAP_WORKLOAD_SOURCES})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  # Plain build: drop directory-wide options (sanitizers, -Werror) and keep
+  # -O2 after whatever the build type adds.
+  set_target_properties(${name} PROPERTIES
+    COMPILE_OPTIONS "-O2;-Wall;-Wextra"
+    LINK_OPTIONS ""
+    C_STANDARD 11
+    C_EXTENSIONS OFF
+    RUNTIME_OUTPUT_DIRECTORY ${MHEAP_WORKLOADS_OUT})
+  target_include_directories(${name} PRIVATE ${MHEAP_WORKLOADS_DIR})
+  target_link_libraries(${name} PRIVATE Threads::Threads m)
+endforeach()
+
+add_library(wl-glibc-shim SHARED ${MHEAP_WORKLOADS_DIR}/glibc-shim.c)
+set_target_properties(wl-glibc-shim PROPERTIES
+  COMPILE_OPTIONS "-O2;-Wall;-Wextra"
+  LINK_OPTIONS ""
+  LIBRARY_OUTPUT_DIRECTORY ${MHEAP_WORKLOADS_OUT})
+target_link_libraries(wl-glibc-shim PRIVATE ${CMAKE_DL_LIBS})

@@ -1,0 +1,4 @@
+/* Workload 5a: active false sharing; see falseshare.h. */
+#include "falseshare.h"
+
+int main(int argc, char **argv) { return fs_main(argc, argv, 0, "active"); }
