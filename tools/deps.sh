@@ -8,6 +8,7 @@ command -v c++ >/dev/null 2>&1 || need="$need g++"
 command -v make >/dev/null 2>&1 || need="$need make"
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
 [ -n "$need" ] || exit 0
 if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
 echo "installing:$need"
