@@ -11,9 +11,12 @@ tcmalloc, mimalloc, mheap, then again), for several rounds, so that drift
 of a shared machine hits all allocators alike.  The allocators other than
 glibc are put under the programs with LD_PRELOAD.  For each run the runner
 records the wall time, the workload's own timing or throughput when it
-prints one (`result: key=value ...`), and the child's peak RSS and minor
-page faults from os.wait4 (which include the child's own waited-for
-children, e.g. cc1 under gcc).  It prints and writes (under docs/bench/):
+prints one (`result: key=value ...`), and the peak RSS and minor page
+faults from wait4, taken by a small launcher (bench/workloads/
+rusage-launch.c: started from this process, a child would inherit its peak
+RSS) and covering the program's own waited-for children (cc1 under gcc);
+for redis, the server's VmHWM.  Every workload prints a checksum that must
+be the same under every allocator.  It prints and writes (under docs/bench/):
 
     results-<mode>.csv   one row per run
     results-<mode>.md    medians, ratios, summary, machine, command
@@ -83,27 +86,27 @@ def workloads():
     pairs = max(1, NPROC // 2)
     return [
         Workload("exprtree", "exe", "1 thread: big-number expression trees built and dropped "
-                 "(small short-lived objects)", exe="wl-exprtree", quick=0.3, full=1.0),
+                 "(small short-lived objects)", exe="wl-exprtree", quick=0.5, full=1.0),
         Workload("pool", "exe", "1 thread: 100k-slot pool, random replacement, 8 B..1 KiB "
-                 "power-law", exe="wl-pool", quick=0.2, full=1.0),
+                 "power-law", exe="wl-pool", quick=0.3, full=1.0),
         Workload("server", "exe", "%d threads, own pools, 15%% of objects freed by another "
-                 "thread via hand-off queues" % t, exe="wl-server", threads=t, quick=0.25, full=1.0),
+                 "thread via hand-off queues" % t, exe="wl-server", threads=t, quick=0.5, full=1.0),
         Workload("prodcons", "exe", "%d producer(s) only allocate, %d consumer(s) only free "
                  "(bounded queues)" % (pairs, pairs), exe="wl-prodcons", threads=pairs,
-                 quick=0.25, full=1.0),
+                 quick=0.3, full=1.0),
         Workload("fs-active", "exe", "%d threads each malloc/write/free 8-byte objects "
                  "(active false sharing); time for a fixed number of writes" % t,
-                 exe="wl-fs-active", threads=t, quick=0.3, full=1.0),
+                 exe="wl-fs-active", threads=t, quick=0.6, full=1.0),
         Workload("fs-passive", "exe", "as fs-active, after each thread frees a neighbour "
                  "object allocated by main (passive false sharing)", exe="wl-fs-passive",
-                 threads=t, quick=0.3, full=1.0),
+                 threads=t, quick=0.6, full=1.0),
         Workload("churn", "exe", "rounds of %d short-lived threads; 30%% of objects freed by "
                  "the next round's threads" % (2 * t), exe="wl-churn", threads=2 * t,
-                 quick=0.2, full=1.0),
+                 quick=0.4, full=1.0),
         Workload("large", "exe", "5..25 MiB blocks, up to 20 live, every 4 KiB page written",
                  exe="wl-large", quick=0.2, full=1.0),
         Workload("realloc", "exe", "2000 buffers grown by 1..32-byte appends (exact, doubling, "
-                 "+64 B realloc)", exe="wl-realloc", quick=0.15, full=1.0),
+                 "+64 B realloc)", exe="wl-realloc", quick=0.3, full=1.0),
         Workload("frag", "exe", "fill 1 GiB (quick: 256 MiB) of mixed sizes, free 90%, 1 s of "
                  "light activity, allocate again; time excludes the 1 s", exe="wl-frag",
                  quick=0.25, full=1.0),
@@ -114,7 +117,8 @@ def workloads():
         Workload("sqlite", "sqlite", "sqlite3 :memory: - inserts in transactions, indexes, "
                  "queries, updates", metric="wall", quick=80000, full=200000),
         Workload("redis", "redis", "redis-server under redis-benchmark -t set,get,lpush,lpop "
-                 "-d 256 -c 50 -r 100000 on 127.0.0.1", metric="redis", quick=30000, full=200000),
+                 "-d 256 -c 50 -r 100000 -P 16 on 127.0.0.1", metric="redis", quick=150000,
+                 full=1000000),
     ]
 
 
@@ -172,6 +176,23 @@ def apt_install(pkgs, allow):
         subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL)
 
 
+def cpu_busy_s():
+    """Busy CPU time of the whole machine so far (all CPUs, seconds)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal ...
+        return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def own_cpu_s():
+    """CPU time of this runner and of its waited-for children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def dpkg_version(pkg):
     try:
         r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg], capture_output=True, text=True)
@@ -216,16 +237,21 @@ def sha16(data):
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def run_process(cmd, env, timeout, cwd=None, stdin_path=None):
-    """Runs cmd, returns dict: status ('ok', 'exit N', 'signal S', 'timeout'),
-    wall_s, stdout (bytes), stderr tail, rusage fields."""
+def run_process(launcher, cmd, preload, env, timeout, cwd=None, stdin_path=None):
+    """Runs cmd through rusage-launch (which sets LD_PRELOAD=preload in the
+    child only) and returns dict: status ('ok', 'exit N', 'signal S',
+    'timeout'), wall_s, stdout (bytes), stderr tail, rusage fields."""
+    env = dict(env)
+    env.pop("LD_PRELOAD", None)
+    fd, ru_path = tempfile.mkstemp(prefix="rusage-")
+    os.close(fd)
     with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
         fin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+        timed_out = []
         try:
             t0 = time.perf_counter()
-            p = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=fin, stdout=fo, stderr=fe,
-                                 start_new_session=True)
-            timed_out = []
+            p = subprocess.Popen([str(launcher), ru_path, preload or "", "--"] + cmd, env=env,
+                                 cwd=cwd, stdin=fin, stdout=fo, stderr=fe, start_new_session=True)
 
             def kill():
                 timed_out.append(1)
@@ -236,22 +262,29 @@ def run_process(cmd, env, timeout, cwd=None, stdin_path=None):
 
             timer = threading.Timer(timeout, kill)
             timer.start()
-            _, status, ru = os.wait4(p.pid, 0)
+            p.wait()
             wall = time.perf_counter() - t0
             timer.cancel()
-            p.returncode = os.waitstatus_to_exitcode(status)
         finally:
             if stdin_path:
                 fin.close()
         fo.seek(0)
         fe.seek(0)
         out, err = fo.read(), fe.read()
-    code = p.returncode
-    st = "timeout" if timed_out else ("ok" if code == 0 else
-                                      ("signal %d" % -code if code < 0 else "exit %d" % code))
-    return {"status": st, "wall_s": wall, "stdout": out, "stderr": err[-2000:],
-            "maxrss_kib": ru.ru_maxrss, "minflt": ru.ru_minflt, "majflt": ru.ru_majflt,
-            "utime_s": ru.ru_utime, "stime_s": ru.ru_stime}
+    with open(ru_path) as f:
+        ru = {k: fnum(v) for k, _, v in (t.partition("=") for t in f.read().split())}
+    os.unlink(ru_path)
+    code = int(ru["status"]) if "status" in ru else None
+    if timed_out:
+        st = "timeout"
+    elif code is None:
+        st = "launcher failed (exit %s)" % p.returncode
+    else:
+        st = "ok" if code == 0 else ("signal %d" % -code if code < 0 else "exit %d" % code)
+    return {"status": st, "wall_s": ru.get("wall_s") or wall, "stdout": out, "stderr": err[-2000:],
+            "maxrss_kib": int(ru.get("maxrss_kib") or 0), "minflt": int(ru.get("minflt") or 0),
+            "majflt": int(ru.get("majflt") or 0), "utime_s": ru.get("utime_s") or 0.0,
+            "stime_s": ru.get("stime_s") or 0.0}
 
 
 # ---------------------------------------------------------------- setup
@@ -261,7 +294,7 @@ def ensure_workloads(build, allow_cmake=True):
     bench/CMakeLists.txt includes workloads.cmake; otherwise built here from
     the same workloads.cmake in a side project under <build>."""
     names = sorted(p.stem for p in WL_SRC.glob("wl-*.c"))
-    want = names + ["libwl-glibc-shim.so"]
+    want = names + ["libwl-glibc-shim.so", "rusage-launch"]
     main_dir = build / "bench" / "workloads"
     newest_src = max(p.stat().st_mtime for p in WL_SRC.glob("*.[ch]"))
 
@@ -366,7 +399,8 @@ def run_redis(w, mode, preload, seed, rng, timeout, tmp):
             res["status"] = "no server"
         else:
             bcmd = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n", str(n),
-                    "-t", "set,get,lpush,lpop", "-d", "256", "-c", "50", "-r", "100000", "--csv"]
+                    "-t", "set,get,lpush,lpop", "-d", "256", "-c", "50", "-r", "100000", "-P", "16",
+                    "--csv"]
             b = subprocess.run(bcmd, env=base_env(), capture_output=True, timeout=timeout)
             res["stdout"] = b.stdout
             rps = {}
@@ -418,30 +452,29 @@ def run_redis(w, mode, preload, seed, rng, timeout, tmp):
 def run_one(w, mode, alloc, preload, ctx, seed, rng, timeout):
     """One run; returns a row (dict) for the CSV."""
     wl_dir, inputs, tmp = ctx["wl_dir"], ctx["inputs"], ctx["tmp"]
+    launcher = wl_dir / "rusage-launch"
     env = base_env()
-    if preload:
-        env["LD_PRELOAD"] = preload
     check = ""
     if w.kind == "exe":
         cmd = [str(wl_dir / w.exe), str(w.threads), str(w.size[mode]), str(seed)]
-        r = run_process(cmd, env, timeout)
+        r = run_process(launcher, cmd, preload, env, timeout)
     elif w.kind == "python":
         env["PYTHONMALLOC"] = "malloc"
         env["PYTHONHASHSEED"] = "0"
         cmd = ["/usr/bin/python3", str(WL_SRC / "py_workload.py"), str(w.size[mode]), str(seed)]
-        r = run_process(cmd, env, timeout)
+        r = run_process(launcher, cmd, preload, env, timeout)
     elif w.kind == "gcc":
         obj = os.path.join(tmp, "gen.o")
         if os.path.exists(obj):
             os.unlink(obj)
         cmd = ["gcc", "-O2", "-c", str(inputs[w.name]), "-o", obj]
-        r = run_process(cmd, env, timeout, cwd=tmp)
+        r = run_process(launcher, cmd, preload, env, timeout, cwd=tmp)
         if r["status"] == "ok":
             with open(obj, "rb") as f:
                 check = sha16(f.read())
     elif w.kind == "sqlite":
         cmd = ["sqlite3", ":memory:"]
-        r = run_process(cmd, env, timeout, stdin_path=str(inputs[w.name]))
+        r = run_process(launcher, cmd, preload, env, timeout, stdin_path=str(inputs[w.name]))
         if r["status"] == "ok":
             check = sha16(r["stdout"])
     elif w.kind == "redis":
@@ -503,8 +536,8 @@ def analyse(rows, wls, allocs):
                 m["rss_mib"] = statistics.median(int(r["maxrss_kib"]) for r in ok) / 1024.0
                 m["minflt"] = statistics.median(int(r["minflt"]) for r in ok)
                 m["wall"] = statistics.median(float(r["wall_s"]) for r in ok)
-                costs = sorted(float(r["cost_s"]) for r in ok)
-                m["spread"] = (costs[0], costs[-1])
+                vals = sorted(float(r["metric_value"]) for r in ok)
+                m["spread"] = (vals[0], vals[-1])
                 ex = {}
                 for r in ok:
                     for tok in r["extra"].split():
@@ -533,7 +566,22 @@ def analyse(rows, wls, allocs):
                 ratio[(w.name, a)] = m["cost"] / best
             if mi and "rss_mib" in m:
                 rss_ratio[(w.name, a)] = m["rss_mib"] / mi
-    summ = {}
+    # mheap against the best peer of the same round, median over rounds:
+    # less sensitive to drift between rounds than the ratio of medians.
+    paired = {}
+    for w in wls:
+        by_round = {}
+        for r in rows:
+            if r["workload"] == w.name and r["status"] == "ok":
+                by_round.setdefault(r["round"], {})[r["allocator"]] = float(r["cost_s"])
+        rs = []
+        for costs in by_round.values():
+            peers = [costs[p] for p in PEERS if p in costs]
+            if "mheap" in costs and peers:
+                rs.append(costs["mheap"] / min(peers))
+        if rs:
+            paired[w.name] = statistics.median(rs)
+    summ = {"paired": paired}
     if "mheap" in allocs:
         r = {w.name: ratio[(w.name, "mheap")] for w in wls if (w.name, "mheap") in ratio}
         if r:
@@ -546,6 +594,9 @@ def analyse(rows, wls, allocs):
             summ["rss_geomean"] = geomean(rr.values())
             worst = max(rr, key=rr.get)
             summ["rss_max"] = (rr[worst], worst)
+            big = [v for k, v in rr.items() if med[(k, "mimalloc")]["rss_mib"] >= 16]
+            if big:
+                summ["rss_geomean_big"] = (geomean(big), len(big))
         lm, lg = med.get(("large", "mheap"), {}), med.get(("large", "glibc"), {})
         if "minflt" in lm and "minflt" in lg:
             summ["large_faults"] = (lm["minflt"], lg["minflt"])
@@ -583,13 +634,35 @@ def tables(wls, allocs, med, ratio, rss_ratio, mismatch, summ):
         L.append("| %s | %s | " % (w.name, name) + " | ".join(
             cell(med[(w.name, a)], "metric", lambda v, w=w: fmt_metric(w, v)) for a in allocs) + " |")
     L.append("")
-    L.append("Time relative to the best of the four peers for that workload (1.00 = as fast as "
-             "the best peer; for redis, inverse throughput):")
+    L.append("Spread of the rounds (lowest - highest of the metric above; a wide spread means "
+             "the machine was disturbed during some rounds):")
     L.append("")
     L += ["| workload | " + " | ".join(allocs) + " |", "|---|" + "---:|" * len(allocs)]
     for w in wls:
+        cells = []
+        for a in allocs:
+            sp = med[(w.name, a)].get("spread")
+            if not sp:
+                cells.append("-")
+            elif w.metric == "redis":
+                cells.append("%.0fk - %.0fk" % (sp[0] / 1000, sp[1] / 1000))
+            else:
+                cells.append("%.3f - %.3f" % sp)
+        L.append("| %s | " % w.name + " | ".join(cells) + " |")
+    L.append("")
+    L.append("Time relative to the best of the four peers for that workload (1.00 = as fast as "
+             "the best peer; for redis, inverse throughput):")
+    L.append("")
+    paired = summ.get("paired", {})
+    L += ["| workload | " + " | ".join(allocs) + " | mheap, same round |",
+          "|---|" + "---:|" * (len(allocs) + 1)]
+    for w in wls:
         L.append("| %s | " % w.name + " | ".join(
-            ("%.2f" % ratio[(w.name, a)]) if (w.name, a) in ratio else "-" for a in allocs) + " |")
+            ("%.2f" % ratio[(w.name, a)]) if (w.name, a) in ratio else "-" for a in allocs) +
+            " | %s |" % (("%.2f" % paired[w.name]) if w.name in paired else "-"))
+    L.append("")
+    L.append("(\"mheap, same round\": mheap's time over the best peer's time in the same round, "
+             "median over the rounds.)")
     L.append("")
     L.append("Peak RSS in MiB (ru_maxrss of the process and its children; redis: the server's "
              "VmHWM), and in brackets relative to mimalloc:")
@@ -645,16 +718,24 @@ def tables(wls, allocs, med, ratio, rss_ratio, mismatch, summ):
     else:
         L.append("No failures; every workload printed the same checksum under every allocator.")
         L.append("")
-    if summ:
+    if "time_geomean" in summ or "rss_geomean" in summ:
         L.append("Summary for mheap:")
         L.append("")
         if "time_geomean" in summ:
             L.append("- time / best peer's time: geometric mean over %d workloads **%.2f**, "
                      "max **%.2f** (%s)" % (len(summ["time_ratios"]), summ["time_geomean"],
                                             summ["time_max"][0], summ["time_max"][1]))
+        if paired:
+            L.append("- the same, computed within each round (median over rounds of mheap / best "
+                     "peer of that round): geometric mean **%.2f**, max %.2f (%s)" % (
+                         geomean(paired.values()), max(paired.values()), max(paired, key=paired.get)))
         if "rss_geomean" in summ:
             L.append("- peak RSS / mimalloc's peak RSS: geometric mean **%.2f**, max %.2f (%s)" % (
                 summ["rss_geomean"], summ["rss_max"][0], summ["rss_max"][1]))
+        if "rss_geomean_big" in summ:
+            L.append("- the same over the %d workloads where mimalloc peaks at 16 MiB or more (below "
+                     "that the allocators' fixed footprint dominates): **%.2f**" % (
+                         summ["rss_geomean_big"][1], summ["rss_geomean_big"][0]))
         if "large_faults" in summ:
             lm, lg = summ["large_faults"]
             L.append("- large blocks, minor page faults: mheap %d, glibc %d (ratio %.2f)" % (
@@ -704,6 +785,12 @@ def machine_info(build, libs):
     except OSError:
         pass
     info["mheap build type"] = bt or "(empty: the project's default, RelWithDebInfo)"
+    so = Path(libs.get("mheap") or "")
+    if so.is_file():
+        real = so.resolve()
+        info["mheap library"] = "%s (sha256 %s..., built %s)" % (
+            real, sha16(real.read_bytes())[:12],
+            datetime.datetime.fromtimestamp(real.stat().st_mtime).strftime("%Y-%m-%d %H:%M"))
     vers = []
     for a, (so, pkg) in PEER_LIBS.items():
         v = dpkg_version(pkg)
@@ -743,11 +830,12 @@ def plot(data, outdir, mode):
         ax.set_xticks(range(len(wl)))
         ax.set_xticklabels(wl, rotation=30, ha="right")
         ax.set_ylabel(ylabel)
-        ax.set_title(title)
+        ax.set_title(title, pad=22)
         ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
         ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
         ax.tick_params(axis="y", which="minor", labelsize=7)
-        ax.legend(ncol=len(allocs), fontsize=8, loc="upper left")
+        ax.legend(ncol=len(allocs), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+                  frameon=False)
         ax.grid(axis="y", which="both", alpha=0.3)
         fig.tight_layout()
         path = os.path.join(outdir, fname)
@@ -827,6 +915,8 @@ def main():
         return 0
 
     t_start = time.time()
+    load_start = os.getloadavg()
+    busy_start, mine_start = cpu_busy_s(), own_cpu_s()
     mode = args.mode
     repeats = args.repeats or (3 if mode == "quick" else 5)
     timeout = args.timeout or (120 if mode == "quick" else 900)
@@ -928,10 +1018,18 @@ def main():
     elapsed = time.time() - t_start
 
     info = machine_info(build, libs)
+    others = (cpu_busy_s() - busy_start) - (own_cpu_s() - mine_start)
+    info["CPU used by other processes during the run"] = "%.0f CPU-seconds in %.0f s (%.0f%% of " \
+        "one core on average; /proc/stat busy time minus this runner's own)" % (
+            others, elapsed, 100.0 * others / elapsed if elapsed > 0 else 0)
+    info["load average (1, 5, 15 min)"] = "%s at the start, %s at the end (other jobs on the " \
+        "machine slow the multi-threaded workloads down most)" % (
+            "/".join("%.2f" % x for x in load_start), "/".join("%.2f" % x for x in os.getloadavg()))
     cmd = "python3 bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     md = ["# Allocator comparison, %s mode" % mode, "",
           "Generated by `bench/run.py` on %s." % datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "",
-          "Command: `%s` (%s)." % (cmd, "`make bench-quick`" if mode == "quick" else "`make bench`"), "",
+          "Command: `%s`%s." % (cmd, (" (run by `make %s`)" % ("bench-quick" if mode == "quick" else "bench"))
+                                 if "MAKELEVEL" in os.environ else ""), "",
           "Runs: %d rounds; in each round every workload runs under glibc, jemalloc, tcmalloc, "
           "mimalloc and mheap in turn; %d runs, %.0f s in all." % (repeats, len(rows), elapsed), "",
           "Machine:", ""]
@@ -960,7 +1058,7 @@ def main():
     log("written: %s, %s%s" % (csv_path, md_path, "".join(", " + p for p in plots)))
     if not plots:
         log("no plots: neither matplotlib nor gnuplot available")
-    log("total time %.0f s" % elapsed)
+    log("total time %.0f s; other processes used %.0f CPU-seconds meanwhile" % (elapsed, others))
     bad = any(r["status"] != "ok" for r in rows) or mismatch
     return 1 if bad else 0
 

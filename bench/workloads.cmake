@@ -3,9 +3,10 @@
 #
 # Each wl-*.c is one executable, built against plain libc (no mheap, no
 # sanitizers: they are run with LD_PRELOAD of each allocator), with -O2 and
-# pthreads, into ${CMAKE_BINARY_DIR}/bench/workloads.  libwl-glibc-shim.so
-# routes malloc to glibc's for programs linked with another allocator
-# (Debian's redis-server links jemalloc).
+# pthreads, into ${CMAKE_BINARY_DIR}/bench/workloads.  Also there:
+# rusage-launch, which starts each run and reports its rusage, and
+# libwl-glibc-shim.so, which routes malloc to glibc's for programs linked
+# with another allocator (Debian's redis-server links jemalloc).
 set(MHEAP_WORKLOADS_DIR ${CMAKE_CURRENT_LIST_DIR}/workloads)
 set(MHEAP_WORKLOADS_OUT ${CMAKE_BINARY_DIR}/bench/workloads)
 find_package(Threads REQUIRED)
@@ -25,6 +26,13 @@ foreach(src ${MHEAP_WORKLOAD_SOURCES})
   target_include_directories(${name} PRIVATE ${MHEAP_WORKLOADS_DIR})
   target_link_libraries(${name} PRIVATE Threads::Threads m)
 endforeach()
+
+# The launcher bench/run.py starts every workload through (see the file).
+add_executable(rusage-launch ${MHEAP_WORKLOADS_DIR}/rusage-launch.c)
+set_target_properties(rusage-launch PROPERTIES
+  COMPILE_OPTIONS "-O2;-Wall;-Wextra"
+  LINK_OPTIONS ""
+  RUNTIME_OUTPUT_DIRECTORY ${MHEAP_WORKLOADS_OUT})
 
 add_library(wl-glibc-shim SHARED ${MHEAP_WORKLOADS_DIR}/glibc-shim.c)
 set_target_properties(wl-glibc-shim PROPERTIES

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 extern void *__libc_malloc(size_t);
 extern void __libc_free(void *);
@@ -59,7 +60,8 @@ EXPORT size_t malloc_usable_size(void *p) {
   static size_t (*libc_mus)(void *);
   if (libc_mus == NULL) {
     void *h = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-    if (h) libc_mus = (size_t (*)(void *))dlvsym(h, "malloc_usable_size", "GLIBC_2.2.5");
+    void *sym = h ? dlvsym(h, "malloc_usable_size", "GLIBC_2.2.5") : NULL;
+    if (sym) memcpy(&libc_mus, &sym, sizeof sym); /* object -> function pointer */
     if (libc_mus == NULL) return 0;
   }
   return libc_mus(p);
