@@ -23,11 +23,12 @@ static mhi_cache *cache_pool;
 static bool cache_setup_done, cache_key_ok;
 static uint64_t ncaches_live;
 
-/* Pending frees per class before a flush: about 64 KiB or 64 objects. */
-static uint32_t pending_max(size_t c) {
-    uint32_t n = (uint32_t)((64u << 10) / mhi_class_size[c]);
-    return n < 4 ? 4 : n > 64 ? 64 : n;
-}
+/* Entirely free spans a cache keeps for reuse, in bytes; beyond this they
+ * go back to the page heap at once. */
+#define EMPTY_KEEP ((size_t)256 << 10)
+#ifndef UNFULL_SHIFT
+#define UNFULL_SHIFT 3
+#endif
 
 static void thread_exit(void *arg);
 
@@ -58,20 +59,30 @@ static void cache_setup_locked(void) {
     cache_key_ok = mhi_os_thread_key_create(thread_exit);
 }
 
+static mhi_cache *live_caches; /* doubly linked through next/prev */
+
 static mhi_cache *cache_create(void) {
     mhi_lock(&cache_lock);
     cache_setup_locked();
     mhi_cache *c = cache_pool;
     if (c) cache_pool = c->next;
     else c = mhi_fixalloc_alloc(&cache_alloc);
-    if (c) ncaches_live++;
+    if (c) {
+        ncaches_live++;
+        c->prev = NULL;
+        c->next = live_caches;
+        if (live_caches) live_caches->prev = c;
+        live_caches = c;
+    }
     mhi_unlock(&cache_lock);
     if (!c) return NULL;
     for (size_t i = 0; i < MHI_NUM_CLASSES; i++) {
         c->cur[i] = &mhi_span_empty;
-        c->pending[i] = NULL;
-        c->npending[i] = 0;
+        c->avail[i] = (mhi_span_list){0};
+        c->full[i] = (mhi_span_list){0};
     }
+    atomic_store_explicit(&c->notify, NULL, memory_order_relaxed);
+    c->empty_bytes = 0;
     c->live = true;
     mhi_tls_cache = c;
     if (cache_key_ok) mhi_os_thread_set(c);
@@ -94,27 +105,148 @@ static mhi_cache *cache_get(void) {
     return c;
 }
 
+/* ---- spans the cache owns ----
+ * cur[c]: where allocation pops from; slow_at 0.
+ * avail[c]: nfree > 0; partly used spans first (slow_at nelems: the hook
+ *   runs when the last object comes back), then entirely free ones kept
+ *   for reuse (slow_at 0), empty_bytes in all.
+ * full[c]: nfree was 0 when filed (slow_at unfull_at(s): the hook runs
+ *   when enough local frees came back); NOTIFY armed in xfree, so the
+ *   first remote free pushes the span onto the notify stack. */
+
+/* Local frees a span on the full list collects before it goes back to
+ * avail.  Taking a span back for one free object would cost a trip through
+ * the slow paths per allocation when frees scatter over many spans (a pool
+ * with random replacement); waiting for an eighth of it bounds the objects
+ * left waiting in such spans to about an eighth of the live ones. */
+static uint32_t unfull_at(const mhi_span *s) {
+    uint32_t n = s->nelems >> UNFULL_SHIFT;
+    return n ? n : 1;
+}
+
+/* s, on avail[c], has every object free: keep it or give it back. */
+static void span_emptied(mhi_cache *cache, mhi_span *s) {
+    mhi_span_list *l = &cache->avail[s->sizeclass];
+    mhi_span_list_remove(l, s);
+    if (cache->empty_bytes + s->nbytes <= EMPTY_KEEP) {
+        cache->empty_bytes += s->nbytes;
+        s->slow_at = 0;
+        mhi_span_list_push_back(l, s);
+    } else {
+        s->where = MHI_WHERE_NONE;
+        mhi_central_retire(s);
+    }
+}
+
+/* s leaves full[c] for the front of avail[c] (it has free objects). */
+static void span_unfull(mhi_cache *cache, mhi_span *s) {
+    size_t c = s->sizeclass;
+    mhi_span_list_remove(&cache->full[c], s);
+    s->where = MHI_WHERE_AVAIL;
+    s->slow_at = s->nelems;
+    mhi_span_list_push(&cache->avail[c], s);
+    if (s->nfree == s->nelems) span_emptied(cache, s);
+}
+
+void mhi_cache_free_hook(mhi_span *s) {
+    mhi_cache *cache = mhi_tls_cache;
+    if (s->where == MHI_WHERE_FULL) {
+        /* The notice is no longer needed: the span is back in use. */
+        atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
+        span_unfull(cache, s);
+    } else if (s->where == MHI_WHERE_AVAIL && s->nfree == s->nelems) {
+        span_emptied(cache, s);
+    }
+}
+
+/* Spans of full lists that other threads freed into: back to avail. */
+static void drain_notify(mhi_cache *cache) {
+    mhi_span *s = atomic_exchange_explicit(&cache->notify, NULL, memory_order_acquire);
+    while (s) {
+        mhi_span *next = s->xnext;
+        atomic_store_explicit(&s->onstack, 0, memory_order_release);
+        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == cache &&
+            s->where == MHI_WHERE_FULL && mhi_span_collect_xfree(s))
+            span_unfull(cache, s);
+        s = next;
+    }
+}
+
+/* The owner's current span s is out of objects.  Collect what other
+ * threads freed into it (true: s has objects again), or arm its notice and
+ * file it as full (false). */
+static bool cur_refill_or_file(mhi_cache *cache, mhi_span *s) {
+    uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+    for (;;) {
+        if (x & ~MHI_XF_TAGS) return mhi_span_collect_xfree(s) != 0;
+        if (x & MHI_XF_FREEING) { /* a late notice from the span's last time on full */
+            mhi_os_yield();
+            x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&s->xfree, &x, x | MHI_XF_NOTIFY,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            break;
+    }
+    size_t c = s->sizeclass;
+    s->where = MHI_WHERE_FULL;
+    s->slow_at = unfull_at(s);
+    mhi_span_list_push(&cache->full[c], s);
+    cache->cur[c] = &mhi_span_empty;
+    return false;
+}
+
 void *mhi_cache_alloc_slow(size_t c) {
     mhi_cache *cache = cache_get();
     if (!cache) return mhi_central_alloc_one(c);
+    if (atomic_load_explicit(&cache->notify, memory_order_relaxed)) drain_notify(cache);
     mhi_span *s = cache->cur[c];
-    if (s != &mhi_span_empty) {
-        if (atomic_load_explicit(&s->xfree, memory_order_relaxed) && mhi_span_collect_xfree(s))
-            return mhi_cache_alloc(c);
-        cache->cur[c] = &mhi_span_empty;
-        mhi_central_uncache_span(s);
+    if (s != &mhi_span_empty && cur_refill_or_file(cache, s)) return mhi_cache_alloc(c);
+    s = cache->avail[c].first;
+    if (s) {
+        mhi_span_list_remove(&cache->avail[c], s);
+        if (s->nfree == s->nelems) cache->empty_bytes -= s->nbytes;
+    } else {
+        s = mhi_central_take_span(c, cache);
+        if (!s) return NULL;
     }
-    s = mhi_central_cache_span(c, cache);
-    if (!s) return NULL;
+    s->where = MHI_WHERE_CUR;
+    s->slow_at = 0;
     cache->cur[c] = s;
     return mhi_cache_alloc(c);
 }
 
-static void flush_pending(mhi_cache *cache, size_t c) {
-    void *list = cache->pending[c];
-    cache->pending[c] = NULL;
-    cache->npending[c] = 0;
-    if (list) mhi_central_free_list(c, list, cache);
+/* Free p into s, which another cache owns or nobody does. */
+static void free_remote(mhi_span *s, void *p, uint32_t idx) {
+    mhi_span_mark_remote(s, p, idx);
+    uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+    for (;;) {
+        if (x & MHI_XF_ABANDONED) {
+            if (mhi_central_free_unowned(s, p)) return;
+            x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+            continue;
+        }
+        *(uintptr_t *)p = x & ~MHI_XF_TAGS;
+        bool notice = x & MHI_XF_NOTIFY;
+        uintptr_t nx = (uintptr_t)p | (x & MHI_XF_TAGS);
+        if (notice) nx = (nx & ~MHI_XF_NOTIFY) | MHI_XF_FREEING;
+        if (atomic_compare_exchange_weak_explicit(&s->xfree, &x, nx, memory_order_release,
+                                                  memory_order_relaxed))
+            break;
+    }
+    if (!(x & MHI_XF_NOTIFY)) return;
+    /* The span sits on its owner's full list: tell the owner.  While
+     * FREEING is set the owner waits before it re-arms or gives up the
+     * span, so owner stays valid here. */
+    mhi_cache *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+    if (!atomic_exchange_explicit(&s->onstack, 1, memory_order_acq_rel)) {
+        mhi_span *head = atomic_load_explicit(&o->notify, memory_order_relaxed);
+        do {
+            s->xnext = head;
+        } while (!atomic_compare_exchange_weak_explicit(&o->notify, &head, s, memory_order_release,
+                                                        memory_order_relaxed));
+    }
+    atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_release);
 }
 
 void mhi_cache_free_slow(void *p) {
@@ -126,37 +258,38 @@ void mhi_cache_free_slow(void *p) {
         return;
     }
     if (s->kind != MHI_KIND_SMALL) mhi_malloc_fatal("invalid pointer", p);
-    size_t c = s->sizeclass;
-    uintptr_t off = (uintptr_t)p - s->base;
-    uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
-    if ((uintptr_t)idx * s->elemsize != off) mhi_malloc_fatal("invalid pointer", p);
-    mhi_cache *cache = cache_get();
-    if (cache && s == cache->cur[c]) {
+    uint32_t idx = mhi_span_check(s, p);
+    if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (void *)mhi_tls_cache) {
         mhi_span_put(s, p); /* our span: the fast path declined a double free */
+        if (++s->nfree == s->slow_at) mhi_cache_free_hook(s);
         return;
     }
-    /* Not our span: record the free now, so that a second free of p by any
-     * thread is caught at once, whenever this one is applied. */
-    mhi_span_mark_remote(s, p);
-    if (!cache) {
-        *(void **)p = NULL;
-        mhi_central_free_list(c, p, NULL);
-        return;
-    }
-    *(void **)p = cache->pending[c];
-    cache->pending[c] = p;
-    if (++cache->npending[c] >= pending_max(c)) flush_pending(cache, c);
+    free_remote(s, p, idx);
 }
 
+/* Give up every span the cache owns. */
 static void cache_flush(mhi_cache *cache) {
+    drain_notify(cache);
     for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
-        flush_pending(cache, c);
         mhi_span *s = cache->cur[c];
         if (s != &mhi_span_empty) {
             cache->cur[c] = &mhi_span_empty;
-            mhi_central_uncache_span(s);
+            s->where = MHI_WHERE_NONE;
+            mhi_central_abandon(s);
+        }
+        mhi_span_list *lists[2] = {&cache->avail[c], &cache->full[c]};
+        for (int i = 0; i < 2; i++) {
+            while ((s = lists[i]->first)) {
+                mhi_span_list_remove(lists[i], s);
+                s->where = MHI_WHERE_NONE;
+                mhi_central_abandon(s);
+            }
         }
     }
+    cache->empty_bytes = 0;
+    /* Every span was quiesced before it was given up, so no freer pushes
+     * onto the stack any more; what is on it is stale. */
+    drain_notify(cache);
 }
 
 void mhi_cache_flush(void) {
@@ -171,6 +304,9 @@ void mhi_cache_release(void) {
     cache_flush(cache);
     cache->live = false;
     mhi_lock(&cache_lock);
+    if (cache->prev) cache->prev->next = cache->next;
+    else live_caches = cache->next;
+    if (cache->next) cache->next->prev = cache->prev;
     cache->next = cache_pool;
     cache_pool = cache;
     ncaches_live--;

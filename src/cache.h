@@ -2,21 +2,23 @@
  * paths.
  *
  * Each thread has a cache, reached through one initial-exec TLS pointer.
- * Per size class the cache owns one current span and allocates from its
- * free list with no lock and no atomic operation.  A free of an object in
- * the thread's own current span goes straight back on that list.  Other
- * frees wait in the cache's per-class pending list and go to the central
- * list in batches (one lock per batch), which routes each object to its
- * span: an unowned span directly, a span another cache owns through that
- * span's lock-free xfree list, collected by its owner.
+ * A cache owns spans: per size class one current span, which allocation
+ * pops objects from, and lists of other spans it took earlier (those with
+ * free objects, and those it found full).  A free of an object in any span
+ * the thread owns goes straight onto that span's free list with no lock and
+ * no atomic operation.  A free into a span another cache owns is pushed
+ * onto the span's xfree list with one CAS; the owner collects it when it
+ * needs objects.  When a span the owner filed as full receives such a free,
+ * the freer also pushes the span onto the owner's notify stack, so the
+ * owner finds it again without scanning.  Spans nobody owns (their owner
+ * exited) take frees under their central list's lock.
  *
  * Before a thread's first allocation its TLS pointer names a static empty
  * cache whose current spans are a static empty span, so the fast path needs
  * no NULL check: its free list is empty and the slow path makes the real
- * cache.  At thread exit (pthread key destructor) the cache's spans and
- * pending frees go back to the central lists and the pointer names the
- * static dead cache: later calls from that thread go to the central lists
- * directly. */
+ * cache.  At thread exit (pthread key destructor) the cache's spans go to
+ * the central lists and the pointer names the static dead cache: later
+ * calls from that thread use the central lists directly. */
 #ifndef MHEAP_CACHE_H
 #define MHEAP_CACHE_H
 
@@ -31,10 +33,14 @@
 
 typedef struct mhi_cache mhi_cache;
 struct mhi_cache {
-    mhi_span *cur[MHI_NUM_CLASSES];     /* owned current span, or &mhi_span_empty */
-    void *pending[MHI_NUM_CLASSES];     /* frees into spans this cache does not own */
-    uint32_t npending[MHI_NUM_CLASSES];
-    mhi_cache *next;                    /* all caches / the pool of unused ones */
+    mhi_span *cur[MHI_NUM_CLASSES];       /* owned current span, or &mhi_span_empty */
+    mhi_span_list avail[MHI_NUM_CLASSES]; /* owned, with free objects; entirely free ones last */
+    mhi_span_list full[MHI_NUM_CLASSES];  /* owned, no free object when filed; notice armed */
+    /* Spans of this cache's full lists that received a remote free, pushed
+     * by the freer (a Treiber stack through mhi_span.xnext), taken whole. */
+    mhi_span *_Atomic notify;
+    size_t empty_bytes;                   /* bytes of entirely free spans kept on avail */
+    mhi_cache *next, *prev;               /* live caches / the pool of unused ones */
     bool live;
 };
 
@@ -44,12 +50,14 @@ extern __thread mhi_cache *mhi_tls_cache __attribute__((tls_model("initial-exec"
 
 void *mhi_cache_alloc_slow(size_t c);
 void mhi_cache_free_slow(void *p);
+/* The owner's free brought s->nfree to s->slow_at. */
+void mhi_cache_free_hook(mhi_span *s);
 uint64_t mhi_cache_count(void); /* live caches */
 void mhi_cache_fork_prepare(void);
 void mhi_cache_fork_parent(void);
 void mhi_cache_fork_child(void);
-/* Give the calling thread's spans and pending frees back to the central
- * lists; the cache stays usable. */
+/* Give the calling thread's spans back to the central lists; the cache
+ * stays usable. */
 void mhi_cache_flush(void);
 /* Return the calling thread's cache for good (thread exit). */
 void mhi_cache_release(void);
@@ -62,8 +70,10 @@ static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
     void *p = s->freelist;
     if (MHI_UNLIKELY(!p)) return mhi_cache_alloc_slow(c);
     s->freelist = *(void **)p;
-    uint32_t idx = (uint32_t)(((uint64_t)((uintptr_t)p - s->base) * s->divmul) >> 32);
-    s->freebits[idx >> 6] &= ~(1ULL << (idx & 63));
+    s->nfree--;
+    uint32_t idx = mhi_span_index(s, p);
+    mhi_bits_store(&s->freebits[idx >> 6],
+                   mhi_bits_load(&s->freebits[idx >> 6]) & ~(1ULL << (idx & 63)));
     return p;
 }
 
@@ -76,7 +86,7 @@ static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     }
     mhi_span *s = atomic_load_explicit(&ar->spans[mhi_arena_page((uintptr_t)p)],
                                        memory_order_relaxed);
-    /* Only this thread's own spans take the fast path: their owner is this
+    /* Only spans this thread owns take the fast path: their owner is this
      * thread's cache (the static empty and dead caches own nothing). */
     if (MHI_UNLIKELY(!s || atomic_load_explicit(&s->owner, memory_order_relaxed) !=
                                (void *)mhi_tls_cache)) {
@@ -86,16 +96,17 @@ static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     uintptr_t off = (uintptr_t)p - s->base;
     uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
     uint64_t m = 1ULL << (idx & 63);
+    uint64_t b = mhi_bits_load(&s->freebits[idx >> 6]);
     if (MHI_UNLIKELY(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off ||
-                     ((s->freebits[idx >> 6] |
-                       atomic_load_explicit(&s->xfreebits[idx >> 6], memory_order_relaxed)) &
+                     ((b | atomic_load_explicit(&s->xfreebits[idx >> 6], memory_order_relaxed)) &
                       m))) {
         mhi_cache_free_slow(p);
         return;
     }
-    s->freebits[idx >> 6] |= m;
+    mhi_bits_store(&s->freebits[idx >> 6], b | m);
     *(void **)p = s->freelist;
     s->freelist = p;
+    if (MHI_UNLIKELY(++s->nfree == s->slow_at)) mhi_cache_free_hook(s);
 }
 
 #endif

@@ -13,7 +13,12 @@ void mhi_malloc_fatal(const char *what, const void *p) {
 }
 
 size_t mhi_span_collect_xfree(mhi_span *s) {
-    uintptr_t list = atomic_exchange_explicit(&s->xfree, 0, memory_order_acquire);
+    uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_acquire);
+    do {
+        if (!(x & ~MHI_XF_TAGS)) return 0;
+    } while (!atomic_compare_exchange_weak_explicit(&s->xfree, &x, x & MHI_XF_TAGS,
+                                                    memory_order_acquire, memory_order_acquire));
+    uintptr_t list = x & ~MHI_XF_TAGS;
     size_t n = 0;
     while (list) {
         void *p = (void *)list;
@@ -22,10 +27,12 @@ size_t mhi_span_collect_xfree(mhi_span *s) {
         /* A cycle in the list means an object was pushed twice. */
         if (++n > s->nelems) mhi_malloc_fatal("double free", p);
     }
+    s->nfree += (uint32_t)n;
     return n;
 }
 
-/* A fresh span of class c from the page heap, every object free. */
+/* A fresh unowned span of class c from the page heap, every object free
+ * (central lock held). */
 static mhi_span *span_new_small(size_t c) {
     mhi_span *s = mhi_heap_alloc(mhi_class_npages[c], MHI_SPAN_INUSE, MHI_KIND_SMALL, false);
     if (!s) return NULL;
@@ -36,125 +43,143 @@ static mhi_span *span_new_small(size_t c) {
     s->divmul = mhi_class_divmul[c];
     s->nbytes = s->npages << MHI_PAGE_SHIFT;
     atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
-    s->incentral = 0;
-    atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->xfree, MHI_XF_ABANDONED, memory_order_relaxed);
+    atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
+    s->where = MHI_WHERE_NONE;
+    s->slow_at = 0;
     /* Free list in address order, so a fresh span is handed out front to
      * back and its pages are touched in order. */
     char *p = (char *)s->base;
     for (uint32_t i = 0; i + 1 < n; i++) *(void **)(p + (size_t)i * size) = p + (size_t)(i + 1) * size;
     *(void **)(p + (size_t)(n - 1) * size) = NULL;
     s->freelist = p;
-    memset(s->freebits, 0, sizeof s->freebits);
-    for (size_t i = 0; i < 8; i++) atomic_store_explicit(&s->xfreebits[i], 0, memory_order_relaxed);
-    for (uint32_t i = 0; i < n / 64; i++) s->freebits[i] = ~0ULL;
-    if (n % 64) s->freebits[n / 64] = (1ULL << (n % 64)) - 1;
+    for (uint32_t i = 0; i < 8; i++) {
+        uint64_t w = i < n / 64 ? ~0ULL : i == n / 64 && n % 64 ? (1ULL << (n % 64)) - 1 : 0;
+        mhi_bits_store(&s->freebits[i], w);
+        atomic_store_explicit(&s->xfreebits[i], 0, memory_order_relaxed);
+    }
     s->nfree = n;
     mhi_centrals[c].nspans++;
     mhi_centrals[c].nspan_alloc++;
     return s;
 }
 
-static uint32_t count_free(const mhi_span *s) {
-    uint32_t n = 0;
-    for (size_t i = 0; i < 8; i++) n += (uint32_t)__builtin_popcountll(s->freebits[i]);
-    return n;
-}
-
-/* Central lock held: s is unowned; file it by its free count. */
+/* Central lock held: s is unowned and on no list; file it by its free
+ * count. */
 static void file_unowned_locked(mhi_central *ce, mhi_span *s) {
     if (s->nfree == s->nelems) {
         ce->nspans--;
         ce->nspan_free++;
+        s->where = MHI_WHERE_NONE;
         mhi_heap_free(s); /* lock order: central, then heap */
     } else if (s->nfree > 0) {
-        s->incentral = 1;
+        s->where = MHI_WHERE_CPARTIAL;
         mhi_span_list_push(&ce->partial, s);
     } else {
+        s->where = MHI_WHERE_CFULL;
         ce->nfull++;
     }
 }
 
-mhi_span *mhi_central_cache_span(size_t c, void *owner) {
+/* Central lock held: take unowned s off its list. */
+static void unfile_locked(mhi_central *ce, mhi_span *s) {
+    if (s->where == MHI_WHERE_CPARTIAL) mhi_span_list_remove(&ce->partial, s);
+    else if (s->where == MHI_WHERE_CFULL) ce->nfull--;
+    s->where = MHI_WHERE_NONE;
+}
+
+/* An unowned span of class c with a free object, taken off its list, or a
+ * new one (central lock held). */
+static mhi_span *take_locked(mhi_central *ce, size_t c) {
+    mhi_span *s = ce->partial.first;
+    if (s) unfile_locked(ce, s);
+    else s = span_new_small(c);
+    return s;
+}
+
+mhi_span *mhi_central_take_span(size_t c, void *owner) {
     mhi_central *ce = &mhi_centrals[c];
     mhi_lock(&ce->lock);
-    mhi_span *s = ce->partial.first;
+    mhi_span *s = take_locked(ce, c);
     if (s) {
-        mhi_span_list_remove(&ce->partial, s);
-        s->incentral = 0;
-    } else {
-        s = span_new_small(c);
+        /* Freers that saw the span unowned wait for this lock, then find
+         * the owner and push onto xfree instead. */
+        atomic_store_explicit(&s->owner, owner, memory_order_relaxed);
+        atomic_store_explicit(&s->xfree, 0, memory_order_release);
     }
-    if (s) atomic_store_explicit(&s->owner, owner, memory_order_relaxed);
     mhi_unlock(&ce->lock);
     return s;
 }
 
-void mhi_central_uncache_span(mhi_span *s) {
+/* Owner: stop notices for s and wait until no remote freer is delivering
+ * one, so that nothing refers to s through the owner's notify stack. */
+static void quiesce(mhi_span *s) {
+    atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
+    while (atomic_load_explicit(&s->xfree, memory_order_acquire) & MHI_XF_FREEING) mhi_os_yield();
+}
+
+void mhi_central_abandon(mhi_span *s) {
     mhi_central *ce = &mhi_centrals[s->sizeclass];
+    quiesce(s);
     mhi_lock(&ce->lock);
+    /* From here on freers take this lock and find the span unowned; what
+     * they pushed before is applied now. */
+    uintptr_t list = atomic_exchange_explicit(&s->xfree, MHI_XF_ABANDONED, memory_order_acq_rel) &
+                     ~MHI_XF_TAGS;
     atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
-    /* No thread pushes onto xfree once owner is NULL (pushes happen under
-     * this lock after checking owner), so this collects the last of them. */
-    mhi_span_collect_xfree(s);
-    s->nfree = count_free(s);
+    for (size_t n = 0; list; ) {
+        void *p = (void *)list;
+        list = (uintptr_t) * (void **)p;
+        mhi_span_put_remote(s, p);
+        if (++n > s->nelems) mhi_malloc_fatal("double free", p);
+        s->nfree++;
+    }
+    s->where = MHI_WHERE_NONE;
     file_unowned_locked(ce, s);
     mhi_unlock(&ce->lock);
 }
 
-void mhi_central_free_list(size_t c, void *list, void *self) {
-    mhi_central *ce = &mhi_centrals[c];
+void mhi_central_retire(mhi_span *s) {
+    mhi_central *ce = &mhi_centrals[s->sizeclass];
+    quiesce(s);
     mhi_lock(&ce->lock);
-    while (list) {
-        void *p = list;
-        list = *(void **)p;
-        mhi_span *s = mhi_heap_lookup_maybe((uintptr_t)p);
-        if (!s || s->kind != MHI_KIND_SMALL || s->sizeclass != c) {
-            mhi_unlock(&ce->lock);
-            mhi_heap_bad_free((uintptr_t)p);
-        }
-        void *owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
-        if (owner == NULL) {
-            mhi_span_put_remote(s, p);
-            s->nfree++;
-            if (s->nfree == 1 || s->nfree == s->nelems) {
-                if (s->incentral) {
-                    mhi_span_list_remove(&ce->partial, s);
-                    s->incentral = 0;
-                } else {
-                    ce->nfull--;
-                }
-                file_unowned_locked(ce, s);
-            }
-        } else if (owner == self) {
-            mhi_span_put_remote(s, p); /* our own current span: we are its owner */
-        } else {
-            uintptr_t head = atomic_load_explicit(&s->xfree, memory_order_relaxed);
-            do {
-                *(void **)p = (void *)head;
-            } while (!atomic_compare_exchange_weak_explicit(&s->xfree, &head, (uintptr_t)p,
-                                                            memory_order_release,
-                                                            memory_order_relaxed));
-        }
+    atomic_store_explicit(&s->xfree, MHI_XF_ABANDONED, memory_order_relaxed);
+    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+    s->where = MHI_WHERE_NONE;
+    ce->nspans--;
+    ce->nspan_free++;
+    mhi_unlock(&ce->lock);
+    mhi_heap_free(s);
+}
+
+bool mhi_central_free_unowned(mhi_span *s, void *p) {
+    mhi_central *ce = &mhi_centrals[s->sizeclass];
+    mhi_lock(&ce->lock);
+    if (atomic_load_explicit(&s->owner, memory_order_relaxed) != NULL) {
+        mhi_unlock(&ce->lock);
+        return false;
+    }
+    mhi_span_put_remote(s, p);
+    s->nfree++;
+    if (s->nfree == 1 || s->nfree == s->nelems) {
+        unfile_locked(ce, s);
+        file_unowned_locked(ce, s);
     }
     mhi_unlock(&ce->lock);
+    return true;
 }
 
 void *mhi_central_alloc_one(size_t c) {
     mhi_central *ce = &mhi_centrals[c];
     mhi_lock(&ce->lock);
-    mhi_span *s = ce->partial.first;
-    if (s) {
-        mhi_span_list_remove(&ce->partial, s);
-        s->incentral = 0;
-    } else {
-        s = span_new_small(c);
-    }
+    mhi_span *s = take_locked(ce, c);
     void *p = NULL;
     if (s) {
         p = s->freelist;
         s->freelist = *(void **)p;
-        uint32_t idx = (uint32_t)(((uint64_t)((uintptr_t)p - s->base) * s->divmul) >> 32);
-        s->freebits[idx >> 6] &= ~(1ULL << (idx & 63));
+        uint32_t idx = mhi_span_index(s, p);
+        mhi_bits_store(&s->freebits[idx >> 6],
+                       mhi_bits_load(&s->freebits[idx >> 6]) & ~(1ULL << (idx & 63)));
         s->nfree--;
         file_unowned_locked(ce, s);
     }

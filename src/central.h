@@ -1,11 +1,13 @@
 /* central.h - the central lists: per size class, the spans no thread cache
  * owns (the seed's mcentral, padded to its own cache line as the seed pads
- * mheap.central[]).
+ * mheap.central[]), and the per-span operations both caches and central
+ * lists use.
  *
- * central[c].lock guards: the partial list, the count of full spans, and
- * the freelist / freebits / nfree / owner / incentral fields of every
- * unowned span of class c.  Lock order: central[c].lock, then the heap
- * lock; never two central locks at once. */
+ * central[c].lock guards: the partial list, the count of full spans, the
+ * span counters, and the freelist / freebits / nfree / where fields of
+ * every unowned span of class c.  A span's owner and its ABANDONED tag
+ * change only under it.  Lock order: central[c].lock, then the heap lock;
+ * never two central locks at once. */
 #ifndef MHEAP_CENTRAL_H
 #define MHEAP_CENTRAL_H
 
@@ -30,23 +32,39 @@ extern mhi_central mhi_centrals[MHI_NUM_CLASSES];
 /* "mheap: <what>: <p>" and abort. */
 MHI_NORETURN void mhi_malloc_fatal(const char *what, const void *p);
 
-/* Put object p back into span s (owner thread, or central lock held for an
+static inline uint32_t mhi_span_index(const mhi_span *s, const void *p) {
+    return (uint32_t)(((uint64_t)((uintptr_t)p - s->base) * s->divmul) >> 32);
+}
+
+static inline uint64_t mhi_bits_load(_Atomic uint64_t *w) {
+    return atomic_load_explicit(w, memory_order_relaxed);
+}
+/* Owner-side update of a freebits word: a plain load and store (other
+ * threads only read these words). */
+static inline void mhi_bits_store(_Atomic uint64_t *w, uint64_t v) {
+    atomic_store_explicit(w, v, memory_order_relaxed);
+}
+
+/* Abort unless p is the start of an object of s. */
+static inline uint32_t mhi_span_check(const mhi_span *s, const void *p) {
+    uintptr_t off = (uintptr_t)p - s->base;
+    uint32_t idx = mhi_span_index(s, p);
+    if (MHI_UNLIKELY(off >= s->nbytes || idx >= s->nelems || (uintptr_t)idx * s->elemsize != off))
+        mhi_malloc_fatal("invalid pointer", p);
+    return idx;
+}
+
+/* Put object p back on s's free list (owner, or central lock held for an
  * unowned span), checking it: an address that is not the start of an
  * object aborts with "invalid pointer", an object already free with
- * "double free". */
+ * "double free".  The caller counts it in nfree. */
 static inline void mhi_span_put(mhi_span *s, void *p) {
-    uintptr_t off = (uintptr_t)p - s->base;
-    uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
-    if (MHI_UNLIKELY(off >= s->nbytes || (uintptr_t)idx * s->elemsize != off)) {
-        mhi_malloc_fatal("invalid pointer", p);
-    }
+    uint32_t idx = mhi_span_check(s, p);
     uint64_t m = 1ULL << (idx & 63);
-    if (MHI_UNLIKELY((s->freebits[idx >> 6] |
-                      atomic_load_explicit(&s->xfreebits[idx >> 6], memory_order_relaxed)) &
-                     m)) {
+    uint64_t b = mhi_bits_load(&s->freebits[idx >> 6]);
+    if (MHI_UNLIKELY((b | atomic_load_explicit(&s->xfreebits[idx >> 6], memory_order_relaxed)) & m))
         mhi_malloc_fatal("double free", p);
-    }
-    s->freebits[idx >> 6] |= m;
+    mhi_bits_store(&s->freebits[idx >> 6], b | m);
     *(void **)p = s->freelist;
     s->freelist = p;
 }
@@ -54,35 +72,39 @@ static inline void mhi_span_put(mhi_span *s, void *p) {
 /* Apply a free made by a thread that did not own s (the object's xfreebits
  * bit is set): clear that bit, then put the object back as mhi_span_put. */
 static inline void mhi_span_put_remote(mhi_span *s, void *p) {
-    uint32_t idx = (uint32_t)(((uint64_t)((uintptr_t)p - s->base) * s->divmul) >> 32);
+    uint32_t idx = mhi_span_index(s, p);
     atomic_fetch_and_explicit(&s->xfreebits[idx >> 6], ~(1ULL << (idx & 63)),
                               memory_order_relaxed);
     mhi_span_put(s, p);
 }
 
-/* Record the free of object p of s by a thread that does not own s. */
-static inline void mhi_span_mark_remote(mhi_span *s, void *p) {
-    uint32_t idx = (uint32_t)(((uint64_t)((uintptr_t)p - s->base) * s->divmul) >> 32);
+/* Record the free of object p of s by a thread that does not own s; abort
+ * if p is free already (on its way back from another thread, or on the
+ * owner's free list). */
+static inline void mhi_span_mark_remote(mhi_span *s, void *p, uint32_t idx) {
     uint64_t m = 1ULL << (idx & 63);
-    if (MHI_UNLIKELY(atomic_fetch_or_explicit(&s->xfreebits[idx >> 6], m,
-                                              memory_order_relaxed) &
+    if (MHI_UNLIKELY(atomic_fetch_or_explicit(&s->xfreebits[idx >> 6], m, memory_order_relaxed) &
                      m))
         mhi_malloc_fatal("double free", p);
+    if (MHI_UNLIKELY(mhi_bits_load(&s->freebits[idx >> 6]) & m)) mhi_malloc_fatal("double free", p);
 }
 
-/* Move the objects other threads freed into s (owner only).  Returns how
- * many there were. */
+/* Move the objects other threads freed into s onto its free list (owner
+ * only; tags are kept).  Returns how many there were. */
 size_t mhi_span_collect_xfree(mhi_span *s);
 
 /* A span of class c for the cache `owner`: an unowned partial span, or a
  * new one from the page heap.  NULL if out of memory. */
-mhi_span *mhi_central_cache_span(size_t c, void *owner);
-/* The owner gives s up: it becomes unowned (partial, full, or back to the
- * page heap if every object is free). */
-void mhi_central_uncache_span(mhi_span *s);
-/* Free n objects of class c, linked through their first word, that the
- * thread with cache `self` (may be NULL) freed into spans it does not own. */
-void mhi_central_free_list(size_t c, void *list, void *self);
+mhi_span *mhi_central_take_span(size_t c, void *owner);
+/* The owner gives s up (s is on none of its lists): s becomes unowned and
+ * is filed as partial, full, or given back to the page heap if every
+ * object is free. */
+void mhi_central_abandon(mhi_span *s);
+/* The owner gives back s, every object of which is free, to the page heap. */
+void mhi_central_retire(mhi_span *s);
+/* Free p into s, which was seen unowned.  False if s has an owner again
+ * (the caller then frees through xfree). */
+bool mhi_central_free_unowned(mhi_span *s, void *p);
 /* One object of class c without a cache (exiting threads). */
 void *mhi_central_alloc_one(size_t c);
 

@@ -4,15 +4,17 @@
  * Allocation paths:
  *   1. size <= MHI_SMALL_SIZE_MAX: the size class from the generated table,
  *      then the thread cache (cache.h): pop the current span's free list.
- *   2. Empty list: collect frees other threads left on the span; else hand
- *      the span to the central list and take a partial span from it, or a
- *      new span from the page heap (central.c).
+ *   2. Empty list: spans the thread owns with free objects (its own frees,
+ *      or frees other threads left on them), else a partly free span from
+ *      the central list, or a new span from the page heap (cache.c,
+ *      central.c).
  *   3. Larger sizes: a span of whole pages straight from the page heap
  *      (pageheap.c), zeroed only where pages may hold old data.
- * Free paths: the arena map gives the span; an object of the thread's own
- * current span goes back on its list; other small objects go through the
- * cache's pending list to the central list in batches; a large object's
- * span goes back to the page heap. */
+ * Free paths: the arena map gives the span; an object of a span the thread
+ * owns goes back on its list; an object of a span another thread owns goes
+ * on that span's lock-free xfree list; an object of a span nobody owns goes
+ * back under its central list's lock; a large object's span goes back to
+ * the page heap. */
 #include "malloc.h"
 
 #include <string.h>
@@ -65,8 +67,7 @@ static mhi_span *owned_span(const void *p) {
     if (!s) mhi_heap_bad_free((uintptr_t)p);
     uintptr_t off = (uintptr_t)p - s->base;
     if (s->kind == MHI_KIND_SMALL) {
-        uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
-        if ((uintptr_t)idx * s->elemsize != off) mhi_malloc_fatal("invalid pointer", p);
+        (void)mhi_span_check(s, p);
     } else if (s->kind != MHI_KIND_LARGE || off != 0) {
         mhi_malloc_fatal("invalid pointer", p);
     }

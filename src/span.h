@@ -43,6 +43,22 @@ enum mhi_span_kind {
 
 struct mhi_special;
 
+/* Which list holds a small-object span. */
+enum mhi_span_where {
+    MHI_WHERE_NONE = 0,
+    MHI_WHERE_CUR = 1,      /* a cache's current span for its class */
+    MHI_WHERE_AVAIL = 2,    /* a cache's list of spans with free objects */
+    MHI_WHERE_FULL = 3,     /* a cache's list of spans with none (notify armed) */
+    MHI_WHERE_CPARTIAL = 4, /* unowned, on central's partial list */
+    MHI_WHERE_CFULL = 5,    /* unowned, no free object, on no list */
+};
+
+/* Tag bits of mhi_span.xfree. */
+#define MHI_XF_NOTIFY ((uintptr_t)1)    /* owner asks for a notice on the next remote free */
+#define MHI_XF_ABANDONED ((uintptr_t)2) /* unowned: free under central's lock */
+#define MHI_XF_FREEING ((uintptr_t)4)   /* a remote freer is delivering the notice */
+#define MHI_XF_TAGS ((uintptr_t)15)
+
 typedef struct mhi_span mhi_span;
 struct mhi_span {
     /* List links.  FREE: the exact-size free list for npages < MHI_FREE_LISTS.
@@ -69,32 +85,44 @@ struct mhi_span {
     uint32_t tprio;
 
     /* ---- small-object spans (KIND_SMALL), owned by the malloc layer ----
-     * A span of class c is either owned by one thread cache (owner != NULL:
-     * it is that cache's current span for c, and only the owner touches
-     * freelist and freebits) or unowned (owner == NULL: central[c]'s lock
-     * guards freelist and freebits).  owner changes only under central[c]'s
-     * lock.  Frees by other threads reach an owned span through xfree. */
+     * A span of class c is either owned by one thread cache (owner != NULL)
+     * or unowned (owner == NULL, and then xfree carries MHI_XF_ABANDONED).
+     * The owner alone touches freelist, freebits, nfree, slow_at, where and
+     * the list links of an owned span; central[c]'s lock guards those of an
+     * unowned span.  owner and the ABANDONED tag change together, only
+     * under central[c]'s lock.  Threads that do not own a span free into it
+     * through xfree (lock-free), or under central[c]'s lock when unowned. */
     uint32_t elemsize;       /* object size */
     uint32_t nelems;         /* objects in the span */
     uint32_t divmul;         /* offset / elemsize == (offset * divmul) >> 32 */
-    uint32_t nfree;          /* unowned spans: objects in freelist (central lock) */
+    uint32_t nfree;          /* objects on freelist */
+    /* The owner's free fast path calls mhi_cache_free_hook when a free
+     * brings nfree to this value: a few for a span on the cache's full list
+     * (it is worth allocating from again), nelems for a partly used span (it is
+     * entirely free), 0 (never) for the current span. */
+    uint32_t slow_at;
+    uint8_t where;           /* enum mhi_span_where: which list holds it */
+    _Atomic uint8_t onstack; /* on some cache's notify stack (see cache.c) */
     size_t nbytes;           /* npages << MHI_PAGE_SHIFT, for range checks */
     void *freelist;          /* free objects, linked through their first word */
-    /* struct mhi_cache * or NULL.  Written under central[c]'s lock; read
-     * without it by the free fast path (which only compares it with the
-     * reader's own cache, and only the owner makes it equal to that). */
+    /* struct mhi_cache * or NULL.  Read without a lock by the free fast
+     * path, which only compares it with the reader's own cache (and only
+     * that cache makes it equal to itself). */
     void *_Atomic owner;
-    uint8_t incentral;       /* unowned and on central's partial list */
     /* Objects freed by threads other than the owner, linked through their
-     * first word; pushed with CAS, taken by the owner with an exchange. */
+     * first word, with tag bits (MHI_XF_*) in the low four bits (objects
+     * are 16-byte aligned).  Pushed with CAS, taken by the owner. */
     _Atomic uintptr_t xfree;
+    mhi_span *xnext;         /* link on a cache's notify stack */
     /* Bit i set: object i is free (in freelist, not handed out).  A free of
-     * an object whose bit is set is a double free. */
-    uint64_t freebits[8];
+     * an object whose bit is set is a double free.  Written by the owner
+     * (or under the central lock), read by other threads that free into the
+     * span: relaxed atomic loads and stores, no read-modify-write. */
+    _Atomic uint64_t freebits[8];
     /* Bit i set: object i was freed by a thread that does not own the span
-     * and that free is still on its way (a pending list or xfree).  Set
-     * with an atomic OR at the free (set already: double free), cleared
-     * when the free is applied.  Frees check both bitmaps. */
+     * and that free is still on its way (in xfree).  Set with an atomic OR
+     * at the free (set already: double free), cleared when the free is
+     * applied.  Frees check both bitmaps. */
     _Atomic uint64_t xfreebits[8];
 
     /* Per-object records (finalizers, profile samples, weak refs), sorted by

@@ -345,6 +345,26 @@ static void c_df_cross_thread_size(size_t size) {
     churn(50, 0, 0);
 }
 static void c_df_cross_thread_small(void) { c_df_cross_thread_size(32); }
+
+/* First free in the allocating thread (the block sits on that thread's free
+ * list), second in another thread. */
+static void c_df_local_then_remote(void) {
+    void *volatile p = malloc(64);
+    memset(p, 1, 64);
+    void *keep = malloc(64); /* the span stays in use */
+    tell(p);
+    free(p);
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_in_thread, p) != 0 || pthread_join(t, NULL) != 0) {
+        say("contract: pthread failed\n");
+        _exit(3);
+    }
+    /* Reached only if the second free went unnoticed: two mallocs now
+     * return the same block. */
+    void *a = malloc(64), *b = malloc(64);
+    if (a == b) say("contract: a block was handed out twice after the double free\n");
+    free(keep);
+}
 static void c_df_cross_thread_large(void) { c_df_cross_thread_size(1 * MiB); }
 
 static void row_double_free_small(void) {
@@ -359,6 +379,8 @@ static void row_double_free_thread(void) {
     expect_abort("double free, small, first free in another thread", c_df_cross_thread_small,
                  "double free");
     expect_abort("double free, large, first free in another thread", c_df_cross_thread_large,
+                 "double free");
+    expect_abort("double free, small, second free in another thread", c_df_local_then_remote,
                  "double free");
 }
 
@@ -404,7 +426,26 @@ static void c_free_sized_interior(void) {
     free_sized(p + 16, 100);
 }
 
+/* The 48-byte class fills one 8 KiB page with 170 objects and leaves 32
+ * bytes at the end (src/sizeclass_table.h): offset 8160 is a multiple of
+ * the object size but not an object. */
+static void c_free_tail(void) {
+    char *p = malloc(48);
+    char *tail = (char *)((uintptr_t)p & ~(uintptr_t)8191) + 170 * 48;
+    tell(tail);
+    free(tail);
+}
+static void c_usable_tail(void) {
+    char *p = malloc(48);
+    char *tail = (char *)((uintptr_t)p & ~(uintptr_t)8191) + 170 * 48;
+    tell(tail);
+    volatile size_t n = malloc_usable_size(tail);
+    (void)n;
+}
+
 static void row_interior(void) {
+    expect_abort("free of a span's tail past the last object", c_free_tail, "invalid pointer");
+    expect_abort("malloc_usable_size of a span's tail", c_usable_tail, "invalid pointer");
     expect_abort("free(p + 8), small", c_free_interior_small, "invalid pointer");
     expect_abort("free(p + 4096), large", c_free_interior_large, "invalid pointer");
     expect_abort("realloc(p + 8), small", c_realloc_interior_small, "invalid pointer");
