@@ -1,11 +1,15 @@
-/* arena.c - arena reservation and the two-level address map. */
+/* arena.c - arena reservation and the address map. */
 #include "arena.h"
 
 #include "fixalloc.h"
 #include "os.h"
 #include "print.h"
 
+#if MHI_MAP_L1_BITS == 0
+mhi_arena *_Atomic mhi_arena_map[(size_t)1 << MHI_MAP_L2_BITS];
+#else
 mhi_arena **_Atomic mhi_arena_map[1u << MHI_MAP_L1_BITS];
+#endif
 mhi_arena_stats mhi_arena_stat;
 mhi_arena *mhi_arena_list;
 mhi_arena *mhi_arena_last;
@@ -24,6 +28,9 @@ void mhi_arena_missing(uintptr_t a) {
 /* Create metadata for the arena at base and publish it in the map. */
 static bool arena_register(uintptr_t base) {
     uintptr_t i = base >> MHI_ARENA_SHIFT;
+#if MHI_MAP_L1_BITS == 0
+    mhi_arena *_Atomic *slot = &mhi_arena_map[i];
+#else
     uintptr_t i1 = i >> MHI_MAP_L2_BITS, i2 = i & ((1u << MHI_MAP_L2_BITS) - 1);
     mhi_arena **l2 = atomic_load_explicit(&mhi_arena_map[i1], memory_order_acquire);
     if (!l2) {
@@ -32,6 +39,8 @@ static bool arena_register(uintptr_t base) {
         if (!l2) return false;
         atomic_store_explicit(&mhi_arena_map[i1], l2, memory_order_release);
     }
+    mhi_arena *_Atomic *slot = (mhi_arena *_Atomic *)&l2[i2];
+#endif
     mhi_arena *ar = mhi_os_alloc(sizeof(mhi_arena), &mhi_arena_stat.meta);
     if (!ar) return false;
     ar->base = base;
@@ -48,7 +57,7 @@ static bool arena_register(uintptr_t base) {
     if (next) next->prev = ar;
     else mhi_arena_last = ar;
     mhi_arena_stat.narenas++;
-    atomic_store_explicit((mhi_arena *_Atomic *)&l2[i2], ar, memory_order_release);
+    atomic_store_explicit(slot, ar, memory_order_release);
     return true;
 }
 

@@ -54,18 +54,26 @@ struct mhi_arena {
     mhi_span *_Atomic spans[MHI_ARENA_PAGES];
 };
 
+#if MHI_MAP_L1_BITS == 0
+extern mhi_arena *_Atomic mhi_arena_map[(size_t)1 << MHI_MAP_L2_BITS];
+#else
 extern mhi_arena **_Atomic mhi_arena_map[1u << MHI_MAP_L1_BITS];
+#endif
 
 /* The arena holding address a, or NULL if a is not in the heap's address
  * space.  Lock-free; never touches a. */
 static inline mhi_arena *mhi_arena_of(uintptr_t a) {
-    if (MHI_UNLIKELY(a >> MHI_ADDR_BITS)) return NULL;
     uintptr_t i = a >> MHI_ARENA_SHIFT;
+    if (MHI_UNLIKELY(i >> MHI_ARENA_INDEX_BITS)) return NULL;
+#if MHI_MAP_L1_BITS == 0
+    return atomic_load_explicit(&mhi_arena_map[i], memory_order_acquire);
+#else
     mhi_arena **l2 = atomic_load_explicit(&mhi_arena_map[i >> MHI_MAP_L2_BITS],
                                           memory_order_acquire);
     if (MHI_UNLIKELY(!l2)) return NULL;
     return atomic_load_explicit((mhi_arena *_Atomic *)&l2[i & ((1u << MHI_MAP_L2_BITS) - 1)],
                                 memory_order_acquire);
+#endif
 }
 
 static inline size_t mhi_arena_page(uintptr_t a) {

@@ -151,11 +151,33 @@ static void span_unfull(mhi_cache *cache, mhi_span *s) {
 void mhi_cache_free_hook(mhi_span *s) {
     mhi_cache *cache = mhi_tls_cache;
     if (s->where == MHI_WHERE_FULL) {
+        if (s->nfree < s->slow_at) return;
         /* The notice is no longer needed: the span is back in use. */
         atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
         span_unfull(cache, s);
     } else if (s->where == MHI_WHERE_AVAIL && s->nfree == s->nelems) {
         span_emptied(cache, s);
+    }
+}
+
+/* Arm the notice of s, which has no free object: the next remote free
+ * will push it onto the notify stack.  False if objects arrived meanwhile
+ * (then they are collected instead). */
+static bool arm_notice(mhi_span *s) {
+    uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+    for (;;) {
+        if (x & ~MHI_XF_TAGS) {
+            mhi_span_collect_xfree(s);
+            return false;
+        }
+        if (x & MHI_XF_FREEING) { /* a late notice from the span's last time on full */
+            mhi_os_yield();
+            x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&s->xfree, &x, x | MHI_XF_NOTIFY,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return true;
     }
 }
 
@@ -166,8 +188,11 @@ static void drain_notify(mhi_cache *cache) {
         mhi_span *next = s->xnext;
         atomic_store_explicit(&s->onstack, 0, memory_order_release);
         if (atomic_load_explicit(&s->owner, memory_order_relaxed) == cache &&
-            s->where == MHI_WHERE_FULL && mhi_span_collect_xfree(s))
-            span_unfull(cache, s);
+            s->where == MHI_WHERE_FULL) {
+            mhi_span_collect_xfree(s);
+            /* Nothing there (a free of ours took it first): wait again. */
+            if (s->nfree > 0 || !arm_notice(s)) span_unfull(cache, s);
+        }
         s = next;
     }
 }
@@ -176,18 +201,7 @@ static void drain_notify(mhi_cache *cache) {
  * threads freed into it (true: s has objects again), or arm its notice and
  * file it as full (false). */
 static bool cur_refill_or_file(mhi_cache *cache, mhi_span *s) {
-    uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
-    for (;;) {
-        if (x & ~MHI_XF_TAGS) return mhi_span_collect_xfree(s) != 0;
-        if (x & MHI_XF_FREEING) { /* a late notice from the span's last time on full */
-            mhi_os_yield();
-            x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
-            continue;
-        }
-        if (atomic_compare_exchange_weak_explicit(&s->xfree, &x, x | MHI_XF_NOTIFY,
-                                                  memory_order_relaxed, memory_order_relaxed))
-            break;
-    }
+    if (!arm_notice(s)) return true; /* collected at least one */
     size_t c = s->sizeclass;
     s->where = MHI_WHERE_FULL;
     s->slow_at = unfull_at(s);
@@ -260,8 +274,13 @@ void mhi_cache_free_slow(void *p) {
     if (s->kind != MHI_KIND_SMALL) mhi_malloc_fatal("invalid pointer", p);
     uint32_t idx = mhi_span_check(s, p);
     if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (void *)mhi_tls_cache) {
-        mhi_span_put(s, p); /* our span: the fast path declined a double free */
-        if (++s->nfree == s->slow_at) mhi_cache_free_hook(s);
+        /* Our span: the fast path saw the object free, or marked.  Take
+         * back what other threads freed first, so that a second free of an
+         * object still waiting there finds its bit set. */
+        mhi_span_collect_xfree(s);
+        mhi_span_put(s, p);
+        s->nfree++;
+        if (s->slow_at && s->nfree >= s->slow_at) mhi_cache_free_hook(s);
         return;
     }
     free_remote(s, p, idx);

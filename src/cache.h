@@ -97,9 +97,11 @@ static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
     uint64_t m = 1ULL << (idx & 63);
     uint64_t b = mhi_bits_load(&s->freebits[idx >> 6]);
-    if (MHI_UNLIKELY(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off ||
-                     ((b | atomic_load_explicit(&s->xfreebits[idx >> 6], memory_order_relaxed)) &
-                      m))) {
+    /* Checks: the start of an object, not free on this list, not waiting on
+     * the xfree list (a mark there sends it to the slow path, which tells a
+     * real second free from data that happens to look like the mark). */
+    if (MHI_UNLIKELY(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off || (b & m) ||
+                     mhi_free_marked(p))) {
         mhi_cache_free_slow(p);
         return;
     }

@@ -56,7 +56,6 @@ static mhi_span *span_new_small(size_t c) {
     for (uint32_t i = 0; i < 8; i++) {
         uint64_t w = i < n / 64 ? ~0ULL : i == n / 64 && n % 64 ? (1ULL << (n % 64)) - 1 : 0;
         mhi_bits_store(&s->freebits[i], w);
-        atomic_store_explicit(&s->xfreebits[i], 0, memory_order_relaxed);
     }
     s->nfree = n;
     mhi_centrals[c].nspans++;

@@ -62,31 +62,32 @@ static inline void mhi_span_put(mhi_span *s, void *p) {
     uint32_t idx = mhi_span_check(s, p);
     uint64_t m = 1ULL << (idx & 63);
     uint64_t b = mhi_bits_load(&s->freebits[idx >> 6]);
-    if (MHI_UNLIKELY((b | atomic_load_explicit(&s->xfreebits[idx >> 6], memory_order_relaxed)) & m))
-        mhi_malloc_fatal("double free", p);
+    if (MHI_UNLIKELY(b & m)) mhi_malloc_fatal("double free", p);
     mhi_bits_store(&s->freebits[idx >> 6], b | m);
     *(void **)p = s->freelist;
     s->freelist = p;
 }
 
-/* Apply a free made by a thread that did not own s (the object's xfreebits
- * bit is set): clear that bit, then put the object back as mhi_span_put. */
+static inline bool mhi_free_marked(const void *p) {
+    return ((const uintptr_t *)p)[1] == ((uintptr_t)p ^ MHI_FREE_MARK);
+}
+
+/* Apply a free made by a thread that did not own s: clear the object's
+ * mark, then put it back as mhi_span_put. */
 static inline void mhi_span_put_remote(mhi_span *s, void *p) {
-    uint32_t idx = mhi_span_index(s, p);
-    atomic_fetch_and_explicit(&s->xfreebits[idx >> 6], ~(1ULL << (idx & 63)),
-                              memory_order_relaxed);
+    ((uintptr_t *)p)[1] = 0;
     mhi_span_put(s, p);
 }
 
-/* Record the free of object p of s by a thread that does not own s; abort
- * if p is free already (on its way back from another thread, or on the
- * owner's free list). */
+/* Check and mark the free of object p of s by a thread that does not own
+ * s: abort if p is free already (marked: waiting on xfree; its bit set: on
+ * the owner's free list).  Two such frees racing each other both pass; the
+ * owner catches the second when it takes them back (mhi_span_put). */
 static inline void mhi_span_mark_remote(mhi_span *s, void *p, uint32_t idx) {
-    uint64_t m = 1ULL << (idx & 63);
-    if (MHI_UNLIKELY(atomic_fetch_or_explicit(&s->xfreebits[idx >> 6], m, memory_order_relaxed) &
-                     m))
+    if (MHI_UNLIKELY(mhi_free_marked(p) ||
+                     (mhi_bits_load(&s->freebits[idx >> 6]) & (1ULL << (idx & 63)))))
         mhi_malloc_fatal("double free", p);
-    if (MHI_UNLIKELY(mhi_bits_load(&s->freebits[idx >> 6]) & m)) mhi_malloc_fatal("double free", p);
+    ((uintptr_t *)p)[1] = (uintptr_t)p ^ MHI_FREE_MARK;
 }
 
 /* Move the objects other threads freed into s onto its free list (owner

@@ -58,6 +58,10 @@ enum mhi_span_where {
 #define MHI_XF_ABANDONED ((uintptr_t)2) /* unowned: free under central's lock */
 #define MHI_XF_FREEING ((uintptr_t)4)   /* a remote freer is delivering the notice */
 #define MHI_XF_TAGS ((uintptr_t)15)
+/* The second word of an object waiting on an xfree list holds its address
+ * xor this, so that a second free of it is noticed before it is linked
+ * twice.  Cleared when the owner takes the object back. */
+#define MHI_FREE_MARK ((uintptr_t)0x9e3779b97f4a7c15ULL)
 
 typedef struct mhi_span mhi_span;
 struct mhi_span {
@@ -95,39 +99,40 @@ struct mhi_span {
     uint32_t elemsize;       /* object size */
     uint32_t nelems;         /* objects in the span */
     uint32_t divmul;         /* offset / elemsize == (offset * divmul) >> 32 */
+    uint8_t where;           /* enum mhi_span_where: which list holds it */
+    size_t nbytes;           /* npages << MHI_PAGE_SHIFT, for range checks */
+    /* struct mhi_cache * or NULL.  Read without a lock by the free fast
+     * path, which only compares it with the reader's own cache (and only
+     * that cache makes it equal to itself). */
+    void *_Atomic owner;
+
+    /* Written by the owner on every allocation and free: a line of their
+     * own, apart from what other threads write. */
+    void *freelist __attribute__((aligned(MHI_CACHE_LINE))); /* free objects, linked through their first word */
     uint32_t nfree;          /* objects on freelist */
     /* The owner's free fast path calls mhi_cache_free_hook when a free
      * brings nfree to this value: a few for a span on the cache's full list
      * (it is worth allocating from again), nelems for a partly used span (it is
      * entirely free), 0 (never) for the current span. */
     uint32_t slow_at;
-    uint8_t where;           /* enum mhi_span_where: which list holds it */
-    _Atomic uint8_t onstack; /* on some cache's notify stack (see cache.c) */
-    size_t nbytes;           /* npages << MHI_PAGE_SHIFT, for range checks */
-    void *freelist;          /* free objects, linked through their first word */
-    /* struct mhi_cache * or NULL.  Read without a lock by the free fast
-     * path, which only compares it with the reader's own cache (and only
-     * that cache makes it equal to itself). */
-    void *_Atomic owner;
-    /* Objects freed by threads other than the owner, linked through their
-     * first word, with tag bits (MHI_XF_*) in the low four bits (objects
-     * are 16-byte aligned).  Pushed with CAS, taken by the owner. */
-    _Atomic uintptr_t xfree;
-    mhi_span *xnext;         /* link on a cache's notify stack */
     /* Bit i set: object i is free (in freelist, not handed out).  A free of
      * an object whose bit is set is a double free.  Written by the owner
      * (or under the central lock), read by other threads that free into the
      * span: relaxed atomic loads and stores, no read-modify-write. */
     _Atomic uint64_t freebits[8];
-    /* Bit i set: object i was freed by a thread that does not own the span
-     * and that free is still on its way (in xfree).  Set with an atomic OR
-     * at the free (set already: double free), cleared when the free is
-     * applied.  Frees check both bitmaps. */
-    _Atomic uint64_t xfreebits[8];
+
+    /* Written by other threads. */
+    /* Objects freed by threads other than the owner, linked through their
+     * first word (the second holds MHI_FREE_MARK ^ address while they wait
+     * there), with tag bits (MHI_XF_*) in the low four bits (objects are
+     * 16-byte aligned).  Pushed with CAS, taken by the owner. */
+    _Atomic uintptr_t xfree __attribute__((aligned(MHI_CACHE_LINE)));
+    mhi_span *xnext;         /* link on a cache's notify stack */
+    _Atomic uint8_t onstack; /* on some cache's notify stack (see cache.c) */
 
     /* Per-object records (finalizers, profile samples, weak refs), sorted by
      * offset; guarded by speciallock. */
-    mhi_lock_t speciallock;
+    mhi_lock_t speciallock __attribute__((aligned(MHI_CACHE_LINE)));
     struct mhi_special *specials;
 };
 
