@@ -124,6 +124,14 @@ static uint32_t unfull_at(const mhi_span *s) {
     return n ? n : 1;
 }
 
+/* Pages are about to go back to the page heap: make sure the background
+ * scavenger runs (no allocator lock is held here). */
+static inline void bg_check(void) {
+    if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_heap_bg_started, memory_order_relaxed)) &&
+        mhi_option(MHI_OPT_background))
+        mhi_heap_bg_start();
+}
+
 /* s, on avail[c], has every object free: keep it or give it back. */
 static void span_emptied(mhi_cache *cache, mhi_span *s) {
     mhi_span_list *l = &cache->avail[s->sizeclass];
@@ -134,6 +142,7 @@ static void span_emptied(mhi_cache *cache, mhi_span *s) {
         mhi_span_list_push_back(l, s);
     } else {
         s->where = MHI_WHERE_NONE;
+        bg_check();
         mhi_central_retire(s);
     }
 }
@@ -268,6 +277,7 @@ void mhi_cache_free_slow(void *p) {
     if (!s) mhi_heap_bad_free((uintptr_t)p);
     if (s->kind == MHI_KIND_LARGE) {
         if ((uintptr_t)p != s->base) mhi_malloc_fatal("invalid pointer", p);
+        bg_check(); /* first: creating the thread allocates, and must not reuse p */
         mhi_heap_free(s);
         return;
     }

@@ -11,6 +11,7 @@
     X(stats, 0, "print statistics to stderr at exit")                           \
     X(verbose, 0, "print heap events (growth, scavenging) to stderr")           \
     X(scavenge_delay_ms, 500, "free pages idle this long go back to the OS")    \
+    X(background, 1, "a background thread returns idle pages on time")        \
     X(abort_on_oom, 0, "abort with a message instead of returning NULL")
 
 enum mhi_option {

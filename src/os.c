@@ -7,6 +7,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -88,10 +89,11 @@ bool mhi_os_commit(void *p, size_t len, _Atomic uint64_t *stat) {
     return true;
 }
 
-void mhi_os_decommit(void *p, size_t len) {
+bool mhi_os_decommit(void *p, size_t len) {
     int errno_saved = errno;
-    madvise(p, len, MADV_DONTNEED);
+    int r = madvise(p, len, MADV_DONTNEED);
     errno = errno_saved;
+    return r == 0;
 }
 
 void mhi_os_release(void *p, size_t len, _Atomic uint64_t *stat) {
@@ -206,6 +208,43 @@ void mhi_os_thread_set(void *value) {
 
 void mhi_os_yield(void) {
     sched_yield();
+}
+
+bool mhi_os_thread_start(void *(*fn)(void *), void *arg) {
+    int errno_saved = errno;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits it */
+    pthread_attr_t attr;
+    bool ok = pthread_attr_init(&attr) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64 << 10);
+        pthread_t t;
+        ok = pthread_create(&t, &attr, fn, arg) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = errno_saved;
+    return ok;
+}
+
+void mhi_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ms) {
+    int errno_saved = errno;
+    struct timespec ts, *tp = NULL;
+    if (timeout_ms >= 0) {
+        ts.tv_sec = (time_t)(timeout_ms / 1000);
+        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+        tp = &ts;
+    }
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
+    errno = errno_saved;
+}
+
+void mhi_os_futex_wake(_Atomic uint32_t *addr) {
+    int errno_saved = errno;
+    futex(addr, FUTEX_WAKE_PRIVATE, 1);
+    errno = errno_saved;
 }
 
 void mhi_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {

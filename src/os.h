@@ -36,7 +36,9 @@ void *mhi_os_reserve(void *hint, size_t len, size_t align, _Atomic uint64_t *sta
 /* Reserved -> Ready. */
 bool mhi_os_commit(void *p, size_t len, _Atomic uint64_t *stat);
 /* Ready -> Prepared: drop the contents, keep the range. */
-void mhi_os_decommit(void *p, size_t len);
+/* False if the OS refused (e.g. the pages are locked by mlockall): the
+ * pages then keep their contents. */
+bool mhi_os_decommit(void *p, size_t len);
 /* Reserved/Ready -> None. */
 void mhi_os_release(void *p, size_t len, _Atomic uint64_t *stat);
 /* Reserve and commit in one step, for metadata: zeroed memory or NULL. */
@@ -97,6 +99,13 @@ static inline void mhi_lock_reset(mhi_lock_t *l) {
 bool mhi_os_thread_key_create(void (*destructor)(void *));
 void mhi_os_thread_set(void *value);
 void mhi_os_yield(void);
+/* Start a detached thread running fn(arg) with every signal blocked.
+ * False on failure. */
+bool mhi_os_thread_start(void *(*fn)(void *), void *arg);
+/* Sleep until *addr != val, a wake, or timeout_ms passes (< 0: no timeout). */
+void mhi_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ms);
+void mhi_os_futex_wake(_Atomic uint32_t *addr);
+
 /* pthread_atfork. */
 void mhi_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 

@@ -413,6 +413,7 @@ static void span_set_inuse_locked(mhi_span *s, int state, int kind, bool dirty) 
 }
 
 static void free_span_locked(mhi_span *s);
+static void bg_kick_locked(void);
 
 /* Give pages [base, base + npages) of an in-use run back to the heap. */
 static void carve_free_locked(uintptr_t base, size_t npages, int state) {
@@ -490,6 +491,7 @@ static void free_span_locked(mhi_span *s) {
     s->next = s->prev = NULL;
     s->specials = NULL;
     free_coalesce_locked(s);
+    bg_kick_locked();
 }
 
 void mhi_heap_free(mhi_span *s) {
@@ -632,6 +634,20 @@ bool mhi_mlookup(uintptr_t v, uintptr_t *base, size_t *size, mhi_span **sp) {
 
 /* ---- scavenger ---- */
 
+/* madvise [lo, hi), whose scav bits are already set.  If the OS refuses
+ * (locked pages: mlockall), the pages keep their data: clear the bits
+ * again so that they are not taken for zero, and stop scavenging.  Returns
+ * the bytes that were not released. */
+static size_t release_run(uintptr_t lo, uintptr_t hi) {
+    if (MHI_LIKELY(mhi_os_decommit((void *)lo, hi - lo))) return 0;
+    uintptr_t a = 0, b = 0;
+    bits_range(lo, (hi - lo) >> MHI_PAGE_SHIFT, BM_SCAV, OP_TAKE, &a, &b);
+    if (!H->scav_off && H->verbose)
+        mhi_printf(2, "mheap: the OS refused to release pages (%p); scavenger off\n", (void *)lo);
+    H->scav_off = true;
+    return hi - lo;
+}
+
 /* Release pages as described in pageheap.h; stop after max_runs separate
  * madvise calls (*more is set when work was left). */
 static size_t scavenge_locked(int64_t now, int64_t delay_ms, size_t goal, size_t max_runs,
@@ -640,7 +656,7 @@ static size_t scavenge_locked(int64_t now, int64_t delay_ms, size_t goal, size_t
     *more = false;
     /* The seed skips scavenging when OS pages are larger than heap pages
      * (golang.org/issue/9993): releasing one would take neighbours too. */
-    if (mhi_os_page_size() > MHI_PAGE_SIZE) return 0;
+    if (mhi_os_page_size() > MHI_PAGE_SIZE || H->scav_off) return 0;
     size_t released = 0;
     uintptr_t run_lo = 0, run_hi = 0; /* pending run to release */
     for (mhi_arena *ar = mhi_arena_last; ar && released < goal; ar = ar->prev) {
@@ -668,7 +684,7 @@ static size_t scavenge_locked(int64_t now, int64_t delay_ms, size_t goal, size_t
                 if (run_lo && hi == run_lo) {
                     run_lo = lo;
                 } else {
-                    if (run_lo) mhi_os_decommit((void *)run_lo, run_hi - run_lo);
+                    if (run_lo) released -= release_run(run_lo, run_hi);
                     run_lo = lo;
                     run_hi = hi;
                     runs++;
@@ -678,7 +694,7 @@ static size_t scavenge_locked(int64_t now, int64_t delay_ms, size_t goal, size_t
         }
     }
 done:
-    if (run_lo) mhi_os_decommit((void *)run_lo, run_hi - run_lo);
+    if (run_lo) released -= release_run(run_lo, run_hi);
     if (released) {
         H->stats.released += released;
         H->stats.scavenged += released;
@@ -709,6 +725,49 @@ static void scavenge_tick_locked(void) {
     }
 }
 
+/* ---- background scavenger ----
+ * One thread, started on demand by the malloc layer.  bg_idle is 1 while it
+ * sleeps with nothing to do; a heap free that adds free pages sets it to 0
+ * and wakes it.  Otherwise it wakes every quarter of the delay (at most) to
+ * release the pages that have aged. */
+_Atomic int mhi_heap_bg_started;
+static _Atomic uint32_t bg_idle;
+
+static void bg_kick_locked(void) {
+    if (MHI_UNLIKELY(atomic_load_explicit(&bg_idle, memory_order_relaxed)) &&
+        atomic_exchange_explicit(&bg_idle, 0, memory_order_relaxed))
+        mhi_os_futex_wake(&bg_idle);
+}
+
+static void *bg_main(void *arg) {
+    (void)arg;
+    for (;;) {
+        mhi_lock(&H->lock);
+        heap_init_locked();
+        int64_t now = H->now_ms = mhi_os_millitime();
+        int64_t delay = H->scavenge_delay_ms;
+        bool more = false;
+        if (H->stats.idle > H->stats.released)
+            scavenge_locked(now, delay > 0 ? delay : 1, SIZE_MAX, MHI_SCAVENGE_RUNS_PER_TICK,
+                            &more);
+        bool pending = H->stats.idle > H->stats.released && !H->scav_off;
+        if (!pending) atomic_store_explicit(&bg_idle, 1, memory_order_relaxed);
+        mhi_unlock(&H->lock);
+        if (!pending) mhi_os_futex_wait(&bg_idle, 1, -1);
+        else mhi_os_futex_wait(&bg_idle, 0, more ? 1 : delay / 4 > 10 ? delay / 4 : 10);
+    }
+    return NULL;
+}
+
+void mhi_heap_bg_start(void) {
+    int expect = 0;
+    if (atomic_load_explicit(&mhi_heap_bg_started, memory_order_relaxed) ||
+        !atomic_compare_exchange_strong(&mhi_heap_bg_started, &expect, 1))
+        return;
+    if (mhi_os_page_size() > MHI_PAGE_SIZE) return; /* nothing it could release */
+    (void)mhi_os_thread_start(bg_main, NULL);      /* on failure: heap calls still scavenge */
+}
+
 size_t mhi_heap_scavenge(int64_t delay_ms, size_t goal) {
     bool more;
     mhi_lock(&H->lock);
@@ -730,7 +789,12 @@ void mhi_heap_stats_get(mhi_heap_stats *out) {
 
 void mhi_heap_fork_prepare(void) { mhi_lock(&H->lock); }
 void mhi_heap_fork_parent(void) { mhi_unlock(&H->lock); }
-void mhi_heap_fork_child(void) { mhi_lock_reset(&H->lock); }
+void mhi_heap_fork_child(void) {
+    mhi_lock_reset(&H->lock);
+    /* The thread did not come along. */
+    atomic_store_explicit(&mhi_heap_bg_started, 0, memory_order_relaxed);
+    atomic_store_explicit(&bg_idle, 0, memory_order_relaxed);
+}
 
 /* ---- verifier ---- */
 

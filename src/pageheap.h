@@ -71,6 +71,7 @@ typedef struct {
     int64_t next_scavenge_ms;
     int64_t now_ms; /* the clock, read once per heap call */
     bool verbose;   /* print growth and scavenger events to stderr */
+    bool scav_off;  /* the OS refused to release pages once: stop trying */
     mhi_heap_stats stats;
 } mhi_heap;
 
@@ -80,6 +81,14 @@ extern mhi_heap mhi_heap_;
 #define MHI_SCAVENGE_DELAY_MS_DEFAULT 500
 
 void mhi_heap_set_scavenge_delay(int64_t ms);
+
+/* Start the background scavenger thread if it is not running (call with no
+ * allocator lock held: creating a thread may allocate).  It sleeps while no
+ * free page waits to be released, and otherwise releases pages as they
+ * pass the delay, so memory goes back to the OS even when the program
+ * makes no heap call. */
+void mhi_heap_bg_start(void);
+extern _Atomic int mhi_heap_bg_started; /* 0: not yet (or not in this child of fork) */
 
 /* Allocate a span of npages pages, state MHI_SPAN_INUSE (with kind) or
  * MHI_SPAN_MANUAL.  If zero, the pages read as zero on return (only pages
