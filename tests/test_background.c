@@ -1,0 +1,138 @@
+/* test_background.c - memory goes back to the OS without heap calls, and
+ * a refused madvise leaves no page wrongly taken for zero.
+ *
+ *   background: scavenge_delay_ms = 100; 32 MiB of large blocks, touched,
+ *       freed; then only sleeping and mincore (no heap call): within 3 s the
+ *       pages stop being resident and stats.heap_released covers them.
+ *   off: in a child with background = 0, the same pages stay resident over
+ *       the same wait (nothing but a heap call releases them).
+ *   mlock: in a child that locks its memory (mlockall), a trim cannot
+ *       release the freed pages; calloc on them must still clear them.
+ *       Skipped when mlockall is not permitted. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "mheap.h"
+#include "os.h"
+
+#define MiB ((size_t)1 << 20)
+#define NBLK 8
+#define BLK (4 * MiB)
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static char *blk[NBLK];
+
+static void fill_and_free(void) {
+    for (int i = 0; i < NBLK; i++) {
+        blk[i] = mh_malloc(BLK);
+        REQUIRE(blk[i] != NULL);
+        memset(blk[i], 0x5a, BLK);
+    }
+    for (int i = 0; i < NBLK; i++) mh_free(blk[i]);
+}
+
+static size_t resident_pages(void) {
+    size_t n = 0;
+    for (int i = 0; i < NBLK; i++) n += mhi_os_resident(blk[i], BLK);
+    return n;
+}
+
+static size_t total_pages(void) { return NBLK * (BLK / (size_t)getpagesize()); }
+
+/* Wait up to ms for the freed blocks to leave memory; returns the pages
+ * still resident at the end. */
+static size_t wait_released(long ms) {
+    size_t r = resident_pages();
+    for (long t = 0; t < ms && r > total_pages() / 64; t += 50) {
+        sleep_ms(50);
+        r = resident_pages();
+    }
+    return r;
+}
+
+static int child_status(pid_t pid) {
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return st;
+}
+
+int main(void) {
+    /* off: background disabled before the first free. */
+    fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (mh_option_set("background", 0) != 0 || mh_option_set("scavenge_delay_ms", 100) != 0)
+            _exit(2);
+        fill_and_free();
+        size_t before = resident_pages();
+        sleep_ms(1000);
+        size_t after = resident_pages();
+        printf("off: resident %zu -> %zu of %zu pages after 1 s\n", before, after, total_pages());
+        fflush(stdout);
+        _exit(after >= total_pages() - total_pages() / 64 ? 0 : 1);
+    }
+    int st = child_status(pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    /* background: the default. */
+    CHECK_EQ(mh_option_get("background"), 1);
+    CHECK_EQ(mh_option_set("scavenge_delay_ms", 100), 0);
+    mh_stats_t s0, s1;
+    mh_stats_get(&s0, sizeof s0);
+    fill_and_free();
+    size_t before = resident_pages();
+    size_t after = wait_released(3000);
+    mh_stats_get(&s1, sizeof s1);
+    printf("background: resident %zu -> %zu of %zu pages; released %llu -> %llu bytes\n", before,
+           after, total_pages(), (unsigned long long)s0.heap_released,
+           (unsigned long long)s1.heap_released);
+    CHECK(before >= total_pages() - total_pages() / 64);
+    CHECK(after <= total_pages() / 64);
+    CHECK(s1.heap_released >= s0.heap_released + (uint64_t)NBLK * BLK);
+
+    /* mlock: madvise(MADV_DONTNEED) fails on locked pages. */
+    fflush(stdout);
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        mh_option_set("background", 0);
+        char *p = mh_malloc(BLK);
+        if (!p) _exit(2);
+        memset(p, 0xa5, BLK);
+        if (mlockall(MCL_CURRENT) != 0) {
+            printf("mlock: skipped (mlockall: %s)\n", strerror(errno));
+            fflush(stdout);
+            _exit(77);
+        }
+        mh_free(p);
+        mh_trim();
+        char *q = mh_calloc(1, BLK);
+        if (!q) _exit(2);
+        size_t bad = 0;
+        for (size_t i = 0; i < BLK; i++) bad += q[i] != 0;
+        printf("mlock: calloc over %s block: %zu non-zero bytes\n", q == p ? "the same" : "another",
+               bad);
+        fflush(stdout);
+        _exit(bad == 0 ? 0 : 1);
+    }
+    st = child_status(pid);
+    CHECK(WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 77));
+    CHECK_EQ(mh_heap_verify(), 0);
+    return check_done("test_background");
+}
