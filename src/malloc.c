@@ -202,6 +202,10 @@ MH_API size_t mh_trim(void) {
     return mhi_heap_scavenge(0, SIZE_MAX);
 }
 
+/* Read MHEAP_OPTIONS when the library is loaded, so that stats=1 reports
+ * even for a program that never allocates. */
+__attribute__((constructor)) static void malloc_at_load(void) { (void)mhi_option(MHI_OPT_stats); }
+
 __attribute__((destructor)) static void malloc_at_exit(void) {
     if (atomic_load(&mhi_options_read) && mhi_options[MHI_OPT_stats]) mh_stats_print(mhi_stats_fd);
 }

@@ -16,7 +16,7 @@ cc "$src/tests/install/use.c" $(pkg-config --cflags --libs mheap) -Wl,-rpath,"$l
 out=$("$prefix/use_shared")
 echo "shared: $out"
 case "$out" in "mheap owns malloc"*) ;; *) echo "FAIL: shared"; exit 1 ;; esac
-cc "$src/tests/install/use.c" $(pkg-config --cflags mheap) "$libdir/libmheap.a" -lpthread -lstdc++ -o "$prefix/use_static"
+cc "$src/tests/install/use.c" $(pkg-config --cflags mheap) "$libdir/libmheap.a" -lpthread -ldl -o "$prefix/use_static"
 out=$("$prefix/use_static")
 echo "static: $out"
 case "$out" in "mheap owns malloc"*) ;; *) echo "FAIL: static"; exit 1 ;; esac
