@@ -240,8 +240,8 @@ void *mhi_cache_alloc_slow(size_t c) {
 }
 
 /* Free p into s, which another cache owns or nobody does. */
-static void free_remote(mhi_span *s, void *p, uint32_t idx) {
-    mhi_span_mark_remote(s, p, idx);
+static void free_remote(mhi_span *s, void *p) {
+    mhi_span_mark_remote(p);
     uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
     for (;;) {
         if (x & MHI_XF_ABANDONED) {
@@ -282,18 +282,18 @@ void mhi_cache_free_slow(void *p) {
         return;
     }
     if (s->kind != MHI_KIND_SMALL) mhi_malloc_fatal("invalid pointer", p);
-    uint32_t idx = mhi_span_check(s, p);
+    (void)mhi_span_check(s, p);
     if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (void *)mhi_tls_cache) {
-        /* Our span: the fast path saw the object free, or marked.  Take
-         * back what other threads freed first, so that a second free of an
-         * object still waiting there finds its bit set. */
+        /* Our span, and the object is marked free.  Take back what other
+         * threads freed first, so that a second free of an object still
+         * waiting there finds it on the free list. */
         mhi_span_collect_xfree(s);
         mhi_span_put(s, p);
         s->nfree++;
         if (s->slow_at && s->nfree >= s->slow_at) mhi_cache_free_hook(s);
         return;
     }
-    free_remote(s, p, idx);
+    free_remote(s, p);
 }
 
 /* Give up every span the cache owns. */

@@ -70,10 +70,8 @@ static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
     void *p = s->freelist;
     if (MHI_UNLIKELY(!p)) return mhi_cache_alloc_slow(c);
     s->freelist = *(void **)p;
+    ((uintptr_t *)p)[1] = 0; /* the free mark */
     s->nfree--;
-    uint32_t idx = mhi_span_index(s, p);
-    mhi_bits_store(&s->freebits[idx >> 6],
-                   mhi_bits_load(&s->freebits[idx >> 6]) & ~(1ULL << (idx & 63)));
     return p;
 }
 
@@ -95,17 +93,15 @@ static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     }
     uintptr_t off = (uintptr_t)p - s->base;
     uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
-    uint64_t m = 1ULL << (idx & 63);
-    uint64_t b = mhi_bits_load(&s->freebits[idx >> 6]);
-    /* Checks: the start of an object, not free on this list, not waiting on
-     * the xfree list (a mark there sends it to the slow path, which tells a
-     * real second free from data that happens to look like the mark). */
-    if (MHI_UNLIKELY(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off || (b & m) ||
+    /* Checks: the start of an object, and not marked free (a mark sends it
+     * to the slow path, which tells a second free from data that happens to
+     * look like the mark). */
+    if (MHI_UNLIKELY(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off ||
                      mhi_free_marked(p))) {
         mhi_cache_free_slow(p);
         return;
     }
-    mhi_bits_store(&s->freebits[idx >> 6], b | m);
+    mhi_mark_free(p);
     *(void **)p = s->freelist;
     s->freelist = p;
     if (MHI_UNLIKELY(++s->nfree == s->slow_at)) mhi_cache_free_hook(s);

@@ -12,23 +12,37 @@ void mhi_malloc_fatal(const char *what, const void *p) {
     mhi_fatal("%s: %p", what, p);
 }
 
+bool mhi_span_on_freelist(const mhi_span *s, const void *p) {
+    uint32_t n = 0;
+    for (void *q = s->freelist; q; q = *(void **)q)
+        if (q == p || ++n > s->nelems) return true; /* a cycle counts as found */
+    return false;
+}
+
+/* Splice an xfree chain (objects marked by their freers) onto s's free
+ * list; returns its length.  A chain longer than the span means an object
+ * was pushed twice (two frees racing): a double free. */
+static uint32_t splice_xfree(mhi_span *s, uintptr_t list) {
+    uint32_t n = 0;
+    while (list) {
+        void *p = (void *)list;
+        list = (uintptr_t) * (void **)p;
+        if (MHI_UNLIKELY(s->nfree >= s->nelems)) mhi_malloc_fatal("double free", p);
+        n++;
+        *(void **)p = s->freelist;
+        s->freelist = p;
+        s->nfree++;
+    }
+    return n;
+}
+
 size_t mhi_span_collect_xfree(mhi_span *s) {
     uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_acquire);
     do {
         if (!(x & ~MHI_XF_TAGS)) return 0;
     } while (!atomic_compare_exchange_weak_explicit(&s->xfree, &x, x & MHI_XF_TAGS,
                                                     memory_order_acquire, memory_order_acquire));
-    uintptr_t list = x & ~MHI_XF_TAGS;
-    size_t n = 0;
-    while (list) {
-        void *p = (void *)list;
-        list = (uintptr_t) * (void **)p;
-        mhi_span_put_remote(s, p);
-        /* A cycle in the list means an object was pushed twice. */
-        if (++n > s->nelems) mhi_malloc_fatal("double free", p);
-    }
-    s->nfree += (uint32_t)n;
-    return n;
+    return splice_xfree(s, x & ~MHI_XF_TAGS);
 }
 
 /* A fresh unowned span of class c from the page heap, every object free
@@ -50,13 +64,12 @@ static mhi_span *span_new_small(size_t c) {
     /* Free list in address order, so a fresh span is handed out front to
      * back and its pages are touched in order. */
     char *p = (char *)s->base;
-    for (uint32_t i = 0; i + 1 < n; i++) *(void **)(p + (size_t)i * size) = p + (size_t)(i + 1) * size;
-    *(void **)(p + (size_t)(n - 1) * size) = NULL;
-    s->freelist = p;
-    for (uint32_t i = 0; i < 8; i++) {
-        uint64_t w = i < n / 64 ? ~0ULL : i == n / 64 && n % 64 ? (1ULL << (n % 64)) - 1 : 0;
-        mhi_bits_store(&s->freebits[i], w);
+    for (uint32_t i = 0; i < n; i++) {
+        char *q = p + (size_t)i * size;
+        *(void **)q = i + 1 < n ? q + size : NULL;
+        mhi_mark_free(q);
     }
+    s->freelist = p;
     s->nfree = n;
     mhi_centrals[c].nspans++;
     mhi_centrals[c].nspan_alloc++;
@@ -126,13 +139,7 @@ void mhi_central_abandon(mhi_span *s) {
     uintptr_t list = atomic_exchange_explicit(&s->xfree, MHI_XF_ABANDONED, memory_order_acq_rel) &
                      ~MHI_XF_TAGS;
     atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
-    for (size_t n = 0; list; ) {
-        void *p = (void *)list;
-        list = (uintptr_t) * (void **)p;
-        mhi_span_put_remote(s, p);
-        if (++n > s->nelems) mhi_malloc_fatal("double free", p);
-        s->nfree++;
-    }
+    splice_xfree(s, list);
     s->where = MHI_WHERE_NONE;
     file_unowned_locked(ce, s);
     mhi_unlock(&ce->lock);
@@ -158,7 +165,7 @@ bool mhi_central_free_unowned(mhi_span *s, void *p) {
         mhi_unlock(&ce->lock);
         return false;
     }
-    mhi_span_put_remote(s, p);
+    mhi_span_put(s, p);
     s->nfree++;
     if (s->nfree == 1 || s->nfree == s->nelems) {
         unfile_locked(ce, s);
@@ -176,9 +183,7 @@ void *mhi_central_alloc_one(size_t c) {
     if (s) {
         p = s->freelist;
         s->freelist = *(void **)p;
-        uint32_t idx = mhi_span_index(s, p);
-        mhi_bits_store(&s->freebits[idx >> 6],
-                       mhi_bits_load(&s->freebits[idx >> 6]) & ~(1ULL << (idx & 63)));
+        ((uintptr_t *)p)[1] = 0;
         s->nfree--;
         file_unowned_locked(ce, s);
     }

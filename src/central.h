@@ -4,7 +4,7 @@
  * lists use.
  *
  * central[c].lock guards: the partial list, the count of full spans, the
- * span counters, and the freelist / freebits / nfree / where fields of
+ * span counters, and the freelist / nfree / where fields of
  * every unowned span of class c.  A span's owner and its ABANDONED tag
  * change only under it.  Lock order: central[c].lock, then the heap lock;
  * never two central locks at once. */
@@ -36,15 +36,6 @@ static inline uint32_t mhi_span_index(const mhi_span *s, const void *p) {
     return (uint32_t)(((uint64_t)((uintptr_t)p - s->base) * s->divmul) >> 32);
 }
 
-static inline uint64_t mhi_bits_load(_Atomic uint64_t *w) {
-    return atomic_load_explicit(w, memory_order_relaxed);
-}
-/* Owner-side update of a freebits word: a plain load and store (other
- * threads only read these words). */
-static inline void mhi_bits_store(_Atomic uint64_t *w, uint64_t v) {
-    atomic_store_explicit(w, v, memory_order_relaxed);
-}
-
 /* Abort unless p is the start of an object of s. */
 static inline uint32_t mhi_span_check(const mhi_span *s, const void *p) {
     uintptr_t off = (uintptr_t)p - s->base;
@@ -54,40 +45,38 @@ static inline uint32_t mhi_span_check(const mhi_span *s, const void *p) {
     return idx;
 }
 
+/* The free mark (span.h): word 1 of a free object. */
+static inline uintptr_t mhi_mark_of(const void *p) { return (uintptr_t)p ^ MHI_FREE_MARK; }
+static inline bool mhi_free_marked(const void *p) {
+    return ((const uintptr_t *)p)[1] == mhi_mark_of(p);
+}
+static inline void mhi_mark_free(void *p) { ((uintptr_t *)p)[1] = mhi_mark_of(p); }
+
+/* Is p on s's free list?  (Owner, or central lock for an unowned span.) */
+bool mhi_span_on_freelist(const mhi_span *s, const void *p);
+
 /* Put object p back on s's free list (owner, or central lock held for an
  * unowned span), checking it: an address that is not the start of an
- * object aborts with "invalid pointer", an object already free with
+ * object aborts with "invalid pointer", an object on the list already with
  * "double free".  The caller counts it in nfree. */
 static inline void mhi_span_put(mhi_span *s, void *p) {
-    uint32_t idx = mhi_span_check(s, p);
-    uint64_t m = 1ULL << (idx & 63);
-    uint64_t b = mhi_bits_load(&s->freebits[idx >> 6]);
-    if (MHI_UNLIKELY(b & m)) mhi_malloc_fatal("double free", p);
-    mhi_bits_store(&s->freebits[idx >> 6], b | m);
+    (void)mhi_span_check(s, p);
+    if (MHI_UNLIKELY(mhi_free_marked(p)) && mhi_span_on_freelist(s, p))
+        mhi_malloc_fatal("double free", p);
+    mhi_mark_free(p);
     *(void **)p = s->freelist;
     s->freelist = p;
 }
 
-static inline bool mhi_free_marked(const void *p) {
-    return ((const uintptr_t *)p)[1] == ((uintptr_t)p ^ MHI_FREE_MARK);
-}
-
-/* Apply a free made by a thread that did not own s: clear the object's
- * mark, then put it back as mhi_span_put. */
-static inline void mhi_span_put_remote(mhi_span *s, void *p) {
-    ((uintptr_t *)p)[1] = 0;
-    mhi_span_put(s, p);
-}
-
 /* Check and mark the free of object p of s by a thread that does not own
- * s: abort if p is free already (marked: waiting on xfree; its bit set: on
- * the owner's free list).  Two such frees racing each other both pass; the
- * owner catches the second when it takes them back (mhi_span_put). */
-static inline void mhi_span_mark_remote(mhi_span *s, void *p, uint32_t idx) {
-    if (MHI_UNLIKELY(mhi_free_marked(p) ||
-                     (mhi_bits_load(&s->freebits[idx >> 6]) & (1ULL << (idx & 63)))))
-        mhi_malloc_fatal("double free", p);
-    ((uintptr_t *)p)[1] = (uintptr_t)p ^ MHI_FREE_MARK;
+ * s.  A marked object is free already (on the owner's list or on xfree):
+ * abort.  The owner's lists cannot be searched from here, so data that
+ * happens to equal the mark (a 2^-64 chance for data not derived from the
+ * address) is reported too.  Two such frees racing each other both pass;
+ * the owner catches the second when it takes them back (a cycle). */
+static inline void mhi_span_mark_remote(void *p) {
+    if (MHI_UNLIKELY(mhi_free_marked(p))) mhi_malloc_fatal("double free", p);
+    mhi_mark_free(p);
 }
 
 /* Move the objects other threads freed into s onto its free list (owner

@@ -58,19 +58,38 @@ enum mhi_span_where {
 #define MHI_XF_ABANDONED ((uintptr_t)2) /* unowned: free under central's lock */
 #define MHI_XF_FREEING ((uintptr_t)4)   /* a remote freer is delivering the notice */
 #define MHI_XF_TAGS ((uintptr_t)15)
-/* The second word of an object waiting on an xfree list holds its address
- * xor this, so that a second free of it is noticed before it is linked
- * twice.  Cleared when the owner takes the object back. */
+/* The second word of every free small object (on a free list or an xfree
+ * list) holds its address xor this; allocation clears it.  A free that
+ * finds the mark is a double free, or (rarely) data that happens to match:
+ * the slow paths tell the two apart where they can (see cache.c). */
 #define MHI_FREE_MARK ((uintptr_t)0x9e3779b97f4a7c15ULL)
 
 typedef struct mhi_span mhi_span;
 struct mhi_span {
+    /* ---- line 0: everything the malloc fast paths touch ----
+     * (next is first: the span fixalloc links dead spans through word 0,
+     * and base must stay readable for range checks of stale map entries.) */
     /* List links.  FREE: the exact-size free list for npages < MHI_FREE_LISTS.
-     * INUSE: the owner's lists (central / busy).  NULL when on no list. */
-    mhi_span *next, *prev;
-
+     * INUSE small: the owning cache's lists or central's partial list.
+     * NULL when on no list. */
+    mhi_span *next;
     uintptr_t base;  /* address of the first page; multiple of MHI_PAGE_SIZE */
-    size_t npages;   /* > 0 for every non-DEAD span */
+    /* KIND_SMALL: free objects, linked through their first word; the second
+     * word of each holds its address ^ MHI_FREE_MARK. */
+    void *freelist;
+    /* KIND_SMALL: struct mhi_cache * or NULL.  Read without a lock by the
+     * free fast path, which only compares it with the reader's own cache
+     * (and only that cache makes it equal to itself). */
+    void *_Atomic owner;
+    uint32_t elemsize;       /* object size */
+    uint32_t nelems;         /* objects in the span */
+    uint32_t divmul;         /* offset / elemsize == (offset * divmul) >> 32 */
+    uint32_t nfree;          /* objects on freelist */
+    /* The owner's free fast path calls mhi_cache_free_hook when a free
+     * brings nfree to this value: a few for a span on the cache's full list
+     * (it is worth allocating from again), nelems for a partly used span
+     * (it is entirely free), 0 (never) for the current span. */
+    uint32_t slow_at;
     uint8_t state;   /* enum mhi_span_state; written under the heap lock */
     uint8_t kind;    /* enum mhi_span_kind; meaningful while INUSE */
     uint8_t sizeclass; /* size class for KIND_SMALL, 0 otherwise */
@@ -78,63 +97,45 @@ struct mhi_span {
      * from the scavenged bitmap; pages fresh from the OS or released are
      * known zero and need no clearing: the seed's needzero). */
     uint8_t needzero;
+
+    /* ---- the page heap, and the malloc layer's slow paths ---- */
+    mhi_span *prev;
+    size_t npages;   /* > 0 for every non-DEAD span */
     /* GC sweep generation, relative to the heap's sweepgen h:
      *   h-2: needs sweeping, h-1: being swept, h: swept and ready.
      * Set to the heap's sweepgen when the span is allocated. */
     _Atomic uint32_t sweepgen;
-
+    uint32_t tprio;
     /* FREE spans with npages >= MHI_FREE_LISTS live in a treap ordered by
      * (npages, base): best fit, ties to the lowest address. */
     mhi_span *tleft, *tright;
-    uint32_t tprio;
 
-    /* ---- small-object spans (KIND_SMALL), owned by the malloc layer ----
-     * A span of class c is either owned by one thread cache (owner != NULL)
-     * or unowned (owner == NULL, and then xfree carries MHI_XF_ABANDONED).
-     * The owner alone touches freelist, freebits, nfree, slow_at, where and
-     * the list links of an owned span; central[c]'s lock guards those of an
-     * unowned span.  owner and the ABANDONED tag change together, only
-     * under central[c]'s lock.  Threads that do not own a span free into it
-     * through xfree (lock-free), or under central[c]'s lock when unowned. */
-    uint32_t elemsize;       /* object size */
-    uint32_t nelems;         /* objects in the span */
-    uint32_t divmul;         /* offset / elemsize == (offset * divmul) >> 32 */
-    uint8_t where;           /* enum mhi_span_where: which list holds it */
+    /* Small-object spans (KIND_SMALL) are either owned by one thread cache
+     * (owner != NULL) or unowned (owner == NULL, and then xfree carries
+     * MHI_XF_ABANDONED).  The owner alone touches freelist, nfree, slow_at,
+     * where and the list links of an owned span; central[c]'s lock guards
+     * those of an unowned span.  owner and the ABANDONED tag change
+     * together, only under central[c]'s lock.  Threads that do not own a
+     * span free into it through xfree (lock-free), or under central[c]'s
+     * lock when unowned. */
     size_t nbytes;           /* npages << MHI_PAGE_SHIFT, for range checks */
-    /* struct mhi_cache * or NULL.  Read without a lock by the free fast
-     * path, which only compares it with the reader's own cache (and only
-     * that cache makes it equal to itself). */
-    void *_Atomic owner;
+    uint8_t where;           /* enum mhi_span_where: which list holds it */
 
-    /* Written by the owner on every allocation and free: a line of their
-     * own, apart from what other threads write. */
-    void *freelist __attribute__((aligned(MHI_CACHE_LINE))); /* free objects, linked through their first word */
-    uint32_t nfree;          /* objects on freelist */
-    /* The owner's free fast path calls mhi_cache_free_hook when a free
-     * brings nfree to this value: a few for a span on the cache's full list
-     * (it is worth allocating from again), nelems for a partly used span (it is
-     * entirely free), 0 (never) for the current span. */
-    uint32_t slow_at;
-    /* Bit i set: object i is free (in freelist, not handed out).  A free of
-     * an object whose bit is set is a double free.  Written by the owner
-     * (or under the central lock), read by other threads that free into the
-     * span: relaxed atomic loads and stores, no read-modify-write. */
-    _Atomic uint64_t freebits[8];
-
-    /* Written by other threads. */
-    /* Objects freed by threads other than the owner, linked through their
-     * first word (the second holds MHI_FREE_MARK ^ address while they wait
-     * there), with tag bits (MHI_XF_*) in the low four bits (objects are
-     * 16-byte aligned).  Pushed with CAS, taken by the owner. */
+    /* ---- written by other threads: a line of its own ----
+     * Objects freed by threads other than the owner, linked through their
+     * first word (and marked like those on freelist), with tag bits
+     * (MHI_XF_*) in the low four bits (objects are 16-byte aligned).  Pushed
+     * with CAS, taken by the owner. */
     _Atomic uintptr_t xfree __attribute__((aligned(MHI_CACHE_LINE)));
     mhi_span *xnext;         /* link on a cache's notify stack */
     _Atomic uint8_t onstack; /* on some cache's notify stack (see cache.c) */
 
     /* Per-object records (finalizers, profile samples, weak refs), sorted by
      * offset; guarded by speciallock. */
-    mhi_lock_t speciallock __attribute__((aligned(MHI_CACHE_LINE)));
+    mhi_lock_t speciallock;
     struct mhi_special *specials;
 };
+static_assert(offsetof(mhi_span, needzero) < MHI_CACHE_LINE, "fast-path fields share line 0");
 
 static inline uintptr_t mhi_span_end(const mhi_span *s) {
     return s->base + (s->npages << MHI_PAGE_SHIFT);
