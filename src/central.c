@@ -165,7 +165,9 @@ bool mhi_central_free_unowned(mhi_span *s, void *p) {
         mhi_unlock(&ce->lock);
         return false;
     }
-    mhi_span_put(s, p);
+    /* Checked and marked by the caller (mhi_span_mark_remote). */
+    *(void **)p = s->freelist;
+    s->freelist = p;
     s->nfree++;
     if (s->nfree == 1 || s->nfree == s->nelems) {
         unfile_locked(ce, s);

@@ -92,8 +92,9 @@ mhi_span *mhi_central_take_span(size_t c, void *owner);
 void mhi_central_abandon(mhi_span *s);
 /* The owner gives back s, every object of which is free, to the page heap. */
 void mhi_central_retire(mhi_span *s);
-/* Free p into s, which was seen unowned.  False if s has an owner again
- * (the caller then frees through xfree). */
+/* Free p (checked and marked by mhi_span_mark_remote) into s, which was
+ * seen unowned.  False if s has an owner again (the caller then frees
+ * through xfree). */
 bool mhi_central_free_unowned(mhi_span *s, void *p);
 /* One object of class c without a cache (exiting threads). */
 void *mhi_central_alloc_one(size_t c);

@@ -62,7 +62,7 @@ enum mhi_span_where {
  * list) holds its address xor this; allocation clears it.  A free that
  * finds the mark is a double free, or (rarely) data that happens to match:
  * the slow paths tell the two apart where they can (see cache.c). */
-#define MHI_FREE_MARK ((uintptr_t)0x9e3779b97f4a7c15ULL)
+#define MHI_FREE_MARK ((uintptr_t)0xa5c3e1f70b2d4968ULL)
 
 typedef struct mhi_span mhi_span;
 struct mhi_span {
