@@ -97,10 +97,10 @@ struct mhi_span {
      * from the scavenged bitmap; pages fresh from the OS or released are
      * known zero and need no clearing: the seed's needzero). */
     uint8_t needzero;
+    size_t npages;   /* > 0 for every non-DEAD span */
 
     /* ---- the page heap, and the malloc layer's slow paths ---- */
     mhi_span *prev;
-    size_t npages;   /* > 0 for every non-DEAD span */
     /* GC sweep generation, relative to the heap's sweepgen h:
      *   h-2: needs sweeping, h-1: being swept, h: swept and ready.
      * Set to the heap's sweepgen when the span is allocated. */
@@ -135,7 +135,8 @@ struct mhi_span {
     mhi_lock_t speciallock;
     struct mhi_special *specials;
 };
-static_assert(offsetof(mhi_span, needzero) < MHI_CACHE_LINE, "fast-path fields share line 0");
+static_assert(offsetof(mhi_span, npages) + sizeof(size_t) <= MHI_CACHE_LINE,
+              "fast-path and lookup fields share line 0");
 
 static inline uintptr_t mhi_span_end(const mhi_span *s) {
     return s->base + (s->npages << MHI_PAGE_SHIFT);
