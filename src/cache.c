@@ -77,6 +77,8 @@ static mhi_cache *cache_create(void) {
     mhi_unlock(&cache_lock);
     if (!c) return NULL;
     for (size_t i = 0; i < MHI_NUM_CLASSES; i++) {
+        c->stash[i] = NULL;
+        c->nstash[i] = 0;
         c->cur[i] = &mhi_span_empty;
         c->avail[i] = (mhi_span_list){0};
         c->full[i] = (mhi_span_list){0};
@@ -239,19 +241,19 @@ void *mhi_cache_alloc_slow(size_t c) {
     return mhi_cache_alloc(c);
 }
 
-/* Free p into s, which another cache owns or nobody does. */
-static void free_remote(mhi_span *s, void *p) {
-    mhi_span_mark_remote(p);
+/* Give the n objects head .. tail of s (linked through their first words,
+ * checked and marked) back to s, which another cache owns or nobody does. */
+static void push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
     uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
     for (;;) {
         if (x & MHI_XF_ABANDONED) {
-            if (mhi_central_free_unowned(s, p)) return;
+            if (mhi_central_free_unowned(s, head, tail, n)) return;
             x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
             continue;
         }
-        *(uintptr_t *)p = x & ~MHI_XF_TAGS;
+        *(uintptr_t *)tail = x & ~MHI_XF_TAGS;
         bool notice = x & MHI_XF_NOTIFY;
-        uintptr_t nx = (uintptr_t)p | (x & MHI_XF_TAGS);
+        uintptr_t nx = (uintptr_t)head | (x & MHI_XF_TAGS);
         if (notice) nx = (nx & ~MHI_XF_NOTIFY) | MHI_XF_FREEING;
         if (atomic_compare_exchange_weak_explicit(&s->xfree, &x, nx, memory_order_release,
                                                   memory_order_relaxed))
@@ -263,13 +265,63 @@ static void free_remote(mhi_span *s, void *p) {
      * span, so owner stays valid here. */
     mhi_cache *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
     if (!atomic_exchange_explicit(&s->onstack, 1, memory_order_acq_rel)) {
-        mhi_span *head = atomic_load_explicit(&o->notify, memory_order_relaxed);
+        mhi_span *top = atomic_load_explicit(&o->notify, memory_order_relaxed);
         do {
-            s->xnext = head;
-        } while (!atomic_compare_exchange_weak_explicit(&o->notify, &head, s, memory_order_release,
+            s->xnext = top;
+        } while (!atomic_compare_exchange_weak_explicit(&o->notify, &top, s, memory_order_release,
                                                         memory_order_relaxed));
     }
     atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_release);
+}
+
+/* The span of p, an object of some small span (it was checked at its
+ * free). */
+static mhi_span *span_of_object(const void *p) {
+    return atomic_load_explicit(&mhi_arena_of((uintptr_t)p)->spans[mhi_arena_page((uintptr_t)p)],
+                                memory_order_relaxed);
+}
+
+/* Send the stash of class c back to the spans, in runs of consecutive
+ * objects of one span. */
+static void flush_stash(mhi_cache *cache, size_t c) {
+    void *p = cache->stash[c];
+    cache->stash[c] = NULL;
+    cache->nstash[c] = 0;
+    while (p) {
+        mhi_span *s = span_of_object(p);
+        void *head = p, *tail = p;
+        uint32_t n = 1;
+        p = *(void **)p;
+        while (p && (uintptr_t)p - s->base < s->nbytes) {
+            tail = p;
+            n++;
+            p = *(void **)p;
+        }
+        push_remote(s, head, tail, n);
+    }
+}
+
+/* Objects a stash holds before it goes back to the spans: about 16 KiB,
+ * 2 to 64 objects. */
+static uint32_t stash_max(size_t c) {
+    uint32_t n = (uint32_t)((16u << 10) / mhi_class_size[c]);
+    return n < 2 ? 2 : n > 64 ? 64 : n;
+}
+
+/* Free p into s, which another cache owns or nobody does. */
+static void free_remote(mhi_span *s, void *p) {
+    mhi_span_mark_remote(p);
+    mhi_cache *cache = mhi_tls_cache;
+    if (cache == &mhi_cache_empty || cache == &mhi_cache_dead) {
+        *(void **)p = NULL;
+        push_remote(s, p, p, 1);
+        return;
+    }
+    size_t c = s->sizeclass;
+    if (cache->nstash[c] >= stash_max(c)) flush_stash(cache, c);
+    *(void **)p = cache->stash[c];
+    cache->stash[c] = p;
+    cache->nstash[c]++;
 }
 
 void mhi_cache_free_slow(void *p) {
@@ -284,10 +336,7 @@ void mhi_cache_free_slow(void *p) {
     if (s->kind != MHI_KIND_SMALL) mhi_malloc_fatal("invalid pointer", p);
     (void)mhi_span_check(s, p);
     if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (void *)mhi_tls_cache) {
-        /* Our span, and the object is marked free.  Take back what other
-         * threads freed first, so that a second free of an object still
-         * waiting there finds it on the free list. */
-        mhi_span_collect_xfree(s);
+        /* Our span: the fast path found the object marked free. */
         mhi_span_put(s, p);
         s->nfree++;
         if (s->slow_at && s->nfree >= s->slow_at) mhi_cache_free_hook(s);
@@ -298,6 +347,8 @@ void mhi_cache_free_slow(void *p) {
 
 /* Give up every span the cache owns. */
 static void cache_flush(mhi_cache *cache) {
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
+        if (cache->stash[c]) flush_stash(cache, c);
     drain_notify(cache);
     for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
         mhi_span *s = cache->cur[c];

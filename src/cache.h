@@ -11,7 +11,11 @@
  * needs objects.  When a span the owner filed as full receives such a free,
  * the freer also pushes the span onto the owner's notify stack, so the
  * owner finds it again without scanning.  Spans nobody owns (their owner
- * exited) take frees under their central list's lock.
+ * exited) take frees under their central list's lock.  Before any of that,
+ * a free into a span the thread does not own waits in the thread's stash
+ * for the class, where the thread's next allocation of that class takes it
+ * (tcmalloc's reuse, without touching the owner's span); a full stash goes
+ * back to the spans in runs, one CAS per run of objects of one span.
  *
  * Before a thread's first allocation its TLS pointer names a static empty
  * cache whose current spans are a static empty span, so the fast path needs
@@ -33,7 +37,12 @@
 
 typedef struct mhi_cache mhi_cache;
 struct mhi_cache {
+    /* Objects this thread freed into spans it does not own, kept (marked
+     * free) for its own next allocations of the class, up to a bound; then
+     * they go back to their spans in runs (cache.c). */
+    void *stash[MHI_NUM_CLASSES];
     mhi_span *cur[MHI_NUM_CLASSES];       /* owned current span, or &mhi_span_empty */
+    uint32_t nstash[MHI_NUM_CLASSES];
     mhi_span_list avail[MHI_NUM_CLASSES]; /* owned, with free objects; entirely free ones last */
     mhi_span_list full[MHI_NUM_CLASSES];  /* owned, no free object when filed; notice armed */
     /* Spans of this cache's full lists that received a remote free, pushed
@@ -64,10 +73,19 @@ void mhi_cache_release(void);
 
 #define MHI_ALWAYS_INLINE __attribute__((always_inline)) inline
 
-/* Allocate one object of class c. */
+/* Allocate one object of class c: from the stash first (objects recently
+ * freed here, warm in this core's cache), else the current span. */
 static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
-    mhi_span *s = mhi_tls_cache->cur[c];
-    void *p = s->freelist;
+    mhi_cache *cache = mhi_tls_cache;
+    void *p = cache->stash[c];
+    if (MHI_UNLIKELY(p != NULL)) {
+        cache->stash[c] = *(void **)p;
+        cache->nstash[c]--;
+        ((uintptr_t *)p)[1] = 0; /* the free mark */
+        return p;
+    }
+    mhi_span *s = cache->cur[c];
+    p = s->freelist;
     if (MHI_UNLIKELY(!p)) return mhi_cache_alloc_slow(c);
     s->freelist = *(void **)p;
     ((uintptr_t *)p)[1] = 0; /* the free mark */
@@ -93,9 +111,8 @@ static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     }
     uintptr_t off = (uintptr_t)p - s->base;
     uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
-    /* Checks: the start of an object, and not marked free (a mark sends it
-     * to the slow path, which tells a second free from data that happens to
-     * look like the mark). */
+    /* Checks: the start of an object, and not marked free (the slow path
+     * reports a marked one). */
     if (MHI_UNLIKELY(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off ||
                      mhi_free_marked(p))) {
         mhi_cache_free_slow(p);

@@ -12,13 +12,6 @@ void mhi_malloc_fatal(const char *what, const void *p) {
     mhi_fatal("%s: %p", what, p);
 }
 
-bool mhi_span_on_freelist(const mhi_span *s, const void *p) {
-    uint32_t n = 0;
-    for (void *q = s->freelist; q; q = *(void **)q)
-        if (q == p || ++n > s->nelems) return true; /* a cycle counts as found */
-    return false;
-}
-
 /* Splice an xfree chain (objects marked by their freers) onto s's free
  * list; returns its length.  A chain longer than the span means an object
  * was pushed twice (two frees racing): a double free. */
@@ -158,18 +151,23 @@ void mhi_central_retire(mhi_span *s) {
     mhi_heap_free(s);
 }
 
-bool mhi_central_free_unowned(mhi_span *s, void *p) {
+bool mhi_central_free_unowned(mhi_span *s, void *head, void *tail, uint32_t n) {
     mhi_central *ce = &mhi_centrals[s->sizeclass];
     mhi_lock(&ce->lock);
     if (atomic_load_explicit(&s->owner, memory_order_relaxed) != NULL) {
         mhi_unlock(&ce->lock);
         return false;
     }
-    /* Checked and marked by the caller (mhi_span_mark_remote). */
-    *(void **)p = s->freelist;
-    s->freelist = p;
-    s->nfree++;
-    if (s->nfree == 1 || s->nfree == s->nelems) {
+    if (MHI_UNLIKELY(s->nfree + n > s->nelems)) {
+        mhi_unlock(&ce->lock);
+        mhi_malloc_fatal("double free", head);
+    }
+    /* Checked and marked by the freer (mhi_span_mark_remote). */
+    uint32_t was = s->nfree;
+    *(void **)tail = s->freelist;
+    s->freelist = head;
+    s->nfree += n;
+    if (was == 0 || s->nfree == s->nelems) {
         unfile_locked(ce, s);
         file_unowned_locked(ce, s);
     }

@@ -52,27 +52,21 @@ static inline bool mhi_free_marked(const void *p) {
 }
 static inline void mhi_mark_free(void *p) { ((uintptr_t *)p)[1] = mhi_mark_of(p); }
 
-/* Is p on s's free list?  (Owner, or central lock for an unowned span.) */
-bool mhi_span_on_freelist(const mhi_span *s, const void *p);
-
 /* Put object p back on s's free list (owner, or central lock held for an
  * unowned span), checking it: an address that is not the start of an
- * object aborts with "invalid pointer", an object on the list already with
- * "double free".  The caller counts it in nfree. */
+ * object aborts with "invalid pointer", an object marked free with "double
+ * free".  The caller counts it in nfree. */
 static inline void mhi_span_put(mhi_span *s, void *p) {
     (void)mhi_span_check(s, p);
-    if (MHI_UNLIKELY(mhi_free_marked(p)) && mhi_span_on_freelist(s, p))
-        mhi_malloc_fatal("double free", p);
+    if (MHI_UNLIKELY(mhi_free_marked(p))) mhi_malloc_fatal("double free", p);
     mhi_mark_free(p);
     *(void **)p = s->freelist;
     s->freelist = p;
 }
 
-/* Check and mark the free of object p of s by a thread that does not own
- * s.  A marked object is free already (on the owner's list or on xfree):
- * abort.  The owner's lists cannot be searched from here, so data that
- * happens to equal the mark (a 2^-64 chance for data not derived from the
- * address) is reported too.  Two such frees racing each other both pass;
+/* Check and mark the free of object p by a thread that does not own its
+ * span.  A marked object is free already (on a free list, an xfree list or
+ * a cache's stash): abort.  Two such frees racing each other both pass;
  * the owner catches the second when it takes them back (a cycle). */
 static inline void mhi_span_mark_remote(void *p) {
     if (MHI_UNLIKELY(mhi_free_marked(p))) mhi_malloc_fatal("double free", p);
@@ -92,10 +86,11 @@ mhi_span *mhi_central_take_span(size_t c, void *owner);
 void mhi_central_abandon(mhi_span *s);
 /* The owner gives back s, every object of which is free, to the page heap. */
 void mhi_central_retire(mhi_span *s);
-/* Free p (checked and marked by mhi_span_mark_remote) into s, which was
- * seen unowned.  False if s has an owner again (the caller then frees
- * through xfree). */
-bool mhi_central_free_unowned(mhi_span *s, void *p);
+/* Free the n objects head .. tail of s (linked through their first words,
+ * each checked and marked by mhi_span_mark_remote) into s, which was seen
+ * unowned.  False if s has an owner again (the caller then frees through
+ * xfree). */
+bool mhi_central_free_unowned(mhi_span *s, void *head, void *tail, uint32_t n);
 /* One object of class c without a cache (exiting threads). */
 void *mhi_central_alloc_one(size_t c);
 
