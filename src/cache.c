@@ -59,6 +59,7 @@ static void cache_setup_locked(void) {
     cache_key_ok = mhi_os_thread_key_create(thread_exit);
 }
 
+static uint32_t stash_max(size_t c);
 static mhi_cache *live_caches; /* doubly linked through next/prev */
 
 static mhi_cache *cache_create(void) {
@@ -79,6 +80,7 @@ static mhi_cache *cache_create(void) {
     for (size_t i = 0; i < MHI_NUM_CLASSES; i++) {
         c->stash[i] = NULL;
         c->nstash[i] = 0;
+        c->stash_lim[i] = i ? stash_max(i) : 0;
         c->cur[i] = &mhi_span_empty;
         c->avail[i] = (mhi_span_list){0};
         c->full[i] = (mhi_span_list){0};
@@ -159,8 +161,13 @@ static void span_unfull(mhi_cache *cache, mhi_span *s) {
     if (s->nfree == s->nelems) span_emptied(cache, s);
 }
 
-void mhi_cache_free_hook(mhi_span *s) {
-    mhi_cache *cache = mhi_tls_cache;
+/* Give the n objects head .. tail (checked and marked) back to s, which
+ * this cache owns, and move s between lists if that changes its state. */
+static void local_return(mhi_cache *cache, mhi_span *s, void *head, void *tail, uint32_t n) {
+    if (MHI_UNLIKELY(s->nfree + n > s->nelems)) mhi_malloc_fatal("double free", head);
+    *(void **)tail = s->freelist;
+    s->freelist = head;
+    s->nfree += n;
     if (s->where == MHI_WHERE_FULL) {
         if (s->nfree < s->slow_at) return;
         /* The notice is no longer needed: the span is back in use. */
@@ -281,12 +288,9 @@ static mhi_span *span_of_object(const void *p) {
                                 memory_order_relaxed);
 }
 
-/* Send the stash of class c back to the spans, in runs of consecutive
- * objects of one span. */
-static void flush_stash(mhi_cache *cache, size_t c) {
-    void *p = cache->stash[c];
-    cache->stash[c] = NULL;
-    cache->nstash[c] = 0;
+/* Send the objects of list p (a stash's, linked through their first
+ * words) back to their spans, in runs of consecutive objects of one span. */
+static void return_list(mhi_cache *cache, void *p) {
     while (p) {
         mhi_span *s = span_of_object(p);
         void *head = p, *tail = p;
@@ -297,15 +301,37 @@ static void flush_stash(mhi_cache *cache, size_t c) {
             n++;
             p = *(void **)p;
         }
-        push_remote(s, head, tail, n);
+        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (void *)cache)
+            local_return(cache, s, head, tail, n);
+        else
+            push_remote(s, head, tail, n);
     }
 }
 
-/* Objects a stash holds before it goes back to the spans: about 16 KiB,
- * 2 to 64 objects. */
+static void flush_stash(mhi_cache *cache, size_t c) {
+    void *p = cache->stash[c];
+    cache->stash[c] = NULL;
+    cache->nstash[c] = 0;
+    return_list(cache, p);
+}
+
+void mhi_cache_stash_full(size_t c) {
+    /* Keep the newer half (warm, and what the next allocations take); the
+     * older half goes back to the spans. */
+    mhi_cache *cache = mhi_tls_cache;
+    uint32_t keep = cache->stash_lim[c] / 2;
+    void *p = cache->stash[c];
+    for (uint32_t i = 1; i < keep; i++) p = *(void **)p;
+    void *rest = *(void **)p;
+    *(void **)p = NULL;
+    cache->nstash[c] = keep;
+    return_list(cache, rest);
+}
+
+/* Objects a stash holds: about 16 KiB, 4 to 64 objects. */
 static uint32_t stash_max(size_t c) {
     uint32_t n = (uint32_t)((16u << 10) / mhi_class_size[c]);
-    return n < 2 ? 2 : n > 64 ? 64 : n;
+    return n < 4 ? 4 : n > 64 ? 64 : n;
 }
 
 /* Free p into s, which another cache owns or nobody does. */
@@ -318,10 +344,9 @@ static void free_remote(mhi_span *s, void *p) {
         return;
     }
     size_t c = s->sizeclass;
-    if (cache->nstash[c] >= stash_max(c)) flush_stash(cache, c);
     *(void **)p = cache->stash[c];
     cache->stash[c] = p;
-    cache->nstash[c]++;
+    if (++cache->nstash[c] > cache->stash_lim[c]) mhi_cache_stash_full(c);
 }
 
 void mhi_cache_free_slow(void *p) {
@@ -335,13 +360,8 @@ void mhi_cache_free_slow(void *p) {
     }
     if (s->kind != MHI_KIND_SMALL) mhi_malloc_fatal("invalid pointer", p);
     (void)mhi_span_check(s, p);
-    if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (void *)mhi_tls_cache) {
-        /* Our span: the fast path found the object marked free. */
-        mhi_span_put(s, p);
-        s->nfree++;
-        if (s->slow_at && s->nfree >= s->slow_at) mhi_cache_free_hook(s);
-        return;
-    }
+    if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (void *)mhi_tls_cache)
+        mhi_malloc_fatal("double free", p); /* the fast path found the object marked free */
     free_remote(s, p);
 }
 

@@ -43,6 +43,7 @@ struct mhi_cache {
     void *stash[MHI_NUM_CLASSES];
     mhi_span *cur[MHI_NUM_CLASSES];       /* owned current span, or &mhi_span_empty */
     uint32_t nstash[MHI_NUM_CLASSES];
+    uint32_t stash_lim[MHI_NUM_CLASSES]; /* a free past this sends the older half back */
     mhi_span_list avail[MHI_NUM_CLASSES]; /* owned, with free objects; entirely free ones last */
     mhi_span_list full[MHI_NUM_CLASSES];  /* owned, no free object when filed; notice armed */
     /* Spans of this cache's full lists that received a remote free, pushed
@@ -59,8 +60,8 @@ extern __thread mhi_cache *mhi_tls_cache __attribute__((tls_model("initial-exec"
 
 void *mhi_cache_alloc_slow(size_t c);
 void mhi_cache_free_slow(void *p);
-/* The owner's free brought s->nfree to s->slow_at. */
-void mhi_cache_free_hook(mhi_span *s);
+/* A free took the stash of class c past its limit. */
+void mhi_cache_stash_full(size_t c);
 uint64_t mhi_cache_count(void); /* live caches */
 void mhi_cache_fork_prepare(void);
 void mhi_cache_fork_parent(void);
@@ -119,9 +120,11 @@ static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
         return;
     }
     mhi_mark_free(p);
-    *(void **)p = s->freelist;
-    s->freelist = p;
-    if (MHI_UNLIKELY(++s->nfree == s->slow_at)) mhi_cache_free_hook(s);
+    mhi_cache *cache = mhi_tls_cache;
+    size_t c = s->sizeclass;
+    *(void **)p = cache->stash[c];
+    cache->stash[c] = p;
+    if (MHI_UNLIKELY(++cache->nstash[c] > cache->stash_lim[c])) mhi_cache_stash_full(c);
 }
 
 #endif
