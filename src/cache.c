@@ -110,13 +110,13 @@ static mhi_cache *cache_get(void) {
 }
 
 /* ---- spans the cache owns ----
- * cur[c]: where allocation pops from; slow_at 0.
- * avail[c]: nfree > 0; partly used spans first (slow_at nelems: the hook
- *   runs when the last object comes back), then entirely free ones kept
- *   for reuse (slow_at 0), empty_bytes in all.
- * full[c]: nfree was 0 when filed (slow_at unfull_at(s): the hook runs
- *   when enough local frees came back); NOTIFY armed in xfree, so the
- *   first remote free pushes the span onto the notify stack. */
+ * cur[c]: where allocation pops from when the stash is empty.
+ * avail[c]: nfree > 0; partly used spans first (local_return moves one that
+ *   becomes entirely free to the end, or gives it back), then entirely free
+ *   ones kept for reuse, empty_bytes in all.
+ * full[c]: nfree was 0 when filed; back to avail when slow_at =
+ *   unfull_at(s) objects came back; NOTIFY armed in xfree, so the first
+ *   remote free pushes the span onto the notify stack. */
 
 /* Local frees a span on the full list collects before it goes back to
  * avail.  Taking a span back for one free object would cost a trip through

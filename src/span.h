@@ -85,10 +85,8 @@ struct mhi_span {
     uint32_t nelems;         /* objects in the span */
     uint32_t divmul;         /* offset / elemsize == (offset * divmul) >> 32 */
     uint32_t nfree;          /* objects on freelist */
-    /* The owner's free fast path calls mhi_cache_free_hook when a free
-     * brings nfree to this value: a few for a span on the cache's full list
-     * (it is worth allocating from again), nelems for a partly used span
-     * (it is entirely free), 0 (never) for the current span. */
+    /* A span on its cache's full list goes back to the avail list when its
+     * objects coming back bring nfree to this (cache.c, local_return). */
     uint32_t slow_at;
     uint8_t state;   /* enum mhi_span_state; written under the heap lock */
     uint8_t kind;    /* enum mhi_span_kind; meaningful while INUSE */
