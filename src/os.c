@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -208,6 +210,25 @@ void mhi_os_thread_set(void *value) {
 
 void mhi_os_yield(void) {
     sched_yield();
+}
+
+size_t mhi_os_memory_limit(void) {
+    static _Atomic size_t limit;
+    size_t l = atomic_load_explicit(&limit, memory_order_relaxed);
+    if (MHI_LIKELY(l)) return l;
+    int errno_saved = errno;
+    l = SIZE_MAX / 2;
+    struct sysinfo si;
+    if (sysinfo(&si) == 0) {
+        unsigned __int128 b = ((unsigned __int128)si.totalram + si.totalswap) * si.mem_unit;
+        if (b && b < l) l = (size_t)b;
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < l)
+        l = (size_t)rl.rlim_cur;
+    errno = errno_saved;
+    atomic_store_explicit(&limit, l, memory_order_relaxed);
+    return l;
 }
 
 bool mhi_os_thread_start(void *(*fn)(void *), void *arg) {

@@ -99,6 +99,10 @@ static inline void mhi_lock_reset(mhi_lock_t *l) {
 bool mhi_os_thread_key_create(void (*destructor)(void *));
 void mhi_os_thread_set(void *value);
 void mhi_os_yield(void);
+/* The most heap memory that could ever be backed: physical memory plus
+ * swap, or RLIMIT_AS if that is lower (read once). */
+size_t mhi_os_memory_limit(void);
+
 /* Start a detached thread running fn(arg) with every signal blocked.
  * False on failure. */
 bool mhi_os_thread_start(void *(*fn)(void *), void *arg);

@@ -292,6 +292,12 @@ static bool heap_add_fresh_locked(uintptr_t base, size_t len) {
 /* Take at least npages more pages from the OS (the seed's mHeap_Grow). */
 static bool heap_grow_locked(size_t npages) {
     size_t need = npages << MHI_PAGE_SHIFT;
+    /* More than the machine could ever back (memory plus swap, or the
+     * address-space limit): refuse now, as the kernel's overcommit check
+     * refuses such an mmap, instead of reserving arenas and their metadata
+     * for it. */
+    size_t limit = mhi_os_memory_limit();
+    if (H->stats.sys >= limit || need > limit - H->stats.sys) return false;
     size_t ask = (need + MHI_GROW_ROUND - 1) & ~(MHI_GROW_ROUND - 1);
     /* At least 1 MiB, and an eighth of the heap (up to an arena) so that a
      * growing heap makes few trips to the OS; the pages stay untouched and
@@ -712,6 +718,9 @@ done:
  * allocation stalls on a fragmented heap; leftover work continues 1 ms
  * later. */
 #define MHI_SCAVENGE_RUNS_PER_TICK 64
+/* ... and to about this many bytes, so that the heap lock is not held
+ * across one huge madvise (releasing 32 MiB takes a few milliseconds). */
+#define MHI_SCAVENGE_BYTES_PER_TICK ((size_t)32 << 20)
 
 static void scavenge_tick_locked(void) {
     int64_t now = H->now_ms;
@@ -720,7 +729,9 @@ static void scavenge_tick_locked(void) {
     H->next_scavenge_ms = now + (delay / 2 > 10 ? delay / 2 : 10);
     if (H->stats.idle > H->stats.released) {
         bool more;
-        scavenge_locked(now, delay > 0 ? delay : 1, SIZE_MAX, MHI_SCAVENGE_RUNS_PER_TICK, &more);
+        size_t n = scavenge_locked(now, delay > 0 ? delay : 1, MHI_SCAVENGE_BYTES_PER_TICK,
+                                   MHI_SCAVENGE_RUNS_PER_TICK, &more);
+        if (n >= MHI_SCAVENGE_BYTES_PER_TICK) more = true;
         if (more) H->next_scavenge_ms = now + 1;
     }
 }
@@ -748,8 +759,9 @@ static void *bg_main(void *arg) {
         int64_t delay = H->scavenge_delay_ms;
         bool more = false;
         if (H->stats.idle > H->stats.released)
-            scavenge_locked(now, delay > 0 ? delay : 1, SIZE_MAX, MHI_SCAVENGE_RUNS_PER_TICK,
-                            &more);
+            if (scavenge_locked(now, delay > 0 ? delay : 1, MHI_SCAVENGE_BYTES_PER_TICK,
+                                MHI_SCAVENGE_RUNS_PER_TICK, &more) >= MHI_SCAVENGE_BYTES_PER_TICK)
+                more = true;
         bool pending = H->stats.idle > H->stats.released && !H->scav_off;
         if (!pending) atomic_store_explicit(&bg_idle, 1, memory_order_relaxed);
         mhi_unlock(&H->lock);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -529,8 +530,34 @@ static void test_stats_trim_verify(void) {
     CHECK_EQ(mh_heap_verify(), 0);
 }
 
+/* Sizes no machine state could back (more than memory plus swap) fail at
+ * once with ENOMEM and leave the heap as it was: no address space is
+ * reserved for them. */
+static void test_beyond_memory(void) {
+    struct sysinfo si;
+    REQUIRE(sysinfo(&si) == 0);
+    size_t total = ((size_t)si.totalram + si.totalswap) * si.mem_unit;
+    mh_stats_t s0, s1;
+    mh_stats_get(&s0, sizeof s0);
+    size_t sizes[] = {total + ((size_t)1 << 30), (size_t)1 << 40, (size_t)1 << 46};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        if (sizes[i] <= total) continue;
+        errno = 0;
+        CHECK(mh_malloc(sizes[i]) == NULL);
+        CHECK_EQ(errno, ENOMEM);
+        void *p = NULL;
+        CHECK_EQ(mh_posix_memalign(&p, 1 << 20, sizes[i]), ENOMEM);
+    }
+    mh_stats_get(&s1, sizeof s1);
+    CHECK_EQ(s1.heap_sys, s0.heap_sys);
+    void *q = mh_malloc(100);
+    CHECK(q != NULL);
+    mh_free(q);
+}
+
 int main(void) {
     make_sizes();
+    test_beyond_memory();
     test_malloc_sizes();
     CHECK_EQ(mh_heap_verify(), 0);
     test_aligned_sizes();
