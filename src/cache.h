@@ -42,6 +42,9 @@ struct mhi_cache {
      * they go back to their spans in runs (cache.c). */
     void *stash[MHI_NUM_CLASSES];
     mhi_span *cur[MHI_NUM_CLASSES];       /* owned current span, or &mhi_span_empty */
+    /* Frees into stash[c] since it was last counted: at least its length.
+     * Only free updates it (one read-modify-write per pair, not two); when
+     * it passes the limit the stash is counted and trimmed. */
     uint32_t nstash[MHI_NUM_CLASSES];
     uint32_t stash_lim[MHI_NUM_CLASSES]; /* a free past this sends the older half back */
     mhi_span_list avail[MHI_NUM_CLASSES]; /* owned, with free objects; entirely free ones last */
@@ -80,9 +83,8 @@ static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
     mhi_cache *cache = mhi_tls_cache;
     void *p = cache->stash[c];
     if (MHI_UNLIKELY(p != NULL)) {
-        cache->stash[c] = *(void **)p;
-        cache->nstash[c]--;
-        ((uintptr_t *)p)[1] = 0; /* the free mark */
+        cache->stash[c] = *(void **)p; /* nstash stays: an upper bound */
+        ((uintptr_t *)p)[1] = 0;       /* the free mark */
         return p;
     }
     mhi_span *s = cache->cur[c];
