@@ -316,20 +316,14 @@ static void flush_stash(mhi_cache *cache, size_t c) {
 }
 
 void mhi_cache_stash_full(size_t c) {
-    /* nstash only bounds the length from above: count.  If the stash is
-     * really past its limit, keep the newer half (warm, and what the next
-     * allocations take) and send the older half back to the spans. */
+    /* Keep the newer half (warm, and what the next allocations take); the
+     * older half goes back to the spans. */
     mhi_cache *cache = mhi_tls_cache;
-    uint32_t lim = cache->stash_lim[c], keep = lim / 2, n = 0;
-    void *p = cache->stash[c], *cut = NULL;
-    for (; p && n <= lim; p = *(void **)p)
-        if (++n == keep) cut = p;
-    if (n <= lim) {
-        cache->nstash[c] = n;
-        return;
-    }
-    void *rest = *(void **)cut;
-    *(void **)cut = NULL;
+    uint32_t keep = cache->stash_lim[c] / 2;
+    void *p = cache->stash[c];
+    for (uint32_t i = 1; i < keep; i++) p = *(void **)p;
+    void *rest = *(void **)p;
+    *(void **)p = NULL;
     cache->nstash[c] = keep;
     return_list(cache, rest);
 }
