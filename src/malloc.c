@@ -91,7 +91,10 @@ void *mhi_realloc(void *p, size_t size) {
     size_t old;
     if (s->kind == MHI_KIND_SMALL) {
         old = s->elemsize;
-        if (size <= MHI_SMALL_SIZE_MAX && mhi_size_class(size) == s->sizeclass) return p;
+        /* Fits, and would not waste most of the block: stay.  (realloc
+         * grows with slack below, so a later call may ask for less than
+         * the block holds.) */
+        if (size <= old && size >= old / 2) return p;
     } else {
         old = s->npages << MHI_PAGE_SHIFT;
         if (size > MHI_SMALL_SIZE_MAX) {
@@ -102,7 +105,13 @@ void *mhi_realloc(void *p, size_t size) {
             if (mhi_heap_resize(s, npages)) return p;
         }
     }
-    void *q = mhi_malloc(size);
+    /* Moving to grow: ask for a quarter more than the old block (as
+     * tcmalloc does), so that a buffer grown in small steps moves
+     * O(log n) times, not once per size class or page. */
+    size_t want = size;
+    if (size > old && size - old < old / 4) want = old + old / 4;
+    void *q = mhi_malloc(want);
+    if (!q && want != size) q = mhi_malloc(size);
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);
     mhi_free(p);
@@ -153,12 +162,18 @@ void mhi_free_sized(void *p, size_t size, size_t align) {
     if (s->kind == MHI_KIND_SMALL) {
         size_t c = align > 16 ? aligned_class(align, size)
                    : size <= MHI_SMALL_SIZE_MAX ? mhi_size_class(size) : 0;
-        ok = c == s->sizeclass;
+        /* The class of the size, or (a block realloc grew with slack or
+         * kept when shrinking) a size the block holds without wasting most
+         * of it. */
+        ok = c == s->sizeclass || (size <= s->elemsize && size >= s->elemsize / 2);
     } else {
-        /* Large objects may have shrunk in place (realloc): any size that
-         * the span holds and that is not a small size class is right. */
-        ok = size <= (s->npages << MHI_PAGE_SHIFT) &&
-             (size > MHI_SMALL_SIZE_MAX || (align > 16 && aligned_class(align, size) == 0));
+        /* Large objects may have shrunk in place, or been grown with slack
+         * (realloc): any size that the span holds and that is not a small
+         * size class is right, and so is a small size that fills at least
+         * half of it. */
+        size_t bytes = s->npages << MHI_PAGE_SHIFT;
+        ok = size <= bytes && (size > MHI_SMALL_SIZE_MAX || size >= bytes / 2 ||
+                               (align > 16 && aligned_class(align, size) == 0));
     }
     if (!ok) mhi_fatal("size mismatch: %p (size %zu)", p, size);
     mhi_free(p);
