@@ -136,6 +136,8 @@ static inline void bg_check(void) {
         mhi_heap_bg_start();
 }
 
+static void drain_notify(mhi_cache *cache);
+
 /* s, on avail[c], has every object free: keep it or give it back. */
 static void span_emptied(mhi_cache *cache, mhi_span *s) {
     mhi_span_list *l = &cache->avail[s->sizeclass];
@@ -147,6 +149,11 @@ static void span_emptied(mhi_cache *cache, mhi_span *s) {
     } else {
         s->where = MHI_WHERE_NONE;
         bg_check();
+        /* No notice may name s once it is back in the page heap: stop them,
+         * then take s off the notify stack if a freer put it there (it
+         * went full -> notified -> avail by our own frees -> empty). */
+        mhi_span_quiesce(s);
+        if (atomic_load_explicit(&s->onstack, memory_order_acquire)) drain_notify(cache);
         mhi_central_retire(s);
     }
 }
@@ -369,6 +376,14 @@ void mhi_cache_free_slow(void *p) {
 static void cache_flush(mhi_cache *cache) {
     for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
         if (cache->stash[c]) flush_stash(cache, c);
+    /* Stop every notice first, then empty the notify stack while the cache
+     * still owns its spans: a span given up while on the stack would keep
+     * its onstack flag, and its next owner would never be told. */
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
+        if (cache->cur[c] != &mhi_span_empty) mhi_span_quiesce(cache->cur[c]);
+        for (mhi_span *s = cache->avail[c].first; s; s = s->next) mhi_span_quiesce(s);
+        for (mhi_span *s = cache->full[c].first; s; s = s->next) mhi_span_quiesce(s);
+    }
     drain_notify(cache);
     for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
         mhi_span *s = cache->cur[c];
@@ -387,9 +402,6 @@ static void cache_flush(mhi_cache *cache) {
         }
     }
     cache->empty_bytes = 0;
-    /* Every span was quiesced before it was given up, so no freer pushes
-     * onto the stack any more; what is on it is stale. */
-    drain_notify(cache);
 }
 
 void mhi_cache_flush(void) {
@@ -427,4 +439,44 @@ uint64_t mhi_cache_count(void) {
 
 void mhi_cache_fork_prepare(void) { mhi_lock(&cache_lock); }
 void mhi_cache_fork_parent(void) { mhi_unlock(&cache_lock); }
-void mhi_cache_fork_child(void) { mhi_lock_reset(&cache_lock); }
+void mhi_cache_fork_child(void) {
+    mhi_lock_reset(&cache_lock);
+    /* Remote freers in other threads may have been delivering notices to
+     * this thread's spans when the fork happened: in the child they never
+     * finish.  Clear their FREEING and onstack marks, forget the stack, and
+     * move full spans back to avail (a notice may be lost). */
+    mhi_cache *cache = mhi_tls_cache;
+    if (cache == &mhi_cache_empty || cache == &mhi_cache_dead) return;
+    for (mhi_span *s = atomic_load_explicit(&cache->notify, memory_order_relaxed); s;
+         s = s->xnext)
+        atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
+    atomic_store_explicit(&cache->notify, NULL, memory_order_relaxed);
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
+        mhi_span *s = cache->cur[c];
+        if (s != &mhi_span_empty) {
+            atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_relaxed);
+            atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
+        }
+        for (s = cache->avail[c].first; s; s = s->next) {
+            atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_relaxed);
+            atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
+        }
+        mhi_span_list still_full = {0};
+        while ((s = cache->full[c].first)) {
+            mhi_span_list_remove(&cache->full[c], s);
+            atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_relaxed);
+            atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
+            mhi_span_collect_xfree(s);
+            if (s->nfree > 0) {
+                atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
+                s->where = MHI_WHERE_AVAIL;
+                s->slow_at = s->nelems;
+                mhi_span_list_push_back(&cache->avail[c], s);
+            } else {
+                atomic_fetch_or_explicit(&s->xfree, MHI_XF_NOTIFY, memory_order_relaxed);
+                mhi_span_list_push_back(&still_full, s);
+            }
+        }
+        cache->full[c] = still_full;
+    }
+}

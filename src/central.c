@@ -118,14 +118,14 @@ mhi_span *mhi_central_take_span(size_t c, void *owner) {
 
 /* Owner: stop notices for s and wait until no remote freer is delivering
  * one, so that nothing refers to s through the owner's notify stack. */
-static void quiesce(mhi_span *s) {
+void mhi_span_quiesce(mhi_span *s) {
     atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
     while (atomic_load_explicit(&s->xfree, memory_order_acquire) & MHI_XF_FREEING) mhi_os_yield();
 }
 
 void mhi_central_abandon(mhi_span *s) {
     mhi_central *ce = &mhi_centrals[s->sizeclass];
-    quiesce(s);
+    mhi_span_quiesce(s);
     mhi_lock(&ce->lock);
     /* From here on freers take this lock and find the span unowned; what
      * they pushed before is applied now. */
@@ -140,7 +140,7 @@ void mhi_central_abandon(mhi_span *s) {
 
 void mhi_central_retire(mhi_span *s) {
     mhi_central *ce = &mhi_centrals[s->sizeclass];
-    quiesce(s);
+    mhi_span_quiesce(s);
     mhi_lock(&ce->lock);
     atomic_store_explicit(&s->xfree, MHI_XF_ABANDONED, memory_order_relaxed);
     atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);

@@ -66,16 +66,22 @@ static inline void mhi_span_put(mhi_span *s, void *p) {
 
 /* Check and mark the free of object p by a thread that does not own its
  * span.  A marked object is free already (on a free list, an xfree list or
- * a cache's stash): abort.  Two such frees racing each other both pass;
- * the owner catches the second when it takes them back (a cycle). */
+ * a cache's stash): abort.  The mark is set with an atomic exchange, so of
+ * two such frees racing each other exactly one passes. */
 static inline void mhi_span_mark_remote(void *p) {
-    if (MHI_UNLIKELY(mhi_free_marked(p))) mhi_malloc_fatal("double free", p);
-    mhi_mark_free(p);
+    uintptr_t mark = mhi_mark_of(p);
+    if (MHI_UNLIKELY(__atomic_exchange_n(&((uintptr_t *)p)[1], mark, __ATOMIC_RELAXED) == mark))
+        mhi_malloc_fatal("double free", p);
 }
 
 /* Move the objects other threads freed into s onto its free list (owner
  * only; tags are kept).  Returns how many there were. */
 size_t mhi_span_collect_xfree(mhi_span *s);
+
+/* Owner: stop notices for s (clear NOTIFY) and wait until no remote freer
+ * is delivering one (FREEING), so that no freer pushes s onto the owner's
+ * notify stack from now on. */
+void mhi_span_quiesce(mhi_span *s);
 
 /* A span of class c for the cache `owner`: an unowned partial span, or a
  * new one from the page heap.  NULL if out of memory. */
