@@ -40,6 +40,9 @@ struct mhi_arena {
      *   special: the span starting here has specials (GC, profiles). */
     uint64_t free[MHI_ARENA_WORDS];
     uint64_t scav[MHI_ARENA_WORDS];
+    /* rel:     scavenged by the scavenger (it was resident before), as
+     *          opposed to fresh from the OS.  Subset of scav. */
+    uint64_t rel[MHI_ARENA_WORDS];
     uint64_t inuse[MHI_ARENA_WORDS];
     uint64_t marks[MHI_ARENA_WORDS];
     uint64_t special[MHI_ARENA_WORDS];

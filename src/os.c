@@ -212,6 +212,19 @@ void mhi_os_yield(void) {
     sched_yield();
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void mhi_os_populate(void *p, size_t len) {
+    static _Atomic bool unsupported;
+    if (atomic_load_explicit(&unsupported, memory_order_relaxed)) return;
+    int errno_saved = errno;
+    if (madvise(p, len, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+        atomic_store_explicit(&unsupported, true, memory_order_relaxed);
+    errno = errno_saved;
+}
+
 size_t mhi_os_memory_limit(void) {
     static _Atomic size_t limit;
     size_t l = atomic_load_explicit(&limit, memory_order_relaxed);

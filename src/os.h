@@ -99,6 +99,11 @@ static inline void mhi_lock_reset(mhi_lock_t *l) {
 bool mhi_os_thread_key_create(void (*destructor)(void *));
 void mhi_os_thread_set(void *value);
 void mhi_os_yield(void);
+/* Make [p, p+len) resident and writable now (MADV_POPULATE_WRITE), one
+ * call instead of a fault per page; does nothing where the kernel lacks it
+ * (before Linux 5.14). */
+void mhi_os_populate(void *p, size_t len);
+
 /* The most heap memory that could ever be backed: physical memory plus
  * swap, or RLIMIT_AS if that is lower (read once). */
 size_t mhi_os_memory_limit(void);

@@ -30,12 +30,13 @@ void mhi_heap_set_scavenge_delay(int64_t ms) {
 
 /* ---- bitmaps and the map over page ranges (ranges may cross arenas) ---- */
 
-enum { BM_FREE, BM_SCAV, BM_INUSE };
+enum { BM_FREE, BM_SCAV, BM_INUSE, BM_REL };
 
 static uint64_t *bitmap_of(mhi_arena *ar, int which) {
     switch (which) {
     case BM_FREE: return ar->free;
     case BM_SCAV: return ar->scav;
+    case BM_REL: return ar->rel;
     default: return ar->inuse;
     }
 }
@@ -331,7 +332,7 @@ static bool heap_grow_locked(size_t npages) {
  * free structures, state still FREE; zero_lo/zero_hi get the range of pages
  * that may hold old data (zero_lo == 0: none). */
 static mhi_span *alloc_span_locked(size_t npages, size_t align, uintptr_t *dirty_lo,
-                                   uintptr_t *dirty_hi) {
+                                   uintptr_t *dirty_hi, uintptr_t *rel_lo, uintptr_t *rel_hi) {
     /* An aligned run is found in a span with room for any misalignment. */
     size_t need = npages + (align > MHI_PAGE_SIZE ? (align >> MHI_PAGE_SHIFT) - 1 : 0);
     mhi_span *s = free_find(need);
@@ -375,6 +376,8 @@ static mhi_span *alloc_span_locked(size_t npages, size_t align, uintptr_t *dirty
     bits_clear(s->base, npages, BM_FREE);
     uintptr_t lo = 0, hi = 0;
     size_t nscav = bits_range(s->base, npages, BM_SCAV, OP_TAKE, &lo, &hi);
+    *rel_lo = *rel_hi = 0;
+    if (nscav) bits_range(s->base, npages, BM_REL, OP_TAKE, rel_lo, rel_hi);
     H->stats.released -= (uint64_t)nscav << MHI_PAGE_SHIFT;
     H->stats.idle -= (uint64_t)npages << MHI_PAGE_SHIFT;
     H->stats.inuse += (uint64_t)npages << MHI_PAGE_SHIFT;
@@ -433,12 +436,22 @@ static bool npages_ok(size_t npages) {
     return npages != 0 && npages <= (((uintptr_t)1 << MHI_ADDR_BITS) >> MHI_PAGE_SHIFT);
 }
 
+/* Pages that are not resident (fresh from the OS, or released) are made
+ * resident in one call rather than a fault per page when the object will
+ * use them: a small-object span of several pages (its set-up writes every
+ * object); a large object from malloc (not calloc: a zeroed table may be
+ * used sparsely) up to MHI_POPULATE_LARGE; and, up to MHI_POPULATE_MAX,
+ * the pages of a large object that the scavenger released (the program
+ * grows back into memory it used before). */
+#define MHI_POPULATE_MAX ((size_t)4 << 20)
+#define MHI_POPULATE_LARGE ((size_t)1 << 20)
+
 static mhi_span *heap_alloc(size_t npages, size_t align, int state, int kind, bool zero) {
-    uintptr_t lo = 0, hi = 0;
+    uintptr_t lo = 0, hi = 0, rlo = 0, rhi = 0;
     mhi_lock(&H->lock);
     heap_init_locked();
     H->now_ms = mhi_os_millitime();
-    mhi_span *s = alloc_span_locked(npages, align, &lo, &hi);
+    mhi_span *s = alloc_span_locked(npages, align, &lo, &hi, &rlo, &rhi);
     if (s) {
         span_set_inuse_locked(s, state, kind, lo != 0);
         H->stats.nalloc++;
@@ -450,6 +463,16 @@ static mhi_span *heap_alloc(size_t npages, size_t align, int state, int kind, bo
     if (s && zero && lo) {
         memset((void *)lo, 0, hi - lo);
         s->needzero = 0;
+    }
+    if (s && (npages << MHI_PAGE_SHIFT) <= MHI_POPULATE_MAX) {
+        bool some_clean = !(lo == s->base && hi == mhi_span_end(s));
+        if (kind == MHI_KIND_SMALL && npages > 1 && some_clean)
+            mhi_os_populate((void *)s->base, npages << MHI_PAGE_SHIFT);
+        else if (kind == MHI_KIND_LARGE && !zero && some_clean &&
+                 (npages << MHI_PAGE_SHIFT) <= MHI_POPULATE_LARGE)
+            mhi_os_populate((void *)s->base, npages << MHI_PAGE_SHIFT);
+        else if (kind == MHI_KIND_LARGE && rlo)
+            mhi_os_populate((void *)rlo, rhi + MHI_PAGE_SIZE - rlo);
     }
     return s;
 }
@@ -583,6 +606,7 @@ bool mhi_heap_resize(mhi_span *s, size_t npages) {
             bits_clear(grown, more, BM_FREE);
             uintptr_t lo = 0, hi = 0;
             size_t nscav = bits_range(grown, more, BM_SCAV, OP_TAKE, &lo, &hi);
+            bits_clear(grown, more, BM_REL);
             H->stats.released -= (uint64_t)nscav << MHI_PAGE_SHIFT;
             H->stats.idle -= (uint64_t)more << MHI_PAGE_SHIFT;
             H->stats.inuse += (uint64_t)more << MHI_PAGE_SHIFT;
@@ -648,6 +672,7 @@ static size_t release_run(uintptr_t lo, uintptr_t hi) {
     if (MHI_LIKELY(mhi_os_decommit((void *)lo, hi - lo))) return 0;
     uintptr_t a = 0, b = 0;
     bits_range(lo, (hi - lo) >> MHI_PAGE_SHIFT, BM_SCAV, OP_TAKE, &a, &b);
+    bits_clear(lo, (hi - lo) >> MHI_PAGE_SHIFT, BM_REL);
     if (!H->scav_off && H->verbose)
         mhi_printf(2, "mheap: the OS refused to release pages (%p); scavenger off\n", (void *)lo);
     H->scav_off = true;
@@ -677,6 +702,7 @@ static size_t scavenge_locked(int64_t now, int64_t delay_ms, size_t goal, size_t
             if (!bits) continue;
             uintptr_t wbase = ar->base + ((uintptr_t)w * 64 << MHI_PAGE_SHIFT);
             ar->scav[w] |= bits;
+            ar->rel[w] |= bits;
             size_t n = (size_t)__builtin_popcountll(bits);
             released += n << MHI_PAGE_SHIFT;
             /* Release runs of set bits, highest first, merging runs that
@@ -901,6 +927,8 @@ size_t mhi_heap_verify(void) {
                     npg_scav++;
                     VERIFY(isfree, "scavenged bit on in-use page %p", (void *)q);
                 }
+                VERIFY(!bit_at(qa->rel, qp) || bit_at(qa->scav, qp),
+                       "released bit without scavenged bit at %p", (void *)q);
                 if (!isfree)
                     VERIFY(mhi_arena_span(qa, q) == s, "page %p of span %p not mapped",
                            (void *)q, (void *)a);
