@@ -341,21 +341,6 @@ static uint32_t stash_max(size_t c) {
     return n < 4 ? 4 : n > 64 ? 64 : n;
 }
 
-/* Free p into s, which another cache owns or nobody does. */
-static void free_remote(mhi_span *s, void *p) {
-    mhi_span_mark_remote(p);
-    mhi_cache *cache = mhi_tls_cache;
-    if (cache == &mhi_cache_empty || cache == &mhi_cache_dead) {
-        *(void **)p = NULL;
-        push_remote(s, p, p, 1);
-        return;
-    }
-    size_t c = s->sizeclass;
-    *(void **)p = cache->stash[c];
-    cache->stash[c] = p;
-    if (++cache->nstash[c] > cache->stash_lim[c]) mhi_cache_stash_full(c);
-}
-
 void mhi_cache_free_slow(void *p) {
     mhi_span *s = mhi_heap_lookup_maybe((uintptr_t)p);
     if (!s) mhi_heap_bad_free((uintptr_t)p);
@@ -367,9 +352,20 @@ void mhi_cache_free_slow(void *p) {
     }
     if (s->kind != MHI_KIND_SMALL) mhi_malloc_fatal("invalid pointer", p);
     (void)mhi_span_check(s, p);
-    if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (void *)mhi_tls_cache)
-        mhi_malloc_fatal("double free", p); /* the fast path found the object marked free */
-    free_remote(s, p);
+    mhi_span_mark_remote(p); /* a marked object: double free */
+    mhi_cache *cache = mhi_tls_cache;
+    if (cache == &mhi_cache_empty || cache == &mhi_cache_dead) {
+        /* No cache (before the thread's first allocation, or after its
+         * exit): straight back to the span, which such a cache never owns. */
+        *(void **)p = NULL;
+        push_remote(s, p, p, 1);
+        return;
+    }
+    size_t c = s->sizeclass;
+    if (cache->nstash[c] >= cache->stash_lim[c]) mhi_cache_stash_full(c);
+    *(void **)p = cache->stash[c];
+    cache->stash[c] = p;
+    cache->nstash[c]++;
 }
 
 /* Give up every span the cache owns. */

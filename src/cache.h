@@ -64,7 +64,7 @@ extern __thread mhi_cache *mhi_tls_cache __attribute__((tls_model("initial-exec"
 
 void *mhi_cache_alloc_slow(size_t c);
 void mhi_cache_free_slow(void *p);
-/* A free took the stash of class c past its limit. */
+/* The stash of class c is full: send its older half back. */
 void mhi_cache_stash_full(size_t c);
 uint64_t mhi_cache_count(void); /* live caches */
 void mhi_cache_fork_prepare(void);
@@ -98,7 +98,8 @@ static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
     return p;
 }
 
-/* Free p (not NULL). */
+/* Free p (not NULL): onto this thread's stash for its class, whoever owns
+ * its span. */
 static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     mhi_arena *ar = mhi_arena_of((uintptr_t)p);
     if (MHI_UNLIKELY(!ar)) {
@@ -107,28 +108,29 @@ static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     }
     mhi_span *s = atomic_load_explicit(&ar->spans[mhi_arena_page((uintptr_t)p)],
                                        memory_order_relaxed);
-    /* Only spans this thread owns take the fast path: their owner is this
-     * thread's cache (the static empty and dead caches own nothing). */
-    if (MHI_UNLIKELY(!s || atomic_load_explicit(&s->owner, memory_order_relaxed) !=
-                               (void *)mhi_tls_cache)) {
+    /* Only small-object spans in use say KIND_SMALL (the page heap clears
+     * kind when a span is freed or dies), so a stale map entry fails here. */
+    if (MHI_UNLIKELY(!s || s->kind != MHI_KIND_SMALL)) {
         mhi_cache_free_slow(p);
         return;
     }
     uintptr_t off = (uintptr_t)p - s->base;
     uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
-    /* Checks: the start of an object, and not marked free (the slow path
-     * reports a marked one). */
+    size_t c = s->sizeclass;
+    mhi_cache *cache = mhi_tls_cache;
+    /* Checks: the start of an object (this also rules out addresses outside
+     * the span), not marked free (the slow path reports a marked one), and
+     * room in the stash (the static empty and dead caches have none, so
+     * threads without a cache take the slow path too). */
     if (MHI_UNLIKELY(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off ||
-                     mhi_free_marked(p))) {
+                     mhi_free_marked(p) || cache->nstash[c] >= cache->stash_lim[c])) {
         mhi_cache_free_slow(p);
         return;
     }
     mhi_mark_free(p);
-    mhi_cache *cache = mhi_tls_cache;
-    size_t c = s->sizeclass;
     *(void **)p = cache->stash[c];
     cache->stash[c] = p;
-    if (MHI_UNLIKELY(++cache->nstash[c] > cache->stash_lim[c])) mhi_cache_stash_full(c);
+    cache->nstash[c]++;
 }
 
 #endif

@@ -249,6 +249,7 @@ static mhi_span *span_new(uintptr_t base, size_t npages) {
 
 static void span_dead(mhi_span *s) {
     s->state = MHI_SPAN_DEAD;
+    s->kind = MHI_KIND_NONE;
     mhi_fixalloc_free(&H->spanalloc, s);
 }
 
@@ -505,6 +506,9 @@ static void free_span_locked(mhi_span *s) {
     default:
         mhi_fatal("invalid pointer: %p", (void *)s->base);
     }
+    /* The malloc free fast path reads kind without the lock: only an INUSE
+     * span may say SMALL. */
+    s->kind = MHI_KIND_NONE;
     H->stats.inuse -= (uint64_t)s->npages << MHI_PAGE_SHIFT;
     H->stats.idle += (uint64_t)s->npages << MHI_PAGE_SHIFT;
     H->stats.nfree++;
