@@ -29,14 +29,16 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-static size_t os_page_size;
+static _Atomic size_t os_page_size;
 
 size_t mhi_os_page_size(void) {
-    if (MHI_UNLIKELY(os_page_size == 0)) {
-        long n = sysconf(_SC_PAGESIZE);
-        os_page_size = n > 0 ? (size_t)n : 4096;
+    size_t n = atomic_load_explicit(&os_page_size, memory_order_relaxed);
+    if (MHI_UNLIKELY(n == 0)) {
+        long v = sysconf(_SC_PAGESIZE);
+        n = v > 0 ? (size_t)v : 4096;
+        atomic_store_explicit(&os_page_size, n, memory_order_relaxed);
     }
-    return os_page_size;
+    return n;
 }
 
 static void stat_add(_Atomic uint64_t *stat, int64_t delta) {
