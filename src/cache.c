@@ -336,9 +336,14 @@ void mhi_cache_stash_full(size_t c) {
 }
 
 /* Objects a stash holds: about 16 KiB, 4 to 64 objects. */
+#ifndef MHI_STASH_BYTES
+#define MHI_STASH_BYTES (16u << 10)
+#define MHI_STASH_MIN 4
+#define MHI_STASH_MAX 64
+#endif
 static uint32_t stash_max(size_t c) {
-    uint32_t n = (uint32_t)((16u << 10) / mhi_class_size[c]);
-    return n < 4 ? 4 : n > 64 ? 64 : n;
+    uint32_t n = (uint32_t)(MHI_STASH_BYTES / mhi_class_size[c]);
+    return n < MHI_STASH_MIN ? MHI_STASH_MIN : n > MHI_STASH_MAX ? MHI_STASH_MAX : n;
 }
 
 void mhi_cache_free_slow(void *p) {
