@@ -67,7 +67,7 @@ extern mhi_arena **_Atomic mhi_arena_map[1u << MHI_MAP_L1_BITS];
  * space.  Lock-free; never touches a. */
 static inline mhi_arena *mhi_arena_of(uintptr_t a) {
     uintptr_t i = a >> MHI_ARENA_SHIFT;
-    if (MHI_UNLIKELY(i >> MHI_ARENA_INDEX_BITS)) return NULL;
+    if (MHI_UNLIKELY(i >= ((uintptr_t)1 << MHI_ARENA_INDEX_BITS))) return NULL;
 #if MHI_MAP_L1_BITS == 0
     return atomic_load_explicit(&mhi_arena_map[i], memory_order_acquire);
 #else
