@@ -626,6 +626,16 @@ def tables(wls, allocs, med, ratio, rss_ratio, mismatch, summ):
             return "FAILED" if m.get("runs") else "-"
         return f(m[key])
 
+    def per_alloc_table(fmt):
+        """A table with one row per workload and one column per allocator;
+        fmt(workload, its median record, allocator) gives a cell."""
+        L.extend(["| workload | " + " | ".join(allocs) + " |", "|---|" + "---:|" * len(allocs)])
+        for w in wls:
+            cells = []
+            for a in allocs:
+                cells.append(fmt(w, med[(w.name, a)], a))
+            L.append("| %s | " % w.name + " | ".join(cells) + " |")
+
     L.append("Median of the rounds (time: lower is better; req/s: higher is better):")
     L.append("")
     L += [hdr, sep]
@@ -637,18 +647,15 @@ def tables(wls, allocs, med, ratio, rss_ratio, mismatch, summ):
     L.append("Spread of the rounds (lowest - highest of the metric above; a wide spread means "
              "the machine was disturbed during some rounds):")
     L.append("")
-    L += ["| workload | " + " | ".join(allocs) + " |", "|---|" + "---:|" * len(allocs)]
-    for w in wls:
-        cells = []
-        for a in allocs:
-            sp = med[(w.name, a)].get("spread")
-            if not sp:
-                cells.append("-")
-            elif w.metric == "redis":
-                cells.append("%.0fk - %.0fk" % (sp[0] / 1000, sp[1] / 1000))
-            else:
-                cells.append("%.3f - %.3f" % sp)
-        L.append("| %s | " % w.name + " | ".join(cells) + " |")
+    def spread_cell(w, m, a):
+        sp = m.get("spread")
+        if not sp:
+            return "-"
+        if w.metric == "redis":
+            return "%.0fk - %.0fk" % (sp[0] / 1000, sp[1] / 1000)
+        return "%.3f - %.3f" % sp
+
+    per_alloc_table(spread_cell)
     L.append("")
     L.append("Time relative to the best of the four peers for that workload (1.00 = as fast as "
              "the best peer; for redis, inverse throughput):")
@@ -667,24 +674,17 @@ def tables(wls, allocs, med, ratio, rss_ratio, mismatch, summ):
     L.append("Peak RSS in MiB (ru_maxrss of the process and its children; redis: the server's "
              "VmHWM), and in brackets relative to mimalloc:")
     L.append("")
-    L += ["| workload | " + " | ".join(allocs) + " |", "|---|" + "---:|" * len(allocs)]
-    for w in wls:
-        cells = []
-        for a in allocs:
-            m = med[(w.name, a)]
-            if "rss_mib" not in m:
-                cells.append("-")
-            else:
-                rr = rss_ratio.get((w.name, a))
-                cells.append("%.1f (%.2f)" % (m["rss_mib"], rr) if rr else "%.1f" % m["rss_mib"])
-        L.append("| %s | " % w.name + " | ".join(cells) + " |")
+    def rss_cell(w, m, a):
+        if "rss_mib" not in m:
+            return "-"
+        rr = rss_ratio.get((w.name, a))
+        return "%.1f (%.2f)" % (m["rss_mib"], rr) if rr else "%.1f" % m["rss_mib"]
+
+    per_alloc_table(rss_cell)
     L.append("")
     L.append("Minor page faults (median):")
     L.append("")
-    L += ["| workload | " + " | ".join(allocs) + " |", "|---|" + "---:|" * len(allocs)]
-    for w in wls:
-        L.append("| %s | " % w.name + " | ".join(
-            cell(med[(w.name, a)], "minflt", lambda v: "%d" % v) for a in allocs) + " |")
+    per_alloc_table(lambda w, m, a: cell(m, "minflt", lambda v: "%d" % v))
     L.append("")
     if any("extra" in med[("frag", a)] for a in allocs if ("frag", a) in med):
         L.append("Fragmentation workload (MiB, medians): resident memory after the fill, right "

@@ -114,9 +114,9 @@ static mhi_cache *cache_get(void) {
  * avail[c]: nfree > 0; partly used spans first (local_return moves one that
  *   becomes entirely free to the end, or gives it back), then entirely free
  *   ones kept for reuse, empty_bytes in all.
- * full[c]: nfree was 0 when filed; back to avail when slow_at =
- *   unfull_at(s) objects came back; NOTIFY armed in xfree, so the first
- *   remote free pushes the span onto the notify stack. */
+ * full[c]: nfree was 0 when filed; back to avail when unfull_at(s)
+ *   objects came back; NOTIFY armed in xfree, so the first remote free
+ *   pushes the span onto the notify stack. */
 
 /* Local frees a span on the full list collects before it goes back to
  * avail.  Taking a span back for one free object would cost a trip through
@@ -144,7 +144,6 @@ static void span_emptied(mhi_cache *cache, mhi_span *s) {
     mhi_span_list_remove(l, s);
     if (cache->empty_bytes + s->nbytes <= EMPTY_KEEP) {
         cache->empty_bytes += s->nbytes;
-        s->slow_at = 0;
         mhi_span_list_push_back(l, s);
     } else {
         s->where = MHI_WHERE_NONE;
@@ -163,7 +162,6 @@ static void span_unfull(mhi_cache *cache, mhi_span *s) {
     size_t c = s->sizeclass;
     mhi_span_list_remove(&cache->full[c], s);
     s->where = MHI_WHERE_AVAIL;
-    s->slow_at = s->nelems;
     mhi_span_list_push(&cache->avail[c], s);
     if (s->nfree == s->nelems) span_emptied(cache, s);
 }
@@ -176,7 +174,7 @@ static void local_return(mhi_cache *cache, mhi_span *s, void *head, void *tail, 
     s->freelist = head;
     s->nfree += n;
     if (s->where == MHI_WHERE_FULL) {
-        if (s->nfree < s->slow_at) return;
+        if (s->nfree < unfull_at(s)) return;
         /* The notice is no longer needed: the span is back in use. */
         atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
         span_unfull(cache, s);
@@ -229,7 +227,6 @@ static bool cur_refill_or_file(mhi_cache *cache, mhi_span *s) {
     if (!arm_notice(s)) return true; /* collected at least one */
     size_t c = s->sizeclass;
     s->where = MHI_WHERE_FULL;
-    s->slow_at = unfull_at(s);
     mhi_span_list_push(&cache->full[c], s);
     cache->cur[c] = &mhi_span_empty;
     return false;
@@ -250,7 +247,6 @@ void *mhi_cache_alloc_slow(size_t c) {
         if (!s) return NULL;
     }
     s->where = MHI_WHERE_CUR;
-    s->slow_at = 0;
     cache->cur[c] = s;
     return mhi_cache_alloc(c);
 }
@@ -359,7 +355,7 @@ void mhi_cache_free_slow(void *p) {
     (void)mhi_span_check(s, p);
     mhi_span_mark_remote(p); /* a marked object: double free */
     mhi_cache *cache = mhi_tls_cache;
-    if (cache == &mhi_cache_empty || cache == &mhi_cache_dead) {
+    if (mhi_cache_is_static(cache)) {
         /* No cache (before the thread's first allocation, or after its
          * exit): straight back to the span, which such a cache never owns. */
         *(void **)p = NULL;
@@ -368,9 +364,7 @@ void mhi_cache_free_slow(void *p) {
     }
     size_t c = s->sizeclass;
     if (cache->nstash[c] >= cache->stash_lim[c]) mhi_cache_stash_full(c);
-    *(void **)p = cache->stash[c];
-    cache->stash[c] = p;
-    cache->nstash[c]++;
+    mhi_stash_push(cache, c, p);
 }
 
 /* Give up every span the cache owns. */
@@ -407,12 +401,12 @@ static void cache_flush(mhi_cache *cache) {
 
 void mhi_cache_flush(void) {
     mhi_cache *cache = mhi_tls_cache;
-    if (cache != &mhi_cache_empty && cache != &mhi_cache_dead) cache_flush(cache);
+    if (!mhi_cache_is_static(cache)) cache_flush(cache);
 }
 
 void mhi_cache_release(void) {
     mhi_cache *cache = mhi_tls_cache;
-    if (cache == &mhi_cache_empty || cache == &mhi_cache_dead) return;
+    if (mhi_cache_is_static(cache)) return;
     mhi_tls_cache = &mhi_cache_dead;
     cache_flush(cache);
     cache->live = false;
@@ -438,6 +432,12 @@ uint64_t mhi_cache_count(void) {
     return n;
 }
 
+/* In the child of fork: forget a notice another thread was delivering. */
+static void forget_notice(mhi_span *s) {
+    atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_relaxed);
+    atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
+}
+
 void mhi_cache_fork_prepare(void) { mhi_lock(&cache_lock); }
 void mhi_cache_fork_parent(void) { mhi_unlock(&cache_lock); }
 void mhi_cache_fork_child(void) {
@@ -447,31 +447,23 @@ void mhi_cache_fork_child(void) {
      * finish.  Clear their FREEING and onstack marks, forget the stack, and
      * move full spans back to avail (a notice may be lost). */
     mhi_cache *cache = mhi_tls_cache;
-    if (cache == &mhi_cache_empty || cache == &mhi_cache_dead) return;
+    if (mhi_cache_is_static(cache)) return;
     for (mhi_span *s = atomic_load_explicit(&cache->notify, memory_order_relaxed); s;
          s = s->xnext)
         atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
     atomic_store_explicit(&cache->notify, NULL, memory_order_relaxed);
     for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
         mhi_span *s = cache->cur[c];
-        if (s != &mhi_span_empty) {
-            atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_relaxed);
-            atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
-        }
-        for (s = cache->avail[c].first; s; s = s->next) {
-            atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_relaxed);
-            atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
-        }
+        if (s != &mhi_span_empty) forget_notice(s);
+        for (s = cache->avail[c].first; s; s = s->next) forget_notice(s);
         mhi_span_list still_full = {0};
         while ((s = cache->full[c].first)) {
             mhi_span_list_remove(&cache->full[c], s);
-            atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_relaxed);
-            atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
+            forget_notice(s);
             mhi_span_collect_xfree(s);
             if (s->nfree > 0) {
                 atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
                 s->where = MHI_WHERE_AVAIL;
-                s->slow_at = s->nelems;
                 mhi_span_list_push_back(&cache->avail[c], s);
             } else {
                 atomic_fetch_or_explicit(&s->xfree, MHI_XF_NOTIFY, memory_order_relaxed);

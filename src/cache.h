@@ -78,6 +78,18 @@ void mhi_cache_release(void);
 
 #define MHI_ALWAYS_INLINE __attribute__((always_inline)) inline
 
+/* The static empty and dead caches: no spans, no stash. */
+static inline bool mhi_cache_is_static(const mhi_cache *cache) {
+    return cache == &mhi_cache_empty || cache == &mhi_cache_dead;
+}
+
+/* Push p (checked, marked) onto the stash of class c, which has room. */
+static MHI_ALWAYS_INLINE void mhi_stash_push(mhi_cache *cache, size_t c, void *p) {
+    *(void **)p = cache->stash[c];
+    cache->stash[c] = p;
+    cache->nstash[c]++;
+}
+
 /* Allocate one object of class c: from the stash first (objects recently
  * freed here, warm in this core's cache), else the current span. */
 static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
@@ -86,14 +98,14 @@ static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
     if (MHI_UNLIKELY(p != NULL)) {
         cache->stash[c] = *(void **)p;
         cache->nstash[c]--;
-        ((uintptr_t *)p)[1] = 0; /* the free mark */
+        mhi_mark_clear(p);
         return p;
     }
     mhi_span *s = cache->cur[c];
     p = s->freelist;
     if (MHI_UNLIKELY(!p)) return mhi_cache_alloc_slow(c);
     s->freelist = *(void **)p;
-    ((uintptr_t *)p)[1] = 0; /* the free mark */
+    mhi_mark_clear(p);
     s->nfree--;
     return p;
 }
@@ -109,7 +121,8 @@ static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     mhi_span *s = atomic_load_explicit(&ar->spans[mhi_arena_page((uintptr_t)p)],
                                        memory_order_relaxed);
     /* Only small-object spans in use say KIND_SMALL (the page heap clears
-     * kind when a span is freed or dies), so a stale map entry fails here. */
+     * kind when a span is freed, and a span dies only once free), so a
+     * stale map entry fails here. */
     if (MHI_UNLIKELY(!s || s->kind != MHI_KIND_SMALL)) {
         mhi_cache_free_slow(p);
         return;
@@ -128,9 +141,7 @@ static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
         return;
     }
     mhi_mark_free(p);
-    *(void **)p = cache->stash[c];
-    cache->stash[c] = p;
-    cache->nstash[c]++;
+    mhi_stash_push(cache, c, p);
 }
 
 #endif

@@ -53,7 +53,6 @@ static mhi_span *span_new_small(size_t c) {
     atomic_store_explicit(&s->xfree, MHI_XF_ABANDONED, memory_order_relaxed);
     atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
     s->where = MHI_WHERE_NONE;
-    s->slow_at = 0;
     /* Free list in address order, so a fresh span is handed out front to
      * back and its pages are touched in order. */
     char *p = (char *)s->base;
@@ -183,7 +182,7 @@ void *mhi_central_alloc_one(size_t c) {
     if (s) {
         p = s->freelist;
         s->freelist = *(void **)p;
-        ((uintptr_t *)p)[1] = 0;
+        mhi_mark_clear(p);
         s->nfree--;
         file_unowned_locked(ce, s);
     }

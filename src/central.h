@@ -51,18 +51,7 @@ static inline bool mhi_free_marked(const void *p) {
     return ((const uintptr_t *)p)[1] == mhi_mark_of(p);
 }
 static inline void mhi_mark_free(void *p) { ((uintptr_t *)p)[1] = mhi_mark_of(p); }
-
-/* Put object p back on s's free list (owner, or central lock held for an
- * unowned span), checking it: an address that is not the start of an
- * object aborts with "invalid pointer", an object marked free with "double
- * free".  The caller counts it in nfree. */
-static inline void mhi_span_put(mhi_span *s, void *p) {
-    (void)mhi_span_check(s, p);
-    if (MHI_UNLIKELY(mhi_free_marked(p))) mhi_malloc_fatal("double free", p);
-    mhi_mark_free(p);
-    *(void **)p = s->freelist;
-    s->freelist = p;
-}
+static inline void mhi_mark_clear(void *p) { ((uintptr_t *)p)[1] = 0; }
 
 /* Check and mark the free of object p by a thread that does not own its
  * span.  A marked object is free already (on a free list, an xfree list or

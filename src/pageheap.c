@@ -249,7 +249,6 @@ static mhi_span *span_new(uintptr_t base, size_t npages) {
 
 static void span_dead(mhi_span *s) {
     s->state = MHI_SPAN_DEAD;
-    s->kind = MHI_KIND_NONE;
     mhi_fixalloc_free(&H->spanalloc, s);
 }
 

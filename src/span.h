@@ -85,9 +85,6 @@ struct mhi_span {
     uint32_t nelems;         /* objects in the span */
     uint32_t divmul;         /* offset / elemsize == (offset * divmul) >> 32 */
     uint32_t nfree;          /* objects on freelist */
-    /* A span on its cache's full list goes back to the avail list when its
-     * objects coming back bring nfree to this (cache.c, local_return). */
-    uint32_t slow_at;
     uint8_t state;   /* enum mhi_span_state; written under the heap lock */
     uint8_t kind;    /* enum mhi_span_kind; meaningful while INUSE */
     uint8_t sizeclass; /* size class for KIND_SMALL, 0 otherwise */
@@ -110,7 +107,7 @@ struct mhi_span {
 
     /* Small-object spans (KIND_SMALL) are either owned by one thread cache
      * (owner != NULL) or unowned (owner == NULL, and then xfree carries
-     * MHI_XF_ABANDONED).  The owner alone touches freelist, nfree, slow_at,
+     * MHI_XF_ABANDONED).  The owner alone touches freelist, nfree,
      * where and the list links of an owned span; central[c]'s lock guards
      * those of an unowned span.  owner and the ABANDONED tag change
      * together, only under central[c]'s lock.  Threads that do not own a
