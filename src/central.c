@@ -41,8 +41,14 @@ size_t mhi_span_collect_xfree(mhi_span *s) {
 /* A fresh unowned span of class c from the page heap, every object free
  * (central lock held). */
 static mhi_span *span_new_small(size_t c) {
-    mhi_span *s = mhi_heap_alloc(mhi_class_npages[c], MHI_SPAN_INUSE, MHI_KIND_SMALL, false);
+    mhi_heap_residency res;
+    mhi_span *s = mhi_heap_alloc_res(mhi_class_npages[c], MHI_SPAN_INUSE, MHI_KIND_SMALL, false,
+                                     &res);
     if (!s) return NULL;
+    /* The set-up below writes every object: bring a span of several pages
+     * in with one call rather than a fault per page. */
+    if (res.nonresident && s->npages > 1)
+        mhi_os_populate((void *)s->base, s->npages << MHI_PAGE_SHIFT);
     uint32_t size = mhi_class_size[c], n = mhi_class_nobjs[c];
     s->sizeclass = (uint8_t)c;
     s->elemsize = size;

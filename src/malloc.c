@@ -50,8 +50,19 @@ void *mhi_malloc_large(size_t size, bool zero) {
         return p;
     }
     size_t npages = (size + MHI_PAGE_SIZE - 1) >> MHI_PAGE_SHIFT;
-    mhi_span *s = mhi_heap_alloc(npages, MHI_SPAN_INUSE, MHI_KIND_LARGE, zero);
+    mhi_heap_residency res;
+    mhi_span *s = mhi_heap_alloc_res(npages, MHI_SPAN_INUSE, MHI_KIND_LARGE, zero, &res);
     if (!s) return mhi_malloc_oom(size);
+    /* Pages that are not resident are made resident in one call rather
+     * than a fault per page when the object will use them: all of a block
+     * from malloc up to 1 MiB (not calloc: a zeroed table may be used
+     * sparsely), and up to 4 MiB the pages the scavenger released (the
+     * program grows back into memory it used before). */
+    size_t bytes = npages << MHI_PAGE_SHIFT;
+    if (res.nonresident && !zero && bytes <= ((size_t)1 << 20))
+        mhi_os_populate((void *)s->base, bytes);
+    else if (res.rel_lo && bytes <= ((size_t)4 << 20))
+        mhi_os_populate((void *)res.rel_lo, res.rel_hi - res.rel_lo);
     return (void *)s->base;
 }
 

@@ -436,17 +436,8 @@ static bool npages_ok(size_t npages) {
     return npages != 0 && npages <= (((uintptr_t)1 << MHI_ADDR_BITS) >> MHI_PAGE_SHIFT);
 }
 
-/* Pages that are not resident (fresh from the OS, or released) are made
- * resident in one call rather than a fault per page when the object will
- * use them: a small-object span of several pages (its set-up writes every
- * object); a large object from malloc (not calloc: a zeroed table may be
- * used sparsely) up to MHI_POPULATE_LARGE; and, up to MHI_POPULATE_MAX,
- * the pages of a large object that the scavenger released (the program
- * grows back into memory it used before). */
-#define MHI_POPULATE_MAX ((size_t)4 << 20)
-#define MHI_POPULATE_LARGE ((size_t)1 << 20)
-
-static mhi_span *heap_alloc(size_t npages, size_t align, int state, int kind, bool zero) {
+static mhi_span *heap_alloc(size_t npages, size_t align, int state, int kind, bool zero,
+                            mhi_heap_residency *res) {
     uintptr_t lo = 0, hi = 0, rlo = 0, rhi = 0;
     mhi_lock(&H->lock);
     heap_init_locked();
@@ -464,15 +455,12 @@ static mhi_span *heap_alloc(size_t npages, size_t align, int state, int kind, bo
         memset((void *)lo, 0, hi - lo);
         s->needzero = 0;
     }
-    if (s && (npages << MHI_PAGE_SHIFT) <= MHI_POPULATE_MAX) {
-        bool some_clean = !(lo == s->base && hi == mhi_span_end(s));
-        if (kind == MHI_KIND_SMALL && npages > 1 && some_clean)
-            mhi_os_populate((void *)s->base, npages << MHI_PAGE_SHIFT);
-        else if (kind == MHI_KIND_LARGE && !zero && some_clean &&
-                 (npages << MHI_PAGE_SHIFT) <= MHI_POPULATE_LARGE)
-            mhi_os_populate((void *)s->base, npages << MHI_PAGE_SHIFT);
-        else if (kind == MHI_KIND_LARGE && rlo)
-            mhi_os_populate((void *)rlo, rhi + MHI_PAGE_SIZE - rlo);
+    if (s && res) {
+        /* Pages outside the dirty range [lo, hi) were scavenged: not
+         * resident. */
+        res->nonresident = !(lo == s->base && hi == mhi_span_end(s));
+        res->rel_lo = rlo;
+        res->rel_hi = rlo ? rhi + MHI_PAGE_SIZE : 0;
     }
     return s;
 }
@@ -481,12 +469,18 @@ mhi_span *mhi_heap_alloc_aligned(size_t npages, size_t align, int state, int kin
     if (align < MHI_PAGE_SIZE) align = MHI_PAGE_SIZE;
     size_t extra = (align >> MHI_PAGE_SHIFT) - 1;
     if (!npages_ok(npages) || !npages_ok(npages + extra)) return NULL;
-    return heap_alloc(npages, align, state, kind, zero);
+    return heap_alloc(npages, align, state, kind, zero, NULL);
 }
 
 mhi_span *mhi_heap_alloc(size_t npages, int state, int kind, bool zero) {
     if (!npages_ok(npages)) return NULL;
-    return heap_alloc(npages, MHI_PAGE_SIZE, state, kind, zero);
+    return heap_alloc(npages, MHI_PAGE_SIZE, state, kind, zero, NULL);
+}
+
+mhi_span *mhi_heap_alloc_res(size_t npages, int state, int kind, bool zero,
+                             mhi_heap_residency *res) {
+    if (!npages_ok(npages)) return NULL;
+    return heap_alloc(npages, MHI_PAGE_SIZE, state, kind, zero, res);
 }
 
 /* The seed's mHeap_FreeSpanLocked. */

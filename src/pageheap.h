@@ -96,6 +96,18 @@ extern _Atomic int mhi_heap_bg_started; /* 0: not yet (or not in this child of f
  * npages is absurd. */
 mhi_span *mhi_heap_alloc(size_t npages, int state, int kind, bool zero);
 
+/* What an allocation found about its pages: whether any was not resident
+ * (fresh from the OS, or released), and the range the scavenger had
+ * released, [rel_lo, rel_hi) (0 when none).  The malloc layer uses it to
+ * make pages resident in one call when the object will use them. */
+typedef struct {
+    bool nonresident;
+    uintptr_t rel_lo, rel_hi;
+} mhi_heap_residency;
+/* As mhi_heap_alloc, and fill *res. */
+mhi_span *mhi_heap_alloc_res(size_t npages, int state, int kind, bool zero,
+                             mhi_heap_residency *res);
+
 /* As mhi_heap_alloc, with the span's base aligned to `align` bytes (a power
  * of two; at least the page size is always given). */
 mhi_span *mhi_heap_alloc_aligned(size_t npages, size_t align, int state, int kind, bool zero);
