@@ -293,12 +293,12 @@ static bool heap_add_fresh_locked(uintptr_t base, size_t len) {
 /* Take at least npages more pages from the OS (the seed's mHeap_Grow). */
 static bool heap_grow_locked(size_t npages) {
     size_t need = npages << MHI_PAGE_SHIFT;
-    /* More than the machine could ever back (memory plus swap, or the
-     * address-space limit): refuse now, as the kernel's overcommit check
-     * refuses such an mmap, instead of reserving arenas and their metadata
-     * for it. */
-    size_t limit = mhi_os_memory_limit();
-    if (H->stats.sys >= limit || need > limit - H->stats.sys) return false;
+    /* One request larger than the machine could ever back (memory plus
+     * swap, or the address-space limit): refuse now, as the kernel's
+     * overcommit heuristic refuses such an mmap, instead of reserving arenas
+     * and their metadata for it.  Like the kernel's check this is per
+     * request: untouched address space taken earlier does not count. */
+    if (need > mhi_os_memory_limit()) return false;
     size_t ask = (need + MHI_GROW_ROUND - 1) & ~(MHI_GROW_ROUND - 1);
     /* At least 1 MiB, and an eighth of the heap (up to an arena) so that a
      * growing heap makes few trips to the OS; the pages stay untouched and
