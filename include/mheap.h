@@ -73,7 +73,7 @@ MH_API size_t mh_release_memory(void);
  * mh_stats_get fills at most `size` bytes of *out (pass sizeof *out) and
  * returns the number of bytes filled; fields are only ever added at the end,
  * and `version` says which are there. */
-#define MH_STATS_VERSION 1
+#define MH_STATS_VERSION 2
 typedef struct mh_stats {
     uint32_t version;
     uint32_t size;
@@ -94,6 +94,9 @@ typedef struct mh_stats {
     uint64_t large_bytes;   /* bytes in large objects (whole pages) */
     uint64_t small_spans;   /* spans of small objects */
     uint64_t thread_caches; /* live per-thread caches */
+    /* version 2 */
+    uint64_t trimmed;       /* bytes released from inside small-object spans in use, in all */
+    uint64_t ntrim;         /* times a span in use had pages released */
 } mh_stats_t;
 
 MH_API size_t mh_stats_get(mh_stats_t *out, size_t size);

@@ -65,6 +65,8 @@ MH_API size_t mh_stats_get(mh_stats_t *out, size_t size) {
         .large_bytes = h.inuse - h.manual > small_bytes ? h.inuse - h.manual - small_bytes : 0,
         .small_spans = small_spans,
         .thread_caches = mhi_cache_count(),
+        .trimmed = atomic_load_explicit(&mhi_trim_stat.bytes, memory_order_relaxed),
+        .ntrim = atomic_load_explicit(&mhi_trim_stat.spans, memory_order_relaxed),
     };
     if (size > sizeof st) size = sizeof st;
     memcpy(out, &st, size);
@@ -84,6 +86,11 @@ MH_API void mh_stats_print(int fd) {
                "bytes of metadata from the OS");
     mhi_printf(fd, "  %-14s %20llu  %s\n", "thread_caches", (unsigned long long)mhi_cache_count(),
                "live per-thread caches");
+    mhi_printf(fd, "  %-14s %20llu  %s\n", "trimmed",
+               (unsigned long long)atomic_load(&mhi_trim_stat.bytes),
+               "bytes released from inside small-object spans in use, in all");
+    mhi_printf(fd, "  %-14s %20llu  %s\n", "ntrim", (unsigned long long)atomic_load(&mhi_trim_stat.spans),
+               "times a span in use had pages released");
     mhi_printf(fd, "mheap: small objects by size class\n");
     mhi_central_print(fd);
 }

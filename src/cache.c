@@ -66,8 +66,12 @@ static mhi_cache *cache_create(void) {
     mhi_lock(&cache_lock);
     cache_setup_locked();
     mhi_cache *c = cache_pool;
-    if (c) cache_pool = c->next;
-    else c = mhi_fixalloc_alloc(&cache_alloc);
+    if (c) {
+        cache_pool = c->next;
+    } else {
+        c = mhi_fixalloc_alloc(&cache_alloc);
+        if (c) c->lock = (mhi_lock_t)MHI_LOCK_INIT;
+    }
     if (c) {
         ncaches_live++;
         c->prev = NULL;
@@ -87,6 +91,7 @@ static mhi_cache *cache_create(void) {
     }
     atomic_store_explicit(&c->notify, NULL, memory_order_relaxed);
     c->empty_bytes = 0;
+    c->bg_wanted = false;
     c->live = true;
     mhi_tls_cache = c;
     if (cache_key_ok) mhi_os_thread_set(c);
@@ -132,8 +137,10 @@ static uint32_t unfull_at(const mhi_span *s) {
  * scavenger runs (no allocator lock is held here). */
 static inline void bg_check(void) {
     if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_heap_bg_started, memory_order_relaxed)) &&
-        mhi_option(MHI_OPT_background))
+        mhi_option(MHI_OPT_background)) {
+        mhi_heap_bg_hook = mhi_malloc_trim_pass;
         mhi_heap_bg_start();
+    }
 }
 
 static void drain_notify(mhi_cache *cache);
@@ -147,7 +154,7 @@ static void span_emptied(mhi_cache *cache, mhi_span *s) {
         mhi_span_list_push_back(l, s);
     } else {
         s->where = MHI_WHERE_NONE;
-        bg_check();
+        cache->bg_wanted = true;
         /* No notice may name s once it is back in the page heap: stop them,
          * then take s off the notify stack if a freer put it there (it
          * went full -> notified -> avail by our own frees -> empty). */
@@ -173,6 +180,7 @@ static void local_return(mhi_cache *cache, mhi_span *s, void *head, void *tail, 
     *(void **)tail = s->freelist;
     s->freelist = head;
     s->nfree += n;
+    s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
     if (s->where == MHI_WHERE_FULL) {
         if (s->nfree < unfull_at(s)) return;
         /* The notice is no longer needed: the span is back in use. */
@@ -180,6 +188,21 @@ static void local_return(mhi_cache *cache, mhi_span *s, void *head, void *tail, 
         span_unfull(cache, s);
     } else if (s->where == MHI_WHERE_AVAIL && s->nfree == s->nelems) {
         span_emptied(cache, s);
+    }
+    /* Pages of s might come free: have the background thread look at it
+     * once it has aged (started after the cache's lock is dropped). */
+    if (s->where == MHI_WHERE_AVAIL && mhi_span_trim_candidate(s, mhi_os_page_size()))
+        cache->bg_wanted = true;
+}
+
+/* Drop the cache's lock; then, outside every allocator lock (starting the
+ * thread allocates), wake the background thread if a trim was asked for. */
+static void cache_unlock(mhi_cache *cache) {
+    mhi_unlock(&cache->lock);
+    if (MHI_UNLIKELY(cache->bg_wanted)) {
+        cache->bg_wanted = false;
+        bg_check();
+        mhi_heap_bg_request();
     }
 }
 
@@ -232,23 +255,38 @@ static bool cur_refill_or_file(mhi_cache *cache, mhi_span *s) {
     return false;
 }
 
-void *mhi_cache_alloc_slow(size_t c) {
-    mhi_cache *cache = cache_get();
-    if (!cache) return mhi_central_alloc_one(c);
+/* Cache lock held: give cur[c] free objects again (false: out of memory). */
+static bool cache_refill_locked(mhi_cache *cache, size_t c) {
     if (atomic_load_explicit(&cache->notify, memory_order_relaxed)) drain_notify(cache);
     mhi_span *s = cache->cur[c];
-    if (s != &mhi_span_empty && cur_refill_or_file(cache, s)) return mhi_cache_alloc(c);
+    if (s != &mhi_span_empty) {
+        if (atomic_load_explicit(&s->relmask, memory_order_relaxed)) {
+            mhi_span_unrelease(s);
+            return true;
+        }
+        if (cur_refill_or_file(cache, s)) return true;
+    }
     s = cache->avail[c].first;
     if (s) {
         mhi_span_list_remove(&cache->avail[c], s);
         if (s->nfree == s->nelems) cache->empty_bytes -= s->nbytes;
     } else {
         s = mhi_central_take_span(c, cache);
-        if (!s) return NULL;
+        if (!s) return false;
     }
+    if (!s->freelist) mhi_span_unrelease(s); /* every free object released */
     s->where = MHI_WHERE_CUR;
     cache->cur[c] = s;
-    return mhi_cache_alloc(c);
+    return true;
+}
+
+void *mhi_cache_alloc_slow(size_t c) {
+    mhi_cache *cache = cache_get();
+    if (!cache) return mhi_central_alloc_one(c);
+    mhi_lock(&cache->lock);
+    bool ok = cache_refill_locked(cache, c);
+    cache_unlock(cache);
+    return ok ? mhi_cache_alloc(c) : NULL;
 }
 
 /* Give the n objects head .. tail of s (linked through their first words,
@@ -328,7 +366,9 @@ void mhi_cache_stash_full(size_t c) {
     void *rest = *(void **)p;
     *(void **)p = NULL;
     cache->nstash[c] = keep;
+    mhi_lock(&cache->lock);
     return_list(cache, rest);
+    cache_unlock(cache);
 }
 
 /* Objects a stash holds: about 16 KiB, 4 to 64 objects. */
@@ -345,14 +385,17 @@ static uint32_t stash_max(size_t c) {
 void mhi_cache_free_slow(void *p) {
     mhi_span *s = mhi_heap_lookup_maybe((uintptr_t)p);
     if (!s) mhi_heap_bad_free((uintptr_t)p);
-    if (s->kind == MHI_KIND_LARGE) {
+    uint8_t kind = mhi_span_kind(s);
+    if (kind == MHI_KIND_LARGE) {
         if ((uintptr_t)p != s->base) mhi_malloc_fatal("invalid pointer", p);
         bg_check(); /* first: creating the thread allocates, and must not reuse p */
         mhi_heap_free(s);
         return;
     }
-    if (s->kind != MHI_KIND_SMALL) mhi_malloc_fatal("invalid pointer", p);
-    (void)mhi_span_check(s, p);
+    if (!mhi_kind_small(kind)) mhi_malloc_fatal("invalid pointer", p);
+    uint32_t idx = mhi_span_check(s, p);
+    /* A released object reads as zero, unmarked: check relmask. */
+    if (kind == MHI_KIND_SMALL_REL) mhi_span_check_released(s, idx, p);
     mhi_span_mark_remote(p); /* a marked object: double free */
     mhi_cache *cache = mhi_tls_cache;
     if (mhi_cache_is_static(cache)) {
@@ -369,6 +412,7 @@ void mhi_cache_free_slow(void *p) {
 
 /* Give up every span the cache owns. */
 static void cache_flush(mhi_cache *cache) {
+    mhi_lock(&cache->lock);
     for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
         if (cache->stash[c]) flush_stash(cache, c);
     /* Stop every notice first, then empty the notify stack while the cache
@@ -397,6 +441,7 @@ static void cache_flush(mhi_cache *cache) {
         }
     }
     cache->empty_bytes = 0;
+    cache_unlock(cache);
 }
 
 void mhi_cache_flush(void) {
@@ -438,10 +483,21 @@ static void forget_notice(mhi_span *s) {
     atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
 }
 
-void mhi_cache_fork_prepare(void) { mhi_lock(&cache_lock); }
-void mhi_cache_fork_parent(void) { mhi_unlock(&cache_lock); }
+/* The forking thread's own cache lock first: the background thread may be
+ * trimming its spans (it only tries that lock, holding cache_lock). */
+void mhi_cache_fork_prepare(void) {
+    mhi_cache *cache = mhi_tls_cache;
+    if (!mhi_cache_is_static(cache)) mhi_lock(&cache->lock);
+    mhi_lock(&cache_lock);
+}
+void mhi_cache_fork_parent(void) {
+    mhi_unlock(&cache_lock);
+    mhi_cache *cache = mhi_tls_cache;
+    if (!mhi_cache_is_static(cache)) mhi_unlock(&cache->lock);
+}
 void mhi_cache_fork_child(void) {
     mhi_lock_reset(&cache_lock);
+    if (!mhi_cache_is_static(mhi_tls_cache)) mhi_lock_reset(&mhi_tls_cache->lock);
     /* Remote freers in other threads may have been delivering notices to
      * this thread's spans when the fork happened: in the child they never
      * finish.  Clear their FREEING and onstack marks, forget the stack, and
@@ -472,4 +528,46 @@ void mhi_cache_fork_child(void) {
         }
         cache->full[c] = still_full;
     }
+}
+
+/* ---- trimming (central.h): the background thread's pass ----
+ * Every cache's avail spans, then the central lists' partial spans.  The
+ * epoch advances at most every quarter of the scavenger delay; a span
+ * trims once no object came back to it for two epochs (a quarter to a
+ * half of the delay), so memory a program is still cycling through stays.
+ * A pass trims at most TRIM_BUDGET spans (each a madvise or a few), taking
+ * a cache's lock one size class at a time with trylock: an owner in its
+ * slow path is never made to wait for more than one class's spans, and the
+ * pass never waits for an owner. */
+#define TRIM_BUDGET 256
+
+static int64_t trim_epoch_ms;
+
+int mhi_malloc_trim_pass(int64_t delay_ms) {
+    int64_t now = mhi_os_millitime(), period = delay_ms / 4;
+    if (period < 10) period = 10;
+    uint32_t epoch = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
+    if (now - trim_epoch_ms >= period) {
+        trim_epoch_ms = now;
+        atomic_store_explicit(&mhi_trim_epoch, ++epoch, memory_order_relaxed);
+    }
+    size_t ps = mhi_os_page_size(), budget = TRIM_BUDGET;
+    if (ps > MHI_PAGE_SIZE) return 0;
+    bool young = false;
+    mhi_lock(&cache_lock);
+    for (mhi_cache *cache = live_caches; cache && budget; cache = cache->next) {
+        for (size_t c = 1; c < MHI_NUM_CLASSES && budget; c++) {
+            if (mhi_class_nobjs[c] > 64) continue;
+            if (!mhi_trylock(&cache->lock)) {
+                young = true;
+                break;
+            }
+            for (mhi_span *s = cache->avail[c].first; s && budget; s = s->next)
+                if (mhi_span_trim_aged(s, epoch, ps, &young)) budget--;
+            mhi_unlock(&cache->lock);
+        }
+    }
+    mhi_unlock(&cache_lock);
+    if (budget && mhi_central_trim(epoch, &budget)) young = true;
+    return !budget ? 2 : young ? 1 : 0;
 }

@@ -54,6 +54,11 @@ struct mhi_cache {
      * by the freer (a Treiber stack through mhi_span.xnext), taken whole. */
     mhi_span *_Atomic notify;
     size_t empty_bytes;                   /* bytes of entirely free spans kept on avail */
+    /* Held by the owner in its slow paths (everything but the fast paths,
+     * which touch only stash and cur) and by the background thread while
+     * it trims spans of avail (never cur). */
+    mhi_lock_t lock;
+    bool bg_wanted; /* wake the background thread once the lock is dropped */
     mhi_cache *next, *prev;               /* live caches / the pool of unused ones */
     bool live;
 };
@@ -75,6 +80,10 @@ void mhi_cache_fork_child(void);
 void mhi_cache_flush(void);
 /* Return the calling thread's cache for good (thread exit). */
 void mhi_cache_release(void);
+/* One trim pass of the background thread over every cache's and central
+ * list's spans (the page heap's bg hook: 0 done, 1 spans still too young,
+ * 2 budget spent). */
+int mhi_malloc_trim_pass(int64_t delay_ms);
 
 #define MHI_ALWAYS_INLINE __attribute__((always_inline)) inline
 
@@ -123,20 +132,24 @@ static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     /* Only small-object spans in use say KIND_SMALL (the page heap clears
      * kind when a span is freed, and a span dies only once free), so a
      * stale map entry fails here. */
-    if (MHI_UNLIKELY(!s || s->kind != MHI_KIND_SMALL)) {
+    if (MHI_UNLIKELY(!s || mhi_span_kind(s) != MHI_KIND_SMALL)) {
         mhi_cache_free_slow(p);
         return;
     }
     uintptr_t off = (uintptr_t)p - s->base;
     uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
-    size_t c = s->sizeclass;
     mhi_cache *cache = mhi_tls_cache;
     /* Checks: the start of an object (this also rules out addresses outside
      * the span), not marked free (the slow path reports a marked one), and
      * room in the stash (the static empty and dead caches have none, so
      * threads without a cache take the slow path too). */
     if (MHI_UNLIKELY(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off ||
-                     mhi_free_marked(p) || cache->nstash[c] >= cache->stash_lim[c])) {
+                     mhi_free_marked(p))) {
+        mhi_cache_free_slow(p);
+        return;
+    }
+    size_t c = s->sizeclass;
+    if (MHI_UNLIKELY(cache->nstash[c] >= cache->stash_lim[c])) {
         mhi_cache_free_slow(p);
         return;
     }

@@ -69,6 +69,9 @@ static mhi_span *span_new_small(size_t c) {
     }
     s->freelist = p;
     s->nfree = n;
+    atomic_store_explicit(&s->relmask, 0, memory_order_relaxed);
+    s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
+    s->trimmed = s->touched - 1;
     mhi_centrals[c].nspans++;
     mhi_centrals[c].nspan_alloc++;
     return s;
@@ -172,6 +175,7 @@ bool mhi_central_free_unowned(mhi_span *s, void *head, void *tail, uint32_t n) {
     *(void **)tail = s->freelist;
     s->freelist = head;
     s->nfree += n;
+    s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
     if (was == 0 || s->nfree == s->nelems) {
         unfile_locked(ce, s);
         file_unowned_locked(ce, s);
@@ -186,6 +190,7 @@ void *mhi_central_alloc_one(size_t c) {
     mhi_span *s = take_locked(ce, c);
     void *p = NULL;
     if (s) {
+        if (!s->freelist) mhi_span_unrelease(s);
         p = s->freelist;
         s->freelist = *(void **)p;
         mhi_mark_clear(p);
@@ -194,6 +199,115 @@ void *mhi_central_alloc_one(size_t c) {
     }
     mhi_unlock(&ce->lock);
     return p;
+}
+
+/* ---- trimming ---- */
+
+_Atomic uint32_t mhi_trim_epoch;
+struct mhi_trim_stat mhi_trim_stat;
+
+/* Bits a..b (a <= b < 64). */
+static inline uint64_t bits_between(uint32_t a, uint32_t b) {
+    return (b - a == 63 ? ~0ULL : (2ULL << (b - a)) - 1) << a;
+}
+
+size_t mhi_span_trim(mhi_span *s) {
+    size_t ps = mhi_os_page_size();
+    size_t size = s->elemsize, used = (size_t)s->nelems * size, npg = s->nbytes / ps;
+    if (s->nelems > 64 || ps > MHI_PAGE_SIZE || npg > 64) return 0;
+    uint64_t rel = atomic_load_explicit(&s->relmask, memory_order_relaxed), onlist = 0;
+    for (void *p = s->freelist; p; p = *(void **)p) onlist |= 1ULL << mhi_span_index(s, p);
+    uint64_t free_ = onlist | rel, take = 0, pages = 0;
+    /* A page whose objects are all free and one at least still on the
+     * list (a page whose objects are all released was released with them). */
+    for (size_t i = 0; i < npg && i * ps < used; i++) {
+        size_t hi = (i + 1) * ps < used ? (i + 1) * ps : used;
+        uint64_t m = bits_between((uint32_t)(i * ps / size), (uint32_t)((hi - 1) / size));
+        if ((free_ & m) == m && (onlist & m)) {
+            pages |= 1ULL << i;
+            take |= m & onlist;
+        }
+    }
+    if (!take) return 0;
+    /* Off the list first: the links live in the pages about to go. */
+    void **pp = &s->freelist;
+    while (*pp) {
+        void *p = *pp;
+        if (take >> mhi_span_index(s, p) & 1) *pp = *(void **)p;
+        else pp = (void **)p;
+    }
+    atomic_store_explicit(&s->relmask, rel | take, memory_order_relaxed);
+    __atomic_store_n(&s->kind, (uint8_t)MHI_KIND_SMALL_REL, __ATOMIC_RELAXED);
+    /* A refused madvise leaves the data: harmless, the objects are
+     * relinked and re-marked when they come back. */
+    size_t released = 0;
+    while (pages) {
+        uint32_t lo = (uint32_t)__builtin_ctzll(pages), hi = lo;
+        while (hi + 1 < 64 && (pages >> (hi + 1) & 1)) hi++;
+        pages &= ~bits_between(lo, hi);
+        if (mhi_os_decommit((void *)(s->base + lo * ps), (size_t)(hi - lo + 1) * ps))
+            released += (size_t)(hi - lo + 1) * ps;
+    }
+    if (released) {
+        atomic_fetch_add_explicit(&mhi_trim_stat.bytes, released, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mhi_trim_stat.spans, 1, memory_order_relaxed);
+    }
+    return released;
+}
+
+void mhi_span_unrelease(mhi_span *s) {
+    uint64_t rel = atomic_load_explicit(&s->relmask, memory_order_relaxed);
+    size_t ps = mhi_os_page_size(), size = s->elemsize;
+    size_t end = ((size_t)__builtin_ctzll(rel) * size / ps + 1) * ps;
+    uint64_t take = 0;
+    for (uint64_t m = rel; m; m &= m - 1) {
+        uint32_t i = (uint32_t)__builtin_ctzll(m);
+        if ((size_t)i * size >= end) break;
+        take |= 1ULL << i;
+    }
+    /* Highest first, so that the list runs in address order. */
+    for (uint64_t m = take; m;) {
+        uint32_t i = 63 - (uint32_t)__builtin_clzll(m);
+        m &= ~(1ULL << i);
+        char *q = (char *)s->base + (size_t)i * size;
+        *(void **)q = s->freelist;
+        mhi_mark_free(q);
+        s->freelist = q;
+    }
+    rel &= ~take;
+    atomic_store_explicit(&s->relmask, rel, memory_order_relaxed);
+    if (!rel) __atomic_store_n(&s->kind, (uint8_t)MHI_KIND_SMALL, __ATOMIC_RELAXED);
+}
+
+void mhi_span_check_released(const mhi_span *s, uint32_t idx, const void *p) {
+    if (atomic_load_explicit(&s->relmask, memory_order_relaxed) >> idx & 1)
+        mhi_malloc_fatal("double free", p);
+}
+
+/* Trim s if it is a candidate that has aged (the caller may change its
+ * free list).  *young is set for a candidate not yet old enough. */
+bool mhi_span_trim_aged(mhi_span *s, uint32_t epoch, size_t os_page, bool *young) {
+    if (s->trimmed == s->touched || !mhi_span_trim_candidate(s, os_page)) return false;
+    if (epoch - s->touched < 2) {
+        *young = true;
+        return false;
+    }
+    s->trimmed = s->touched;
+    return mhi_span_trim(s) > 0;
+}
+
+bool mhi_central_trim(uint32_t epoch, size_t *budget) {
+    size_t ps = mhi_os_page_size();
+    bool young = false;
+    for (size_t c = 1; c < MHI_NUM_CLASSES && *budget; c++) {
+        if (mhi_class_nobjs[c] > 64) continue;
+        mhi_central *ce = &mhi_centrals[c];
+        mhi_lock(&ce->lock);
+        for (mhi_span *s = ce->partial.first; s && *budget; s = s->next)
+            if (mhi_span_trim_aged(s, epoch, ps, &young)) (*budget)--;
+        mhi_unlock(&ce->lock);
+    }
+    return young || !*budget;
 }
 
 void mhi_central_totals(uint64_t *spans, uint64_t *bytes) {

@@ -91,6 +91,51 @@ bool mhi_central_free_unowned(mhi_span *s, void *head, void *tail, uint32_t n);
 /* One object of class c without a cache (exiting threads). */
 void *mhi_central_alloc_one(size_t c);
 
+/* ---- trimming: releasing free pages inside spans in use ----
+ * A span with few objects (at most 64) can have whole OS pages covered by
+ * free objects while other objects in it are live.  mhi_span_trim takes
+ * the free objects overlapping such pages off the free list into relmask,
+ * marks the span KIND_SMALL_REL and releases the pages (madvise
+ * DONTNEED); mhi_span_unrelease puts released objects back on the free
+ * list when the span runs out.  Both need the right to change the span's
+ * free list: its owner (under the cache's lock) or central[c]'s lock for
+ * an unowned span.  The background thread trims spans no one returned
+ * objects to for two trim epochs (cache.c: mhi_malloc_trim_pass). */
+
+/* The trim epoch (advanced by the background thread's passes). */
+extern _Atomic uint32_t mhi_trim_epoch;
+/* Bytes released by trims, and trims that released some, in all. */
+extern struct mhi_trim_stat {
+    _Atomic uint64_t bytes, spans;
+} mhi_trim_stat;
+
+/* Could trimming s release a page: at most 64 objects, and free objects
+ * on its list that add up to an OS page at least. */
+static inline bool mhi_span_trim_candidate(const mhi_span *s, size_t os_page) {
+    if (s->nelems > 64) return false;
+    uint32_t rel = (uint32_t)__builtin_popcountll(
+        atomic_load_explicit(&s->relmask, memory_order_relaxed));
+    return (size_t)(s->nfree - rel) * s->elemsize >= os_page;
+}
+
+/* Release the OS pages of s that only free objects overlap; returns the
+ * bytes released. */
+size_t mhi_span_trim(mhi_span *s);
+/* Put the released objects that start in the lowest released OS page of
+ * s back on its free list (s has released objects). */
+void mhi_span_unrelease(mhi_span *s);
+/* A free of object idx of s found s KIND_SMALL_REL: abort if the object
+ * is one of the released (free) ones. */
+void mhi_span_check_released(const mhi_span *s, uint32_t idx, const void *p);
+/* Trim s if it is a candidate no one returned objects to for two epochs
+ * and that changed since its last trim (the caller may change its free
+ * list); true if pages were released.  *young is set for a candidate not
+ * yet old enough. */
+bool mhi_span_trim_aged(mhi_span *s, uint32_t epoch, size_t os_page, bool *young);
+/* Trim the unowned spans of every central list that have aged; true if
+ * some are still too young. */
+bool mhi_central_trim(uint32_t epoch, size_t *budget);
+
 /* Totals over all classes (reads each central under its lock). */
 void mhi_central_totals(uint64_t *spans, uint64_t *bytes);
 /* Print one line per class in use. */

@@ -77,9 +77,10 @@ static mhi_span *owned_span(const void *p) {
     mhi_span *s = mhi_heap_lookup_maybe((uintptr_t)p);
     if (!s) mhi_heap_bad_free((uintptr_t)p);
     uintptr_t off = (uintptr_t)p - s->base;
-    if (s->kind == MHI_KIND_SMALL) {
+    uint8_t kind = mhi_span_kind(s);
+    if (mhi_kind_small(kind)) {
         (void)mhi_span_check(s, p);
-    } else if (s->kind != MHI_KIND_LARGE || off != 0) {
+    } else if (kind != MHI_KIND_LARGE || off != 0) {
         mhi_malloc_fatal("invalid pointer", p);
     }
     return s;
@@ -88,7 +89,7 @@ static mhi_span *owned_span(const void *p) {
 size_t mhi_usable_size(const void *p) {
     if (!p) return 0;
     mhi_span *s = owned_span(p);
-    return s->kind == MHI_KIND_SMALL ? s->elemsize : s->npages << MHI_PAGE_SHIFT;
+    return mhi_kind_small(mhi_span_kind(s)) ? s->elemsize : s->npages << MHI_PAGE_SHIFT;
 }
 
 void *mhi_realloc(void *p, size_t size) {
@@ -100,7 +101,7 @@ void *mhi_realloc(void *p, size_t size) {
     if (size > PTRDIFF_MAX) return mhi_malloc_oom(size);
     mhi_span *s = owned_span(p);
     size_t old;
-    if (s->kind == MHI_KIND_SMALL) {
+    if (mhi_kind_small(mhi_span_kind(s))) {
         old = s->elemsize;
         /* Fits, and would not waste most of the block: stay.  (realloc
          * grows with slack below, so a later call may ask for less than
@@ -170,7 +171,7 @@ void mhi_free_sized(void *p, size_t size, size_t align) {
     if (!p) return;
     mhi_span *s = owned_span(p);
     bool ok;
-    if (s->kind == MHI_KIND_SMALL) {
+    if (mhi_kind_small(mhi_span_kind(s))) {
         size_t c = align > 16 ? aligned_class(align, size)
                    : size <= MHI_SMALL_SIZE_MAX ? mhi_size_class(size) : 0;
         /* The class of the size, or (a block realloc grew with slack or

@@ -648,7 +648,7 @@ bool mhi_mlookup(uintptr_t v, uintptr_t *base, size_t *size, mhi_span **sp) {
         if (size) *size = 0;
         return false;
     }
-    if (s->kind == MHI_KIND_SMALL || (s->kind == MHI_KIND_GC && s->elemsize)) {
+    if (mhi_kind_small(mhi_span_kind(s)) || (s->kind == MHI_KIND_GC && s->elemsize)) {
         uintptr_t i = (uintptr_t)(((uint64_t)(v - s->base) * s->divmul) >> 32);
         if (base) *base = s->base + i * s->elemsize;
         if (size) *size = s->elemsize;
@@ -766,6 +766,8 @@ static void scavenge_tick_locked(void) {
  * release the pages that have aged. */
 _Atomic int mhi_heap_bg_started;
 static _Atomic uint32_t bg_idle;
+int (*mhi_heap_bg_hook)(int64_t delay_ms);
+static _Atomic bool bg_work;
 
 static void bg_kick_locked(void) {
     if (MHI_UNLIKELY(atomic_load_explicit(&bg_idle, memory_order_relaxed)) &&
@@ -773,20 +775,39 @@ static void bg_kick_locked(void) {
         mhi_os_futex_wake(&bg_idle);
 }
 
+/* No lock: bg_work and bg_idle are written and read in opposite orders
+ * here and in bg_main (sequentially consistent), so one side sees the
+ * other and no request is slept through. */
+void mhi_heap_bg_request(void) {
+    if (atomic_load_explicit(&bg_work, memory_order_relaxed)) return;
+    atomic_store(&bg_work, true);
+    if (atomic_load(&bg_idle) && atomic_exchange(&bg_idle, 0)) mhi_os_futex_wake(&bg_idle);
+}
+
 static void *bg_main(void *arg) {
     (void)arg;
+    int hook = 0; /* what the hook's last call asked for */
     for (;;) {
+        int64_t delay = H->scavenge_delay_ms; /* a racy read: only timing */
+        if ((atomic_exchange(&bg_work, false) || hook) && mhi_heap_bg_hook)
+            hook = mhi_heap_bg_hook(delay);
         mhi_lock(&H->lock);
         heap_init_locked();
         int64_t now = H->now_ms = mhi_os_millitime();
-        int64_t delay = H->scavenge_delay_ms;
-        bool more = false;
+        delay = H->scavenge_delay_ms;
+        bool more = hook == 2;
         if (H->stats.idle > H->stats.released)
             if (scavenge_locked(now, delay > 0 ? delay : 1, MHI_SCAVENGE_BYTES_PER_TICK,
                                 MHI_SCAVENGE_RUNS_PER_TICK, &more) >= MHI_SCAVENGE_BYTES_PER_TICK)
                 more = true;
-        bool pending = H->stats.idle > H->stats.released && !H->scav_off;
-        if (!pending) atomic_store_explicit(&bg_idle, 1, memory_order_relaxed);
+        bool pending = (H->stats.idle > H->stats.released && !H->scav_off) || hook;
+        if (!pending) {
+            atomic_store(&bg_idle, 1);
+            if (atomic_load(&bg_work)) { /* a request raced with the decision */
+                atomic_store(&bg_idle, 0);
+                pending = more = true;
+            }
+        }
         mhi_unlock(&H->lock);
         if (!pending) mhi_os_futex_wait(&bg_idle, 1, -1);
         else mhi_os_futex_wait(&bg_idle, 0, more ? 1 : delay / 4 > 10 ? delay / 4 : 10);
@@ -829,6 +850,7 @@ void mhi_heap_fork_child(void) {
     /* The thread did not come along. */
     atomic_store_explicit(&mhi_heap_bg_started, 0, memory_order_relaxed);
     atomic_store_explicit(&bg_idle, 0, memory_order_relaxed);
+    atomic_store_explicit(&bg_work, false, memory_order_relaxed);
 }
 
 /* ---- verifier ---- */

@@ -89,6 +89,13 @@ void mhi_heap_set_scavenge_delay(int64_t ms);
  * makes no heap call. */
 void mhi_heap_bg_start(void);
 extern _Atomic int mhi_heap_bg_started; /* 0: not yet (or not in this child of fork) */
+/* Work of the layers above for the background thread: it calls the hook
+ * (with the scavenger delay) when mhi_heap_bg_request() was called since
+ * its last call, or when that call returned non-zero: 1, call again after
+ * a quarter of the delay; 2, call again soon (work left).  Set the hook
+ * before the thread starts. */
+extern int (*mhi_heap_bg_hook)(int64_t delay_ms);
+void mhi_heap_bg_request(void);
 
 /* Allocate a span of npages pages, state MHI_SPAN_INUSE (with kind) or
  * MHI_SPAN_MANUAL.  If zero, the pages read as zero on return (only pages

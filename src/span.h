@@ -39,7 +39,13 @@ enum mhi_span_kind {
     MHI_KIND_SMALL = 1, /* malloc: objects of one size class */
     MHI_KIND_LARGE = 2, /* malloc: one object of npages pages */
     MHI_KIND_GC = 3,    /* garbage-collected heap (objects of one class or one large) */
+    /* malloc: objects of one size class, some of whose free objects sit on
+     * released pages (relmask below).  The free fast path takes only
+     * KIND_SMALL, so frees into such a span go through the slow path,
+     * which checks relmask for double frees. */
+    MHI_KIND_SMALL_REL = 4,
 };
+
 
 struct mhi_special;
 
@@ -115,6 +121,15 @@ struct mhi_span {
      * lock when unowned. */
     size_t nbytes;           /* npages << MHI_PAGE_SHIFT, for range checks */
     uint8_t where;           /* enum mhi_span_where: which list holds it */
+    /* Trimming (free pages inside a span in use, see trim in central.h):
+     * spans of at most 64 objects only.  relmask: free objects taken off
+     * the free list because pages they overlap were released; counted in
+     * nfree.  Written by whoever may change freelist (owner under its
+     * cache's lock, or central's lock), read by freers' slow paths.
+     * touched: the trim epoch of the last return of objects to the span;
+     * trimmed: the epoch of the last trim look at it. */
+    _Atomic uint64_t relmask;
+    uint32_t touched, trimmed;
 
     /* ---- written by other threads: a line of its own ----
      * Objects freed by threads other than the owner, linked through their
@@ -132,6 +147,15 @@ struct mhi_span {
 };
 static_assert(offsetof(mhi_span, npages) + sizeof(size_t) <= MHI_CACHE_LINE,
               "fast-path and lookup fields share line 0");
+
+/* The span's kind, read by threads that may race with the switch between
+ * SMALL and SMALL_REL (only those two change while the span is in use). */
+static inline uint8_t mhi_span_kind(const mhi_span *s) {
+    return __atomic_load_n(&s->kind, __ATOMIC_RELAXED);
+}
+static inline bool mhi_kind_small(uint8_t k) {
+    return k == MHI_KIND_SMALL || k == MHI_KIND_SMALL_REL;
+}
 
 static inline uintptr_t mhi_span_end(const mhi_span *s) {
     return s->base + (s->npages << MHI_PAGE_SHIFT);

@@ -8,7 +8,10 @@
  * 3. About 1 s of light activity: every 5 ms, 200 malloc/free pairs of
  *    16..256 B through a ring of 64 live objects.  No allocator-specific
  *    call.  Reads RSS again: rss_after_1s_mib.  live_mib is the bytes still
- *    allocated (requested sizes).
+ *    allocated (requested sizes).  floor_mib is the memory of the 4 KiB
+ *    pages that hold at least one byte of a live object, where this
+ *    allocator placed them: no policy that releases whole free pages (and
+ *    moves nothing) can be resident in less.
  * 4. Allocates again as many bytes as were freed (same size mix, new
  *    draws), writing them: rss_after_realloc_mib; compare with rss_full_mib
  *    (after step 1): an allocator that reuses the freed memory ends near it.
@@ -40,6 +43,41 @@ static int ok(const unsigned char *p, uint32_t size, uint64_t id) {
 }
 
 static double rss_mib(void) { return wl_rss_kib() / 1024.0; }
+
+static int cmp_uptr(const void *a, const void *b) {
+  uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* MiB of the distinct 4 KiB pages touched by the live objects. */
+static double floor_mib(unsigned char **obj, const uint32_t *size, size_t n) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (obj[i]) k++;
+  uintptr_t *lo = wl_xmalloc(sizeof(uintptr_t) * (k ? k : 1));
+  uintptr_t *hi = wl_xmalloc(sizeof(uintptr_t) * (k ? k : 1));
+  k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (obj[i]) {
+      lo[k] = (uintptr_t)obj[i] >> 12;
+      hi[k++] = ((uintptr_t)obj[i] + size[i] - 1) >> 12;
+    }
+  qsort(lo, k, sizeof(uintptr_t), cmp_uptr);
+  qsort(hi, k, sizeof(uintptr_t), cmp_uptr);
+  /* objects do not overlap, so sorting both ends keeps the pairs in order */
+  uint64_t pages = 0;
+  uintptr_t last = 0; /* one past the last page counted */
+  for (size_t i = 0; i < k; i++) {
+    uintptr_t a = lo[i] < last ? last : lo[i];
+    if (hi[i] + 1 > a) {
+      pages += hi[i] + 1 - a;
+      last = hi[i] + 1;
+    }
+  }
+  free(lo);
+  free(hi);
+  return pages * 4096.0 / MIB;
+}
 
 int main(int argc, char **argv) {
   wl_args a = wl_parse(argc, argv, 1);
@@ -96,6 +134,7 @@ int main(int argc, char **argv) {
   }
   double t_free = wl_now() - t0;
   double rss_after_free = rss_mib();
+  double floor = floor_mib(obj, size, n);
 
   /* about 1 s of light activity */
   void *ring[64];
@@ -147,10 +186,10 @@ int main(int argc, char **argv) {
   free(size);
 
   printf("result: time_s=%.4f fill_mib=%.1f objects=%zu rss_before_mib=%.1f rss_full_mib=%.1f "
-         "rss_after_free_mib=%.1f rss_after_1s_mib=%.1f live_mib=%.1f "
+         "rss_after_free_mib=%.1f rss_after_1s_mib=%.1f live_mib=%.1f floor_mib=%.1f "
          "rss_after_realloc_mib=%.1f realloc_mib=%.1f light_ops=%u check=%016llx errors=%llu\n",
          t_fill + t_free + t_realloc + t_end, total / MIB, n, rss0, rss_full, rss_after_free,
-         rss_after_1s, live / MIB, rss_after_realloc, again / MIB, light,
+         rss_after_1s, live / MIB, floor, rss_after_realloc, again / MIB, light,
          (unsigned long long)check, (unsigned long long)errors);
   return errors ? 3 : 0;
 }

@@ -367,9 +367,40 @@ static void c_df_local_then_remote(void) {
 }
 static void c_df_cross_thread_large(void) { c_df_cross_thread_size(1 * MiB); }
 
+/* The second free comes after the background thread released the page
+ * the freed object lies on (the object reads as zero then, with no free
+ * mark): 4 KiB objects, eight to a span, seven of each eight freed. */
+static void c_df_small_released(void) {
+    enum { K = 64 };
+    static char *p[K];
+    if (mh_option_set("scavenge_delay_ms", 20) != 0) _exit(2);
+    for (int i = 0; i < K; i++) {
+        p[i] = malloc(4096);
+        memset(p[i], 1, 4096);
+    }
+    for (int i = 0; i < K; i++)
+        if (i % 8 != 0) free(p[i]);
+    char *v = p[1];
+    long pg = sysconf(_SC_PAGESIZE);
+    unsigned char inmem = 1;
+    for (int t = 0; t < 300 && inmem; t++) {
+        usleep(10000);
+        if (mincore((void *)((uintptr_t)v & ~(uintptr_t)(pg - 1)), 1, &inmem) != 0) _exit(4);
+        inmem &= 1;
+    }
+    if (inmem) {
+        say("the freed object's page was never released\n");
+        _exit(3);
+    }
+    tell(v);
+    free(v);
+}
+
 static void row_double_free_small(void) {
     expect_abort("double free, small, immediate", c_df_small_now, "double free");
     expect_abort("double free, small, later", c_df_small_later, "double free");
+    expect_abort("double free, small, after its page was released", c_df_small_released,
+                 "double free");
 }
 static void row_double_free_large(void) {
     expect_abort("double free, large, immediate", c_df_large_now, "double free");

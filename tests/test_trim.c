@@ -1,0 +1,292 @@
+/* test_trim.c - free pages inside small-object spans that still hold live
+ * objects go back to the OS, with no heap call, and come back correctly.
+ *
+ *   release: 6000 objects of 2 KiB (two per OS page); 90 % freed at random.
+ *       Within 3 s of sleeping (the background thread, scavenge_delay_ms =
+ *       40), at least 90 % of the OS pages that hold no live object are
+ *       no longer resident, and every page with a live object still is;
+ *       the live objects' contents are intact.
+ *   reuse: allocating the freed number again gives objects that do not
+ *       overlap each other or the live ones (every object is filled with
+ *       its own pattern, then all are checked), and calloc'd ones read as
+ *       zero.
+ *   threads: four threads allocate objects of 256 B .. 8 KiB, hand half of
+ *       them to a neighbour to free, free most of their own, and pause
+ *       now and then so that spans age and the background thread trims
+ *       them while others free into the same spans; every object's pattern
+ *       is checked when it is freed (run under TSan and ASan too).
+ *   small: spans of more than 64 objects are never trimmed (a page of
+ *       16-byte objects stays resident while one object on it lives). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "mheap.h"
+#include "os.h"
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static uint64_t mix(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* Fill / check an object with a pattern derived from its id. */
+static void fill(unsigned char *p, size_t n, uint64_t id) {
+    uint64_t h = mix(id);
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v = h ^ i;
+        memcpy(p + i, &v, n - i < 8 ? n - i : 8);
+    }
+}
+static int intact(const unsigned char *p, size_t n, uint64_t id) {
+    uint64_t h = mix(id);
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v = h ^ i;
+        if (memcmp(p + i, &v, n - i < 8 ? n - i : 8) != 0) return 0;
+    }
+    return 1;
+}
+
+#define N 6000
+#define SZ 2048
+static unsigned char *obj[2 * N];
+static int live[2 * N];
+
+static int cmp_ptr(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Pages (OS) fully covered by the objects in [0, N) that are not live,
+ * and pages holding a live object: counts of those resident. */
+static void page_census(size_t *free_pages, size_t *free_res, size_t *live_pages,
+                        size_t *live_res) {
+    size_t ps = (size_t)getpagesize();
+    uintptr_t *lp = malloc(sizeof(uintptr_t) * N), *fp = malloc(sizeof(uintptr_t) * N * 2);
+    REQUIRE(lp && fp);
+    size_t nl = 0, nf = 0;
+    for (int i = 0; i < N; i++) {
+        uintptr_t a = (uintptr_t)obj[i] / ps, b = ((uintptr_t)obj[i] + SZ - 1) / ps;
+        if (live[i]) {
+            lp[nl++] = a;
+            if (b != a) lp[nl++] = b; /* (2 KiB objects do not straddle 4 KiB pages) */
+        } else {
+            fp[nf++] = a;
+        }
+    }
+    qsort(lp, nl, sizeof *lp, cmp_ptr);
+    qsort(fp, nf, sizeof *fp, cmp_ptr);
+    *free_pages = *free_res = *live_pages = *live_res = 0;
+    size_t j = 0;
+    for (size_t i = 0; i < nf; i++) {
+        if (i > 0 && fp[i] == fp[i - 1]) continue;
+        while (j < nl && lp[j] < fp[i]) j++;
+        if (j < nl && lp[j] == fp[i]) continue; /* shares a page with a live one */
+        /* both halves of the page must be objects of this test */
+        if (i + 1 >= nf || fp[i + 1] != fp[i]) continue;
+        (*free_pages)++;
+        *free_res += mhi_os_resident((void *)(fp[i] * ps), ps);
+    }
+    for (size_t i = 0; i < nl; i++) {
+        if (i > 0 && lp[i] == lp[i - 1]) continue;
+        (*live_pages)++;
+        *live_res += mhi_os_resident((void *)(lp[i] * ps), ps);
+    }
+    free(lp);
+    free(fp);
+}
+
+static void test_release_and_reuse(void) {
+    if (getpagesize() != 4096) {
+        printf("release: skipped (OS page size %d)\n", getpagesize());
+        return;
+    }
+    for (int i = 0; i < N; i++) {
+        obj[i] = mh_malloc(SZ);
+        REQUIRE(obj[i] != NULL);
+        fill(obj[i], SZ, (uint64_t)i);
+        live[i] = 1;
+    }
+    uint64_t r = 12345;
+    for (int k = 0; k < N * 9 / 10;) {
+        r = mix(r);
+        int i = (int)(r % N);
+        if (!live[i]) continue;
+        CHECK(intact(obj[i], SZ, (uint64_t)i));
+        mh_free(obj[i]);
+        live[i] = 0;
+        k++;
+    }
+    size_t fpg, fres, lpg, lres;
+    page_census(&fpg, &fres, &lpg, &lres);
+    printf("release: %zu free pages (%zu resident), %zu live pages, right after the frees\n", fpg,
+           fres, lpg);
+    for (int t = 0; t < 3000 && fres > fpg / 10; t += 50) {
+        sleep_ms(50);
+        page_census(&fpg, &fres, &lpg, &lres);
+    }
+    printf("release: %zu of %zu free pages resident, %zu of %zu live pages\n", fres, fpg, lres,
+           lpg);
+    CHECK(fpg > N / 4);
+    mh_stats_t st;
+    CHECK_EQ(mh_stats_get(&st, sizeof st), sizeof st);
+    CHECK_EQ(st.version, 2);
+    /* (spans whose objects were all freed went back to the page heap
+     * whole, and count as scavenged instead) */
+    CHECK(st.trimmed > 0 && st.ntrim > 0);
+    CHECK(fres <= fpg / 10);
+    CHECK_EQ(lres, lpg);
+    for (int i = 0; i < N; i++)
+        if (live[i]) CHECK(intact(obj[i], SZ, (uint64_t)i));
+
+    /* reuse: as many again, every third from calloc */
+    int nzero_bad = 0;
+    for (int i = N; i < N + N * 9 / 10; i++) {
+        if (i % 3 == 0) {
+            obj[i] = mh_calloc(1, SZ);
+            REQUIRE(obj[i] != NULL);
+            for (size_t b = 0; b < SZ; b++) nzero_bad += obj[i][b] != 0;
+        } else {
+            obj[i] = mh_malloc(SZ);
+            REQUIRE(obj[i] != NULL);
+        }
+        fill(obj[i], SZ, (uint64_t)i);
+        live[i] = 1;
+    }
+    CHECK_EQ(nzero_bad, 0);
+    size_t bad = 0, nlive = 0;
+    for (int i = 0; i < N + N * 9 / 10; i++)
+        if (live[i]) {
+            nlive++;
+            bad += !intact(obj[i], SZ, (uint64_t)i);
+        }
+    printf("reuse: %zu live objects, %zu corrupted\n", nlive, bad);
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(mh_heap_verify(), 0);
+    for (int i = 0; i < N + N * 9 / 10; i++)
+        if (live[i]) mh_free(obj[i]);
+}
+
+/* ---- threads ---- */
+
+#define NT 4
+#define SLOTS 1500
+typedef struct {
+    unsigned char *p;
+    size_t n;
+    uint64_t id;
+} item;
+/* handoff[t]: objects thread t allocated for thread (t+1)%NT to free */
+static item handoff[NT][SLOTS];
+static pthread_barrier_t bar;
+static _Atomic unsigned long thread_bad;
+
+static void *worker(void *arg) {
+    int t = (int)(intptr_t)arg;
+    item mine[SLOTS];
+    uint64_t r = mix((uint64_t)t + 99);
+    for (int round = 0; round < 6; round++) {
+        for (int i = 0; i < SLOTS; i++) {
+            r = mix(r);
+            size_t n = 256 + (size_t)(r % (8192 - 256));
+            uint64_t id = ((uint64_t)t << 48) | ((uint64_t)round << 32) | (uint64_t)i;
+            mine[i] = (item){mh_malloc(n), n, id};
+            r = mix(r);
+            size_t m = 256 + (size_t)(r % (8192 - 256));
+            handoff[t][i] = (item){mh_malloc(m), m, id | (1ull << 47)};
+            if (!mine[i].p || !handoff[t][i].p) abort();
+            fill(mine[i].p, n, id);
+            fill(handoff[t][i].p, m, id | (1ull << 47));
+        }
+        pthread_barrier_wait(&bar);
+        /* free most of our own, and all of our neighbour's, in pieces with
+         * pauses so that spans age while others free into them */
+        int from = (t + NT - 1) % NT;
+        for (int i = 0; i < SLOTS; i++) {
+            item *h = &handoff[from][i];
+            if (!intact(h->p, h->n, h->id)) thread_bad++;
+            mh_free(h->p);
+            if (i % 10 != 0) {
+                if (!intact(mine[i].p, mine[i].n, mine[i].id)) thread_bad++;
+                mh_free(mine[i].p);
+                mine[i].p = NULL;
+            }
+            if (i % 300 == 299) sleep_ms(15);
+        }
+        sleep_ms(60);
+        for (int i = 0; i < SLOTS; i++)
+            if (mine[i].p) {
+                if (!intact(mine[i].p, mine[i].n, mine[i].id)) thread_bad++;
+                mh_free(mine[i].p);
+            }
+        pthread_barrier_wait(&bar);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    mh_stats_t s0, s1;
+    mh_stats_get(&s0, sizeof s0);
+    pthread_t th[NT];
+    REQUIRE(pthread_barrier_init(&bar, NULL, NT) == 0);
+    for (int t = 0; t < NT; t++)
+        REQUIRE(pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t) == 0);
+    for (int t = 0; t < NT; t++) pthread_join(th[t], NULL);
+    pthread_barrier_destroy(&bar);
+    mh_stats_get(&s1, sizeof s1);
+    printf("threads: %lu corrupted objects; %llu spans trimmed meanwhile (%llu KiB)\n",
+           (unsigned long)thread_bad, (unsigned long long)(s1.ntrim - s0.ntrim),
+           (unsigned long long)((s1.trimmed - s0.trimmed) >> 10));
+    CHECK(s1.ntrim > s0.ntrim); /* the test must exercise what it is for */
+    CHECK_EQ(thread_bad, 0);
+    CHECK_EQ(mh_heap_verify(), 0);
+}
+
+/* ---- small objects ---- */
+
+static void test_small_not_trimmed(void) {
+    enum { M = 4096 };
+    unsigned char **p = malloc(sizeof(void *) * M);
+    REQUIRE(p != NULL);
+    for (int i = 0; i < M; i++) {
+        p[i] = mh_malloc(16);
+        REQUIRE(p[i] != NULL);
+        memset(p[i], 7, 16);
+    }
+    /* keep one object in 256: one per OS page of 16-byte objects */
+    for (int i = 0; i < M; i++)
+        if (i % 256 != 0) mh_free(p[i]);
+    sleep_ms(300);
+    size_t res = 0, n = 0;
+    for (int i = 0; i < M; i += 256) {
+        n++;
+        res += mhi_os_resident(p[i], 16);
+        CHECK(p[i][0] == 7 && p[i][15] == 7);
+    }
+    printf("small: %zu of %zu pages holding a live 16-byte object resident\n", res, n);
+    CHECK_EQ(res, n);
+    for (int i = 0; i < M; i += 256) mh_free(p[i]);
+    free(p);
+}
+
+int main(void) {
+    CHECK_EQ(mh_option_set("scavenge_delay_ms", 40), 0);
+    test_release_and_reuse();
+    test_small_not_trimmed();
+    test_threads();
+    return check_done("test_trim");
+}
