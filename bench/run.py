@@ -689,10 +689,13 @@ def tables(wls, allocs, med, ratio, rss_ratio, mismatch, summ):
     if any("extra" in med[("frag", a)] for a in allocs if ("frag", a) in med):
         L.append("Fragmentation workload (MiB, medians): resident memory after the fill, right "
                  "after freeing 90%, after 1 s of light activity, after allocating the freed "
-                 "amount again; live = bytes still allocated:")
+                 "amount again; live = bytes still allocated; live pages = the 4 KiB pages that "
+                 "hold a byte of a live object where this allocator put them (no policy that "
+                 "only releases whole free pages goes below it):")
         L.append("")
         keys = [("rss_full_mib", "full"), ("rss_after_free_mib", "after free"),
                 ("rss_after_1s_mib", "after 1 s"), ("live_mib", "live"),
+                ("floor_mib", "live pages"),
                 ("rss_after_realloc_mib", "after realloc")]
         L += ["| allocator | " + " | ".join(k[1] for k in keys) + " | after 1 s / live |",
               "|---|" + "---:|" * (len(keys) + 1)]
@@ -742,10 +745,12 @@ def tables(wls, allocs, med, ratio, rss_ratio, mismatch, summ):
                 lm, lg, lm / lg if lg else float("nan")))
         if "frag" in summ:
             f = summ["frag"]
-            L.append("- fragmentation: RSS %.1f MiB after 1 s for %.1f MiB live (%.1fx); %.1f MiB "
+            L.append("- fragmentation: RSS %.1f MiB after 1 s for %.1f MiB live (%.1fx; live pages "
+                     "%.1f MiB); %.1f MiB "
                      "right after the frees; %.1f MiB after allocating the freed amount again "
                      "(%.1f MiB after the first fill)" % (
                          f["rss_after_1s_mib"], f["live_mib"], f["rss_after_1s_mib"] / f["live_mib"],
+                         f.get("floor_mib", float("nan")),
                          f["rss_after_free_mib"], f["rss_after_realloc_mib"], f["rss_full_mib"]))
         L.append("")
     return L

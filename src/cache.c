@@ -59,7 +59,7 @@ static void cache_setup_locked(void) {
     cache_key_ok = mhi_os_thread_key_create(thread_exit);
 }
 
-static uint32_t stash_max(size_t c);
+static void stash_limits_reset(mhi_cache *cache);
 static mhi_cache *live_caches; /* doubly linked through next/prev */
 
 static mhi_cache *cache_create(void) {
@@ -84,7 +84,7 @@ static mhi_cache *cache_create(void) {
     for (size_t i = 0; i < MHI_NUM_CLASSES; i++) {
         c->stash[i] = NULL;
         c->nstash[i] = 0;
-        c->stash_lim[i] = i ? stash_max(i) : 0;
+        c->stash_lim[i] = 0;
         c->cur[i] = &mhi_span_empty;
         c->avail[i] = (mhi_span_list){0};
         c->full[i] = (mhi_span_list){0};
@@ -92,6 +92,8 @@ static mhi_cache *cache_create(void) {
     atomic_store_explicit(&c->notify, NULL, memory_order_relaxed);
     c->empty_bytes = 0;
     c->bg_wanted = false;
+    c->stash_bytes = 0;
+    stash_limits_reset(c);
     c->live = true;
     mhi_tls_cache = c;
     if (cache_key_ok) mhi_os_thread_set(c);
@@ -356,10 +358,62 @@ static void flush_stash(mhi_cache *cache, size_t c) {
     return_list(cache, p);
 }
 
+/* Objects a stash holds at first: about 16 KiB, 4 to 64 objects.  It may
+ * grow to about 128 KiB, 4 to 1024 objects, while what the thread's
+ * stashes grew by adds up to at most MHI_STASH_TOTAL bytes. */
+#ifndef MHI_STASH_BYTES
+#define MHI_STASH_BYTES (16u << 10)
+#define MHI_STASH_MIN 4
+#define MHI_STASH_MAX 64
+#endif
+#ifndef MHI_STASH_GROW_BYTES
+#define MHI_STASH_GROW_BYTES (128u << 10)
+#define MHI_STASH_GROW_MAX 1024
+#endif
+#ifndef MHI_STASH_TOTAL
+#define MHI_STASH_TOTAL ((size_t)1 << 20)
+#endif
+/* ... and what all threads' stashes grew by, at most this many bytes. */
+#ifndef MHI_STASH_TOTAL_ALL
+#define MHI_STASH_TOTAL_ALL ((size_t)16 << 20)
+#endif
+static _Atomic size_t stash_grown;
+static uint32_t clamp_objs(size_t c, uint32_t bytes, uint32_t max) {
+    uint32_t n = (uint32_t)(bytes / mhi_class_size[c]);
+    return n < MHI_STASH_MIN ? MHI_STASH_MIN : n > max ? max : n;
+}
+static uint32_t stash_max(size_t c) { return clamp_objs(c, MHI_STASH_BYTES, MHI_STASH_MAX); }
+static uint32_t stash_grow_max(size_t c) {
+    return clamp_objs(c, MHI_STASH_GROW_BYTES, MHI_STASH_GROW_MAX);
+}
+
+/* Every stash limit back to its first value. */
+static void stash_limits_reset(mhi_cache *cache) {
+    atomic_fetch_sub_explicit(&stash_grown, cache->stash_bytes, memory_order_relaxed);
+    cache->stash_bytes = 0;
+    for (size_t i = 1; i < MHI_NUM_CLASSES; i++) cache->stash_lim[i] = stash_max(i);
+}
+
 void mhi_cache_stash_full(size_t c) {
+    mhi_cache *cache = mhi_tls_cache;
+    /* A stash that fills grows (doubles) while the class's and the
+     * thread's bounds allow: a program that frees a burst of objects and
+     * then allocates them again (a tree dropped and rebuilt) then never
+     * sends them through the spans. */
+    uint32_t lim = cache->stash_lim[c], max = stash_grow_max(c);
+    if (lim < max) {
+        uint32_t nl = lim * 2 < max ? lim * 2 : max;
+        size_t add = (size_t)(nl - lim) * mhi_class_size[c];
+        if (cache->stash_bytes + add <= MHI_STASH_TOTAL &&
+            atomic_load_explicit(&stash_grown, memory_order_relaxed) + add <= MHI_STASH_TOTAL_ALL) {
+            atomic_fetch_add_explicit(&stash_grown, add, memory_order_relaxed);
+            cache->stash_lim[c] = nl;
+            cache->stash_bytes += add;
+            return;
+        }
+    }
     /* Keep the newer half (warm, and what the next allocations take); the
      * older half goes back to the spans. */
-    mhi_cache *cache = mhi_tls_cache;
     uint32_t keep = cache->stash_lim[c] / 2;
     void *p = cache->stash[c];
     for (uint32_t i = 1; i < keep; i++) p = *(void **)p;
@@ -369,17 +423,6 @@ void mhi_cache_stash_full(size_t c) {
     mhi_lock(&cache->lock);
     return_list(cache, rest);
     cache_unlock(cache);
-}
-
-/* Objects a stash holds: about 16 KiB, 4 to 64 objects. */
-#ifndef MHI_STASH_BYTES
-#define MHI_STASH_BYTES (16u << 10)
-#define MHI_STASH_MIN 4
-#define MHI_STASH_MAX 64
-#endif
-static uint32_t stash_max(size_t c) {
-    uint32_t n = (uint32_t)(MHI_STASH_BYTES / mhi_class_size[c]);
-    return n < MHI_STASH_MIN ? MHI_STASH_MIN : n > MHI_STASH_MAX ? MHI_STASH_MAX : n;
 }
 
 void mhi_cache_free_slow(void *p) {
@@ -441,6 +484,7 @@ static void cache_flush(mhi_cache *cache) {
         }
     }
     cache->empty_bytes = 0;
+    stash_limits_reset(cache);
     cache_unlock(cache);
 }
 

@@ -47,13 +47,14 @@ struct mhi_cache {
      * stashed object, cold by then: 0.9 M more first-level misses in the
      * pool workload.) */
     uint32_t nstash[MHI_NUM_CLASSES];
-    uint32_t stash_lim[MHI_NUM_CLASSES]; /* a free past this sends the older half back */
+    uint32_t stash_lim[MHI_NUM_CLASSES]; /* a free past this grows it or sends the older half back */
     mhi_span_list avail[MHI_NUM_CLASSES]; /* owned, with free objects; entirely free ones last */
     mhi_span_list full[MHI_NUM_CLASSES];  /* owned, no free object when filed; notice armed */
     /* Spans of this cache's full lists that received a remote free, pushed
      * by the freer (a Treiber stack through mhi_span.xnext), taken whole. */
     mhi_span *_Atomic notify;
     size_t empty_bytes;                   /* bytes of entirely free spans kept on avail */
+    size_t stash_bytes;                   /* what the stash limits grew by, in bytes */
     /* Held by the owner in its slow paths (everything but the fast paths,
      * which touch only stash and cur) and by the background thread while
      * it trims spans of avail (never cur). */

@@ -14,7 +14,10 @@
  *   - realloc keeps contents across classes, growing one byte at a time and
  *     jumping into large objects and back;
  *   - bad arguments of the mh_* entry points (errno / return values);
- *   - mh_stats_get fields, mh_trim, mh_heap_verify. */
+ *   - mh_stats_get fields, mh_trim, mh_heap_verify;
+ *   - a burst of frees grows its class's stash (and a burst allocated again
+ *     comes back from it, newest first), within the per-class and
+ *     per-thread bounds; mh_trim sets the limits back. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdbool.h>
@@ -26,6 +29,7 @@
 
 #include "check.h"
 #include "mheap.h"
+#include "cache.h"
 #include "sizeclass_table.h"
 
 #define KiB ((size_t)1 << 10)
@@ -555,8 +559,51 @@ static void test_beyond_memory(void) {
     mh_free(q);
 }
 
+static void test_stash_growth(void) {
+    static uint32_t base[MHI_NUM_CLASSES];
+    static void *p[4096];
+    mh_free(mh_malloc(1)); /* this thread has a cache */
+    mh_trim();
+    mhi_cache *cache = mhi_tls_cache;
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) base[c] = cache->stash_lim[c];
+    size_t c32 = mhi_size_class(32);
+    for (int i = 0; i < 3000; i++) REQUIRE((p[i] = mh_malloc(32)) != NULL);
+    for (int i = 0; i < 3000; i++) mh_free(p[i]);
+    uint32_t lim = cache->stash_lim[c32];
+    printf("stash: class of 32 B: limit %u -> %u after a burst of 3000 frees\n", base[c32], lim);
+    CHECK(lim > base[c32]);
+    CHECK(lim <= 1024);
+    CHECK(cache->nstash[c32] <= lim);
+    /* allocated again: newest first, out of the stash */
+    uint32_t n = cache->nstash[c32];
+    CHECK(n >= lim / 2);
+    for (uint32_t i = 0; i < n; i++) CHECK(mh_malloc(32) == p[2999 - i]);
+    /* bursts in every class: what the stashes grew by stays within 1 MiB */
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
+        int k = (int)(((size_t)4 << 20) / mhi_class_size[c]);
+        if (k > 4096) k = 4096;
+        for (int i = 0; i < k; i++) REQUIRE((p[i] = mh_malloc(mhi_class_size[c])) != NULL);
+        for (int i = 0; i < k; i++) mh_free(p[i]);
+    }
+    size_t grown = 0;
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
+        CHECK(cache->stash_lim[c] >= base[c]);
+        grown += (size_t)(cache->stash_lim[c] - base[c]) * mhi_class_size[c];
+    }
+    printf("stash: limits grew by %zu KiB in all after bursts in every class\n", grown >> 10);
+    CHECK(grown > 0 && grown <= ((size_t)1 << 20));
+    CHECK_EQ(grown, cache->stash_bytes);
+    mh_trim();
+    size_t back = 0;
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) back += cache->stash_lim[c] == base[c];
+    CHECK_EQ(back, MHI_NUM_CLASSES - 1);
+    CHECK_EQ(cache->stash_bytes, 0);
+}
+
 int main(void) {
     make_sizes();
+    test_stash_growth();
+    CHECK_EQ(mh_heap_verify(), 0);
     test_beyond_memory();
     test_malloc_sizes();
     CHECK_EQ(mh_heap_verify(), 0);

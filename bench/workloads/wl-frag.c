@@ -187,9 +187,10 @@ int main(int argc, char **argv) {
 
   printf("result: time_s=%.4f fill_mib=%.1f objects=%zu rss_before_mib=%.1f rss_full_mib=%.1f "
          "rss_after_free_mib=%.1f rss_after_1s_mib=%.1f live_mib=%.1f floor_mib=%.1f "
-         "rss_after_realloc_mib=%.1f realloc_mib=%.1f light_ops=%u check=%016llx errors=%llu\n",
+         "rss_after_realloc_mib=%.1f realloc_mib=%.1f light_ops=%u fill_s=%.4f free_s=%.4f "
+         "realloc_s=%.4f end_s=%.4f check=%016llx errors=%llu\n",
          t_fill + t_free + t_realloc + t_end, total / MIB, n, rss0, rss_full, rss_after_free,
-         rss_after_1s, live / MIB, floor, rss_after_realloc, again / MIB, light,
+         rss_after_1s, live / MIB, floor, rss_after_realloc, again / MIB, light, t_fill, t_free, t_realloc, t_end,
          (unsigned long long)check, (unsigned long long)errors);
   return errors ? 3 : 0;
 }
