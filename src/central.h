@@ -96,8 +96,8 @@ void *mhi_central_alloc_one(size_t c);
  * free objects while other objects in it are live.  mhi_span_trim takes
  * the free objects overlapping such pages off the free list into relmask,
  * marks the span KIND_SMALL_REL and releases the pages (madvise
- * DONTNEED); mhi_span_unrelease puts released objects back on the free
- * list when the span runs out.  Both need the right to change the span's
+ * DONTNEED); mhi_span_unrelease puts them back on the free list when the
+ * span runs out.  Both need the right to change the span's
  * free list: its owner (under the cache's lock) or central[c]'s lock for
  * an unowned span.  The background thread trims spans no one returned
  * objects to for two trim epochs (cache.c: mhi_malloc_trim_pass). */
@@ -121,8 +121,8 @@ static inline bool mhi_span_trim_candidate(const mhi_span *s, size_t os_page) {
 /* Release the OS pages of s that only free objects overlap; returns the
  * bytes released. */
 size_t mhi_span_trim(mhi_span *s);
-/* Put the released objects that start in the lowest released OS page of
- * s back on its free list (s has released objects). */
+/* Put the released objects of s back on its free list, their pages
+ * brought in with one MADV_POPULATE_WRITE (s has released objects). */
 void mhi_span_unrelease(mhi_span *s);
 /* A free of object idx of s found s KIND_SMALL_REL: abort if the object
  * is one of the released (free) ones. */
