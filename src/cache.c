@@ -73,6 +73,23 @@ static mhi_cache *cache_create(void) {
         if (c) c->lock = (mhi_lock_t)MHI_LOCK_INIT;
     }
     if (c) {
+        /* Set up before it joins the list: the trim pass walks the lists
+         * of every cache there. */
+        for (size_t i = 0; i < MHI_NUM_CLASSES; i++) {
+            c->stash[i] = NULL;
+            c->nstash[i] = 0;
+            c->stash_lim[i] = 0;
+            c->cur[i] = &mhi_span_empty;
+            c->avail[i] = (mhi_span_list){0};
+            c->full[i] = (mhi_span_list){0};
+        }
+        atomic_store_explicit(&c->notify, NULL, memory_order_relaxed);
+        c->empty_bytes = 0;
+        c->bg_wanted = false;
+        c->orphan = false;
+        c->stash_bytes = 0;
+        stash_limits_reset(c);
+        c->live = true;
         ncaches_live++;
         c->prev = NULL;
         c->next = live_caches;
@@ -81,20 +98,6 @@ static mhi_cache *cache_create(void) {
     }
     mhi_unlock(&cache_lock);
     if (!c) return NULL;
-    for (size_t i = 0; i < MHI_NUM_CLASSES; i++) {
-        c->stash[i] = NULL;
-        c->nstash[i] = 0;
-        c->stash_lim[i] = 0;
-        c->cur[i] = &mhi_span_empty;
-        c->avail[i] = (mhi_span_list){0};
-        c->full[i] = (mhi_span_list){0};
-    }
-    atomic_store_explicit(&c->notify, NULL, memory_order_relaxed);
-    c->empty_bytes = 0;
-    c->bg_wanted = false;
-    c->stash_bytes = 0;
-    stash_limits_reset(c);
-    c->live = true;
     mhi_tls_cache = c;
     if (cache_key_ok) mhi_os_thread_set(c);
     /* Once, outside every lock: pthread_atfork may itself allocate, which
@@ -527,21 +530,17 @@ static void forget_notice(mhi_span *s) {
     atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
 }
 
-/* The forking thread's own cache lock first: the background thread may be
- * trimming its spans (it only tries that lock, holding cache_lock). */
-void mhi_cache_fork_prepare(void) {
-    mhi_cache *cache = mhi_tls_cache;
-    if (!mhi_cache_is_static(cache)) mhi_lock(&cache->lock);
-    mhi_lock(&cache_lock);
-}
-void mhi_cache_fork_parent(void) {
-    mhi_unlock(&cache_lock);
-    mhi_cache *cache = mhi_tls_cache;
-    if (!mhi_cache_is_static(cache)) mhi_unlock(&cache->lock);
-}
+/* Holding cache_lock also keeps the background thread out of every
+ * cache: it takes a cache's lock only while it holds cache_lock. */
+void mhi_cache_fork_prepare(void) { mhi_lock(&cache_lock); }
+void mhi_cache_fork_parent(void) { mhi_unlock(&cache_lock); }
 void mhi_cache_fork_child(void) {
     mhi_lock_reset(&cache_lock);
-    if (!mhi_cache_is_static(mhi_tls_cache)) mhi_lock_reset(&mhi_tls_cache->lock);
+    /* The other threads' caches: their owners may have been inside a slow
+     * path, holding the lock, with spans half updated; no trim pass may
+     * touch them in the child. */
+    for (mhi_cache *c = live_caches; c; c = c->next)
+        if (c != mhi_tls_cache) c->orphan = true;
     /* Remote freers in other threads may have been delivering notices to
      * this thread's spans when the fork happened: in the child they never
      * finish.  Clear their FREEING and onstack marks, forget the stack, and
@@ -600,6 +599,7 @@ int mhi_malloc_trim_pass(int64_t delay_ms) {
     bool young = false;
     mhi_lock(&cache_lock);
     for (mhi_cache *cache = live_caches; cache && budget; cache = cache->next) {
+        if (cache->orphan) continue;
         for (size_t c = 1; c < MHI_NUM_CLASSES && budget; c++) {
             if (mhi_class_nobjs[c] > 64) continue;
             if (!mhi_trylock(&cache->lock)) {

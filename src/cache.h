@@ -60,6 +60,7 @@ struct mhi_cache {
      * it trims spans of avail (never cur). */
     mhi_lock_t lock;
     bool bg_wanted; /* wake the background thread once the lock is dropped */
+    bool orphan;    /* (child of fork) another thread's cache: never trimmed */
     mhi_cache *next, *prev;               /* live caches / the pool of unused ones */
     bool live;
 };

@@ -59,10 +59,14 @@ void *mhi_malloc_large(size_t size, bool zero) {
      * sparsely), and up to 4 MiB the pages the scavenger released (the
      * program grows back into memory it used before). */
     size_t bytes = npages << MHI_PAGE_SHIFT;
+    /* Only the OS pages the object reaches: the rest of its last heap
+     * page stays out of memory until written. */
+    size_t ps = mhi_os_page_size();
+    uintptr_t end = s->base + ((size + ps - 1) & ~(ps - 1));
     if (res.nonresident && !zero && bytes <= ((size_t)1 << 20))
-        mhi_os_populate((void *)s->base, bytes);
-    else if (res.rel_lo && bytes <= ((size_t)4 << 20))
-        mhi_os_populate((void *)res.rel_lo, res.rel_hi - res.rel_lo);
+        mhi_os_populate((void *)s->base, end - s->base);
+    else if (res.rel_lo && bytes <= ((size_t)4 << 20) && res.rel_lo < end)
+        mhi_os_populate((void *)res.rel_lo, (res.rel_hi < end ? res.rel_hi : end) - res.rel_lo);
     return (void *)s->base;
 }
 

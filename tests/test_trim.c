@@ -15,6 +15,10 @@
  *       now and then so that spans age and the background thread trims
  *       them while others free into the same spans; every object's pattern
  *       is checked when it is freed (run under TSan and ASan too).
+ *   fork: while the threads above run (and the background thread trims),
+ *       the main thread forks 20 times; each child allocates, checks and
+ *       frees objects of the trimmed classes and exits cleanly within 10 s.
+ *       Skipped under the sanitizers (forking beside running threads).
  *   small: spans of more than 64 objects are never trimmed (a page of
  *       16-byte objects stays resident while one object on it lives). */
 #define _GNU_SOURCE
@@ -25,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -238,6 +243,60 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+/* A child of fork: objects of the trimmed classes, allocated, checked and
+ * freed; exit 0 if all were intact. */
+static void fork_child_work(void) {
+    static unsigned char *p[2000];
+    int bad = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 2000; i++) {
+            size_t n = 256 + (size_t)(mix((uint64_t)i) % 4000);
+            if (!(p[i] = mh_malloc(n))) _exit(4);
+            fill(p[i], n, (uint64_t)i);
+        }
+        for (int i = 0; i < 2000; i++) {
+            size_t n = 256 + (size_t)(mix((uint64_t)i) % 4000);
+            bad += !intact(p[i], n, (uint64_t)i);
+            mh_free(p[i]);
+        }
+    }
+    _exit(bad ? 3 : 0);
+}
+
+static int forks_ok, forks_run;
+
+static void fork_while_trimming(void) {
+    for (int k = 0; k < 20; k++) {
+        sleep_ms(20);
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0) continue;
+        if (pid == 0) {
+            alarm(10);
+            fork_child_work();
+        }
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        }
+        forks_run++;
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) forks_ok++;
+        else
+            fprintf(stderr, "fork: child %d: exit %d, signal %d\n", k,
+                    WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    }
+}
+
 static void test_threads(void) {
     mh_stats_t s0, s1;
     mh_stats_get(&s0, sizeof s0);
@@ -245,6 +304,14 @@ static void test_threads(void) {
     REQUIRE(pthread_barrier_init(&bar, NULL, NT) == 0);
     for (int t = 0; t < NT; t++)
         REQUIRE(pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t) == 0);
+    if (!SANITIZED) {
+        fork_while_trimming();
+        printf("fork: %d of %d children exited cleanly\n", forks_ok, forks_run);
+        CHECK_EQ(forks_run, 20);
+        CHECK_EQ(forks_ok, forks_run);
+    } else {
+        printf("fork: skipped under the sanitizers\n");
+    }
     for (int t = 0; t < NT; t++) pthread_join(th[t], NULL);
     pthread_barrier_destroy(&bar);
     mh_stats_get(&s1, sizeof s1);
