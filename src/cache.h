@@ -101,9 +101,10 @@ static MHI_ALWAYS_INLINE void mhi_stash_push(mhi_cache *cache, size_t c, void *p
     cache->nstash[c]++;
 }
 
-/* Allocate one object of class c: from the stash first (objects recently
- * freed here, warm in this core's cache), else the current span. */
-static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
+/* Take one object of class c without a slow path: from the stash first
+ * (objects recently freed here, warm in this core's cache), else the
+ * current span; NULL when both are empty. */
+static MHI_ALWAYS_INLINE void *mhi_cache_pop(size_t c) {
     mhi_cache *cache = mhi_tls_cache;
     void *p = cache->stash[c];
     if (MHI_UNLIKELY(p != NULL)) {
@@ -114,11 +115,17 @@ static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
     }
     mhi_span *s = cache->cur[c];
     p = s->freelist;
-    if (MHI_UNLIKELY(!p)) return mhi_cache_alloc_slow(c);
+    if (MHI_UNLIKELY(!p)) return NULL;
     s->freelist = *(void **)p;
     mhi_mark_clear(p);
     s->nfree--;
     return p;
+}
+
+/* Allocate one object of class c (NULL: out of memory). */
+static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
+    void *p = mhi_cache_pop(c);
+    return MHI_LIKELY(p != NULL) ? p : mhi_cache_alloc_slow(c);
 }
 
 /* Free p (not NULL): onto this thread's stash for its class, whoever owns

@@ -70,6 +70,11 @@ void *mhi_malloc_large(size_t size, bool zero) {
     return (void *)s->base;
 }
 
+void *mhi_malloc_small_slow(size_t size) {
+    void *p = mhi_cache_alloc_slow(mhi_size_class(size));
+    return MHI_LIKELY(p != NULL) ? p : mhi_malloc_oom(size);
+}
+
 void *mhi_calloc(size_t n, size_t size) {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) return mhi_malloc_oom(SIZE_MAX);

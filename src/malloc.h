@@ -21,11 +21,15 @@ size_t mhi_usable_size(const void *p);
 void mhi_free_sized(void *p, size_t size, size_t align);
 void mhi_malloc_init(void);
 
+/* The slow path of a small malloc (a tail call: the fast path saves
+ * nothing for it). */
+MHI_NOINLINE void *mhi_malloc_small_slow(size_t size);
+
 static MHI_ALWAYS_INLINE void *mhi_malloc(size_t size) {
     if (MHI_LIKELY(size <= MHI_SMALL_SIZE_MAX)) {
-        void *p = mhi_cache_alloc(mhi_size_class(size));
+        void *p = mhi_cache_pop(mhi_size_class(size));
         if (MHI_LIKELY(p != NULL)) return p;
-        return mhi_malloc_oom(size);
+        return mhi_malloc_small_slow(size);
     }
     return mhi_malloc_large(size, false);
 }
