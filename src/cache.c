@@ -150,13 +150,22 @@ static inline void bg_check(void) {
 
 static void drain_notify(mhi_cache *cache);
 
-/* s, on avail[c], has every object free: keep it or give it back. */
+/* s is on avail: if pages of it might come free, have the background
+ * thread look at it once it has aged (asked for when the cache's lock is
+ * dropped). */
+static inline void note_trim_candidate(mhi_cache *cache, const mhi_span *s) {
+    if (mhi_span_trim_candidate(s, mhi_os_page_size())) cache->bg_wanted = true;
+}
+
+/* s, on avail[c], has every object free: keep it or give it back (then s
+ * may be reused at once: the caller must not look at it again). */
 static void span_emptied(mhi_cache *cache, mhi_span *s) {
     mhi_span_list *l = &cache->avail[s->sizeclass];
     mhi_span_list_remove(l, s);
     if (cache->empty_bytes + s->nbytes <= EMPTY_KEEP) {
         cache->empty_bytes += s->nbytes;
         mhi_span_list_push_back(l, s);
+        note_trim_candidate(cache, s);
     } else {
         s->where = MHI_WHERE_NONE;
         cache->bg_wanted = true;
@@ -169,13 +178,15 @@ static void span_emptied(mhi_cache *cache, mhi_span *s) {
     }
 }
 
-/* s leaves full[c] for the front of avail[c] (it has free objects). */
+/* s leaves full[c] for the front of avail[c] (it has free objects); as
+ * span_emptied, s may be gone after. */
 static void span_unfull(mhi_cache *cache, mhi_span *s) {
     size_t c = s->sizeclass;
     mhi_span_list_remove(&cache->full[c], s);
     s->where = MHI_WHERE_AVAIL;
     mhi_span_list_push(&cache->avail[c], s);
     if (s->nfree == s->nelems) span_emptied(cache, s);
+    else note_trim_candidate(cache, s);
 }
 
 /* Give the n objects head .. tail (checked and marked) back to s, which
@@ -191,21 +202,19 @@ static void local_return(mhi_cache *cache, mhi_span *s, void *head, void *tail, 
         /* The notice is no longer needed: the span is back in use. */
         atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
         span_unfull(cache, s);
-    } else if (s->where == MHI_WHERE_AVAIL && s->nfree == s->nelems) {
-        span_emptied(cache, s);
+    } else if (s->where == MHI_WHERE_AVAIL) {
+        if (s->nfree == s->nelems) span_emptied(cache, s);
+        else note_trim_candidate(cache, s);
     }
-    /* Pages of s might come free: have the background thread look at it
-     * once it has aged (started after the cache's lock is dropped). */
-    if (s->where == MHI_WHERE_AVAIL && mhi_span_trim_candidate(s, mhi_os_page_size()))
-        cache->bg_wanted = true;
 }
 
 /* Drop the cache's lock; then, outside every allocator lock (starting the
  * thread allocates), wake the background thread if a trim was asked for. */
 static void cache_unlock(mhi_cache *cache) {
+    bool want = cache->bg_wanted; /* (the trim pass writes it too, locked) */
+    cache->bg_wanted = false;
     mhi_unlock(&cache->lock);
-    if (MHI_UNLIKELY(cache->bg_wanted)) {
-        cache->bg_wanted = false;
+    if (MHI_UNLIKELY(want)) {
         bg_check();
         mhi_heap_bg_request();
     }
@@ -295,12 +304,15 @@ void *mhi_cache_alloc_slow(size_t c) {
 }
 
 /* Give the n objects head .. tail of s (linked through their first words,
- * checked and marked) back to s, which another cache owns or nobody does. */
-static void push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
+ * checked and marked) back to s, which another cache owns or nobody does.
+ * True if s was unowned and pages of it may have come free (the caller
+ * asks the background thread for a trim pass). */
+static bool push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
     uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
     for (;;) {
         if (x & MHI_XF_ABANDONED) {
-            if (mhi_central_free_unowned(s, head, tail, n)) return;
+            int r = mhi_central_free_unowned(s, head, tail, n);
+            if (r) return r == 2;
             x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
             continue;
         }
@@ -312,7 +324,7 @@ static void push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
                                                   memory_order_relaxed))
             break;
     }
-    if (!(x & MHI_XF_NOTIFY)) return;
+    if (!(x & MHI_XF_NOTIFY)) return false;
     /* The span sits on its owner's full list: tell the owner.  While
      * FREEING is set the owner waits before it re-arms or gives up the
      * span, so owner stays valid here. */
@@ -325,6 +337,7 @@ static void push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
                                                         memory_order_relaxed));
     }
     atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_release);
+    return false;
 }
 
 /* The span of p, an object of some small span (it was checked at its
@@ -349,8 +362,8 @@ static void return_list(mhi_cache *cache, void *p) {
         }
         if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (void *)cache)
             local_return(cache, s, head, tail, n);
-        else
-            push_remote(s, head, tail, n);
+        else if (push_remote(s, head, tail, n))
+            cache->bg_wanted = true;
     }
 }
 
@@ -407,12 +420,14 @@ void mhi_cache_stash_full(size_t c) {
     if (lim < max) {
         uint32_t nl = lim * 2 < max ? lim * 2 : max;
         size_t add = (size_t)(nl - lim) * mhi_class_size[c];
-        if (cache->stash_bytes + add <= MHI_STASH_TOTAL &&
-            atomic_load_explicit(&stash_grown, memory_order_relaxed) + add <= MHI_STASH_TOTAL_ALL) {
-            atomic_fetch_add_explicit(&stash_grown, add, memory_order_relaxed);
-            cache->stash_lim[c] = nl;
-            cache->stash_bytes += add;
-            return;
+        if (cache->stash_bytes + add <= MHI_STASH_TOTAL) {
+            size_t was = atomic_fetch_add_explicit(&stash_grown, add, memory_order_relaxed);
+            if (was + add <= MHI_STASH_TOTAL_ALL) {
+                cache->stash_lim[c] = nl;
+                cache->stash_bytes += add;
+                return;
+            }
+            atomic_fetch_sub_explicit(&stash_grown, add, memory_order_relaxed);
         }
     }
     /* Keep the newer half (warm, and what the next allocations take); the
@@ -431,7 +446,7 @@ void mhi_cache_stash_full(size_t c) {
 void mhi_cache_free_slow(void *p) {
     mhi_span *s = mhi_heap_lookup_maybe((uintptr_t)p);
     if (!s) mhi_heap_bad_free((uintptr_t)p);
-    uint8_t kind = mhi_span_kind(s);
+    uint8_t kind = __atomic_load_n(&s->kind, __ATOMIC_ACQUIRE); /* pairs with trim */
     if (kind == MHI_KIND_LARGE) {
         if ((uintptr_t)p != s->base) mhi_malloc_fatal("invalid pointer", p);
         bg_check(); /* first: creating the thread allocates, and must not reuse p */
@@ -448,7 +463,10 @@ void mhi_cache_free_slow(void *p) {
         /* No cache (before the thread's first allocation, or after its
          * exit): straight back to the span, which such a cache never owns. */
         *(void **)p = NULL;
-        push_remote(s, p, p, 1);
+        if (push_remote(s, p, p, 1)) {
+            bg_check();
+            mhi_heap_bg_request();
+        }
         return;
     }
     size_t c = s->sizeclass;
@@ -480,6 +498,8 @@ static void cache_flush(mhi_cache *cache) {
         mhi_span_list *lists[2] = {&cache->avail[c], &cache->full[c]};
         for (int i = 0; i < 2; i++) {
             while ((s = lists[i]->first)) {
+                /* central's partial spans are trimmed too */
+                note_trim_candidate(cache, s);
                 mhi_span_list_remove(lists[i], s);
                 s->where = MHI_WHERE_NONE;
                 mhi_central_abandon(s);
@@ -540,7 +560,12 @@ void mhi_cache_fork_child(void) {
      * path, holding the lock, with spans half updated; no trim pass may
      * touch them in the child. */
     for (mhi_cache *c = live_caches; c; c = c->next)
-        if (c != mhi_tls_cache) c->orphan = true;
+        if (c != mhi_tls_cache && !c->orphan) {
+            c->orphan = true;
+            /* their stashes never grow again */
+            atomic_fetch_sub_explicit(&stash_grown, c->stash_bytes, memory_order_relaxed);
+            c->stash_bytes = 0;
+        }
     /* Remote freers in other threads may have been delivering notices to
      * this thread's spans when the fork happened: in the child they never
      * finish.  Clear their FREEING and onstack marks, forget the stack, and
@@ -606,8 +631,22 @@ int mhi_malloc_trim_pass(int64_t delay_ms) {
                 young = true;
                 break;
             }
-            for (mhi_span *s = cache->avail[c].first; s && budget; s = s->next)
+            for (mhi_span *s = cache->avail[c].first, *next; s && budget; s = next) {
+                next = s->next;
+                /* Other threads' frees wait on xfree until the owner takes
+                 * the span as cur: collect them as the owner would (this
+                 * marks the span changed; it trims once aged). */
+                if (atomic_load_explicit(&s->xfree, memory_order_relaxed) & ~MHI_XF_TAGS &&
+                    mhi_span_collect_xfree(s) && s->nfree == s->nelems) {
+                    span_emptied(cache, s); /* moved to the end, or gone */
+                    continue;
+                }
                 if (mhi_span_trim_aged(s, epoch, ps, &young)) budget--;
+            }
+            if (cache->bg_wanted) { /* set by span_emptied above: we are that thread */
+                cache->bg_wanted = false;
+                young = true;
+            }
             mhi_unlock(&cache->lock);
         }
     }

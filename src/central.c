@@ -17,6 +17,7 @@ void mhi_malloc_fatal(const char *what, const void *p) {
  * was pushed twice (two frees racing): a double free. */
 static uint32_t splice_xfree(mhi_span *s, uintptr_t list) {
     uint32_t n = 0;
+    if (list) s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
     while (list) {
         void *p = (void *)list;
         list = (uintptr_t) * (void **)p;
@@ -159,12 +160,12 @@ void mhi_central_retire(mhi_span *s) {
     mhi_heap_free(s);
 }
 
-bool mhi_central_free_unowned(mhi_span *s, void *head, void *tail, uint32_t n) {
+int mhi_central_free_unowned(mhi_span *s, void *head, void *tail, uint32_t n) {
     mhi_central *ce = &mhi_centrals[s->sizeclass];
     mhi_lock(&ce->lock);
     if (atomic_load_explicit(&s->owner, memory_order_relaxed) != NULL) {
         mhi_unlock(&ce->lock);
-        return false;
+        return 0;
     }
     if (MHI_UNLIKELY(s->nfree + n > s->nelems)) {
         mhi_unlock(&ce->lock);
@@ -176,12 +177,14 @@ bool mhi_central_free_unowned(mhi_span *s, void *head, void *tail, uint32_t n) {
     s->freelist = head;
     s->nfree += n;
     s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
-    if (was == 0 || s->nfree == s->nelems) {
+    bool whole = s->nfree == s->nelems;
+    if (was == 0 || whole) {
         unfile_locked(ce, s);
-        file_unowned_locked(ce, s);
+        file_unowned_locked(ce, s); /* a whole span goes back to the page heap */
     }
+    int r = whole || mhi_span_trim_candidate(s, mhi_os_page_size()) ? 2 : 1;
     mhi_unlock(&ce->lock);
-    return true;
+    return r;
 }
 
 void *mhi_central_alloc_one(size_t c) {
@@ -237,7 +240,9 @@ size_t mhi_span_trim(mhi_span *s) {
         else pp = (void **)p;
     }
     atomic_store_explicit(&s->relmask, rel | take, memory_order_relaxed);
-    __atomic_store_n(&s->kind, (uint8_t)MHI_KIND_SMALL_REL, __ATOMIC_RELAXED);
+    /* release: a freer that sees SMALL_REL sees relmask (acquire in
+     * mhi_cache_free_slow) */
+    __atomic_store_n(&s->kind, (uint8_t)MHI_KIND_SMALL_REL, __ATOMIC_RELEASE);
     /* A refused madvise leaves the data: harmless, the objects are
      * relinked and re-marked when they come back. */
     size_t released = 0;

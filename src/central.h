@@ -85,9 +85,10 @@ void mhi_central_abandon(mhi_span *s);
 void mhi_central_retire(mhi_span *s);
 /* Free the n objects head .. tail of s (linked through their first words,
  * each checked and marked by mhi_span_mark_remote) into s, which was seen
- * unowned.  False if s has an owner again (the caller then frees through
- * xfree). */
-bool mhi_central_free_unowned(mhi_span *s, void *head, void *tail, uint32_t n);
+ * unowned.  0 if s has an owner again (the caller then frees through
+ * xfree); 1 done; 2 done, and pages may have come free (the caller asks
+ * the background thread for a pass). */
+int mhi_central_free_unowned(mhi_span *s, void *head, void *tail, uint32_t n);
 /* One object of class c without a cache (exiting threads). */
 void *mhi_central_alloc_one(size_t c);
 

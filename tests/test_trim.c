@@ -19,6 +19,14 @@
  *       the main thread forks 20 times; each child allocates, checks and
  *       frees objects of the trimmed classes and exits cleanly within 10 s.
  *       Skipped under the sanitizers (forking beside running threads).
+ *   unowned: a thread allocates 6000 objects of 2 KiB and exits (its spans
+ *       go to the central lists, full); another thread frees 90 % of them.
+ *       Those frees alone wake the background thread: pages are trimmed
+ *       within 2 s with no other heap activity.
+ *   retrim: spans that were looked at (and had no free page) are trimmed
+ *       later when other threads' frees, collected by the owner, free
+ *       whole pages of them (a return through xfree marks the span
+ *       changed).
  *   small: spans of more than 64 objects are never trimmed (a page of
  *       16-byte objects stays resident while one object on it lives). */
 #define _GNU_SOURCE
@@ -32,8 +40,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "central.h"
 #include "check.h"
 #include "mheap.h"
+#include "pageheap.h"
 #include "os.h"
 
 static void sleep_ms(long ms) {
@@ -323,6 +333,138 @@ static void test_threads(void) {
     CHECK_EQ(mh_heap_verify(), 0);
 }
 
+/* ---- frees into unowned spans; re-trimming after remote frees ---- */
+
+static uint64_t trimmed_bytes(void) {
+    mh_stats_t st;
+    mh_stats_get(&st, sizeof st);
+    return st.trimmed;
+}
+
+#define UN 6000
+static void *uobj[UN];
+
+static void *alloc_and_exit(void *arg) {
+    (void)arg;
+    for (int i = 0; i < UN; i++) uobj[i] = mh_malloc(SZ);
+    return NULL;
+}
+
+static void test_unowned(void) {
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, alloc_and_exit, NULL) == 0);
+    pthread_join(t, NULL);
+    for (int i = 0; i < UN; i++) REQUIRE(uobj[i] != NULL);
+    sleep_ms(200); /* the background thread has nothing to do */
+    uint64_t t0 = trimmed_bytes();
+    uint64_t r = 777;
+    for (int i = 0; i < UN; i++) {
+        r = mix(r);
+        if (r % 10) {
+            mh_free(uobj[i]);
+            uobj[i] = NULL;
+        }
+    }
+    uint64_t t1 = t0;
+    for (int w = 0; w < 2000 && t1 == t0; w += 50) {
+        sleep_ms(50);
+        t1 = trimmed_bytes();
+    }
+    printf("unowned: %llu KiB trimmed after frees into an exited thread's spans\n",
+           (unsigned long long)((t1 - t0) >> 10));
+    CHECK(t1 > t0);
+    for (int i = 0; i < UN; i++) mh_free(uobj[i]);
+}
+
+#define RN 4000
+static void *robj[RN];
+static pthread_barrier_t rb;
+
+/* Free the objects at positions a and b of their 8-object span. */
+static void *free_positions(void *arg) {
+    int which = (int)(intptr_t)arg;
+    for (int i = 0; i < RN; i++) {
+        if (!robj[i]) continue;
+        mhi_span *s = mhi_heap_lookup_maybe((uintptr_t)robj[i]);
+        int k = (int)(((uintptr_t)robj[i] - s->base) / SZ);
+        if ((which == 0 && (k == 1 || k == 2)) || (which == 1 && (k == 0 || k == 3))) {
+            mh_free(robj[i]);
+            robj[i] = NULL;
+        }
+    }
+    return NULL;
+}
+
+static void pump_ms(long ms) {
+    for (long t = 0; t < ms; t += 10) {
+        mhi_heap_bg_request();
+        sleep_ms(10);
+    }
+}
+
+static void *retrim_owner(void *arg) {
+    (void)arg;
+    for (int i = 0; i < RN; i++) robj[i] = mh_malloc(SZ);
+    pthread_barrier_wait(&rb); /* the first freer runs */
+    pthread_barrier_wait(&rb);
+    /* slow paths of another class: the notices of the spans the freer
+     * freed into bring them back to avail */
+    for (int i = 0; i < 3000; i++) {
+        void *volatile q = mh_malloc(48);
+        (void)q;
+    }
+    pthread_barrier_wait(&rb); /* trim passes; then the second freer */
+    pthread_barrier_wait(&rb);
+    /* collect the second freer's objects, then look again */
+    for (int i = 0; i < 3000; i++) {
+        void *volatile q = mh_malloc(48);
+        (void)q;
+    }
+    pthread_barrier_wait(&rb); /* trim passes */
+    pthread_barrier_wait(&rb);
+    return NULL;
+}
+
+static void test_retrim(void) {
+    if (getpagesize() != 4096) return;
+    pthread_t o, f;
+    REQUIRE(pthread_barrier_init(&rb, NULL, 2) == 0);
+    REQUIRE(pthread_create(&o, NULL, retrim_owner, NULL) == 0);
+    pthread_barrier_wait(&rb);
+    REQUIRE(pthread_create(&f, NULL, free_positions, (void *)0) == 0);
+    pthread_join(f, NULL);
+    pthread_barrier_wait(&rb);
+    pthread_barrier_wait(&rb);
+    uint64_t t0 = trimmed_bytes();
+    pump_ms(300); /* objects 1 and 2 of each span free: no whole page */
+    uint64_t t1 = trimmed_bytes();
+    REQUIRE(pthread_create(&f, NULL, free_positions, (void *)1) == 0);
+    pthread_join(f, NULL);
+    pthread_barrier_wait(&rb);
+    pthread_barrier_wait(&rb);
+    pump_ms(400); /* objects 0..3 free: two whole pages of each span */
+    uint64_t t2 = trimmed_bytes();
+    int nspans = 0, nrel = 0;
+    mhi_span *last = NULL;
+    for (int i = 0; i < RN; i++) {
+        if (!robj[i]) continue;
+        mhi_span *s = mhi_heap_lookup_maybe((uintptr_t)robj[i]);
+        if (s == last) continue;
+        last = s;
+        nspans++;
+        nrel += atomic_load(&s->relmask) != 0;
+    }
+    printf("retrim: %llu KiB trimmed with no free page, %llu KiB after; %d of %d spans with "
+           "released pages\n", (unsigned long long)((t1 - t0) >> 10),
+           (unsigned long long)((t2 - t1) >> 10), nrel, nspans);
+    CHECK(t2 - t1 >= (uint64_t)nspans * 2 * 4096 * 9 / 10);
+    CHECK(nrel >= nspans * 9 / 10);
+    pthread_barrier_wait(&rb);
+    pthread_join(o, NULL);
+    for (int i = 0; i < RN; i++) mh_free(robj[i]);
+    pthread_barrier_destroy(&rb);
+}
+
 /* ---- small objects ---- */
 
 static void test_small_not_trimmed(void) {
@@ -354,6 +496,8 @@ int main(void) {
     CHECK_EQ(mh_option_set("scavenge_delay_ms", 40), 0);
     test_release_and_reuse();
     test_small_not_trimmed();
+    test_unowned();
+    test_retrim();
     test_threads();
     return check_done("test_trim");
 }
