@@ -128,6 +128,21 @@ static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
     return MHI_LIKELY(p != NULL) ? p : mhi_cache_alloc_slow(c);
 }
 
+/* The span of p if p starts an object of a small-object span without
+ * released pages (the common case, checked as the free fast path checks
+ * it); NULL otherwise (the caller takes its full path). */
+static MHI_ALWAYS_INLINE mhi_span *mhi_small_span_fast(const void *p) {
+    mhi_arena *ar = mhi_arena_of((uintptr_t)p);
+    if (MHI_UNLIKELY(!ar)) return NULL;
+    mhi_span *s = atomic_load_explicit(&ar->spans[mhi_arena_page((uintptr_t)p)],
+                                       memory_order_relaxed);
+    if (MHI_UNLIKELY(!s || mhi_span_kind(s) != MHI_KIND_SMALL)) return NULL;
+    uintptr_t off = (uintptr_t)p - s->base;
+    uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
+    if (MHI_UNLIKELY(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off)) return NULL;
+    return s;
+}
+
 /* Free p (not NULL): onto this thread's stash for its class, whoever owns
  * its span. */
 static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {

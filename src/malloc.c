@@ -95,7 +95,7 @@ static mhi_span *owned_span(const void *p) {
     return s;
 }
 
-size_t mhi_usable_size(const void *p) {
+size_t mhi_usable_size_slow(const void *p) {
     if (!p) return 0;
     mhi_span *s = owned_span(p);
     return mhi_kind_small(mhi_span_kind(s)) ? s->elemsize : s->npages << MHI_PAGE_SHIFT;
@@ -108,7 +108,8 @@ void *mhi_realloc(void *p, size_t size) {
         return NULL;
     }
     if (size > PTRDIFF_MAX) return mhi_malloc_oom(size);
-    mhi_span *s = owned_span(p);
+    mhi_span *s = mhi_small_span_fast(p);
+    if (!s) s = owned_span(p);
     size_t old;
     if (mhi_kind_small(mhi_span_kind(s))) {
         old = s->elemsize;

@@ -17,7 +17,14 @@ void *mhi_calloc(size_t n, size_t size);
 void *mhi_realloc(void *p, size_t size);
 void *mhi_reallocarray(void *p, size_t n, size_t size);
 void *mhi_malloc_aligned(size_t align, size_t size);
-size_t mhi_usable_size(const void *p);
+MHI_NOINLINE size_t mhi_usable_size_slow(const void *p);
+
+/* malloc_usable_size: programs that keep count of their memory (Redis
+ * does, on every allocation and free) call it as often as malloc. */
+static MHI_ALWAYS_INLINE size_t mhi_usable_size(const void *p) {
+    mhi_span *s = mhi_small_span_fast(p);
+    return MHI_LIKELY(s != NULL) ? s->elemsize : mhi_usable_size_slow(p);
+}
 void mhi_free_sized(void *p, size_t size, size_t align);
 void mhi_malloc_init(void);
 
