@@ -205,6 +205,17 @@ static void local_return(mhi_cache *cache, mhi_span *s, void *head, void *tail, 
     } else if (s->where == MHI_WHERE_AVAIL) {
         if (s->nfree == s->nelems) span_emptied(cache, s);
         else note_trim_candidate(cache, s);
+    } else if (s->where == MHI_WHERE_CUR && 2 * s->nfree >= s->nelems &&
+               mhi_span_trim_candidate(s, mhi_os_page_size())) {
+        /* Half free or more, pages of it may be free: off cur (which the
+         * trim pass never touches) to the front of avail, where the next
+         * allocation of the class finds it again. */
+        size_t c = s->sizeclass;
+        cache->cur[c] = &mhi_span_empty;
+        s->where = MHI_WHERE_AVAIL;
+        mhi_span_list_push(&cache->avail[c], s);
+        if (s->nfree == s->nelems) span_emptied(cache, s);
+        else cache->bg_wanted = true;
     }
 }
 
