@@ -904,7 +904,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default="build", help="CMake build directory (libmheap.so in <build>/src)")
     ap.add_argument("--mode", choices=["quick", "full"], default="quick")
-    ap.add_argument("--repeats", type=int, help="rounds (default: quick 3, full 5)")
+    ap.add_argument("--repeats", type=int, help="rounds (default: quick 5, full 5)")
     ap.add_argument("--only", help="comma-separated workloads to run")
     ap.add_argument("--allocators", help="comma-separated allocators (default: all five)")
     ap.add_argument("--seed", type=int, default=1)
@@ -923,7 +923,7 @@ def main():
     load_start = os.getloadavg()
     busy_start, mine_start = cpu_busy_s(), own_cpu_s()
     mode = args.mode
-    repeats = args.repeats or (3 if mode == "quick" else 5)
+    repeats = args.repeats or 5
     timeout = args.timeout or (120 if mode == "quick" else 900)
     build = Path(args.build)
     if not build.is_absolute():
