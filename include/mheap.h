@@ -47,7 +47,9 @@ MH_API int mh_posix_memalign(void **out, size_t align, size_t size);
 /* Bytes usable at p (>= the size asked for); 0 for NULL. */
 MH_API size_t mh_usable_size(const void *p);
 /* Return the calling thread's cached spans to the heap, then every free
- * page to the OS.  Returns the bytes released to the OS. */
+ * page to the OS, including the free pages inside spans that still hold
+ * objects (spans of 128 B objects and up).  Returns the bytes released to
+ * the OS. */
 MH_API size_t mh_trim(void);
 
 /* ---- page runs ("manual spans"): raw runs of 8 KiB pages ----------------
@@ -65,8 +67,9 @@ MH_API void mh_pages_free(void *p);
 MH_API size_t mh_pages_size(const void *p);
 
 /* ---- memory return ------------------------------------------------------
- * Return every free page to the OS now (what malloc_trim(0) and Go's
- * debug.FreeOSMemory do).  Returns the number of bytes released. */
+ * Return every free page to the OS now, free spans and free pages inside
+ * spans in use (what malloc_trim(0) and Go's debug.FreeOSMemory do).
+ * Returns the number of bytes released. */
 MH_API size_t mh_release_memory(void);
 
 /* ---- statistics ----------------------------------------------------------

@@ -37,7 +37,8 @@ MH_API size_t mh_pages_size(const void *p) {
 }
 
 MH_API size_t mh_release_memory(void) {
-    return mhi_heap_scavenge(0, SIZE_MAX);
+    size_t n = mhi_malloc_trim_now();
+    return n + mhi_heap_scavenge(0, SIZE_MAX);
 }
 
 MH_API size_t mh_stats_get(mh_stats_t *out, size_t size) {

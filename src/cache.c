@@ -622,27 +622,18 @@ void mhi_cache_fork_child(void) {
 
 static int64_t trim_epoch_ms;
 
-int mhi_malloc_trim_pass(int64_t delay_ms) {
-    int64_t now = mhi_os_millitime(), period = delay_ms / 4;
-    if (period < 10) period = 10;
-    uint32_t epoch = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
-    if (now - trim_epoch_ms >= period) {
-        trim_epoch_ms = now;
-        atomic_store_explicit(&mhi_trim_epoch, ++epoch, memory_order_relaxed);
-    }
-    size_t ps = mhi_os_page_size(), budget = TRIM_BUDGET;
-    if (ps > MHI_PAGE_SIZE) return 0;
-    bool young = false;
+/* The caches' part of a pass. */
+static void trim_caches(mhi_trim_pass *tp) {
     mhi_lock(&cache_lock);
-    for (mhi_cache *cache = live_caches; cache && budget; cache = cache->next) {
+    for (mhi_cache *cache = live_caches; cache && tp->budget; cache = cache->next) {
         if (cache->orphan) continue;
-        for (size_t c = 1; c < MHI_NUM_CLASSES && budget; c++) {
+        for (size_t c = 1; c < MHI_NUM_CLASSES && tp->budget; c++) {
             if (mhi_class_nobjs[c] > 64) continue;
             if (!mhi_trylock(&cache->lock)) {
-                young = true;
+                tp->young = true;
                 break;
             }
-            for (mhi_span *s = cache->avail[c].first, *next; s && budget; s = next) {
+            for (mhi_span *s = cache->avail[c].first, *next; s && tp->budget; s = next) {
                 next = s->next;
                 /* Other threads' frees wait on xfree until the owner takes
                  * the span as cur: collect them as the owner would (this
@@ -652,16 +643,38 @@ int mhi_malloc_trim_pass(int64_t delay_ms) {
                     span_emptied(cache, s); /* moved to the end, or gone */
                     continue;
                 }
-                if (mhi_span_trim_aged(s, epoch, ps, &young)) budget--;
+                (void)mhi_span_trim_aged(s, tp);
             }
-            if (cache->bg_wanted) { /* set by span_emptied above: we are that thread */
+            if (cache->bg_wanted) { /* set by span_emptied above: no need to ask */
                 cache->bg_wanted = false;
-                young = true;
+                tp->young = true;
             }
             mhi_unlock(&cache->lock);
         }
     }
     mhi_unlock(&cache_lock);
-    if (budget && mhi_central_trim(epoch, &budget)) young = true;
-    return !budget ? 2 : young ? 1 : 0;
+    if (tp->budget) mhi_central_trim(tp);
+}
+
+int mhi_malloc_trim_pass(int64_t delay_ms) {
+    int64_t now = mhi_os_millitime(), period = delay_ms / 4;
+    if (period < 10) period = 10;
+    uint32_t epoch = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
+    if (now - trim_epoch_ms >= period) {
+        trim_epoch_ms = now;
+        atomic_store_explicit(&mhi_trim_epoch, ++epoch, memory_order_relaxed);
+    }
+    if (mhi_os_page_size() > MHI_PAGE_SIZE) return 0;
+    mhi_trim_pass tp = {.epoch = epoch, .budget = TRIM_BUDGET};
+    trim_caches(&tp);
+    return !tp.budget ? 2 : tp.young ? 1 : 0;
+}
+
+size_t mhi_malloc_trim_now(void) {
+    if (mhi_os_page_size() > MHI_PAGE_SIZE) return 0;
+    mhi_trim_pass tp = {.epoch = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed),
+                        .force = true,
+                        .budget = SIZE_MAX};
+    trim_caches(&tp);
+    return tp.bytes;
 }

@@ -86,6 +86,9 @@ void mhi_cache_release(void);
  * list's spans (the page heap's bg hook: 0 done, 1 spans still too young,
  * 2 budget spent). */
 int mhi_malloc_trim_pass(int64_t delay_ms);
+/* Trim every candidate span now, aged or not (caches busy in a slow path
+ * are skipped); returns the bytes released. */
+size_t mhi_malloc_trim_now(void);
 
 #define MHI_ALWAYS_INLINE __attribute__((always_inline)) inline
 

@@ -286,30 +286,28 @@ void mhi_span_check_released(const mhi_span *s, uint32_t idx, const void *p) {
         mhi_malloc_fatal("double free", p);
 }
 
-/* Trim s if it is a candidate that has aged (the caller may change its
- * free list).  *young is set for a candidate not yet old enough. */
-bool mhi_span_trim_aged(mhi_span *s, uint32_t epoch, size_t os_page, bool *young) {
-    if (s->trimmed == s->touched || !mhi_span_trim_candidate(s, os_page)) return false;
-    if (epoch - s->touched < 2) {
-        *young = true;
+bool mhi_span_trim_aged(mhi_span *s, mhi_trim_pass *tp) {
+    if (s->trimmed == s->touched || !mhi_span_trim_candidate(s, mhi_os_page_size())) return false;
+    if (!tp->force && tp->epoch - s->touched < 2) {
+        tp->young = true;
         return false;
     }
     s->trimmed = s->touched;
-    return mhi_span_trim(s) > 0;
+    size_t n = mhi_span_trim(s);
+    tp->bytes += n;
+    if (n && tp->budget) tp->budget--;
+    return n > 0;
 }
 
-bool mhi_central_trim(uint32_t epoch, size_t *budget) {
-    size_t ps = mhi_os_page_size();
-    bool young = false;
-    for (size_t c = 1; c < MHI_NUM_CLASSES && *budget; c++) {
+void mhi_central_trim(mhi_trim_pass *tp) {
+    for (size_t c = 1; c < MHI_NUM_CLASSES && tp->budget; c++) {
         if (mhi_class_nobjs[c] > 64) continue;
         mhi_central *ce = &mhi_centrals[c];
         mhi_lock(&ce->lock);
-        for (mhi_span *s = ce->partial.first; s && *budget; s = s->next)
-            if (mhi_span_trim_aged(s, epoch, ps, &young)) (*budget)--;
+        for (mhi_span *s = ce->partial.first; s && tp->budget; s = s->next)
+            (void)mhi_span_trim_aged(s, tp);
         mhi_unlock(&ce->lock);
     }
-    return young || !*budget;
 }
 
 void mhi_central_totals(uint64_t *spans, uint64_t *bytes) {

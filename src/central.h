@@ -128,14 +128,21 @@ void mhi_span_unrelease(mhi_span *s);
 /* A free of object idx of s found s KIND_SMALL_REL: abort if the object
  * is one of the released (free) ones. */
 void mhi_span_check_released(const mhi_span *s, uint32_t idx, const void *p);
-/* Trim s if it is a candidate no one returned objects to for two epochs
- * and that changed since its last trim (the caller may change its free
- * list); true if pages were released.  *young is set for a candidate not
- * yet old enough. */
-bool mhi_span_trim_aged(mhi_span *s, uint32_t epoch, size_t os_page, bool *young);
-/* Trim the unowned spans of every central list that have aged; true if
- * some are still too young. */
-bool mhi_central_trim(uint32_t epoch, size_t *budget);
+/* One trim pass (the background thread's, or mh_trim's). */
+typedef struct {
+    uint32_t epoch;
+    bool force;     /* trim whatever is a candidate, aged or not */
+    size_t budget;  /* spans it may still trim */
+    size_t bytes;   /* released so far */
+    bool young;     /* a candidate was left for later */
+} mhi_trim_pass;
+
+/* Trim s if it is a candidate that changed since its last trim and that
+ * no one returned objects to for two epochs (any candidate when forced);
+ * the caller may change its free list.  True if pages were released. */
+bool mhi_span_trim_aged(mhi_span *s, mhi_trim_pass *tp);
+/* Trim the unowned spans of every central list. */
+void mhi_central_trim(mhi_trim_pass *tp);
 
 /* Totals over all classes (reads each central under its lock). */
 void mhi_central_totals(uint64_t *spans, uint64_t *bytes);

@@ -236,7 +236,8 @@ MH_API size_t mh_usable_size(const void *p) { return mhi_usable_size(p); }
 
 MH_API size_t mh_trim(void) {
     mhi_cache_flush(); /* the calling thread's spans go back first */
-    return mhi_heap_scavenge(0, SIZE_MAX);
+    size_t n = mhi_malloc_trim_now();
+    return n + mhi_heap_scavenge(0, SIZE_MAX);
 }
 
 /* Read MHEAP_OPTIONS when the library is loaded, so that stats=1 reports

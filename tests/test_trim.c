@@ -27,6 +27,9 @@
  *       later when other threads' frees, collected by the owner, free
  *       whole pages of them (a return through xfree marks the span
  *       changed).
+ *   trim_now: in a child with background = 0 (no thread trims), the same
+ *       frees as in release, then mh_trim(): every page with no live
+ *       object is released by the time it returns, and it says so.
  *   small: spans of more than 64 objects are never trimmed (a page of
  *       16-byte objects stays resident while one object on it lives). */
 #define _GNU_SOURCE
@@ -492,7 +495,53 @@ static void test_small_not_trimmed(void) {
     free(p);
 }
 
+/* The child: release's allocations and frees, then one mh_trim(). */
+static void trim_now_child(void) {
+    if (mh_option_set("background", 0) != 0) _exit(2);
+    for (int i = 0; i < N; i++) {
+        if (!(obj[i] = mh_malloc(SZ))) _exit(2);
+        fill(obj[i], SZ, (uint64_t)i);
+        live[i] = 1;
+    }
+    uint64_t r = 12345;
+    for (int k = 0; k < N * 9 / 10;) {
+        r = mix(r);
+        int i = (int)(r % N);
+        if (!live[i]) continue;
+        mh_free(obj[i]);
+        live[i] = 0;
+        k++;
+    }
+    size_t fpg, fres, lpg, lres;
+    page_census(&fpg, &fres, &lpg, &lres);
+    size_t got = mh_trim();
+    size_t fpg2, fres2, lpg2, lres2;
+    page_census(&fpg2, &fres2, &lpg2, &lres2);
+    int bad = 0;
+    for (int i = 0; i < N; i++)
+        if (live[i]) bad += !intact(obj[i], SZ, (uint64_t)i);
+    printf("trim_now: %zu of %zu free pages resident before mh_trim, %zu after; it returned "
+           "%zu KiB; %zu of %zu live pages resident; %d corrupted\n",
+           fres, fpg, fres2, got >> 10, lres2, lpg2, bad);
+    fflush(stdout);
+    _exit(fres2 <= fpg2 / 20 && got >= (fpg - fres2) * 4096 && lres2 == lpg2 &&
+                  bad == 0
+              ? 0
+              : 1);
+}
+
 int main(void) {
+    /* First, before any thread exists: a child that only mh_trim trims. */
+    if (getpagesize() == 4096) {
+        fflush(stdout);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) trim_now_child();
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        }
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
     CHECK_EQ(mh_option_set("scavenge_delay_ms", 40), 0);
     test_release_and_reuse();
     test_small_not_trimmed();
