@@ -398,7 +398,7 @@ static void flush_stash(mhi_cache *cache, size_t c) {
 #define MHI_STASH_GROW_MAX 1024
 #endif
 #ifndef MHI_STASH_TOTAL
-#define MHI_STASH_TOTAL ((size_t)1 << 20)
+#define MHI_STASH_TOTAL ((size_t)256 << 10)
 #endif
 /* ... and what all threads' stashes grew by, at most this many bytes. */
 #ifndef MHI_STASH_TOTAL_ALL
