@@ -143,8 +143,7 @@ static uint32_t unfull_at(const mhi_span *s) {
 static inline void bg_check(void) {
     if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_heap_bg_started, memory_order_relaxed)) &&
         mhi_option(MHI_OPT_background)) {
-        mhi_heap_bg_hook = mhi_malloc_trim_pass;
-        mhi_heap_bg_start();
+        mhi_heap_bg_start(mhi_malloc_trim_pass);
     }
 }
 

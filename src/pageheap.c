@@ -815,11 +815,12 @@ static void *bg_main(void *arg) {
     return NULL;
 }
 
-void mhi_heap_bg_start(void) {
+void mhi_heap_bg_start(int (*hook)(int64_t delay_ms)) {
     int expect = 0;
     if (atomic_load_explicit(&mhi_heap_bg_started, memory_order_relaxed) ||
         !atomic_compare_exchange_strong(&mhi_heap_bg_started, &expect, 1))
         return;
+    mhi_heap_bg_hook = hook; /* before the thread exists (or in a fork child, again) */
     if (mhi_os_page_size() > MHI_PAGE_SIZE) return; /* nothing it could release */
     (void)mhi_os_thread_start(bg_main, NULL);      /* on failure: heap calls still scavenge */
 }

@@ -87,13 +87,13 @@ void mhi_heap_set_scavenge_delay(int64_t ms);
  * free page waits to be released, and otherwise releases pages as they
  * pass the delay, so memory goes back to the OS even when the program
  * makes no heap call. */
-void mhi_heap_bg_start(void);
+void mhi_heap_bg_start(int (*hook)(int64_t delay_ms));
 extern _Atomic int mhi_heap_bg_started; /* 0: not yet (or not in this child of fork) */
-/* Work of the layers above for the background thread: it calls the hook
+/* Work of the layers above for the background thread (the hook given to
+ * mhi_heap_bg_start): it calls the hook
  * (with the scavenger delay) when mhi_heap_bg_request() was called since
  * its last call, or when that call returned non-zero: 1, call again after
- * a quarter of the delay; 2, call again soon (work left).  Set the hook
- * before the thread starts. */
+ * a quarter of the delay; 2, call again soon (work left). */
 extern int (*mhi_heap_bg_hook)(int64_t delay_ms);
 void mhi_heap_bg_request(void);
 
