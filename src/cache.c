@@ -613,11 +613,13 @@ void mhi_cache_fork_child(void) {
  * epoch advances at most every quarter of the scavenger delay; a span
  * trims once no object came back to it for two epochs (a quarter to a
  * half of the delay), so memory a program is still cycling through stays.
- * A pass trims at most TRIM_BUDGET spans (each a madvise or a few), taking
- * a cache's lock one size class at a time with trylock: an owner in its
- * slow path is never made to wait for more than one class's spans, and the
- * pass never waits for an owner. */
-#define TRIM_BUDGET 256
+ * A pass trims at most TRIM_BUDGET spans (each a madvise or a few, which
+ * in a process with threads on other CPUs costs a TLB shootdown), so it
+ * holds cache_lock (thread start and exit wait for it) for a bounded time;
+ * it takes a cache's lock one size class at a time with trylock: an owner
+ * in its slow path is never made to wait for more than one class's spans,
+ * and the pass never waits for an owner. */
+#define TRIM_BUDGET 64
 
 static int64_t trim_epoch_ms;
 
