@@ -85,7 +85,7 @@ static void file_unowned_locked(mhi_central *ce, mhi_span *s) {
         ce->nspans--;
         ce->nspan_free++;
         s->where = MHI_WHERE_NONE;
-        mhi_heap_free(s); /* lock order: central, then heap */
+        mhi_heap_free_released(s, mhi_span_released_pages(s)); /* central, then heap */
     } else if (s->nfree > 0) {
         s->where = MHI_WHERE_CPARTIAL;
         mhi_span_list_push(&ce->partial, s);
@@ -157,7 +157,7 @@ void mhi_central_retire(mhi_span *s) {
     ce->nspans--;
     ce->nspan_free++;
     mhi_unlock(&ce->lock);
-    mhi_heap_free(s);
+    mhi_heap_free_released(s, mhi_span_released_pages(s));
 }
 
 int mhi_central_free_unowned(mhi_span *s, void *head, void *tail, uint32_t n) {
@@ -208,6 +208,10 @@ void *mhi_central_alloc_one(size_t c) {
 
 _Atomic uint32_t mhi_trim_epoch;
 struct mhi_trim_stat mhi_trim_stat;
+/* Set when the OS refused a release (mlockall): released objects may then
+ * sit on pages that kept their data, so no trim runs any more and no page
+ * is reported released to the page heap. */
+static _Atomic bool trim_off;
 
 /* Bits a..b (a <= b < 64). */
 static inline uint64_t bits_between(uint32_t a, uint32_t b) {
@@ -217,7 +221,9 @@ static inline uint64_t bits_between(uint32_t a, uint32_t b) {
 size_t mhi_span_trim(mhi_span *s) {
     size_t ps = mhi_os_page_size();
     size_t size = s->elemsize, used = (size_t)s->nelems * size, npg = s->nbytes / ps;
-    if (s->nelems > 64 || ps > MHI_PAGE_SIZE || npg > 64) return 0;
+    if (s->nelems > 64 || ps > MHI_PAGE_SIZE || npg > 64 ||
+        atomic_load_explicit(&trim_off, memory_order_relaxed))
+        return 0;
     uint64_t rel = atomic_load_explicit(&s->relmask, memory_order_relaxed), onlist = 0;
     for (void *p = s->freelist; p; p = *(void **)p) onlist |= 1ULL << mhi_span_index(s, p);
     uint64_t free_ = onlist | rel, take = 0, pages = 0;
@@ -252,6 +258,8 @@ size_t mhi_span_trim(mhi_span *s) {
         pages &= ~bits_between(lo, hi);
         if (mhi_os_decommit((void *)(s->base + lo * ps), (size_t)(hi - lo + 1) * ps))
             released += (size_t)(hi - lo + 1) * ps;
+        else
+            atomic_store_explicit(&trim_off, true, memory_order_relaxed);
     }
     if (released) {
         atomic_fetch_add_explicit(&mhi_trim_stat.bytes, released, memory_order_relaxed);
@@ -279,6 +287,30 @@ void mhi_span_unrelease(mhi_span *s) {
     }
     atomic_store_explicit(&s->relmask, 0, memory_order_relaxed);
     __atomic_store_n(&s->kind, (uint8_t)MHI_KIND_SMALL, __ATOMIC_RELAXED);
+}
+
+uint64_t mhi_span_released_pages(const mhi_span *s) {
+    uint64_t rel = atomic_load_explicit(&s->relmask, memory_order_relaxed);
+    if (!rel || atomic_load_explicit(&trim_off, memory_order_relaxed)) return 0;
+    size_t ps = mhi_os_page_size(), size = s->elemsize, used = (size_t)s->nelems * size;
+    uint64_t out = 0;
+    /* An OS page whose objects are all released was released with the
+     * last of them to leave the free list (mhi_span_trim releases every
+     * page whose objects are all free), and nothing wrote to it since. */
+    for (size_t j = 0; j < s->npages && j < 64; j++) {
+        bool all = true;
+        for (size_t a = j << MHI_PAGE_SHIFT; a < (j + 1) << MHI_PAGE_SHIFT && all; a += ps) {
+            if (a >= used) {
+                all = false; /* never written, never released: not known */
+                break;
+            }
+            size_t hi = a + ps < used ? a + ps : used;
+            uint64_t m = bits_between((uint32_t)(a / size), (uint32_t)((hi - 1) / size));
+            all = (rel & m) == m;
+        }
+        if (all) out |= 1ULL << j;
+    }
+    return out;
 }
 
 void mhi_span_check_released(const mhi_span *s, uint32_t idx, const void *p) {

@@ -125,6 +125,9 @@ size_t mhi_span_trim(mhi_span *s);
 /* Put the released objects of s back on its free list, their pages
  * brought in with one MADV_POPULATE_WRITE (s has released objects). */
 void mhi_span_unrelease(mhi_span *s);
+/* The heap pages of s (bit i: page i) that trimming released and nothing
+ * touched since: for the page heap when s goes back to it. */
+uint64_t mhi_span_released_pages(const mhi_span *s);
 /* A free of object idx of s found s KIND_SMALL_REL: abort if the object
  * is one of the released (free) ones. */
 void mhi_span_check_released(const mhi_span *s, uint32_t idx, const void *p);

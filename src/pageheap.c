@@ -484,6 +484,23 @@ mhi_span *mhi_heap_alloc_res(size_t npages, int state, int kind, bool zero,
 }
 
 /* The seed's mHeap_FreeSpanLocked. */
+static void free_span_locked(mhi_span *s);
+
+/* free_span_locked, with pages already released marked scavenged. */
+static void free_span_released_locked(mhi_span *s, uint64_t released) {
+    uintptr_t base = s->base;
+    size_t npages = s->npages;
+    free_span_locked(s); /* (s may be absorbed by coalescing: base and npages kept) */
+    for (size_t i = 0; i < npages && i < 64; i++) {
+        if (!(released >> i & 1)) continue;
+        /* (an in-use span's pages have no scav bit: allocation took them) */
+        uintptr_t a = base + (i << MHI_PAGE_SHIFT);
+        bits_set(a, 1, BM_SCAV);
+        bits_set(a, 1, BM_REL);
+        H->stats.released += MHI_PAGE_SIZE;
+    }
+}
+
 static void free_span_locked(mhi_span *s) {
     switch (s->state) {
     case MHI_SPAN_INUSE:
@@ -524,6 +541,14 @@ void mhi_heap_free(mhi_span *s) {
     mhi_lock(&H->lock);
     H->now_ms = mhi_os_millitime();
     free_span_locked(s);
+    scavenge_tick_locked();
+    mhi_unlock(&H->lock);
+}
+
+void mhi_heap_free_released(mhi_span *s, uint64_t released) {
+    mhi_lock(&H->lock);
+    H->now_ms = mhi_os_millitime();
+    free_span_released_locked(s, released);
     scavenge_tick_locked();
     mhi_unlock(&H->lock);
 }

@@ -122,6 +122,11 @@ mhi_span *mhi_heap_alloc_aligned(size_t npages, size_t align, int state, int kin
 /* Return an INUSE or MANUAL span to the heap.  Aborts with
  * "mheap: double free: <base>" if the span is already free. */
 void mhi_heap_free(mhi_span *s);
+/* The same, for a span whose heap pages in `released` (bit i: page i of
+ * the span) the malloc layer already released to the OS and left
+ * untouched since: they join the free pages as scavenged (zero, not
+ * resident). */
+void mhi_heap_free_released(mhi_span *s, uint64_t released);
 
 /* Free the manual span that starts at p (the page-run API), validating p
  * through the arena map under the heap lock. */

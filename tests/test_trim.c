@@ -30,6 +30,11 @@
  *   trim_now: in a child with background = 0 (no thread trims), the same
  *       frees as in release, then mh_trim(): every page with no live
  *       object is released by the time it returns, and it says so.
+ *   retire: in a child with background = 0 and a long scavenger delay,
+ *       trimmed spans whose last objects are freed go back to the page
+ *       heap with their released pages counted as released (heap_released
+ *       grows at once, no scavenger pass needed), and calloc blocks carved
+ *       from those pages read as zero (the heap takes them for zero).
  *   small: spans of more than 64 objects are never trimmed (a page of
  *       16-byte objects stays resident while one object on it lives). */
 #define _GNU_SOURCE
@@ -43,6 +48,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "central.h"
 #include "check.h"
 #include "mheap.h"
@@ -530,7 +536,59 @@ static void trim_now_child(void) {
               : 1);
 }
 
+static void retire_child(void) {
+    if (mh_option_set("background", 0) != 0 || mh_option_set("scavenge_delay_ms", 100000) != 0)
+        _exit(2);
+    for (int i = 0; i < N; i++) {
+        if (!(obj[i] = mh_malloc(SZ))) _exit(2);
+        fill(obj[i], SZ, (uint64_t)i);
+        live[i] = 1;
+    }
+    uint64_t r = 4242;
+    for (int k = 0; k < N * 9 / 10;) {
+        r = mix(r);
+        int i = (int)(r % N);
+        if (!live[i]) continue;
+        mh_free(obj[i]);
+        live[i] = 0;
+        k++;
+    }
+    size_t t = mhi_malloc_trim_now();
+    mh_stats_t s0, s1;
+    mh_stats_get(&s0, sizeof s0);
+    for (int i = 0; i < N; i++)
+        if (live[i]) mh_free(obj[i]);
+    mhi_cache_flush(); /* the empty spans kept for reuse go back too */
+    mh_stats_get(&s1, sizeof s1);
+    /* calloc over the freed pages: what the heap takes for zero must be */
+    int nonzero = 0, nblk = 0;
+    for (;;) {
+        unsigned char *b = mh_calloc(1, 48 << 10);
+        if (!b) _exit(2);
+        nblk++;
+        for (size_t i = 0; i < (48 << 10); i++) nonzero += b[i] != 0;
+        if (nblk >= 400) break;
+    }
+    printf("retire: trimmed %zu KiB; heap_released %llu -> %llu KiB when the spans went back; "
+           "%d calloc blocks, %d non-zero bytes; verify %zu\n",
+           t >> 10, (unsigned long long)(s0.heap_released >> 10),
+           (unsigned long long)(s1.heap_released >> 10), nblk, nonzero, mh_heap_verify());
+    fflush(stdout);
+    uint64_t grew = s1.heap_released - s0.heap_released;
+    _exit(t > 0 && grew >= t / 4 && grew <= t && nonzero == 0 && mh_heap_verify() == 0 ? 0 : 1);
+}
+
 int main(void) {
+    if (getpagesize() == 4096) {
+        fflush(stdout);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) retire_child();
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        }
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
     /* First, before any thread exists: a child that only mh_trim trims. */
     if (getpagesize() == 4096) {
         fflush(stdout);
