@@ -78,7 +78,6 @@ static mhi_cache *cache_create(void) {
         for (size_t i = 0; i < MHI_NUM_CLASSES; i++) {
             c->stash[i] = NULL;
             c->nstash[i] = 0;
-            c->stash_lim[i] = 0;
             c->cur[i] = &mhi_span_empty;
             c->avail[i] = (mhi_span_list){0};
             c->full[i] = (mhi_span_list){0};
@@ -177,15 +176,26 @@ static void span_emptied(mhi_cache *cache, mhi_span *s) {
     }
 }
 
-/* s leaves full[c] for the front of avail[c] (it has free objects); as
- * span_emptied, s may be gone after. */
-static void span_unfull(mhi_cache *cache, mhi_span *s) {
-    size_t c = s->sizeclass;
-    mhi_span_list_remove(&cache->full[c], s);
-    s->where = MHI_WHERE_AVAIL;
-    mhi_span_list_push(&cache->avail[c], s);
+/* s, on avail, got objects back: give it back if all are free, else ask
+ * for a trim pass if pages of it may be free.  As span_emptied, s may be
+ * gone after. */
+static void avail_returned(mhi_cache *cache, mhi_span *s) {
     if (s->nfree == s->nelems) span_emptied(cache, s);
     else note_trim_candidate(cache, s);
+}
+
+/* s, on no list (it was cur, or just left full[c]), goes to the front of
+ * avail[c]; s may be gone after. */
+static void span_to_avail(mhi_cache *cache, mhi_span *s) {
+    s->where = MHI_WHERE_AVAIL;
+    mhi_span_list_push(&cache->avail[s->sizeclass], s);
+    avail_returned(cache, s);
+}
+
+/* s leaves full[c] for the front of avail[c] (it has free objects). */
+static void span_unfull(mhi_cache *cache, mhi_span *s) {
+    mhi_span_list_remove(&cache->full[s->sizeclass], s);
+    span_to_avail(cache, s);
 }
 
 /* Give the n objects head .. tail (checked and marked) back to s, which
@@ -202,19 +212,14 @@ static void local_return(mhi_cache *cache, mhi_span *s, void *head, void *tail, 
         atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
         span_unfull(cache, s);
     } else if (s->where == MHI_WHERE_AVAIL) {
-        if (s->nfree == s->nelems) span_emptied(cache, s);
-        else note_trim_candidate(cache, s);
+        avail_returned(cache, s);
     } else if (s->where == MHI_WHERE_CUR && 2 * s->nfree >= s->nelems &&
                mhi_span_trim_candidate(s, mhi_os_page_size())) {
         /* Half free or more, pages of it may be free: off cur (which the
          * trim pass never touches) to the front of avail, where the next
          * allocation of the class finds it again. */
-        size_t c = s->sizeclass;
-        cache->cur[c] = &mhi_span_empty;
-        s->where = MHI_WHERE_AVAIL;
-        mhi_span_list_push(&cache->avail[c], s);
-        if (s->nfree == s->nelems) span_emptied(cache, s);
-        else cache->bg_wanted = true;
+        cache->cur[s->sizeclass] = &mhi_span_empty;
+        span_to_avail(cache, s);
     }
 }
 
@@ -417,6 +422,7 @@ static uint32_t stash_grow_max(size_t c) {
 static void stash_limits_reset(mhi_cache *cache) {
     atomic_fetch_sub_explicit(&stash_grown, cache->stash_bytes, memory_order_relaxed);
     cache->stash_bytes = 0;
+    cache->stash_lim[0] = 0; /* (class 0 is "large": never used) */
     for (size_t i = 1; i < MHI_NUM_CLASSES; i++) cache->stash_lim[i] = stash_max(i);
 }
 
@@ -625,6 +631,8 @@ static int64_t trim_epoch_ms;
 
 /* The caches' part of a pass. */
 static void trim_caches(mhi_trim_pass *tp) {
+    /* (OS pages larger than heap pages: nothing a span could release) */
+    if (mhi_os_page_size() > MHI_PAGE_SIZE) return;
     mhi_lock(&cache_lock);
     for (mhi_cache *cache = live_caches; cache && tp->budget; cache = cache->next) {
         if (cache->orphan) continue;
@@ -665,14 +673,12 @@ int mhi_malloc_trim_pass(int64_t delay_ms) {
         trim_epoch_ms = now;
         atomic_store_explicit(&mhi_trim_epoch, ++epoch, memory_order_relaxed);
     }
-    if (mhi_os_page_size() > MHI_PAGE_SIZE) return 0;
     mhi_trim_pass tp = {.epoch = epoch, .budget = TRIM_BUDGET};
     trim_caches(&tp);
     return !tp.budget ? 2 : tp.young ? 1 : 0;
 }
 
 size_t mhi_malloc_trim_now(void) {
-    if (mhi_os_page_size() > MHI_PAGE_SIZE) return 0;
     mhi_trim_pass tp = {.epoch = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed),
                         .force = true,
                         .budget = SIZE_MAX};

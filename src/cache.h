@@ -132,8 +132,10 @@ static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
 }
 
 /* The span of p if p starts an object of a small-object span without
- * released pages (the common case, checked as the free fast path checks
- * it); NULL otherwise (the caller takes its full path). */
+ * released pages; NULL otherwise (the caller takes its full path).  Only
+ * small-object spans in use say KIND_SMALL (the page heap clears kind when
+ * a span is freed, and a span dies only once free), so a stale map entry
+ * fails here; the object check also rules out addresses outside the span. */
 static MHI_ALWAYS_INLINE mhi_span *mhi_small_span_fast(const void *p) {
     mhi_arena *ar = mhi_arena_of((uintptr_t)p);
     if (MHI_UNLIKELY(!ar)) return NULL;
@@ -147,34 +149,17 @@ static MHI_ALWAYS_INLINE mhi_span *mhi_small_span_fast(const void *p) {
 }
 
 /* Free p (not NULL): onto this thread's stash for its class, whoever owns
- * its span. */
+ * its span.  Checks: an object of a small span, not marked free (the slow
+ * path reports a marked one), and room in the stash (the static empty and
+ * dead caches have none, so threads without a cache take the slow path
+ * too). */
 static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
-    mhi_arena *ar = mhi_arena_of((uintptr_t)p);
-    if (MHI_UNLIKELY(!ar)) {
+    mhi_span *s = mhi_small_span_fast(p);
+    if (MHI_UNLIKELY(!s || mhi_free_marked(p))) {
         mhi_cache_free_slow(p);
         return;
     }
-    mhi_span *s = atomic_load_explicit(&ar->spans[mhi_arena_page((uintptr_t)p)],
-                                       memory_order_relaxed);
-    /* Only small-object spans in use say KIND_SMALL (the page heap clears
-     * kind when a span is freed, and a span dies only once free), so a
-     * stale map entry fails here. */
-    if (MHI_UNLIKELY(!s || mhi_span_kind(s) != MHI_KIND_SMALL)) {
-        mhi_cache_free_slow(p);
-        return;
-    }
-    uintptr_t off = (uintptr_t)p - s->base;
-    uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
     mhi_cache *cache = mhi_tls_cache;
-    /* Checks: the start of an object (this also rules out addresses outside
-     * the span), not marked free (the slow path reports a marked one), and
-     * room in the stash (the static empty and dead caches have none, so
-     * threads without a cache take the slow path too). */
-    if (MHI_UNLIKELY(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off ||
-                     mhi_free_marked(p))) {
-        mhi_cache_free_slow(p);
-        return;
-    }
     size_t c = s->sizeclass;
     if (MHI_UNLIKELY(cache->nstash[c] >= cache->stash_lim[c])) {
         mhi_cache_free_slow(p);

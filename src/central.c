@@ -218,25 +218,38 @@ static inline uint64_t bits_between(uint32_t a, uint32_t b) {
     return (b - a == 63 ? ~0ULL : (2ULL << (b - a)) - 1) << a;
 }
 
+/* The objects of s (at most 64, OS pages no larger than heap pages) that
+ * overlap its OS page i; 0 for a page past the last object. */
+static uint64_t page_objects(const mhi_span *s, size_t i, size_t ps) {
+    size_t size = s->elemsize, used = (size_t)s->nelems * size, lo = i * ps;
+    if (lo >= used) return 0;
+    size_t hi = lo + ps < used ? lo + ps : used;
+    return bits_between((uint32_t)(lo / size), (uint32_t)((hi - 1) / size));
+}
+
+/* The OS pages of s (bit i: page i) all of whose objects are in mask;
+ * never a page past the last object. */
+static uint64_t pages_within(const mhi_span *s, uint64_t mask, size_t ps) {
+    uint64_t out = 0;
+    for (size_t i = 0; i < s->nbytes / ps && i < 64; i++) {
+        uint64_t m = page_objects(s, i, ps);
+        if (m && (mask & m) == m) out |= 1ULL << i;
+    }
+    return out;
+}
+
 size_t mhi_span_trim(mhi_span *s) {
     size_t ps = mhi_os_page_size();
-    size_t size = s->elemsize, used = (size_t)s->nelems * size, npg = s->nbytes / ps;
-    if (s->nelems > 64 || ps > MHI_PAGE_SIZE || npg > 64 ||
+    if (s->nelems > 64 || ps > MHI_PAGE_SIZE ||
         atomic_load_explicit(&trim_off, memory_order_relaxed))
         return 0;
     uint64_t rel = atomic_load_explicit(&s->relmask, memory_order_relaxed), onlist = 0;
     for (void *p = s->freelist; p; p = *(void **)p) onlist |= 1ULL << mhi_span_index(s, p);
-    uint64_t free_ = onlist | rel, take = 0, pages = 0;
-    /* A page whose objects are all free and one at least still on the
-     * list (a page whose objects are all released was released with them). */
-    for (size_t i = 0; i < npg && i * ps < used; i++) {
-        size_t hi = (i + 1) * ps < used ? (i + 1) * ps : used;
-        uint64_t m = bits_between((uint32_t)(i * ps / size), (uint32_t)((hi - 1) / size));
-        if ((free_ & m) == m && (onlist & m)) {
-            pages |= 1ULL << i;
-            take |= m & onlist;
-        }
-    }
+    /* The pages whose objects are all free, less those whose objects are
+     * all released (released with them already). */
+    uint64_t pages = pages_within(s, onlist | rel, ps) & ~pages_within(s, rel, ps), take = 0;
+    for (uint64_t m = pages; m; m &= m - 1)
+        take |= page_objects(s, (size_t)__builtin_ctzll(m), ps) & onlist;
     if (!take) return 0;
     /* Off the list first: the links live in the pages about to go. */
     void **pp = &s->freelist;
@@ -292,24 +305,15 @@ void mhi_span_unrelease(mhi_span *s) {
 uint64_t mhi_span_released_pages(const mhi_span *s) {
     uint64_t rel = atomic_load_explicit(&s->relmask, memory_order_relaxed);
     if (!rel || atomic_load_explicit(&trim_off, memory_order_relaxed)) return 0;
-    size_t ps = mhi_os_page_size(), size = s->elemsize, used = (size_t)s->nelems * size;
-    uint64_t out = 0;
     /* An OS page whose objects are all released was released with the
      * last of them to leave the free list (mhi_span_trim releases every
-     * page whose objects are all free), and nothing wrote to it since. */
-    for (size_t j = 0; j < s->npages && j < 64; j++) {
-        bool all = true;
-        for (size_t a = j << MHI_PAGE_SHIFT; a < (j + 1) << MHI_PAGE_SHIFT && all; a += ps) {
-            if (a >= used) {
-                all = false; /* never written, never released: not known */
-                break;
-            }
-            size_t hi = a + ps < used ? a + ps : used;
-            uint64_t m = bits_between((uint32_t)(a / size), (uint32_t)((hi - 1) / size));
-            all = (rel & m) == m;
-        }
-        if (all) out |= 1ULL << j;
-    }
+     * page whose objects are all free), and nothing wrote to it since.  A
+     * heap page counts when all its OS pages do.  (rel != 0: the span was
+     * trimmed, so OS pages are no larger than heap pages.) */
+    size_t ps = mhi_os_page_size(), per = MHI_PAGE_SIZE / ps;
+    uint64_t os = pages_within(s, rel, ps), all = per == 64 ? ~0ULL : (1ULL << per) - 1, out = 0;
+    for (size_t j = 0; j < s->npages; j++)
+        if ((os >> (j * per) & all) == all) out |= 1ULL << j;
     return out;
 }
 
