@@ -96,6 +96,46 @@ static int intact(const unsigned char *p, size_t n, uint64_t id) {
 static unsigned char *obj[2 * N];
 static int live[2 * N];
 
+/* N objects of SZ bytes, each filled with its own pattern; then 90 % of
+ * them, drawn from seed, checked and freed.  Returns how many were found
+ * corrupted (or exits 2 without memory, as a child would). */
+static int fill_then_free_most(uint64_t seed) {
+    for (int i = 0; i < N; i++) {
+        if (!(obj[i] = mh_malloc(SZ))) _exit(2);
+        fill(obj[i], SZ, (uint64_t)i);
+        live[i] = 1;
+    }
+    int bad = 0;
+    uint64_t r = seed;
+    for (int k = 0; k < N * 9 / 10;) {
+        r = mix(r);
+        int i = (int)(r % N);
+        if (!live[i]) continue;
+        bad += !intact(obj[i], SZ, (uint64_t)i);
+        mh_free(obj[i]);
+        live[i] = 0;
+        k++;
+    }
+    return bad;
+}
+
+/* Run fn (which ends with _exit) in a child of fork; its wait status. */
+static int in_child(void (*fn)(void)) {
+    fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        fn();
+        _exit(0);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return st;
+}
+
+static bool exited_0(int st) { return WIFEXITED(st) && WEXITSTATUS(st) == 0; }
+
 static int cmp_ptr(const void *a, const void *b) {
     uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
     return x < y ? -1 : x > y;
@@ -145,22 +185,7 @@ static void test_release_and_reuse(void) {
         printf("release: skipped (OS page size %d)\n", getpagesize());
         return;
     }
-    for (int i = 0; i < N; i++) {
-        obj[i] = mh_malloc(SZ);
-        REQUIRE(obj[i] != NULL);
-        fill(obj[i], SZ, (uint64_t)i);
-        live[i] = 1;
-    }
-    uint64_t r = 12345;
-    for (int k = 0; k < N * 9 / 10;) {
-        r = mix(r);
-        int i = (int)(r % N);
-        if (!live[i]) continue;
-        CHECK(intact(obj[i], SZ, (uint64_t)i));
-        mh_free(obj[i]);
-        live[i] = 0;
-        k++;
-    }
+    CHECK_EQ(fill_then_free_most(12345), 0);
     size_t fpg, fres, lpg, lres;
     page_census(&fpg, &fres, &lpg, &lres);
     printf("release: %zu free pages (%zu resident), %zu live pages, right after the frees\n", fpg,
@@ -282,6 +307,7 @@ static void *worker(void *arg) {
 /* A child of fork: objects of the trimmed classes, allocated, checked and
  * freed; exit 0 if all were intact. */
 static void fork_child_work(void) {
+    alarm(10);
     static unsigned char *p[2000];
     int bad = 0;
     for (int round = 0; round < 3; round++) {
@@ -304,18 +330,9 @@ static int forks_ok, forks_run;
 static void fork_while_trimming(void) {
     for (int k = 0; k < 20; k++) {
         sleep_ms(20);
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid < 0) continue;
-        if (pid == 0) {
-            alarm(10);
-            fork_child_work();
-        }
-        int st = 0;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-        }
+        int st = in_child(fork_child_work);
         forks_run++;
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) forks_ok++;
+        if (exited_0(st)) forks_ok++;
         else
             fprintf(stderr, "fork: child %d: exit %d, signal %d\n", k,
                     WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
@@ -510,26 +527,12 @@ static void test_small_not_trimmed(void) {
 /* The child: release's allocations and frees, then one mh_trim(). */
 static void trim_now_child(void) {
     if (mh_option_set("background", 0) != 0) _exit(2);
-    for (int i = 0; i < N; i++) {
-        if (!(obj[i] = mh_malloc(SZ))) _exit(2);
-        fill(obj[i], SZ, (uint64_t)i);
-        live[i] = 1;
-    }
-    uint64_t r = 12345;
-    for (int k = 0; k < N * 9 / 10;) {
-        r = mix(r);
-        int i = (int)(r % N);
-        if (!live[i]) continue;
-        mh_free(obj[i]);
-        live[i] = 0;
-        k++;
-    }
+    int bad = fill_then_free_most(12345);
     size_t fpg, fres, lpg, lres;
     page_census(&fpg, &fres, &lpg, &lres);
     size_t got = mh_trim();
     size_t fpg2, fres2, lpg2, lres2;
     page_census(&fpg2, &fres2, &lpg2, &lres2);
-    int bad = 0;
     for (int i = 0; i < N; i++)
         if (live[i]) bad += !intact(obj[i], SZ, (uint64_t)i);
     printf("trim_now: %zu of %zu free pages resident before mh_trim, %zu after; it returned "
@@ -550,20 +553,7 @@ static void retire_child(bool locked) {
         fflush(stdout);
         _exit(77);
     }
-    for (int i = 0; i < N; i++) {
-        if (!(obj[i] = mh_malloc(SZ))) _exit(2);
-        fill(obj[i], SZ, (uint64_t)i);
-        live[i] = 1;
-    }
-    uint64_t r = 4242;
-    for (int k = 0; k < N * 9 / 10;) {
-        r = mix(r);
-        int i = (int)(r % N);
-        if (!live[i]) continue;
-        mh_free(obj[i]);
-        live[i] = 0;
-        k++;
-    }
+    if (fill_then_free_most(4242) != 0) _exit(3);
     size_t t = mhi_malloc_trim_now();
     mh_stats_t s0, s1;
     mh_stats_get(&s0, sizeof s0);
@@ -572,13 +562,11 @@ static void retire_child(bool locked) {
     mhi_cache_flush(); /* the empty spans kept for reuse go back too */
     mh_stats_get(&s1, sizeof s1);
     /* calloc over the freed pages: what the heap takes for zero must be */
-    int nonzero = 0, nblk = 0;
-    for (;;) {
+    int nonzero = 0, nblk = 400;
+    for (int k = 0; k < nblk; k++) {
         unsigned char *b = mh_calloc(1, 48 << 10);
         if (!b) _exit(2);
-        nblk++;
         for (size_t i = 0; i < (48 << 10); i++) nonzero += b[i] != 0;
-        if (nblk >= 400) break;
     }
     printf("%s: trimmed %zu KiB; heap_released %llu -> %llu KiB when the spans went back; "
            "%d calloc blocks, %d non-zero bytes; verify %zu\n",
@@ -590,34 +578,21 @@ static void retire_child(bool locked) {
     _exit(t > 0 && grew >= t / 4 && grew <= t && nonzero == 0 && mh_heap_verify() == 0 ? 0 : 1);
 }
 
-static void run_retire_child(bool locked) {
-    fflush(stdout);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) retire_child(locked);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    if (locked && WIFEXITED(st) && WEXITSTATUS(st) == 77) return;
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-}
+static void retire_child_plain(void) { retire_child(false); }
+static void retire_child_locked(void) { retire_child(true); }
 
 int main(void) {
+    /* First, before any thread exists: the children that run with
+     * background = 0. */
     if (getpagesize() == 4096) {
-        run_retire_child(false);
-        if (!SANITIZED) run_retire_child(true);
-        else printf("mlock: skipped (sanitizer build)\n");
-    }
-    /* First, before any thread exists: a child that only mh_trim trims. */
-    if (getpagesize() == 4096) {
-        fflush(stdout);
-        pid_t pid = fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) trim_now_child();
-        int st = 0;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        CHECK(exited_0(in_child(retire_child_plain)));
+        if (!SANITIZED) {
+            int st = in_child(retire_child_locked);
+            if (!(WIFEXITED(st) && WEXITSTATUS(st) == 77)) CHECK(exited_0(st));
+        } else {
+            printf("mlock: skipped (sanitizer build)\n");
         }
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(exited_0(in_child(trim_now_child)));
     }
     CHECK_EQ(mh_option_set("scavenge_delay_ms", 40), 0);
     test_release_and_reuse();
