@@ -537,13 +537,7 @@ static void free_span_locked(mhi_span *s) {
     bg_kick_locked();
 }
 
-void mhi_heap_free(mhi_span *s) {
-    mhi_lock(&H->lock);
-    H->now_ms = mhi_os_millitime();
-    free_span_locked(s);
-    scavenge_tick_locked();
-    mhi_unlock(&H->lock);
-}
+void mhi_heap_free(mhi_span *s) { mhi_heap_free_released(s, 0); }
 
 void mhi_heap_free_released(mhi_span *s, uint64_t released) {
     mhi_lock(&H->lock);
@@ -770,18 +764,21 @@ done:
  * across one huge madvise (releasing 32 MiB takes a few milliseconds). */
 #define MHI_SCAVENGE_BYTES_PER_TICK ((size_t)32 << 20)
 
+/* One bounded pass over the pages that have aged; true if work was left. */
+static bool scavenge_step_locked(int64_t now, int64_t delay) {
+    if (H->stats.idle <= H->stats.released) return false;
+    bool more;
+    size_t n = scavenge_locked(now, delay > 0 ? delay : 1, MHI_SCAVENGE_BYTES_PER_TICK,
+                               MHI_SCAVENGE_RUNS_PER_TICK, &more);
+    return more || n >= MHI_SCAVENGE_BYTES_PER_TICK;
+}
+
 static void scavenge_tick_locked(void) {
     int64_t now = H->now_ms;
     if (MHI_LIKELY(now < H->next_scavenge_ms)) return;
     int64_t delay = H->scavenge_delay_ms;
     H->next_scavenge_ms = now + (delay / 2 > 10 ? delay / 2 : 10);
-    if (H->stats.idle > H->stats.released) {
-        bool more;
-        size_t n = scavenge_locked(now, delay > 0 ? delay : 1, MHI_SCAVENGE_BYTES_PER_TICK,
-                                   MHI_SCAVENGE_RUNS_PER_TICK, &more);
-        if (n >= MHI_SCAVENGE_BYTES_PER_TICK) more = true;
-        if (more) H->next_scavenge_ms = now + 1;
-    }
+    if (scavenge_step_locked(now, delay)) H->next_scavenge_ms = now + 1;
 }
 
 /* ---- background scavenger ----
@@ -820,11 +817,8 @@ static void *bg_main(void *arg) {
         heap_init_locked();
         int64_t now = H->now_ms = mhi_os_millitime();
         delay = H->scavenge_delay_ms;
-        bool more = hook == 2;
-        if (H->stats.idle > H->stats.released)
-            if (scavenge_locked(now, delay > 0 ? delay : 1, MHI_SCAVENGE_BYTES_PER_TICK,
-                                MHI_SCAVENGE_RUNS_PER_TICK, &more) >= MHI_SCAVENGE_BYTES_PER_TICK)
-                more = true;
+        /* (the hook's "come back soon" must survive the scavenger's answer) */
+        bool more = scavenge_step_locked(now, delay) || hook == 2;
         bool pending = (H->stats.idle > H->stats.released && !H->scav_off) || hook;
         if (!pending) {
             atomic_store(&bg_idle, 1);
