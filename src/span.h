@@ -46,7 +46,6 @@ enum mhi_span_kind {
     MHI_KIND_SMALL_REL = 4,
 };
 
-
 struct mhi_special;
 
 /* Which list holds a small-object span. */
