@@ -75,35 +75,51 @@ MH_API size_t mh_release_memory(void);
 /* ---- statistics ----------------------------------------------------------
  * mh_stats_get fills at most `size` bytes of *out (pass sizeof *out) and
  * returns the number of bytes filled; fields are only ever added at the end,
- * and `version` says which are there. */
-#define MH_STATS_VERSION 2
+ * and `version` says which are there.  One list names every field, with the
+ * version that added it and what it counts: the struct, mh_stats_get and
+ * mh_stats_print all come from it.  Bytes unless the text says otherwise. */
+#define MH_STATS_VERSION 3
+#define MH_STATS_FIELDS(X)                                                                   \
+    X(1, heap_sys, "bytes of heap pages taken from the OS")                                  \
+    X(1, heap_inuse, "bytes in spans in use (objects and page runs)")                        \
+    X(1, heap_manual, "bytes in page runs (mh_pages_alloc)")                                 \
+    X(1, heap_idle, "bytes in free spans")                                                   \
+    X(1, heap_released, "bytes of free spans not resident (released or never used)")         \
+    X(1, meta_sys, "bytes of metadata taken from the OS")                                    \
+    X(1, reserved, "bytes of address space reserved for arenas")                             \
+    X(1, nspan_free, "free spans")                                                           \
+    X(1, nspan_inuse, "spans in use")                                                        \
+    X(1, nspan_manual, "page runs")                                                          \
+    X(1, ngrow, "times the heap grew from the OS")                                           \
+    X(1, nscavenge, "scavenger passes that released memory")                                 \
+    X(1, scavenged, "bytes the scavenger released to the OS, in all")                        \
+    X(1, small_bytes, "bytes in spans of small objects (size classes)")                      \
+    X(1, large_bytes, "bytes in large objects (whole pages)")                                \
+    X(1, small_spans, "spans of small objects")                                              \
+    X(1, thread_caches, "live per-thread caches")                                            \
+    X(2, trimmed, "bytes released from inside small-object spans in use, in all")            \
+    X(2, ntrim, "times a small-object span in use had pages released")                       \
+    X(3, grow_bytes, "bytes the heap grew by, in all")                                       \
+    X(3, span_allocs, "spans the page heap handed out, in all")                              \
+    X(3, span_frees, "spans given back to the page heap, in all")                            \
+    X(3, small_partial, "spans of small objects no thread owns, with free objects")          \
+    X(3, small_full, "spans of small objects no thread owns, without free objects")          \
+    X(3, small_span_allocs, "spans of small objects taken from the page heap, in all")       \
+    X(3, small_span_frees, "spans of small objects given back to the page heap, in all")     \
+    X(3, cache_pool, "thread caches kept for threads yet to start")                          \
+    X(3, stash_grown, "bytes the threads' stashes grew by beyond their first bound")
+
 typedef struct mh_stats {
     uint32_t version;
     uint32_t size;
-    uint64_t heap_sys;      /* bytes of heap pages taken from the OS */
-    uint64_t heap_inuse;    /* bytes in spans in use (objects and page runs) */
-    uint64_t heap_manual;   /* bytes in page runs (mh_pages_alloc) */
-    uint64_t heap_idle;     /* bytes in free spans */
-    uint64_t heap_released; /* bytes of free spans not resident (released or never used) */
-    uint64_t meta_sys;      /* bytes of metadata taken from the OS */
-    uint64_t reserved;      /* bytes of address space reserved for arenas */
-    uint64_t nspan_free;
-    uint64_t nspan_inuse;
-    uint64_t nspan_manual;
-    uint64_t ngrow;         /* times the heap grew from the OS */
-    uint64_t nscavenge;     /* scavenger passes that released memory */
-    uint64_t scavenged;     /* bytes released to the OS, in all */
-    uint64_t small_bytes;   /* bytes in spans of small objects (size classes) */
-    uint64_t large_bytes;   /* bytes in large objects (whole pages) */
-    uint64_t small_spans;   /* spans of small objects */
-    uint64_t thread_caches; /* live per-thread caches */
-    /* version 2 */
-    uint64_t trimmed;       /* bytes released from inside small-object spans in use, in all */
-    uint64_t ntrim;         /* times a span in use had pages released */
+#define MH_STATS_FIELD_(version, name, doc) uint64_t name;
+    MH_STATS_FIELDS(MH_STATS_FIELD_)
+#undef MH_STATS_FIELD_
 } mh_stats_t;
 
 MH_API size_t mh_stats_get(mh_stats_t *out, size_t size);
-/* Print the statistics, one per line, to file descriptor fd. */
+/* Print the statistics, one per line with its meaning, then a table of
+ * the size classes in use, to file descriptor fd. */
 MH_API void mh_stats_print(int fd);
 
 /* ---- options --------------------------------------------------------------

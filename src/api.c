@@ -1,22 +1,54 @@
-/* api.c - the public page-run, memory-return, statistics, option and
- * verification entry points (include/mheap.h). */
+/* api.c - every public mh_* entry point (include/mheap.h): malloc, page
+ * runs, memory return, statistics, options and the verifier. */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "cache.h"
 #include "central.h"
+#include "malloc.h"
 #include "mheap.h"
 #include "options.h"
 #include "pageheap.h"
 #include "print.h"
 
-static void heap_options(void) {
-    /* The scavenge delay is applied by mhi_option_apply when read. */
-    (void)mhi_option(MHI_OPT_scavenge_delay_ms);
+/* ---- malloc ---- */
+
+MH_API void *mh_malloc(size_t size) { return mhi_malloc(size); }
+MH_API void *mh_calloc(size_t n, size_t size) { return mhi_calloc(n, size); }
+MH_API void *mh_realloc(void *p, size_t size) { return mhi_realloc(p, size); }
+MH_API void *mh_reallocarray(void *p, size_t n, size_t size) {
+    return mhi_reallocarray(p, n, size);
 }
+MH_API void mh_free(void *p) { mhi_free(p); }
+MH_API void mh_free_sized(void *p, size_t size) { mhi_free_sized(p, size, 0); }
+MH_API void mh_free_aligned_sized(void *p, size_t align, size_t size) {
+    mhi_free_sized(p, size, align);
+}
+MH_API void *mh_aligned_alloc(size_t align, size_t size) {
+    if (align == 0 || (align & (align - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return mhi_malloc_aligned(align, size);
+}
+MH_API int mh_posix_memalign(void **out, size_t align, size_t size) {
+    if (align < sizeof(void *) || (align & (align - 1))) return EINVAL;
+    int saved = errno;
+    void *p = mhi_malloc_aligned(align, size);
+    if (!p) {
+        errno = saved;
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+MH_API size_t mh_usable_size(const void *p) { return mhi_usable_size(p); }
+
+/* ---- page runs ---- */
 
 MH_API void *mh_pages_alloc(size_t npages) {
-    heap_options();
+    (void)mhi_option(MHI_OPT_scavenge_delay_ms); /* options read, and applied */
     mhi_span *s = npages ? mhi_heap_alloc(npages, MHI_SPAN_MANUAL, MHI_KIND_NONE, true) : NULL;
     if (!s) {
         if (mhi_option(MHI_OPT_abort_on_oom)) mhi_fatal("out of memory: %zu pages", npages);
@@ -26,75 +58,86 @@ MH_API void *mh_pages_alloc(size_t npages) {
     return (void *)s->base;
 }
 
-MH_API void mh_pages_free(void *p) {
-    mhi_heap_free_manual(p);
-}
+MH_API void mh_pages_free(void *p) { mhi_heap_free_manual(p); }
 
 MH_API size_t mh_pages_size(const void *p) {
-    mhi_span *s = mhi_heap_span_of((uintptr_t)p);
-    if (!s || s->state != MHI_SPAN_MANUAL || s->base != (uintptr_t)p) return 0;
+    mhi_span *s = mhi_heap_span((uintptr_t)p);
+    if (!s || mhi_span_state(s) != MHI_SPAN_MANUAL || s->base != (uintptr_t)p) return 0;
     return s->npages << MHI_PAGE_SHIFT;
 }
 
+/* ---- memory return ---- */
+
 MH_API size_t mh_release_memory(void) {
-    size_t n = mhi_malloc_trim_now();
+    size_t n = mhi_cache_trim_now();
     return n + mhi_heap_scavenge(0, SIZE_MAX);
 }
 
-MH_API size_t mh_stats_get(mh_stats_t *out, size_t size) {
+MH_API size_t mh_trim(void) {
+    mhi_cache_flush(); /* the calling thread's spans go back first */
+    return mh_release_memory();
+}
+
+/* ---- statistics: every field from the one list in mheap.h ---- */
+
+/* Each page heap statistic is the public field of the same name. */
+#define MHI_X(name) static_assert(sizeof(((mh_stats_t *)0)->name) == sizeof(uint64_t), #name);
+MHI_HEAP_STATS(MHI_X)
+#undef MHI_X
+#define MHI_X(version, name, doc) +1
+static_assert(sizeof(mh_stats_t) == 8 + 8 * (0 MH_STATS_FIELDS(MHI_X)), "mh_stats_t layout");
+#undef MHI_X
+
+void mhi_stats_collect(mh_stats_t *st) {
     mhi_heap_stats h;
     mhi_heap_stats_get(&h);
-    uint64_t small_spans, small_bytes;
-    mhi_central_totals(&small_spans, &small_bytes);
-    mh_stats_t st = {
-        .version = MH_STATS_VERSION,
-        .size = sizeof st,
-        .heap_sys = h.sys,
-        .heap_inuse = h.inuse,
-        .heap_manual = h.manual,
-        .heap_idle = h.idle,
-        .heap_released = h.released,
-        .meta_sys = atomic_load(&mhi_arena_stat.meta) + atomic_load(&mhi_heap_.span_sys),
-        .reserved = atomic_load(&mhi_arena_stat.reserved),
-        .nspan_free = h.nspan_free,
-        .nspan_inuse = h.nspan_inuse,
-        .nspan_manual = h.nspan_manual,
-        .ngrow = h.ngrow,
-        .nscavenge = h.nscavenge,
-        .scavenged = h.scavenged,
-        .small_bytes = small_bytes,
-        .large_bytes = h.inuse - h.manual > small_bytes ? h.inuse - h.manual - small_bytes : 0,
-        .small_spans = small_spans,
-        .thread_caches = mhi_cache_count(),
-        .trimmed = atomic_load_explicit(&mhi_trim_stat.bytes, memory_order_relaxed),
-        .ntrim = atomic_load_explicit(&mhi_trim_stat.spans, memory_order_relaxed),
-    };
+#define MHI_X(name) st->name = h.name;
+    MHI_HEAP_STATS(MHI_X)
+#undef MHI_X
+    mhi_central_totals_t ct;
+    mhi_central_totals(&ct);
+    mhi_cache_counts_t cc;
+    mhi_cache_counts(&cc);
+    st->version = MH_STATS_VERSION;
+    st->size = sizeof *st;
+    st->meta_sys = atomic_load(&mhi_arena_stat.meta) + atomic_load(&mhi_heap_.span_sys);
+    st->reserved = atomic_load(&mhi_arena_stat.reserved);
+    st->small_bytes = ct.bytes;
+    uint64_t objects = h.heap_inuse - h.heap_manual;
+    st->large_bytes = objects > ct.bytes ? objects - ct.bytes : 0;
+    st->small_spans = ct.spans;
+    st->thread_caches = cc.live;
+    st->trimmed = atomic_load_explicit(&mhi_trim_stat.bytes, memory_order_relaxed);
+    st->ntrim = atomic_load_explicit(&mhi_trim_stat.spans, memory_order_relaxed);
+    st->small_partial = ct.partial;
+    st->small_full = ct.full;
+    st->small_span_allocs = ct.span_allocs;
+    st->small_span_frees = ct.span_frees;
+    st->cache_pool = cc.pool;
+    st->stash_grown = cc.stash_grown;
+}
+
+MH_API size_t mh_stats_get(mh_stats_t *out, size_t size) {
+    mh_stats_t st;
+    mhi_stats_collect(&st);
     if (size > sizeof st) size = sizeof st;
     memcpy(out, &st, size);
     return size;
 }
 
 MH_API void mh_stats_print(int fd) {
-    mhi_heap_stats h;
-    mhi_heap_stats_get(&h);
-    mhi_printf(fd, "mheap: page heap statistics\n");
-#define MHI_X(name, doc) mhi_printf(fd, "  %-14s %20llu  %s\n", #name, (unsigned long long)h.name, doc);
-    MHI_HEAP_STATS(MHI_X)
+    mh_stats_t st;
+    mhi_stats_collect(&st);
+    mhi_printf(fd, "mheap: statistics\n");
+#define MHI_X(version, name, doc)                                                               \
+    mhi_printf(fd, "  %-18s %20llu  %s\n", #name, (unsigned long long)st.name, doc);
+    MH_STATS_FIELDS(MHI_X)
 #undef MHI_X
-    mhi_printf(fd, "  %-14s %20llu  %s\n", "meta_sys",
-               (unsigned long long)(atomic_load(&mhi_arena_stat.meta) +
-                                    atomic_load(&mhi_heap_.span_sys)),
-               "bytes of metadata from the OS");
-    mhi_printf(fd, "  %-14s %20llu  %s\n", "thread_caches", (unsigned long long)mhi_cache_count(),
-               "live per-thread caches");
-    mhi_printf(fd, "  %-14s %20llu  %s\n", "trimmed",
-               (unsigned long long)atomic_load(&mhi_trim_stat.bytes),
-               "bytes released from inside small-object spans in use, in all");
-    mhi_printf(fd, "  %-14s %20llu  %s\n", "ntrim", (unsigned long long)atomic_load(&mhi_trim_stat.spans),
-               "times a span in use had pages released");
     mhi_printf(fd, "mheap: small objects by size class\n");
     mhi_central_print(fd);
 }
+
+/* ---- options ---- */
 
 MH_API long mh_option_get(const char *name) {
     int i = name ? mhi_option_find(name) : -1;
@@ -111,6 +154,8 @@ MH_API int mh_option_set(const char *name, long value) {
     return 0;
 }
 
+/* ---- debugging ---- */
+
 MH_API size_t mh_heap_verify(void) {
-    return mhi_heap_verify();
+    return mhi_heap_verify() + mhi_central_verify() + mhi_cache_verify();
 }

@@ -119,3 +119,54 @@ uintptr_t mhi_arena_grow_locked(size_t size, uintptr_t *tail_base, size_t *tail_
     }
     return base;
 }
+
+size_t mhi_arena_bits(uintptr_t a, size_t npages, enum mhi_arena_bitmap which,
+                      enum mhi_bits_op op, uintptr_t *lo, uintptr_t *hi) {
+    size_t count = 0;
+    while (npages > 0) {
+        mhi_arena *ar = mhi_arena_must(a);
+        uint64_t *bm = mhi_arena_bitmap_of(ar, which);
+        size_t p = mhi_arena_page(a);
+        size_t n = MHI_ARENA_PAGES - p;
+        if (n > npages) n = npages;
+        size_t end = p + n;
+        while (p < end) {
+            size_t w = p / 64, b = p % 64;
+            size_t k = 64 - b;
+            if (k > end - p) k = end - p;
+            uint64_t mask = (k == 64 ? ~0ULL : ((1ULL << k) - 1)) << b;
+            if (op == MHI_BITS_SET) {
+                bm[w] |= mask;
+            } else {
+                uint64_t got = bm[w] & mask;
+                if (op == MHI_BITS_TAKE && got) {
+                    count += (size_t)__builtin_popcountll(got);
+                    uintptr_t wbase = ar->base + ((uintptr_t)w * 64 << MHI_PAGE_SHIFT);
+                    uintptr_t first = wbase + ((uintptr_t)__builtin_ctzll(got) << MHI_PAGE_SHIFT);
+                    uintptr_t last = wbase + ((uintptr_t)(63 - __builtin_clzll(got)) << MHI_PAGE_SHIFT);
+                    if (!*lo || first < *lo) *lo = first;
+                    if (last > *hi) *hi = last;
+                }
+                bm[w] &= ~mask;
+            }
+            p += k;
+        }
+        a += (uintptr_t)n << MHI_PAGE_SHIFT;
+        npages -= n;
+    }
+    return count;
+}
+
+void mhi_arena_map_range(uintptr_t a, size_t npages, mhi_span *s) {
+    while (npages > 0) {
+        mhi_arena *ar = mhi_arena_must(a);
+        size_t p = mhi_arena_page(a);
+        size_t n = MHI_ARENA_PAGES - p;
+        if (n > npages) n = npages;
+        for (size_t i = 0; i < n; i++)
+            atomic_store_explicit(&ar->spans[p + i], s, memory_order_relaxed);
+        a += (uintptr_t)n << MHI_PAGE_SHIFT;
+        npages -= n;
+    }
+    atomic_thread_fence(memory_order_release);
+}

@@ -3,9 +3,11 @@
  * The heap's address space is made of 64 MiB arenas, each aligned to its
  * size and reserved on demand, next to the previous one when the OS allows
  * (address hints keep the heap compact).  Each arena has off-heap metadata,
- * mhi_arena, found in O(1) through a two-level map indexed by the arena
- * number (address >> 26): L1 has 2^11 entries, each an L2 array of 2^10
- * arena pointers, covering the whole 47-bit user address space.
+ * mhi_arena, found in O(1) through the address map indexed by the arena
+ * number (address >> 26), covering the whole 47-bit user address space.
+ * The map has two levels in general (MHI_MAP_L1_BITS L1 entries naming L2
+ * arrays made on demand); by default L1 has a single entry, so the map is
+ * one static array of 2^21 arena pointers (layout.h).
  *
  * Map entries are written once (NULL -> arena), under the heap lock, with
  * release stores, and read without locks: an arena is never unmapped, so a
@@ -30,14 +32,19 @@ struct mhi_arena {
     uint32_t ncommitted;
     uint32_t pad_;
 
-    /* Per-page bitmaps, bit i = page i of the arena.  Heap lock for writes.
+    /* Per-page bitmaps, bit i = page i of the arena.
      *   free:    the page is in a FREE span.
      *   scav:    the page is free and known zero and not resident (fresh
      *            from the OS or released).  Subset of free.
      *   inuse:   the page is the first page of an INUSE span (the GC
      *            reclaimer finds in-use spans from this, not from a list).
+     * free, scav, rel and inuse are written under the heap lock only.
      *   marks:   the span starting here has marked objects (GC).
-     *   special: the span starting here has specials (GC, profiles). */
+     *   special: the span starting here has specials (GC, profiles).
+     * marks and special are written without the heap lock, by markers and
+     * by whoever adds a special, so every write to them is an atomic
+     * read-modify-write of its word (mhi_arena_bit_or / _and): a plain
+     * store would lose a neighbour's bit.  Nothing writes them yet. */
     uint64_t free[MHI_ARENA_WORDS];
     uint64_t scav[MHI_ARENA_WORDS];
     /* rel:     scavenged by the scavenger (it was resident before), as
@@ -88,6 +95,18 @@ static inline mhi_span *mhi_arena_span(const mhi_arena *ar, uintptr_t a) {
     return atomic_load_explicit(&ar->spans[mhi_arena_page(a)], memory_order_acquire);
 }
 
+/* The bitmaps that may be written without the heap lock (marks,
+ * special): set or clear page p's bit atomically. */
+static inline void mhi_arena_bit_or(uint64_t *bm, size_t p) {
+    __atomic_fetch_or(&bm[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
+}
+static inline void mhi_arena_bit_and_not(uint64_t *bm, size_t p) {
+    __atomic_fetch_and(&bm[p / 64], ~(1ULL << (p % 64)), __ATOMIC_RELAXED);
+}
+static inline bool mhi_arena_bit(const uint64_t *bm, size_t p) {
+    return (bm[p / 64] >> (p % 64)) & 1;
+}
+
 typedef struct {
     _Atomic uint64_t reserved;  /* bytes Reserved for arenas */
     _Atomic uint64_t committed; /* bytes of arenas made Ready (heap sys) */
@@ -114,5 +133,41 @@ static inline mhi_arena *mhi_arena_must(uintptr_t a) {
     if (MHI_UNLIKELY(!ar)) mhi_arena_missing(a);
     return ar;
 }
+
+/* ---- the heap lock's bitmaps and map entries over page ranges ----
+ * (Heap lock held.  A range may cross arenas.) */
+
+enum mhi_arena_bitmap { MHI_BM_FREE, MHI_BM_SCAV, MHI_BM_INUSE, MHI_BM_REL };
+enum mhi_bits_op { MHI_BITS_SET, MHI_BITS_CLEAR, MHI_BITS_TAKE };
+
+static inline uint64_t *mhi_arena_bitmap_of(mhi_arena *ar, enum mhi_arena_bitmap which) {
+    switch (which) {
+    case MHI_BM_FREE: return ar->free;
+    case MHI_BM_SCAV: return ar->scav;
+    case MHI_BM_REL: return ar->rel;
+    default: return ar->inuse;
+    }
+}
+
+/* Apply op to the bits of pages [a, a + npages pages): set, clear, or
+ * clear and count the bits that were set (returned, with the lowest and
+ * highest page whose bit was set in *lo / *hi; *lo starts at 0). */
+size_t mhi_arena_bits(uintptr_t a, size_t npages, enum mhi_arena_bitmap which,
+                      enum mhi_bits_op op, uintptr_t *lo, uintptr_t *hi);
+static inline void mhi_arena_bits_set(uintptr_t a, size_t npages, enum mhi_arena_bitmap which) {
+    mhi_arena_bits(a, npages, which, MHI_BITS_SET, NULL, NULL);
+}
+static inline void mhi_arena_bits_clear(uintptr_t a, size_t npages,
+                                        enum mhi_arena_bitmap which) {
+    mhi_arena_bits(a, npages, which, MHI_BITS_CLEAR, NULL, NULL);
+}
+
+/* Map the page at a to s (release: readers load entries with acquire). */
+static inline void mhi_arena_map_set(uintptr_t a, mhi_span *s) {
+    mhi_arena *ar = mhi_arena_must(a);
+    atomic_store_explicit(&ar->spans[mhi_arena_page(a)], s, memory_order_release);
+}
+/* Map every page of [base, base + npages pages) to s. */
+void mhi_arena_map_range(uintptr_t base, size_t npages, mhi_span *s);
 
 #endif

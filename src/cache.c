@@ -1,10 +1,15 @@
-/* cache.c - thread caches: creation, slow paths, thread exit, fork. */
+/* cache.c - thread caches: creation, slow paths, stashes, thread exit,
+ * the fork child's repairs, the trim pass and the verifier (cache.h;
+ * malloc.c gives the overview). */
 #include "cache.h"
 
+#include "background.h"
+#include "central.h"
 #include "fixalloc.h"
 #include "options.h"
 #include "pageheap.h"
 #include "print.h"
+#include "process.h"
 
 mhi_span mhi_span_empty;
 
@@ -16,7 +21,7 @@ __thread mhi_cache *mhi_tls_cache __attribute__((tls_model("initial-exec"))) = &
 
 /* cache_lock guards: the cache fixalloc, the list of live caches and the
  * pool of unused ones, and the one-time set-up below. */
-static mhi_lock_t cache_lock = MHI_LOCK_INIT;
+static mhi_lock_t cache_lock = MHI_LOCK_INIT(MHI_RANK_CACHES);
 static mhi_fixalloc cache_alloc;
 static _Atomic uint64_t cache_sys;
 static mhi_cache *cache_pool;
@@ -31,26 +36,6 @@ static uint64_t ncaches_live;
 #endif
 
 static void thread_exit(void *arg);
-
-/* fork(): take every allocator lock in order (cache, central, heap) so
- * the child starts with consistent structures; reset them in the child,
- * where the threads that may have held them do not exist. */
-static void fork_prepare(void) {
-    mhi_cache_fork_prepare();
-    mhi_central_fork_prepare();
-    mhi_heap_fork_prepare();
-}
-static void fork_parent(void) {
-    mhi_heap_fork_parent();
-    mhi_central_fork_parent();
-    mhi_cache_fork_parent();
-}
-static void fork_child(void) {
-    mhi_heap_fork_child();
-    mhi_central_fork_child();
-    mhi_cache_fork_child();
-}
-static _Atomic bool atfork_done;
 
 static void cache_setup_locked(void) {
     if (cache_setup_done) return;
@@ -70,7 +55,7 @@ static mhi_cache *cache_create(void) {
         cache_pool = c->next;
     } else {
         c = mhi_fixalloc_alloc(&cache_alloc);
-        if (c) c->lock = (mhi_lock_t)MHI_LOCK_INIT;
+        if (c) mhi_lock_init(&c->lock, MHI_RANK_CACHE);
     }
     if (c) {
         /* Set up before it joins the list: the trim pass walks the lists
@@ -88,7 +73,6 @@ static mhi_cache *cache_create(void) {
         c->orphan = false;
         c->stash_bytes = 0;
         stash_limits_reset(c);
-        c->live = true;
         ncaches_live++;
         c->prev = NULL;
         c->next = live_caches;
@@ -99,13 +83,9 @@ static mhi_cache *cache_create(void) {
     if (!c) return NULL;
     mhi_tls_cache = c;
     if (cache_key_ok) mhi_os_thread_set(c);
-    /* Once, outside every lock: pthread_atfork may itself allocate, which
+    /* Outside every lock: the process set-up may itself allocate, which
      * now finds this thread's cache. */
-    if (!atomic_load_explicit(&atfork_done, memory_order_relaxed) &&
-        !atomic_exchange(&atfork_done, true)) {
-        (void)mhi_option(MHI_OPT_stats); /* read MHEAP_OPTIONS */
-        mhi_os_atfork(fork_prepare, fork_parent, fork_child);
-    }
+    mhi_process_init();
     return c;
 }
 
@@ -137,13 +117,28 @@ static uint32_t unfull_at(const mhi_span *s) {
     return n ? n : 1;
 }
 
+static int trim_task(void);
+static int trim_task_index = -1;
+
 /* Pages are about to go back to the page heap: make sure the background
- * scavenger runs (no allocator lock is held here). */
+ * thread runs, with the trim pass among its tasks (no allocator lock is
+ * held here: starting the thread allocates). */
 static inline void bg_check(void) {
-    if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_heap_bg_started, memory_order_relaxed)) &&
+    if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_bg_started, memory_order_relaxed)) &&
         mhi_option(MHI_OPT_background)) {
-        mhi_heap_bg_start(mhi_malloc_trim_pass);
+        trim_task_index = mhi_bg_add(trim_task);
+        mhi_bg_start();
     }
+}
+
+/* Ask the background thread for a trim pass (after bg_check). */
+static inline void bg_trim_request(void) {
+    mhi_bg_request(trim_task_index);
+}
+
+void mhi_cache_trim_request(void) {
+    bg_check();
+    bg_trim_request();
 }
 
 static void drain_notify(mhi_cache *cache);
@@ -201,7 +196,8 @@ static void span_unfull(mhi_cache *cache, mhi_span *s) {
 /* Give the n objects head .. tail (checked and marked) back to s, which
  * this cache owns, and move s between lists if that changes its state. */
 static void local_return(mhi_cache *cache, mhi_span *s, void *head, void *tail, uint32_t n) {
-    if (MHI_UNLIKELY(s->nfree + n > s->nelems)) mhi_malloc_fatal("double free", head);
+    mhi_lock_assert_held(&cache->lock);
+    if (MHI_UNLIKELY(s->nfree + n > s->nelems)) mhi_fatal_at("double free", head);
     *(void **)tail = s->freelist;
     s->freelist = head;
     s->nfree += n;
@@ -231,7 +227,7 @@ static void cache_unlock(mhi_cache *cache) {
     mhi_unlock(&cache->lock);
     if (MHI_UNLIKELY(want)) {
         bg_check();
-        mhi_heap_bg_request();
+        bg_trim_request();
     }
 }
 
@@ -355,18 +351,11 @@ static bool push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
     return false;
 }
 
-/* The span of p, an object of some small span (it was checked at its
- * free). */
-static mhi_span *span_of_object(const void *p) {
-    return atomic_load_explicit(&mhi_arena_of((uintptr_t)p)->spans[mhi_arena_page((uintptr_t)p)],
-                                memory_order_relaxed);
-}
-
 /* Send the objects of list p (a stash's, linked through their first
  * words) back to their spans, in runs of consecutive objects of one span. */
 static void return_list(mhi_cache *cache, void *p) {
     while (p) {
-        mhi_span *s = span_of_object(p);
+        mhi_span *s = mhi_heap_page_span((uintptr_t)p); /* (checked when freed) */
         void *head = p, *tail = p;
         uint32_t n = 1;
         p = *(void **)p;
@@ -394,11 +383,17 @@ static void flush_stash(mhi_cache *cache, size_t c) {
  * stashes grew by adds up to at most MHI_STASH_TOTAL bytes. */
 #ifndef MHI_STASH_BYTES
 #define MHI_STASH_BYTES (16u << 10)
+#endif
+#ifndef MHI_STASH_MIN
 #define MHI_STASH_MIN 4
+#endif
+#ifndef MHI_STASH_MAX
 #define MHI_STASH_MAX 64
 #endif
 #ifndef MHI_STASH_GROW_BYTES
 #define MHI_STASH_GROW_BYTES (128u << 10)
+#endif
+#ifndef MHI_STASH_GROW_MAX
 #define MHI_STASH_GROW_MAX 1024
 #endif
 #ifndef MHI_STASH_TOTAL
@@ -460,16 +455,16 @@ void mhi_cache_stash_full(size_t c) {
 }
 
 void mhi_cache_free_slow(void *p) {
-    mhi_span *s = mhi_heap_lookup_maybe((uintptr_t)p);
+    mhi_span *s = mhi_heap_span((uintptr_t)p);
     if (!s) mhi_heap_bad_free((uintptr_t)p);
     uint8_t kind = __atomic_load_n(&s->kind, __ATOMIC_ACQUIRE); /* pairs with trim */
     if (kind == MHI_KIND_LARGE) {
-        if ((uintptr_t)p != s->base) mhi_malloc_fatal("invalid pointer", p);
+        if ((uintptr_t)p != s->base) mhi_fatal_at("invalid pointer", p);
         bg_check(); /* first: creating the thread allocates, and must not reuse p */
         mhi_heap_free(s);
         return;
     }
-    if (!mhi_kind_small(kind)) mhi_malloc_fatal("invalid pointer", p);
+    if (!mhi_kind_small(kind)) mhi_fatal_at("invalid pointer", p);
     uint32_t idx = mhi_span_check(s, p);
     /* A released object reads as zero, unmarked: check relmask. */
     if (kind == MHI_KIND_SMALL_REL) mhi_span_check_released(s, idx, p);
@@ -481,7 +476,7 @@ void mhi_cache_free_slow(void *p) {
         *(void **)p = NULL;
         if (push_remote(s, p, p, 1)) {
             bg_check();
-            mhi_heap_bg_request();
+            bg_trim_request();
         }
         return;
     }
@@ -537,7 +532,6 @@ void mhi_cache_release(void) {
     if (mhi_cache_is_static(cache)) return;
     mhi_tls_cache = &mhi_cache_dead;
     cache_flush(cache);
-    cache->live = false;
     mhi_lock(&cache_lock);
     if (cache->prev) cache->prev->next = cache->next;
     else live_caches = cache->next;
@@ -553,11 +547,14 @@ static void thread_exit(void *arg) {
     mhi_cache_release();
 }
 
-uint64_t mhi_cache_count(void) {
+void mhi_cache_counts(mhi_cache_counts_t *out) {
+    uint64_t pool = 0;
     mhi_lock(&cache_lock);
-    uint64_t n = ncaches_live;
+    out->live = ncaches_live;
+    for (mhi_cache *c = cache_pool; c; c = c->next) pool++;
     mhi_unlock(&cache_lock);
-    return n;
+    out->pool = pool;
+    out->stash_grown = atomic_load_explicit(&stash_grown, memory_order_relaxed);
 }
 
 /* In the child of fork: forget a notice another thread was delivering. */
@@ -568,8 +565,8 @@ static void forget_notice(mhi_span *s) {
 
 /* Holding cache_lock also keeps the background thread out of every
  * cache: it takes a cache's lock only while it holds cache_lock. */
-void mhi_cache_fork_prepare(void) { mhi_lock(&cache_lock); }
-void mhi_cache_fork_parent(void) { mhi_unlock(&cache_lock); }
+void mhi_cache_fork_prepare(void) { mhi_lock_for_fork(&cache_lock); }
+void mhi_cache_fork_parent(void) { mhi_unlock_for_fork(&cache_lock); }
 void mhi_cache_fork_child(void) {
     mhi_lock_reset(&cache_lock);
     /* The other threads' caches: their owners may have been inside a slow
@@ -614,7 +611,7 @@ void mhi_cache_fork_child(void) {
     }
 }
 
-/* ---- trimming (central.h): the background thread's pass ----
+/* ---- the trim pass (trim.h) ----
  * Every cache's avail spans, then the central lists' partial spans.  The
  * epoch advances at most every quarter of the scavenger delay; a span
  * trims once no object came back to it for two epochs (a quarter to a
@@ -665,8 +662,10 @@ static void trim_caches(mhi_trim_pass *tp) {
     if (tp->budget) mhi_central_trim(tp);
 }
 
-int mhi_malloc_trim_pass(int64_t delay_ms) {
-    int64_t now = mhi_os_millitime(), period = delay_ms / 4;
+/* The background thread's task: advance the epoch when due, then trim
+ * what has aged, within the budget. */
+static int trim_task(void) {
+    int64_t now = mhi_os_millitime(), period = mhi_heap_scavenge_delay() / 4;
     if (period < 10) period = 10;
     uint32_t epoch = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
     if (now - trim_epoch_ms >= period) {
@@ -675,13 +674,85 @@ int mhi_malloc_trim_pass(int64_t delay_ms) {
     }
     mhi_trim_pass tp = {.epoch = epoch, .budget = TRIM_BUDGET};
     trim_caches(&tp);
-    return !tp.budget ? 2 : tp.young ? 1 : 0;
+    return !tp.budget ? MHI_BG_SOON : tp.young ? MHI_BG_LATER : MHI_BG_IDLE;
 }
 
-size_t mhi_malloc_trim_now(void) {
+size_t mhi_cache_trim_now(void) {
     mhi_trim_pass tp = {.epoch = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed),
                         .force = true,
                         .budget = SIZE_MAX};
     trim_caches(&tp);
     return tp.bytes;
+}
+
+/* ---- the verifier ---- */
+
+/* The spans of one list of a cache (its lock held). */
+static void verify_list(mhi_cache *cache, size_t c, mhi_span_list *l, int where, size_t *e,
+                        size_t *empty_bytes) {
+    uint64_t n = 0;
+    mhi_span *prev = NULL;
+    for (mhi_span *s = l->first; s && n <= l->count; prev = s, s = s->next, n++) {
+        MHI_VERIFY(e, s->prev == prev, "cache %p class %zu: list links broken at span %p",
+                   (void *)cache, c, (void *)s->base);
+        MHI_VERIFY(e, s->sizeclass == c, "cache %p class %zu holds span %p of class %d",
+                   (void *)cache, c, (void *)s->base, s->sizeclass);
+        mhi_span_verify_small(s, cache, where, e);
+        if (where == MHI_WHERE_AVAIL) {
+            MHI_VERIFY(e, s->nfree > 0, "cache %p: span %p on avail has no free object",
+                       (void *)cache, (void *)s->base);
+            if (s->nfree == s->nelems) *empty_bytes += s->nbytes;
+        }
+    }
+    MHI_VERIFY(e, n == l->count && l->last == prev, "cache %p class %zu: list count %llu, found %llu",
+               (void *)cache, c, (unsigned long long)l->count, (unsigned long long)n);
+}
+
+/* The calling thread's own stashes and current spans. */
+static void verify_own(mhi_cache *cache, size_t *e) {
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
+        uint32_t n = 0;
+        for (void *p = cache->stash[c]; p && n <= cache->stash_lim[c]; p = *(void **)p, n++) {
+            mhi_span *s = mhi_heap_span((uintptr_t)p);
+            MHI_VERIFY(e, s && mhi_kind_small(mhi_span_kind(s)) && s->sizeclass == c,
+                       "stash of class %zu holds %p, not an object of the class", c, p);
+            MHI_VERIFY(e, mhi_free_marked(p), "stashed object %p has no free mark", p);
+        }
+        MHI_VERIFY(e, n == cache->nstash[c], "stash of class %zu: count %u, found %u", c,
+                   cache->nstash[c], n);
+        MHI_VERIFY(e, cache->nstash[c] <= cache->stash_lim[c],
+                   "stash of class %zu: %u objects over its bound %u", c, cache->nstash[c],
+                   cache->stash_lim[c]);
+        mhi_span *s = cache->cur[c];
+        if (s != &mhi_span_empty) {
+            MHI_VERIFY(e, s->sizeclass == c, "current span %p of class %zu has class %d",
+                       (void *)s->base, c, s->sizeclass);
+            mhi_span_verify_small(s, cache, MHI_WHERE_CUR, e);
+        }
+    }
+}
+
+size_t mhi_cache_verify(void) {
+    size_t errors = 0;
+    mhi_cache *self = mhi_tls_cache;
+    mhi_lock(&cache_lock);
+    uint64_t nlive = 0;
+    for (mhi_cache *cache = live_caches; cache; cache = cache->next, nlive++) {
+        if (cache->orphan) continue; /* (fork child: may be mid-update) */
+        mhi_lock(&cache->lock);
+        size_t empty = 0;
+        for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
+            verify_list(cache, c, &cache->avail[c], MHI_WHERE_AVAIL, &errors, &empty);
+            verify_list(cache, c, &cache->full[c], MHI_WHERE_FULL, &errors, &empty);
+        }
+        MHI_VERIFY(&errors, empty == cache->empty_bytes,
+                   "cache %p keeps %zu bytes of free spans, counted %zu", (void *)cache, empty,
+                   cache->empty_bytes);
+        if (cache == self) verify_own(cache, &errors);
+        mhi_unlock(&cache->lock);
+    }
+    MHI_VERIFY(&errors, nlive == ncaches_live, "%llu live caches listed, %llu counted",
+               (unsigned long long)nlive, (unsigned long long)ncaches_live);
+    mhi_unlock(&cache_lock);
+    return errors;
 }

@@ -1,28 +1,7 @@
-/* cache.h - per-thread caches (the seed's mcache) and the small-object fast
- * paths.
- *
- * Each thread has a cache, reached through one initial-exec TLS pointer.
- * A cache owns spans: per size class one current span, which allocation
- * pops objects from, and lists of other spans it took earlier (those with
- * free objects, and those it found full).  A free of an object in any span
- * the thread owns goes straight onto that span's free list with no lock and
- * no atomic operation.  A free into a span another cache owns is pushed
- * onto the span's xfree list with one CAS; the owner collects it when it
- * needs objects.  When a span the owner filed as full receives such a free,
- * the freer also pushes the span onto the owner's notify stack, so the
- * owner finds it again without scanning.  Spans nobody owns (their owner
- * exited) take frees under their central list's lock.  Before any of that,
- * a free into a span the thread does not own waits in the thread's stash
- * for the class, where the thread's next allocation of that class takes it
- * (tcmalloc's reuse, without touching the owner's span); a full stash goes
- * back to the spans in runs, one CAS per run of objects of one span.
- *
- * Before a thread's first allocation its TLS pointer names a static empty
- * cache whose current spans are a static empty span, so the fast path needs
- * no NULL check: its free list is empty and the slow path makes the real
- * cache.  At thread exit (pthread key destructor) the cache's spans go to
- * the central lists and the pointer names the static dead cache: later
- * calls from that thread use the central lists directly. */
+/* cache.h - per-thread caches (the seed's mcache) and the small-object
+ * fast paths: mhi_cache_pop (allocation) and mhi_cache_free.  malloc.c
+ * opens with the overview of how malloc and free use them; the fields
+ * below say who may touch what. */
 #ifndef MHEAP_CACHE_H
 #define MHEAP_CACHE_H
 
@@ -31,9 +10,9 @@
 #include <stdint.h>
 
 #include "arena.h"
-#include "central.h"
 #include "sizeclass.h"
 #include "span.h"
+#include "trim.h"
 
 typedef struct mhi_cache mhi_cache;
 struct mhi_cache {
@@ -62,7 +41,6 @@ struct mhi_cache {
     bool bg_wanted; /* wake the background thread once the lock is dropped */
     bool orphan;    /* (child of fork) another thread's cache: never trimmed */
     mhi_cache *next, *prev;               /* live caches / the pool of unused ones */
-    bool live;
 };
 
 extern mhi_span mhi_span_empty;
@@ -73,7 +51,11 @@ void *mhi_cache_alloc_slow(size_t c);
 void mhi_cache_free_slow(void *p);
 /* The stash of class c is full: send its older half back. */
 void mhi_cache_stash_full(size_t c);
-uint64_t mhi_cache_count(void); /* live caches */
+/* Live caches, caches in the pool, and the bytes all stashes grew by. */
+typedef struct {
+    uint64_t live, pool, stash_grown;
+} mhi_cache_counts_t;
+void mhi_cache_counts(mhi_cache_counts_t *out);
 void mhi_cache_fork_prepare(void);
 void mhi_cache_fork_parent(void);
 void mhi_cache_fork_child(void);
@@ -82,13 +64,21 @@ void mhi_cache_fork_child(void);
 void mhi_cache_flush(void);
 /* Return the calling thread's cache for good (thread exit). */
 void mhi_cache_release(void);
-/* One trim pass of the background thread over every cache's and central
- * list's spans (the page heap's bg hook: 0 done, 1 spans still too young,
- * 2 budget spent). */
-int mhi_malloc_trim_pass(int64_t delay_ms);
-/* Trim every candidate span now, aged or not (caches busy in a slow path
- * are skipped); returns the bytes released. */
-size_t mhi_malloc_trim_now(void);
+/* Trim every candidate span of every cache and central list now, aged or
+ * not (caches busy in a slow path are skipped); returns the bytes
+ * released.  (The background thread's pass is a task of cache.c's.) */
+size_t mhi_cache_trim_now(void);
+/* Ask the background thread for a trim pass (starting it if it may run;
+ * no allocator lock held). */
+void mhi_cache_trim_request(void);
+/* Check the thread caches: every live cache's avail and full spans (under
+ * its lock: mhi_span_verify_small, list counts, the bytes of entirely free
+ * spans kept), and, for the calling thread's own cache, its current spans
+ * and its stashes (each object marked free, counts equal to the lists,
+ * within bounds).  Other threads' current spans and stashes belong to
+ * their owners' fast paths and are not read.  Returns the number of
+ * violations, printed as "mheap: verify: ...". */
+size_t mhi_cache_verify(void);
 
 #define MHI_ALWAYS_INLINE __attribute__((always_inline)) inline
 
@@ -131,8 +121,9 @@ static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
     return MHI_LIKELY(p != NULL) ? p : mhi_cache_alloc_slow(c);
 }
 
-/* The span of p if p starts an object of a small-object span without
- * released pages; NULL otherwise (the caller takes its full path).  Only
+/* The free fast path's lookup: the span of p if p starts an object of a
+ * small-object span without released pages; NULL otherwise (the caller
+ * takes its full path).  Only
  * small-object spans in use say KIND_SMALL (the page heap clears kind when
  * a span is freed, and a span dies only once free), so a stale map entry
  * fails here; the object check also rules out addresses outside the span. */

@@ -6,7 +6,7 @@
 #define FIX_CHUNK ((size_t)64 << 10)
 #define PERSIST_CHUNK ((size_t)256 << 10)
 
-static mhi_lock_t persist_lock = MHI_LOCK_INIT;
+static mhi_lock_t persist_lock = MHI_LOCK_INIT(MHI_RANK_PERSIST);
 static char *persist_cur;
 static size_t persist_left;
 

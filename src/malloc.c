@@ -1,25 +1,90 @@
 /* malloc.c - the malloc layer: large objects, calloc, realloc, aligned
- * allocation, sized free, and the public mh_* entry points.
+ * allocation and sized free.  This file opens with the map of the whole
+ * allocator.
  *
- * Allocation paths:
- *   1. size <= MHI_SMALL_SIZE_MAX: the size class from the generated table,
- *      then the thread cache (cache.h): pop the current span's free list.
- *   2. Empty list: spans the thread owns with free objects (its own frees,
- *      or frees other threads left on them), else a partly free span from
- *      the central list, or a new span from the page heap (cache.c,
- *      central.c).
- *   3. Larger sizes: a span of whole pages straight from the page heap
- *      (pageheap.c), zeroed only where pages may hold old data.
- * Free paths: the arena map gives the span; an object of a span the thread
- * owns goes back on its list; an object of a span another thread owns goes
- * on that span's lock-free xfree list; an object of a span nobody owns goes
- * back under its central list's lock; a large object's span goes back to
- * the page heap. */
+ * ---- Structures, bottom up (each layer calls only those below it) ----
+ *
+ * os.c         mmap / madvise / futex locks / clock: the only platform calls.
+ * fixalloc.c   fixed-size and persistent metadata, never from the heap.
+ * arena.c      64 MiB arenas and the address map: address -> arena ->
+ *              per-page span pointer and per-page bitmaps (free, scav, rel,
+ *              inuse; marks and special for the collector).
+ * pageheap.c   the page heap (the seed's mheap): spans of 8 KiB pages,
+ *              handed out and taken back, coalesced, grown from the OS.
+ *              freespans.c keeps its free spans (exact-size lists and a
+ *              best-fit treap), scavenge.c returns idle pages to the OS,
+ *              verify.c checks it.
+ * background.c one thread running tasks: the scavenger and the trim pass.
+ * span.c       a span (span.h): its states and kinds, the free mark each
+ *              free object carries in its second word, the xfree list other
+ *              threads free onto.  trim.c releases the free pages inside
+ *              spans still in use.
+ * central.c    per size class, the spans no thread owns (the seed's mcentral).
+ * cache.c      per thread, the spans it owns and its stashes (the seed's
+ *              mcache); the fast paths are inline in cache.h.
+ * malloc.c     this file; malloc.h holds malloc and free themselves.
+ * api.c        the public mh_* functions; override*.c the libc and C++ names.
+ * process.c    one-time set-up and fork() for every layer.
+ *
+ * A thread cache owns, per size class c: cur[c], the span malloc pops
+ * from; avail[c], other spans with free objects; full[c], spans it found
+ * full.  Its stash[c] holds objects the thread freed (into any span), for
+ * its next allocations of c.  A span is owned by one cache or by none
+ * (then central's).
+ *
+ * ---- malloc(size) ----
+ * 1. size <= 32 KiB: the class from the table (sizeclass.h).  Pop the
+ *    class's stash, else cur[c]'s free list; clear the object's free mark.
+ *    No lock, no atomic (mhi_cache_pop).
+ * 2. Both empty (mhi_cache_alloc_slow, under the cache's lock): move the
+ *    spans on the notify stack back to avail; give cur[c] its released
+ *    objects back if trimming took some; collect what other threads freed
+ *    onto cur[c]'s xfree; if still empty, arm its notice and file it on
+ *    full[c]; then take the first span of avail[c], else a partly free
+ *    unowned span from central[c], else a new span from the page heap.
+ * 3. size > 32 KiB: a span of whole pages from the page heap
+ *    (mhi_malloc_large), zeroed by calloc only where pages may hold old
+ *    data, made resident in one call when it will be written.
+ *
+ * ---- free(p) ----
+ * 1. The map gives p's span.  If it is a small-object span (kind
+ *    KIND_SMALL) and p starts an object of it, with no free mark, and the
+ *    class's stash has room: mark p free and push it on this thread's
+ *    stash, whoever owns the span (mhi_cache_free).  No lock, no atomic.
+ * 2. Anything else goes to mhi_cache_free_slow: a large object's span goes
+ *    back to the page heap; a pointer that is not an object start aborts
+ *    ("invalid pointer"), a marked one or a released one aborts ("double
+ *    free"); a thread without a cache frees straight into the span.
+ * 3. A full stash first grows (within per-thread and global bounds), else
+ *    sends its older half back in runs of one span's objects: onto the
+ *    span's free list if this thread owns it (moving the span from full to
+ *    avail, or back to the page heap when entirely free), with one CAS
+ *    onto its xfree list if another thread does (pushing the span on the
+ *    owner's notify stack if the owner filed it as full), or under
+ *    central[c]'s lock if nobody does.
+ *
+ * ---- Locks (os.h has their order; debug builds check it) ----
+ * options_lock  the one-time read of MHEAP_OPTIONS (then the heap lock, to
+ *               apply the scavenger delay).
+ * cache_lock    the cache fixalloc, the lists of live and pooled caches,
+ *               the one-time set-up; the trim pass holds it while it walks
+ *               the caches.
+ * cache->lock   a cache's avail and full lists and the spans on them; held
+ *               by its owner in every slow path, tried by the trim pass.
+ *               The fast paths touch only stashes and cur spans, which are
+ *               the owner's alone and take no lock.
+ * central[c].lock  class c's unowned spans, and owner changes of its spans.
+ * heap lock     the page heap: free structures, span fixalloc, arena
+ *               bitmaps and map, growth, statistics.
+ * speciallock   a span's specials (for the collector).
+ * persist_lock  persistent metadata chunks; innermost.
+ * Lock-free: the map and span pointers (release stores, acquire loads), a
+ * span's kind (relaxed), xfree (CAS), a cache's notify stack (CAS push,
+ * exchange take), the free mark (plain: the object is the freer's). */
 #include "malloc.h"
 
 #include <string.h>
 
-#include "central.h"
 #include "mheap.h"
 #include "options.h"
 #include "pageheap.h"
@@ -83,14 +148,14 @@ void *mhi_calloc(size_t n, size_t size) {
 
 /* The span of a pointer the caller says mheap gave out; aborts if not. */
 static mhi_span *owned_span(const void *p) {
-    mhi_span *s = mhi_heap_lookup_maybe((uintptr_t)p);
+    mhi_span *s = mhi_heap_span((uintptr_t)p);
     if (!s) mhi_heap_bad_free((uintptr_t)p);
     uintptr_t off = (uintptr_t)p - s->base;
     uint8_t kind = mhi_span_kind(s);
     if (mhi_kind_small(kind)) {
         (void)mhi_span_check(s, p);
     } else if (kind != MHI_KIND_LARGE || off != 0) {
-        mhi_malloc_fatal("invalid pointer", p);
+        mhi_fatal_at("invalid pointer", p);
     }
     return s;
 }
@@ -199,51 +264,4 @@ void mhi_free_sized(void *p, size_t size, size_t align) {
     }
     if (!ok) mhi_fatal("size mismatch: %p (size %zu)", p, size);
     mhi_free(p);
-}
-
-/* ---- public API ---- */
-
-MH_API void *mh_malloc(size_t size) { return mhi_malloc(size); }
-MH_API void *mh_calloc(size_t n, size_t size) { return mhi_calloc(n, size); }
-MH_API void *mh_realloc(void *p, size_t size) { return mhi_realloc(p, size); }
-MH_API void *mh_reallocarray(void *p, size_t n, size_t size) {
-    return mhi_reallocarray(p, n, size);
-}
-MH_API void mh_free(void *p) { mhi_free(p); }
-MH_API void mh_free_sized(void *p, size_t size) { mhi_free_sized(p, size, 0); }
-MH_API void mh_free_aligned_sized(void *p, size_t align, size_t size) {
-    mhi_free_sized(p, size, align);
-}
-MH_API void *mh_aligned_alloc(size_t align, size_t size) {
-    if (align == 0 || (align & (align - 1))) {
-        errno = EINVAL;
-        return NULL;
-    }
-    return mhi_malloc_aligned(align, size);
-}
-MH_API int mh_posix_memalign(void **out, size_t align, size_t size) {
-    if (align < sizeof(void *) || (align & (align - 1))) return EINVAL;
-    int saved = errno;
-    void *p = mhi_malloc_aligned(align, size);
-    if (!p) {
-        errno = saved;
-        return ENOMEM;
-    }
-    *out = p;
-    return 0;
-}
-MH_API size_t mh_usable_size(const void *p) { return mhi_usable_size(p); }
-
-MH_API size_t mh_trim(void) {
-    mhi_cache_flush(); /* the calling thread's spans go back first */
-    size_t n = mhi_malloc_trim_now();
-    return n + mhi_heap_scavenge(0, SIZE_MAX);
-}
-
-/* Read MHEAP_OPTIONS when the library is loaded, so that stats=1 reports
- * even for a program that never allocates. */
-__attribute__((constructor)) static void malloc_at_load(void) { (void)mhi_option(MHI_OPT_stats); }
-
-__attribute__((destructor)) static void malloc_at_exit(void) {
-    if (atomic_load(&mhi_options_read) && mhi_options[MHI_OPT_stats]) mh_stats_print(mhi_stats_fd);
 }

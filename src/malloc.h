@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "mheap.h"
 #include "os.h"
 #include "sizeclass.h"
 
@@ -27,6 +28,8 @@ static MHI_ALWAYS_INLINE size_t mhi_usable_size(const void *p) {
 }
 void mhi_free_sized(void *p, size_t size, size_t align);
 void mhi_malloc_init(void);
+/* Every statistic of mh_stats_t, now (api.c). */
+void mhi_stats_collect(mh_stats_t *st);
 
 /* The slow path of a small malloc (a tail call: the fast path saves
  * nothing for it). */

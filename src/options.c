@@ -8,31 +8,33 @@
 #include "print.h"
 
 long mhi_options[MHI_OPT_COUNT] = {
-#define MHI_X(name, dflt, doc) [MHI_OPT_##name] = dflt,
+#define MHI_X(name, dflt, apply, doc) [MHI_OPT_##name] = dflt,
     MHI_OPTIONS(MHI_X)
 #undef MHI_X
 };
-_Atomic bool mhi_options_read;
-static mhi_lock_t options_lock = MHI_LOCK_INIT; /* the one-time read */
-int mhi_stats_fd = 2;
 
-static const char *const option_names[MHI_OPT_COUNT] = {
-#define MHI_X(name, dflt, doc) [MHI_OPT_##name] = #name,
+const mhi_option_info mhi_option_table[MHI_OPT_COUNT] = {
+#define MHI_X(name, dflt, apply, doc) [MHI_OPT_##name] = {#name, dflt, apply, doc},
     MHI_OPTIONS(MHI_X)
 #undef MHI_X
 };
+
+void mhi_option_set_verbose(long value) { mhi_heap_.verbose = value != 0; }
+void mhi_option_set_scavenge_delay(long value) { mhi_heap_set_scavenge_delay(value); }
+_Atomic bool mhi_options_read;
+static mhi_lock_t options_lock = MHI_LOCK_INIT(MHI_RANK_OPTIONS); /* the one-time read */
+int mhi_stats_fd = 2;
 
 int mhi_option_find(const char *name) {
     for (int i = 0; i < MHI_OPT_COUNT; i++)
-        if (strcmp(option_names[i], name) == 0) return i;
+        if (strcmp(mhi_option_table[i].name, name) == 0) return i;
     return -1;
 }
 
 bool mhi_option_apply(int index, long value) {
     if (index < 0 || index >= MHI_OPT_COUNT || value < 0) return false;
     mhi_options[index] = value;
-    if (index == MHI_OPT_scavenge_delay_ms) mhi_heap_set_scavenge_delay(value);
-    if (index == MHI_OPT_verbose) mhi_heap_.verbose = value != 0;
+    if (mhi_option_table[index].apply) mhi_option_table[index].apply(value);
     return true;
 }
 
@@ -88,4 +90,8 @@ static void options_parse(void) {
     /* Programs such as coreutils close stderr at exit before our
      * destructor runs: keep a copy for the statistics. */
     if (mhi_options[MHI_OPT_stats]) mhi_stats_fd = mhi_os_dup_fd(2);
+    if (mhi_options[MHI_OPT_verbose])
+        for (int i = 0; i < MHI_OPT_COUNT; i++)
+            mhi_printf(2, "mheap: option %s=%ld (default %ld): %s\n", mhi_option_table[i].name,
+                       mhi_options[i], mhi_option_table[i].dflt, mhi_option_table[i].doc);
 }

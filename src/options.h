@@ -7,15 +7,26 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#define MHI_OPTIONS(X)                                                          \
-    X(stats, 0, "print statistics to stderr at exit")                           \
-    X(verbose, 0, "print heap events (growth, scavenging) to stderr")           \
-    X(scavenge_delay_ms, 500, "free pages idle this long go back to the OS")    \
-    X(background, 1, "a background thread returns idle pages on time")        \
-    X(abort_on_oom, 0, "abort with a message instead of returning NULL")
+/* The table: name, default, what to call when it is set (or 0), and its
+ * meaning (README.md's table of options says the same; a test compares
+ * them, and verbose=1 prints the table with the values in force). */
+#define MHI_OPTIONS(X)                                                                       \
+    X(stats, 0, 0, "print statistics to stderr at exit")                                     \
+    X(verbose, 0, mhi_option_set_verbose, "print heap events to stderr")                     \
+    X(scavenge_delay_ms, 500, mhi_option_set_scavenge_delay,                                  \
+      "free pages unused this long go back to the OS")                                       \
+    X(abort_on_oom, 0, 0, "abort with a message instead of returning NULL")                  \
+    X(background, 1, 0,                                                                      \
+      "a background thread (started at the first free of a large block or span, or when "    \
+      "freed objects leave whole pages of a span unused) returns idle pages after the delay " \
+      "even when the program makes no heap call, including free pages inside spans that "   \
+      "still hold live objects; `0` leaves it to heap calls and `mh_trim()`")
+
+void mhi_option_set_verbose(long value);
+void mhi_option_set_scavenge_delay(long value);
 
 enum mhi_option {
-#define MHI_X(name, dflt, doc) MHI_OPT_##name,
+#define MHI_X(name, dflt, apply, doc) MHI_OPT_##name,
     MHI_OPTIONS(MHI_X)
 #undef MHI_X
     MHI_OPT_COUNT
@@ -34,6 +45,14 @@ static inline long mhi_option(enum mhi_option o) {
 
 /* Index of the option called name, or -1. */
 int mhi_option_find(const char *name);
+/* The table's entry i (0 <= i < MHI_OPT_COUNT). */
+typedef struct {
+    const char *name;
+    long dflt;
+    void (*apply)(long value);
+    const char *doc;
+} mhi_option_info;
+extern const mhi_option_info mhi_option_table[MHI_OPT_COUNT];
 /* Set an option and apply its effect.  Returns false on a bad value. */
 bool mhi_option_apply(int index, long value);
 

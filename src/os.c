@@ -134,12 +134,6 @@ size_t mhi_os_resident(void *p, size_t len) {
     return n;
 }
 
-int64_t mhi_os_nanotime(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 int64_t mhi_os_millitime(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -199,6 +193,55 @@ void mhi_unlock_wake(mhi_lock_t *l) {
     futex(&l->state, FUTEX_WAKE_PRIVATE, 1);
     errno = errno_saved;
 }
+
+#ifdef MHI_DEBUG
+/* The lock-order check: how many locks of each rank this thread holds
+ * (taken with mhi_lock or mhi_trylock), and a tag naming the thread. */
+static __thread uint8_t lock_held[MHI_RANK_COUNT];
+static __thread char lock_self_tag;
+
+static void lock_fatal(const char *what, const mhi_lock_t *l) {
+    /* (no print.h here: the os layer is below it) */
+    static const char hex[] = "0123456789abcdef";
+    char buf[96] = "mheap: ";
+    size_t n = 7;
+    for (const char *w = what; *w && n < 60; w++) buf[n++] = *w;
+    buf[n++] = ':';
+    buf[n++] = ' ';
+    buf[n++] = '0';
+    buf[n++] = 'x';
+    uintptr_t a = (uintptr_t)l;
+    int top = 60;
+    while (top > 0 && !((a >> top) & 15)) top -= 4;
+    for (; top >= 0; top -= 4) buf[n++] = hex[(a >> top) & 15];
+    buf[n++] = '\n';
+    mhi_os_write(2, buf, n);
+    mhi_os_abort();
+}
+
+void mhi_lock_debug_order(const mhi_lock_t *l) {
+    if (l->rank == MHI_RANK_NONE) return;
+    for (int r = l->rank; r < MHI_RANK_COUNT; r++)
+        if (lock_held[r]) lock_fatal("lock order violated", l);
+}
+
+void mhi_lock_debug_acquired(mhi_lock_t *l, bool counted) {
+    atomic_store_explicit(&l->holder, &lock_self_tag, memory_order_relaxed);
+    if (counted && l->rank != MHI_RANK_NONE) lock_held[l->rank]++;
+}
+
+void mhi_lock_debug_release(mhi_lock_t *l, bool counted) {
+    if (atomic_load_explicit(&l->holder, memory_order_relaxed) != &lock_self_tag)
+        lock_fatal("unlock of a lock this thread does not hold", l);
+    atomic_store_explicit(&l->holder, NULL, memory_order_relaxed);
+    if (counted && l->rank != MHI_RANK_NONE) lock_held[l->rank]--;
+}
+
+void mhi_lock_assert_held(const mhi_lock_t *l) {
+    if (atomic_load_explicit(&l->holder, memory_order_relaxed) != &lock_self_tag)
+        lock_fatal("lock not held", l);
+}
+#endif
 
 static pthread_key_t os_thread_key;
 

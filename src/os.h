@@ -10,12 +10,13 @@
  * Reserved: address range is ours but not accessible (PROT_NONE).
  * Ready:    readable and writable; may be resident.
  * Prepared: readable and writable, contents dropped (MADV_DONTNEED): reads
- *           as zero, not resident until touched.  Reusing it needs no call
- *           on Linux, but mhi_os_reuse is kept so the accounting is explicit.
+ *           as zero, not resident until touched.  On Linux, writing to it
+ *           makes it Ready again with no call.
  *
- * Each call does one transition and adjusts the counter it is given
- * (bytes in that state), so the heap's statistics are exact.  Failures return
- * NULL / false and never abort. */
+ * Each call does one transition.  Those given a counter (reserve, commit,
+ * release, alloc) add or subtract the bytes they moved; decommit keeps no
+ * count (the page heap counts released pages itself, per page).  Failures
+ * return NULL / false and never abort. */
 #ifndef MHEAP_OS_H
 #define MHEAP_OS_H
 
@@ -49,9 +50,7 @@ size_t mhi_os_resident(void *p, size_t len);
 
 size_t mhi_os_page_size(void);
 
-/* Monotonic clock: nanoseconds, and a cheap coarse millisecond clock for
- * slow-path time checks. */
-int64_t mhi_os_nanotime(void);
+/* A cheap coarse monotonic millisecond clock, for slow-path time checks. */
 int64_t mhi_os_millitime(void);
 
 /* Messages: write(2) only, never stdio. */
@@ -63,35 +62,113 @@ int mhi_os_dup_fd(int fd);
 
 /* ---- locks --------------------------------------------------------------
  * A futex-based mutex (0 unlocked, 1 locked, 2 locked with waiters),
- * statically initialisable with MHI_LOCK_INIT; safe to use before anything
- * else in the process is set up. */
+ * statically initialisable with MHI_LOCK_INIT(rank); safe to use before
+ * anything else in the process is set up.
+ *
+ * The lock order, in one place: a thread may take a lock only while every
+ * lock it holds has a lower rank, so two locks of one rank are never held
+ * together.  Debug builds (MHI_DEBUG) check it on every mhi_lock (trylock
+ * cannot deadlock and is not checked), and mhi_lock_assert_held checks
+ * that the calling thread holds a lock; release builds compile both away. */
+enum mhi_lock_rank {
+    MHI_RANK_NONE = 0,     /* not checked */
+    MHI_RANK_OPTIONS = 1,  /* options.c: the one-time read of MHEAP_OPTIONS */
+    MHI_RANK_CACHES = 2,   /* cache.c: the list and pool of thread caches */
+    MHI_RANK_CACHE = 3,    /* a thread cache's own lock */
+    MHI_RANK_CENTRAL = 4,  /* a size class's central list */
+    MHI_RANK_HEAP = 5,     /* the page heap */
+    MHI_RANK_SPECIAL = 6,  /* a span's specials */
+    MHI_RANK_PERSIST = 7,  /* fixalloc.c: persistent metadata chunks */
+    MHI_RANK_COUNT
+};
+
 typedef struct {
     _Atomic uint32_t state;
+#ifdef MHI_DEBUG
+    uint8_t rank;
+    const void *_Atomic holder; /* the holding thread's tag, or NULL */
+#endif
 } mhi_lock_t;
-#define MHI_LOCK_INIT {0}
+#ifdef MHI_DEBUG
+#define MHI_LOCK_INIT(r) {.state = 0, .rank = (r)}
+#else
+#define MHI_LOCK_INIT(r) {0}
+#endif
 
 void mhi_lock_slow(mhi_lock_t *l);
 void mhi_unlock_wake(mhi_lock_t *l);
 
-static inline void mhi_lock(mhi_lock_t *l) {
+#ifdef MHI_DEBUG
+void mhi_lock_debug_order(const mhi_lock_t *l);
+void mhi_lock_debug_acquired(mhi_lock_t *l, bool counted);
+void mhi_lock_debug_release(mhi_lock_t *l, bool counted);
+void mhi_lock_assert_held(const mhi_lock_t *l);
+#define MHI_LOCK_ORDER(l) mhi_lock_debug_order(l)
+#define MHI_LOCK_ACQUIRED(l, c) mhi_lock_debug_acquired(l, c)
+#define MHI_LOCK_RELEASE(l, c) mhi_lock_debug_release(l, c)
+#else
+#define MHI_LOCK_ORDER(l) ((void)0)
+#define MHI_LOCK_ACQUIRED(l, c) ((void)0)
+#define MHI_LOCK_RELEASE(l, c) ((void)0)
+#define mhi_lock_assert_held(l) ((void)0)
+#endif
+
+/* A lock set up at run time (in memory that may hold an old lock). */
+static inline void mhi_lock_init(mhi_lock_t *l, enum mhi_lock_rank rank) {
+    atomic_store_explicit(&l->state, 0, memory_order_relaxed);
+#ifdef MHI_DEBUG
+    l->rank = (uint8_t)rank;
+    atomic_store_explicit(&l->holder, NULL, memory_order_relaxed);
+#else
+    (void)rank;
+#endif
+}
+
+static inline void mhi_lock_raw(mhi_lock_t *l) {
     uint32_t expect = 0;
     if (MHI_LIKELY(atomic_compare_exchange_strong_explicit(
             &l->state, &expect, 1, memory_order_acquire, memory_order_relaxed)))
         return;
     mhi_lock_slow(l);
 }
-static inline bool mhi_trylock(mhi_lock_t *l) {
-    uint32_t expect = 0;
-    return atomic_compare_exchange_strong_explicit(
-        &l->state, &expect, 1, memory_order_acquire, memory_order_relaxed);
-}
-static inline void mhi_unlock(mhi_lock_t *l) {
+static inline void mhi_unlock_raw(mhi_lock_t *l) {
     if (MHI_UNLIKELY(atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2))
         mhi_unlock_wake(l);
 }
-/* After fork() in the child: the lock's owner may not exist; reset it. */
+
+static inline void mhi_lock(mhi_lock_t *l) {
+    MHI_LOCK_ORDER(l);
+    mhi_lock_raw(l);
+    MHI_LOCK_ACQUIRED(l, true);
+}
+static inline bool mhi_trylock(mhi_lock_t *l) {
+    uint32_t expect = 0;
+    bool ok = atomic_compare_exchange_strong_explicit(&l->state, &expect, 1,
+                                                      memory_order_acquire,
+                                                      memory_order_relaxed);
+    if (ok) MHI_LOCK_ACQUIRED(l, true);
+    return ok;
+}
+static inline void mhi_unlock(mhi_lock_t *l) {
+    MHI_LOCK_RELEASE(l, true);
+    mhi_unlock_raw(l);
+}
+/* fork(): the prepare handlers take every lock at once, outside the
+ * order (nothing else can run meanwhile: they hold the outermost first). */
+static inline void mhi_lock_for_fork(mhi_lock_t *l) {
+    mhi_lock_raw(l);
+    MHI_LOCK_ACQUIRED(l, false);
+}
+static inline void mhi_unlock_for_fork(mhi_lock_t *l) {
+    MHI_LOCK_RELEASE(l, false);
+    mhi_unlock_raw(l);
+}
+/* After fork() in the child: the lock's holder may not exist; reset it. */
 static inline void mhi_lock_reset(mhi_lock_t *l) {
     atomic_store_explicit(&l->state, 0, memory_order_relaxed);
+#ifdef MHI_DEBUG
+    atomic_store_explicit(&l->holder, NULL, memory_order_relaxed);
+#endif
 }
 
 /* Per-thread hook: register a destructor called at thread exit with the

@@ -1,7 +1,7 @@
 /* override.c - the C library's allocation functions, defined on mheap, so
  * that linking libmheap or preloading it (LD_PRELOAD) replaces the system
  * allocator for the whole program, the C library's own allocations
- * included.  The C++ operators are in override_new.cpp. */
+ * included.  The C++ operators are in override_new.c. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stddef.h>

@@ -30,26 +30,27 @@
 #include "os.h"
 #include "span.h"
 
-/* Page heap statistics: one list, expanded into the struct, the snapshot
- * and the printer.  Bytes unless the name says count.  Heap lock. */
+/* Page heap statistics (heap lock): a list of names, expanded into the
+ * struct and the snapshot.  Each is also a field of the public mh_stats_t
+ * (include/mheap.h, which says what each counts), copied by name. */
 #define MHI_HEAP_STATS(X)                                                      \
-    X(sys, "bytes of heap pages taken from the OS (Ready or Prepared)")      \
-    X(inuse, "bytes in spans handed out (in use + manual)")                  \
-    X(manual, "bytes in manual (page-run API) spans")                        \
-    X(idle, "bytes in free spans")                                           \
-    X(released, "bytes of free spans returned to the OS or never touched")   \
-    X(nspan_free, "count of free spans")                                     \
-    X(nspan_inuse, "count of in-use spans")                                  \
-    X(nspan_manual, "count of manual spans")                                 \
-    X(ngrow, "count of times the heap grew from the OS")                     \
-    X(grow_bytes, "bytes the heap grew by, in all")                          \
-    X(nscavenge, "count of scavenger passes that released memory")           \
-    X(scavenged, "bytes released to the OS, in all")                         \
-    X(nalloc, "count of span allocations")                                   \
-    X(nfree, "count of span frees")
+    X(heap_sys)                                                                \
+    X(heap_inuse)                                                              \
+    X(heap_manual)                                                             \
+    X(heap_idle)                                                               \
+    X(heap_released)                                                           \
+    X(nspan_free)                                                              \
+    X(nspan_inuse)                                                             \
+    X(nspan_manual)                                                            \
+    X(ngrow)                                                                   \
+    X(grow_bytes)                                                              \
+    X(nscavenge)                                                               \
+    X(scavenged)                                                               \
+    X(span_allocs)                                                             \
+    X(span_frees)
 
 typedef struct {
-#define MHI_X(name, doc) uint64_t name;
+#define MHI_X(name) uint64_t name;
     MHI_HEAP_STATS(MHI_X)
 #undef MHI_X
 } mhi_heap_stats;
@@ -80,22 +81,10 @@ extern mhi_heap mhi_heap_;
 /* Default delay before free pages go back to the OS (see docs/design.md). */
 #define MHI_SCAVENGE_DELAY_MS_DEFAULT 500
 
+/* Set the scavenger delay (the option scavenge_delay_ms); negative is 0. */
 void mhi_heap_set_scavenge_delay(int64_t ms);
-
-/* Start the background scavenger thread if it is not running (call with no
- * allocator lock held: creating a thread may allocate).  It sleeps while no
- * free page waits to be released, and otherwise releases pages as they
- * pass the delay, so memory goes back to the OS even when the program
- * makes no heap call. */
-void mhi_heap_bg_start(int (*hook)(int64_t delay_ms));
-extern _Atomic int mhi_heap_bg_started; /* 0: not yet (or not in this child of fork) */
-/* Work of the layers above for the background thread (the hook given to
- * mhi_heap_bg_start): it calls the hook
- * (with the scavenger delay) when mhi_heap_bg_request() was called since
- * its last call, or when that call returned non-zero: 1, call again after
- * a quarter of the delay; 2, call again soon (work left). */
-extern int (*mhi_heap_bg_hook)(int64_t delay_ms);
-void mhi_heap_bg_request(void);
+/* The delay now (a racy read: for timing only). */
+int64_t mhi_heap_scavenge_delay(void);
 
 /* Allocate a span of npages pages, state MHI_SPAN_INUSE (with kind) or
  * MHI_SPAN_MANUAL.  If zero, the pages read as zero on return (only pages
@@ -140,20 +129,25 @@ MHI_NORETURN void mhi_heap_bad_free(uintptr_t p);
  * takes free pages right after the span.  Return false if not possible. */
 bool mhi_heap_resize(mhi_span *s, size_t npages);
 
-/* Lookups (lock-free).
- * lookup: the span whose first or last page holds a (seed's mHeap_Lookup);
- *         a must be the start or end of some span.
- * span_of: the INUSE or MANUAL span containing a, or NULL (seed's spanOf).
- * lookup_maybe: the INUSE span containing a, or NULL (mHeap_LookupMaybe).
- * inheap: a points into an INUSE span. */
-mhi_span *mhi_heap_lookup(uintptr_t a);
-mhi_span *mhi_heap_span_of(uintptr_t a);
-mhi_span *mhi_heap_lookup_maybe(uintptr_t a);
-static inline bool mhi_inheap(uintptr_t a) {
-    return mhi_heap_lookup_maybe(a) != NULL;
+/* Lookups: the ways to go from an address to a span.
+ *
+ * mhi_heap_page_span(a): the map entry of the heap page holding a, or NULL
+ *   when a is outside the committed heap.  The entry may be stale (a dead
+ *   or FREE span whose range no longer covers a): for callers that hold
+ *   the heap lock, or that know a lies in a live span (an object they
+ *   checked when it was freed).
+ * mhi_heap_span(a): the live span (INUSE or MANUAL) whose range holds a,
+ *   or NULL.  Lock-free, validated against stale entries; never touches a.
+ * mhi_mlookup(v, ...): base and size of the object holding v (the seed's
+ *   mlookup), for INUSE spans.
+ * The free fast path has its own check, mhi_small_span_fast (cache.h). */
+static inline mhi_span *mhi_heap_page_span(uintptr_t a) {
+    mhi_arena *ar = mhi_arena_of(a);
+    if (!ar || mhi_arena_page(a) >= ar->ncommitted) return NULL;
+    return mhi_arena_span(ar, a);
 }
-/* The seed's mlookup: base and size of the object containing v.
- * Returns false (and zeros) if v is not in an INUSE span. */
+mhi_span *mhi_heap_span(uintptr_t a);
+/* Returns false (and zeros) if v is not in an INUSE span. */
 bool mhi_mlookup(uintptr_t v, uintptr_t *base, size_t *size, mhi_span **sp);
 
 /* Release free pages unused for at least delay_ms (0: all free pages),
@@ -172,5 +166,29 @@ size_t mhi_heap_verify(void);
 void mhi_heap_fork_prepare(void);
 void mhi_heap_fork_parent(void);
 void mhi_heap_fork_child(void);
+
+/* ---- within the page heap (pageheap.c, freespans.c, scavenge.c,
+ * verify.c) ---- */
+
+#define MHI_H (&mhi_heap_)
+
+/* Set up the heap on first use (heap lock held). */
+void mhi_heap_init_locked(void);
+
+/* The free spans: exact-size lists and the treap (freespans.c). */
+void mhi_free_insert_locked(mhi_span *s);
+void mhi_free_remove_locked(mhi_span *s);
+/* The free span to allocate npages from: the smallest exact-size list that
+ * fits (newest span first), else the best fit in the treap; NULL if none. */
+mhi_span *mhi_free_find_locked(size_t npages);
+/* Check the free structures against the spans the heap walk found free;
+ * returns the number of spans they hold. */
+size_t mhi_free_verify_locked(size_t *errors);
+
+/* The scavenger's time check on heap slow paths (scavenge.c): a bounded
+ * pass when the coarse clock says one is due. */
+void mhi_scavenge_tick_locked(void);
+/* The background thread's scavenger task index (-1 until registered). */
+extern int mhi_scavenge_task;
 
 #endif

@@ -165,3 +165,20 @@ void mhi_fatal(const char *fmt, ...) {
     mhi_os_write(2, buf, n);
     mhi_os_abort();
 }
+
+void mhi_fatal_at(const char *what, const void *p) {
+    mhi_fatal("%s: %p", what, p);
+}
+
+void mhi_verify_report(size_t *errors, const char *fmt, ...) {
+    if (++*errors > 20) return;
+    char buf[256];
+    size_t n = mhi_fmt(buf, sizeof buf, "mheap: verify: ");
+    va_list ap;
+    va_start(ap, fmt);
+    n += mhi_vfmt(buf + n, sizeof buf - n, fmt, ap);
+    va_end(ap);
+    if (n > sizeof buf - 2) n = sizeof buf - 2;
+    buf[n++] = '\n';
+    mhi_os_write(2, buf, n);
+}

@@ -17,5 +17,15 @@ size_t mhi_fmt(char *buf, size_t size, const char *fmt, ...)
 void mhi_printf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "mheap: <message>\n" on stderr, then abort(). */
 MHI_NORETURN void mhi_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Misuse found at an address: "mheap: <what>: <p>" and abort. */
+MHI_NORETURN void mhi_fatal_at(const char *what, const void *p);
+
+/* Verifiers: report one violation, counted in *errors; the first 20 of a
+ * count are printed, each as "mheap: verify: <message>". */
+void mhi_verify_report(size_t *errors, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define MHI_VERIFY(errors, cond, ...)                                          \
+    do {                                                                       \
+        if (MHI_UNLIKELY(!(cond))) mhi_verify_report(errors, __VA_ARGS__);     \
+    } while (0)
 
 #endif

@@ -26,6 +26,7 @@
 
 #include "layout.h"
 #include "os.h"
+#include "print.h"
 
 enum mhi_span_state {
     MHI_SPAN_DEAD = 0,
@@ -71,14 +72,14 @@ enum mhi_span_where {
 
 typedef struct mhi_span mhi_span;
 struct mhi_span {
-    /* ---- line 0: everything the malloc fast paths touch ----
+    /* ---- line 0: everything the malloc fast paths and lookups touch ----
      * (next is first: the span fixalloc links dead spans through word 0,
      * and base must stay readable for range checks of stale map entries.) */
     /* List links.  FREE: the exact-size free list for npages < MHI_FREE_LISTS.
      * INUSE small: the owning cache's lists or central's partial list.
      * NULL when on no list. */
     mhi_span *next;
-    uintptr_t base;  /* address of the first page; multiple of MHI_PAGE_SIZE */
+    uintptr_t base; /* address of the first page; multiple of MHI_PAGE_SIZE */
     /* KIND_SMALL: free objects, linked through their first word; the second
      * word of each holds its address ^ MHI_FREE_MARK. */
     void *freelist;
@@ -86,66 +87,84 @@ struct mhi_span {
      * free fast path, which only compares it with the reader's own cache
      * (and only that cache makes it equal to itself). */
     void *_Atomic owner;
-    uint32_t elemsize;       /* object size */
-    uint32_t nelems;         /* objects in the span */
-    uint32_t divmul;         /* offset / elemsize == (offset * divmul) >> 32 */
-    uint32_t nfree;          /* objects on freelist */
-    uint8_t state;   /* enum mhi_span_state; written under the heap lock */
-    uint8_t kind;    /* enum mhi_span_kind; meaningful while INUSE */
+    uint32_t elemsize; /* object size (classes); 0 for a span of one object */
+    uint32_t nelems;   /* objects in the span */
+    uint32_t divmul;   /* offset / elemsize == (offset * divmul) >> 32 */
+    uint32_t nfree;    /* KIND_SMALL: objects on freelist plus released ones */
+    /* enum mhi_span_state.  Written under the heap lock; a span that
+     * becomes INUSE or MANUAL has its state stored last, with release
+     * (mhi_span_publish), and lock-free readers load it with acquire
+     * (mhi_span_state), so a thread that finds the span through the map
+     * and sees it live sees the page heap's other fields complete. */
+    uint8_t state;
+    uint8_t kind;      /* enum mhi_span_kind; meaningful while INUSE */
     uint8_t sizeclass; /* size class for KIND_SMALL, 0 otherwise */
     /* INUSE/MANUAL: some page may hold old data (set by the heap at alloc
      * from the scavenged bitmap; pages fresh from the OS or released are
-     * known zero and need no clearing: the seed's needzero). */
+     * known zero and need no clearing: the seed's needzero).  The owner
+     * clears it once it has zeroed the span. */
     uint8_t needzero;
-    size_t npages;   /* > 0 for every non-DEAD span */
+    size_t npages; /* > 0 for every non-DEAD span */
 
-    /* ---- the page heap, and the malloc layer's slow paths ---- */
+    /* ---- line 1: the page heap's fields, then the kind's ---- */
     mhi_span *prev;
     /* GC sweep generation, relative to the heap's sweepgen h:
      *   h-2: needs sweeping, h-1: being swept, h: swept and ready.
-     * Set to the heap's sweepgen when the span is allocated. */
+     * Set to the heap's sweepgen when the span goes into use; kept when the
+     * span struct is reused (a sweeper may still read a span it found
+     * before the span died, and must see an old generation, not zero). */
     _Atomic uint32_t sweepgen;
     uint32_t tprio;
     /* FREE spans with npages >= MHI_FREE_LISTS live in a treap ordered by
      * (npages, base): best fit, ties to the lowest address. */
     mhi_span *tleft, *tright;
+    size_t nbytes; /* npages << MHI_PAGE_SHIFT, for range checks */
 
-    /* Small-object spans (KIND_SMALL) are either owned by one thread cache
-     * (owner != NULL) or unowned (owner == NULL, and then xfree carries
-     * MHI_XF_ABANDONED).  The owner alone touches freelist, nfree,
-     * where and the list links of an owned span; central[c]'s lock guards
-     * those of an unowned span.  owner and the ABANDONED tag change
-     * together, only under central[c]'s lock.  Threads that do not own a
-     * span free into it through xfree (lock-free), or under central[c]'s
-     * lock when unowned. */
-    size_t nbytes;           /* npages << MHI_PAGE_SHIFT, for range checks */
-    uint8_t where;           /* enum mhi_span_where: which list holds it */
-    /* Trimming (free pages inside a span in use, see trim in central.h):
-     * spans of at most 64 objects only.  relmask: free objects taken off
-     * the free list because pages they overlap were released; counted in
-     * nfree.  Written by whoever may change freelist (owner under its
-     * cache's lock, or central's lock), read by freers' slow paths.
-     * touched: the trim epoch of the last return of objects to the span;
-     * trimmed: the epoch of the last trim look at it. */
-    _Atomic uint64_t relmask;
-    uint32_t touched, trimmed;
+    /* Fields of one kind of span.  Each user of a span in use sets up its
+     * own arm when it takes the span from the page heap. */
+    union {
+        /* KIND_SMALL / KIND_SMALL_REL (malloc's size classes).  A span is
+         * either owned by one thread cache (owner != NULL) or unowned
+         * (owner == NULL, and then xfree carries MHI_XF_ABANDONED).  The
+         * owner alone touches freelist, nfree, where, relmask and the list
+         * links of an owned span (in its slow paths under its cache's
+         * lock, except cur spans' free lists); central[c]'s lock guards
+         * those of an unowned span.  owner and the ABANDONED tag change
+         * together, only under central[c]'s lock. */
+        struct {
+            /* Trimming (trim.h): free objects taken off the free list
+             * because the OS pages they overlap were released; counted in
+             * nfree.  Read by freers' slow paths (relaxed). */
+            _Atomic uint64_t relmask;
+            /* The trim epoch of the last return of objects to the span, and
+             * of the last trim look at it. */
+            uint32_t touched, trimmed;
+            uint8_t where; /* enum mhi_span_where: which list holds it */
+        };
+    };
 
-    /* ---- written by other threads: a line of its own ----
-     * Objects freed by threads other than the owner, linked through their
-     * first word (and marked like those on freelist), with tag bits
-     * (MHI_XF_*) in the low four bits (objects are 16-byte aligned).  Pushed
-     * with CAS, taken by the owner. */
-    _Atomic uintptr_t xfree __attribute__((aligned(MHI_CACHE_LINE)));
-    mhi_span *xnext;         /* link on a cache's notify stack */
-    _Atomic uint8_t onstack; /* on some cache's notify stack (see cache.c) */
+    /* ---- line 2: written by other threads ---- */
+    union {
+        /* KIND_SMALL: objects freed by threads other than the owner,
+         * linked through their first word (and marked like those on
+         * freelist), with tag bits (MHI_XF_*) in the low four bits (objects
+         * are 16-byte aligned).  Pushed with CAS, taken by the owner. */
+        struct {
+            _Atomic uintptr_t xfree;
+            mhi_span *xnext;         /* link on a cache's notify stack */
+            _Atomic uint8_t onstack; /* on some cache's notify stack (cache.c) */
+        };
+    } __attribute__((aligned(MHI_CACHE_LINE)));
 
     /* Per-object records (finalizers, profile samples, weak refs), sorted by
-     * offset; guarded by speciallock. */
+     * offset; guarded by speciallock.  Must be NULL when the span is freed. */
     mhi_lock_t speciallock;
     struct mhi_special *specials;
 };
 static_assert(offsetof(mhi_span, npages) + sizeof(size_t) <= MHI_CACHE_LINE,
               "fast-path and lookup fields share line 0");
+static_assert(offsetof(mhi_span, xfree) == 2 * MHI_CACHE_LINE,
+              "page heap and kind fields fit line 1; remote frees have line 2");
 
 /* The span's kind, read by threads that may race with the switch between
  * SMALL and SMALL_REL (only those two change while the span is in use). */
@@ -156,11 +175,20 @@ static inline bool mhi_kind_small(uint8_t k) {
     return k == MHI_KIND_SMALL || k == MHI_KIND_SMALL_REL;
 }
 
+/* The state of a span found without the heap lock (through the map). */
+static inline uint8_t mhi_span_state(const mhi_span *s) {
+    return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+}
+/* Heap lock held: make s live in state st after every other field. */
+static inline void mhi_span_publish(mhi_span *s, uint8_t st) {
+    __atomic_store_n(&s->state, st, __ATOMIC_RELEASE);
+}
+
 static inline uintptr_t mhi_span_end(const mhi_span *s) {
     return s->base + (s->npages << MHI_PAGE_SHIFT);
 }
 
-/* Doubly linked span lists with a sentinel head. */
+/* Doubly linked span lists: first and last, NULL when empty, and a count. */
 typedef struct {
     mhi_span *first, *last;
     size_t count;
@@ -192,5 +220,63 @@ static inline void mhi_span_list_remove(mhi_span_list *l, mhi_span *s) {
     s->next = s->prev = NULL;
     l->count--;
 }
+
+/* ---- objects of small-object spans ---- */
+
+static inline uint32_t mhi_span_index(const mhi_span *s, const void *p) {
+    return (uint32_t)(((uint64_t)((uintptr_t)p - s->base) * s->divmul) >> 32);
+}
+
+/* Abort unless p is the start of an object of s. */
+static inline uint32_t mhi_span_check(const mhi_span *s, const void *p) {
+    uintptr_t off = (uintptr_t)p - s->base;
+    uint32_t idx = mhi_span_index(s, p);
+    if (MHI_UNLIKELY(off >= s->nbytes || idx >= s->nelems || (uintptr_t)idx * s->elemsize != off))
+        mhi_fatal_at("invalid pointer", p);
+    return idx;
+}
+
+/* The free mark (above): word 1 of a free object. */
+static inline uintptr_t mhi_mark_of(const void *p) { return (uintptr_t)p ^ MHI_FREE_MARK; }
+static inline bool mhi_free_marked(const void *p) {
+    return ((const uintptr_t *)p)[1] == mhi_mark_of(p);
+}
+static inline void mhi_mark_free(void *p) { ((uintptr_t *)p)[1] = mhi_mark_of(p); }
+static inline void mhi_mark_clear(void *p) { ((uintptr_t *)p)[1] = 0; }
+
+/* Check and mark the free of object p by a thread that does not own its
+ * span.  A marked object is free already (on a free list, an xfree list or
+ * a cache's stash): abort.  A plain load and store: two frees of one object
+ * by two threads within the same few nanoseconds can both pass (an atomic
+ * exchange would close that window at the price of a locked instruction
+ * per cross-thread free; see docs/design.md). */
+static inline void mhi_span_mark_remote(void *p) {
+    if (MHI_UNLIKELY(mhi_free_marked(p))) mhi_fatal_at("double free", p);
+    mhi_mark_free(p);
+}
+
+/* Splice a chain of objects (linked through their first words, marked by
+ * their freers) onto the free list of s; returns its length.  The caller
+ * may change the free list of s.  A chain longer than the room left in s
+ * means an object was pushed twice (two frees racing): a double free. */
+uint32_t mhi_span_splice(mhi_span *s, void *chain);
+
+/* Move the objects other threads freed into s onto its free list (owner
+ * only; tags are kept).  Returns how many there were. */
+size_t mhi_span_collect_xfree(mhi_span *s);
+
+/* Owner: stop notices for s (clear NOTIFY) and wait until no remote freer
+ * is delivering one (FREEING), so that no freer pushes s onto the owner's
+ * notify stack from now on. */
+void mhi_span_quiesce(mhi_span *s);
+
+/* Problems with small-object span s, whose owner is `owner` (NULL: the
+ * caller holds central's lock for it) and which its list says is at
+ * `where`: counted into *errors and printed as "mheap: verify: ...".  The
+ * caller has the right to read its free list (owner's lock, or central's).
+ * Checks kind, class, owner against the ABANDONED tag, where, that nfree
+ * equals the listed objects plus the released ones, and that every listed
+ * object starts an object of s and carries its free mark. */
+void mhi_span_verify_small(const mhi_span *s, const void *owner, int where, size_t *errors);
 
 #endif

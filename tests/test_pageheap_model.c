@@ -8,7 +8,7 @@
  *     (mh_pages_alloc), with or without zeroing, a few of them aligned
  *     (mhi_heap_alloc_aligned, 16 KiB .. 2 MiB);
  *   - free a random live span (in random order);
- *   - look up random interior addresses of live spans (mhi_heap_span_of
+ *   - look up random interior addresses of live spans (mhi_heap_span
  *     must give that span, mhi_mlookup its base and size, or nothing for
  *     manual spans) and random addresses of freed spans (whatever the model
  *     says is there now: a live span or nothing);
@@ -177,7 +177,7 @@ static size_t nfreed;
 /* What the heap says about address a must match the model. */
 static void check_address(uintptr_t a) {
     long i = model_find(a);
-    mhi_span *s = mhi_heap_span_of(a);
+    mhi_span *s = mhi_heap_span(a);
     uintptr_t ob = 1;
     size_t osz = 1;
     mhi_span *osp = (mhi_span *)1;
@@ -186,7 +186,7 @@ static void check_address(uintptr_t a) {
         MCHECK(s == NULL);
         MCHECK(!found);
         MCHECK(ob == 0 && osz == 0 && osp == NULL);
-        MCHECK(mhi_heap_lookup_maybe(a) == NULL);
+        MCHECK(!mhi_mlookup(a, NULL, NULL, NULL));
         return;
     }
     const live_t *l = &live[i];
@@ -196,11 +196,11 @@ static void check_address(uintptr_t a) {
         MCHECK_EQ(ob, l->base);
         MCHECK_EQ(osz, l->npages * P);
         MCHECK(osp == l->s);
-        MCHECK(mhi_inheap(a));
+        MCHECK(mhi_mlookup(a, NULL, NULL, NULL));
         MCHECK_EQ(mh_pages_size((void *)l->base), 0);
     } else {
         MCHECK(!found);
-        MCHECK(!mhi_inheap(a));
+        MCHECK(!mhi_mlookup(a, NULL, NULL, NULL));
         MCHECK_EQ(mh_pages_size((void *)l->base), l->npages * P);
     }
 }
@@ -221,7 +221,7 @@ static void do_alloc(void) {
     if (l.kind == K_PAGES) {
         void *p = mh_pages_alloc(n);
         REQUIRE(p != NULL);
-        l.s = mhi_heap_span_of((uintptr_t)p);
+        l.s = mhi_heap_span((uintptr_t)p);
         MCHECK(l.s != NULL && l.s->base == (uintptr_t)p);
         if (!l.s) return;
     } else if (rnd(100) < 3) {
@@ -254,8 +254,8 @@ static void do_alloc(void) {
     }
     model_insert(&l);
     write_tags(&l);
-    MCHECK(mhi_heap_span_of(l.base) == s);
-    MCHECK(mhi_heap_span_of(end_of(&l) - 1) == s);
+    MCHECK(mhi_heap_span(l.base) == s);
+    MCHECK(mhi_heap_span(end_of(&l) - 1) == s);
 }
 
 static void do_free(void) {
@@ -270,10 +270,10 @@ static void do_free(void) {
     freed[nfreed % FREED_RING][1] = end_of(&l);
     nfreed++;
     /* Nothing was allocated since: the pages are free. */
-    MCHECK(mhi_heap_span_of(l.base) == NULL);
-    MCHECK(mhi_heap_span_of(end_of(&l) - 1) == NULL);
+    MCHECK(mhi_heap_span(l.base) == NULL);
+    MCHECK(mhi_heap_span(end_of(&l) - 1) == NULL);
     MCHECK(!mhi_mlookup(l.base + l.mid, NULL, NULL, NULL));
-    mhi_span *f = mhi_heap_lookup(l.base);
+    mhi_span *f = mhi_heap_page_span(l.base);
     MCHECK(f && f->state == MHI_SPAN_FREE && f->base <= l.base &&
            mhi_span_end(f) >= end_of(&l));
 }
@@ -308,8 +308,8 @@ static void do_resize(void) {
         l->npages = n;
         model_account(l, 1);
         MCHECK_EQ(l->s->npages, n);
-        MCHECK(mhi_heap_span_of(end_of(l)) == NULL);
-        MCHECK(mhi_heap_span_of(old_end - 1) == NULL);
+        MCHECK(mhi_heap_span(end_of(l)) == NULL);
+        MCHECK(mhi_heap_span(old_end - 1) == NULL);
     } else {
         size_t more = 1 + (size_t)rnd(64);
         if (model_pages + more > CAP_PAGES) return;
@@ -328,8 +328,8 @@ static void do_resize(void) {
         l->npages += more;
         model_account(l, 1);
         MCHECK_EQ(l->s->npages, l->npages);
-        MCHECK(mhi_heap_span_of(end_of(l) - 1) == l->s);
-        MCHECK(mhi_heap_span_of(old_end) == l->s);
+        MCHECK(mhi_heap_span(end_of(l) - 1) == l->s);
+        MCHECK(mhi_heap_span(old_end) == l->s);
         /* needzero only ever gets set by growing; if it stayed clear, the
          * new pages are zero. */
         MCHECK(l->s->needzero >= nz);
@@ -346,13 +346,13 @@ static void do_scavenge(bool all) {
     size_t goal = all ? SIZE_MAX : (size_t)(1 + rnd(1024)) * P;
     size_t got = mhi_heap_scavenge(0, goal);
     mhi_heap_stats_get(&a);
-    MCHECK_EQ(a.released - b.released, got);
+    MCHECK_EQ(a.heap_released - b.heap_released, got);
     MCHECK_EQ(a.scavenged - b.scavenged, got);
     MCHECK_EQ(got % P, 0);
-    uint64_t dirty = b.idle - b.released;
+    uint64_t dirty = b.heap_idle - b.heap_released;
     if (all) {
         MCHECK_EQ(got, dirty);
-        MCHECK_EQ(a.released, a.idle);
+        MCHECK_EQ(a.heap_released, a.heap_idle);
     } else {
         /* At least the goal (or everything there was), at most one 64-page
          * group more than the goal. */
@@ -364,12 +364,12 @@ static void do_scavenge(bool all) {
 static void check_stats(void) {
     mhi_heap_stats st;
     mhi_heap_stats_get(&st);
-    MCHECK_EQ(st.inuse, model_pages * P);
-    MCHECK_EQ(st.manual, model_manual * P);
+    MCHECK_EQ(st.heap_inuse, model_pages * P);
+    MCHECK_EQ(st.heap_manual, model_manual * P);
     MCHECK_EQ(st.nspan_inuse, model_ninuse);
     MCHECK_EQ(st.nspan_manual, model_nmanual);
-    MCHECK_EQ(st.sys, st.inuse + st.idle);
-    MCHECK(st.released <= st.idle);
+    MCHECK_EQ(st.heap_sys, st.heap_inuse + st.heap_idle);
+    MCHECK(st.heap_released <= st.heap_idle);
 }
 
 int main(void) {
@@ -386,7 +386,7 @@ int main(void) {
 
     mhi_heap_stats start;
     mhi_heap_stats_get(&start);
-    REQUIRE(start.inuse == 0);
+    REQUIRE(start.heap_inuse == 0);
     CHECK_EQ(mh_heap_verify(), 0);
     unsigned long long counts[6] = {0};
 
@@ -431,12 +431,12 @@ int main(void) {
     check_stats();
     mhi_heap_stats end;
     mhi_heap_stats_get(&end);
-    CHECK_EQ(end.inuse, 0);
-    CHECK_EQ(end.manual, 0);
+    CHECK_EQ(end.heap_inuse, 0);
+    CHECK_EQ(end.heap_manual, 0);
     CHECK_EQ(end.nspan_inuse, 0);
     CHECK_EQ(end.nspan_manual, 0);
-    CHECK_EQ(end.idle, end.sys);
-    CHECK(mh_release_memory() == end.idle - end.released);
+    CHECK_EQ(end.heap_idle, end.heap_sys);
+    CHECK(mh_release_memory() == end.heap_idle - end.heap_released);
     CHECK_EQ(mh_heap_verify(), 0);
     mh_stats_t ps;
     mh_stats_get(&ps, sizeof ps);

@@ -98,7 +98,7 @@ static void *worker(void *arg) {
                 TCHECK(w, p != NULL);
                 if (!p) continue;
                 t.base = (uintptr_t)p;
-                t.s = mhi_heap_span_of(t.base);
+                t.s = mhi_heap_span(t.base);
                 t.pages = true;
                 zero = true;
                 TCHECK(w, mh_pages_size(p) == n * P);
@@ -128,9 +128,9 @@ static void *worker(void *arg) {
             check_pattern(w, &t);
             /* Lock-free lookups of an address this thread owns. */
             uintptr_t a = t.base + check_rand(&rng) % (t.npages * P);
-            TCHECK(w, mhi_heap_span_of(a) == t.s);
+            TCHECK(w, mhi_heap_span(a) == t.s);
             if (t.pages) {
-                TCHECK(w, mhi_heap_lookup_maybe(a) == NULL);
+                TCHECK(w, !mhi_mlookup(a, NULL, NULL, NULL));
                 mh_pages_free((void *)t.base);
             } else {
                 uintptr_t ob = 0;
@@ -151,7 +151,7 @@ static void *worker(void *arg) {
                 write_pattern(w, t);
             }
             TCHECK(w, t->s->npages == t->npages);
-            TCHECK(w, mhi_heap_span_of(t->base + t->npages * P - 1) == t->s);
+            TCHECK(w, mhi_heap_span(t->base + t->npages * P - 1) == t->s);
             w->nresize++;
         }
     }
@@ -220,19 +220,19 @@ int main(void) {
     CHECK_EQ(mh_heap_verify(), 0);
     mhi_heap_stats after;
     mhi_heap_stats_get(&after);
-    fprintf(stderr, "heap sys %.1f MiB\n", after.sys / 1048576.0);
-    CHECK_EQ(after.inuse, before.inuse);
-    CHECK_EQ(after.manual, before.manual);
+    fprintf(stderr, "heap sys %.1f MiB\n", after.heap_sys / 1048576.0);
+    CHECK_EQ(after.heap_inuse, before.heap_inuse);
+    CHECK_EQ(after.heap_manual, before.heap_manual);
     CHECK_EQ(after.nspan_inuse, before.nspan_inuse);
     CHECK_EQ(after.nspan_manual, before.nspan_manual);
-    CHECK_EQ(after.sys, after.inuse + after.idle);
-    CHECK_EQ(after.nalloc - before.nalloc, nalloc);
+    CHECK_EQ(after.heap_sys, after.heap_inuse + after.heap_idle);
+    CHECK_EQ(after.span_allocs - before.span_allocs, nalloc);
     CHECK(atomic_load(&scav_passes) > 0);
     /* Every span was written and freed: somebody released those pages. */
     size_t last = mh_release_memory();
     CHECK(atomic_load(&scav_bytes) + last > 0);
     mhi_heap_stats_get(&after);
-    CHECK_EQ(after.released, after.idle);
+    CHECK_EQ(after.heap_released, after.heap_idle);
     /* (The heap's own time-based scavenging may have released more.) */
     CHECK(after.scavenged - before.scavenged >= atomic_load(&scav_bytes) + last);
     CHECK_EQ(mh_heap_verify(), 0);

@@ -39,6 +39,13 @@
 #include "print.h"
 #include "sizeclass.h"
 
+/* The INUSE span holding a, or NULL (mhi_mlookup finds only those). */
+static mhi_span *inuse_span(uintptr_t a) {
+    mhi_span *s;
+    mhi_mlookup(a, NULL, NULL, &s);
+    return s;
+}
+
 #define P MHI_PAGE_SIZE
 #define VERIFY0() CHECK_EQ(mh_heap_verify(), 0)
 
@@ -100,9 +107,9 @@ static void drain(spanvec *v) {
         mhi_span *s = alloc_inuse(n);
         vec_push(v, s);
         /* The largest free span fits exactly: no growth. */
-        CHECK_EQ(stats().sys, before.sys);
+        CHECK_EQ(stats().heap_sys, before.heap_sys);
     }
-    CHECK_EQ(stats().idle, 0);
+    CHECK_EQ(stats().heap_idle, 0);
     CHECK_EQ(stats().nspan_free, 0);
 }
 
@@ -354,9 +361,9 @@ static void test_arena(void) {
     CHECK(none);
     munmap(m, len);
     /* The lookups agree. */
-    CHECK(mhi_heap_span_of((uintptr_t)&stack_var) == NULL);
-    CHECK(mhi_heap_lookup((uintptr_t)&static_var) == NULL);
-    CHECK(!mhi_inheap(1));
+    CHECK(mhi_heap_span((uintptr_t)&stack_var) == NULL);
+    CHECK(mhi_heap_page_span((uintptr_t)&static_var) == NULL);
+    CHECK(!mhi_mlookup(1, NULL, NULL, NULL));
 }
 
 /* ==== options ==== */
@@ -402,19 +409,19 @@ static void test_growth(void) {
     mhi_heap_stats s0 = stats();
     mhi_span *s = alloc_inuse(1);
     mhi_heap_stats s1 = stats();
-    if (s0.sys == 0) {
+    if (s0.heap_sys == 0) {
         /* A fresh heap: the first page costs a whole chunk. */
-        CHECK(s1.sys >= MHI_GROW_MIN);
-        CHECK_EQ(s1.sys % MHI_GROW_ROUND, 0);
+        CHECK(s1.heap_sys >= MHI_GROW_MIN);
+        CHECK_EQ(s1.heap_sys % MHI_GROW_ROUND, 0);
         CHECK_EQ(s1.ngrow, 1);
-        CHECK_EQ(s1.grow_bytes, s1.sys);
-        CHECK_EQ(s1.idle, s1.sys - P);
-        CHECK_EQ(s1.released, s1.sys - P); /* fresh pages count as released */
+        CHECK_EQ(s1.grow_bytes, s1.heap_sys);
+        CHECK_EQ(s1.heap_idle, s1.heap_sys - P);
+        CHECK_EQ(s1.heap_released, s1.heap_sys - P); /* fresh pages count as released */
         CHECK_EQ(s->needzero, 0);
     } else {
         fprintf(stderr, "note: heap not fresh at start (sys %llu)\n",
-                (unsigned long long)s0.sys);
-        CHECK(s1.sys == s0.sys || s1.sys - s0.sys >= MHI_GROW_MIN);
+                (unsigned long long)s0.heap_sys);
+        CHECK(s1.heap_sys == s0.heap_sys || s1.heap_sys - s0.heap_sys >= MHI_GROW_MIN);
     }
     mhi_heap_free(s);
     VERIFY0();
@@ -434,11 +441,11 @@ static void test_growth(void) {
         if (want < MHI_GROW_MIN) want = MHI_GROW_MIN;
         CHECK_EQ(a.ngrow, b.ngrow + 1);
         CHECK_EQ(a.grow_bytes - b.grow_bytes, want);
-        CHECK_EQ(a.sys - b.sys, want);
-        CHECK_EQ((a.sys - b.sys) % MHI_GROW_ROUND, 0);
-        CHECK_EQ(a.inuse - b.inuse, n * P);
-        CHECK_EQ(a.idle, want - n * P);
-        CHECK_EQ(a.released, want - n * P);
+        CHECK_EQ(a.heap_sys - b.heap_sys, want);
+        CHECK_EQ((a.heap_sys - b.heap_sys) % MHI_GROW_ROUND, 0);
+        CHECK_EQ(a.heap_inuse - b.heap_inuse, n * P);
+        CHECK_EQ(a.heap_idle, want - n * P);
+        CHECK_EQ(a.heap_released, want - n * P);
         CHECK_EQ(a.nspan_free, want > n * P ? 1 : 0);
         CHECK_EQ(t->needzero, 0);
         vec_push(&d, t);
@@ -466,15 +473,15 @@ static void test_alloc_basic(void) {
             CHECK_EQ(s->state, manual ? MHI_SPAN_MANUAL : MHI_SPAN_INUSE);
             CHECK_EQ(s->kind, manual ? MHI_KIND_NONE : MHI_KIND_LARGE);
             CHECK_EQ(s->sweepgen, mhi_heap_.sweepgen);
-            uint64_t grown = a.sys - b.sys;
+            uint64_t grown = a.heap_sys - b.heap_sys;
             CHECK_EQ(a.grow_bytes - b.grow_bytes, grown);
-            CHECK_EQ(a.inuse, b.inuse + n * P);
-            CHECK_EQ(a.idle, b.idle + grown - n * P);
-            CHECK_EQ(a.manual, b.manual + (manual ? n * P : 0));
+            CHECK_EQ(a.heap_inuse, b.heap_inuse + n * P);
+            CHECK_EQ(a.heap_idle, b.heap_idle + grown - n * P);
+            CHECK_EQ(a.heap_manual, b.heap_manual + (manual ? n * P : 0));
             CHECK_EQ(a.nspan_inuse, b.nspan_inuse + !manual);
             CHECK_EQ(a.nspan_manual, b.nspan_manual + manual);
-            CHECK_EQ(a.nalloc, b.nalloc + 1);
-            CHECK(a.released <= b.released + grown);
+            CHECK_EQ(a.span_allocs, b.span_allocs + 1);
+            CHECK(a.heap_released <= b.heap_released + grown);
             /* The in-use bit marks the first page of INUSE spans only. */
             mhi_arena *ar = mhi_arena_of(s->base);
             size_t pg = mhi_arena_page(s->base);
@@ -483,14 +490,14 @@ static void test_alloc_basic(void) {
 
             mhi_heap_free(s);
             mhi_heap_stats c = stats();
-            CHECK_EQ(c.inuse, b.inuse);
-            CHECK_EQ(c.manual, b.manual);
-            CHECK_EQ(c.idle, b.idle + grown);
-            CHECK_EQ(c.sys, a.sys);
-            CHECK_EQ(c.released, a.released); /* freeing releases nothing by itself */
+            CHECK_EQ(c.heap_inuse, b.heap_inuse);
+            CHECK_EQ(c.heap_manual, b.heap_manual);
+            CHECK_EQ(c.heap_idle, b.heap_idle + grown);
+            CHECK_EQ(c.heap_sys, a.heap_sys);
+            CHECK_EQ(c.heap_released, a.heap_released); /* freeing releases nothing by itself */
             CHECK_EQ(c.nspan_inuse, b.nspan_inuse);
             CHECK_EQ(c.nspan_manual, b.nspan_manual);
-            CHECK_EQ(c.nfree, b.nfree + 1);
+            CHECK_EQ(c.span_frees, b.span_frees + 1);
             VERIFY0();
         }
     }
@@ -502,9 +509,9 @@ static void test_alloc_basic(void) {
     CHECK(mhi_heap_alloc((((size_t)1 << 47) >> 13) + 1, MHI_SPAN_INUSE, MHI_KIND_LARGE, false) ==
           NULL);
     mhi_heap_stats a = stats();
-    CHECK_EQ(a.sys, b.sys);
-    CHECK_EQ(a.nalloc, b.nalloc);
-    CHECK_EQ(a.inuse, b.inuse);
+    CHECK_EQ(a.heap_sys, b.heap_sys);
+    CHECK_EQ(a.span_allocs, b.span_allocs);
+    CHECK_EQ(a.heap_inuse, b.heap_inuse);
     VERIFY0();
 }
 
@@ -526,40 +533,40 @@ static void test_split_coalesce(void) {
         mhi_heap_free(A);
         mhi_heap_stats s1 = stats();
         CHECK_EQ(s1.nspan_free, s0.nspan_free + 1);
-        CHECK_EQ(s1.idle, s0.idle + na * P);
-        CHECK_EQ(s1.inuse, s0.inuse - na * P);
-        mhi_span *f = mhi_heap_lookup(a0);
+        CHECK_EQ(s1.heap_idle, s0.heap_idle + na * P);
+        CHECK_EQ(s1.heap_inuse, s0.heap_inuse - na * P);
+        mhi_span *f = mhi_heap_page_span(a0);
         CHECK(f && f->state == MHI_SPAN_FREE && f->base == a0 && f->npages == na);
-        CHECK(mhi_heap_lookup(b0 - P) == f);
+        CHECK(mhi_heap_page_span(b0 - P) == f);
         VERIFY0();
 
         mhi_heap_free(C);
         mhi_heap_stats s2 = stats();
         CHECK_EQ(s2.nspan_free, s0.nspan_free + 2);
-        f = mhi_heap_lookup(c0);
+        f = mhi_heap_page_span(c0);
         CHECK(f && f->state == MHI_SPAN_FREE && f->base == c0 && f->npages == nc);
         VERIFY0();
 
         mhi_heap_free(B);
         mhi_heap_stats s3 = stats();
         CHECK_EQ(s3.nspan_free, s0.nspan_free + 1); /* three became one */
-        CHECK_EQ(s3.idle, s0.idle + (na + nb + nc) * P);
-        CHECK_EQ(s3.inuse, s0.inuse - (na + nb + nc) * P);
+        CHECK_EQ(s3.heap_idle, s0.heap_idle + (na + nb + nc) * P);
+        CHECK_EQ(s3.heap_inuse, s0.heap_inuse - (na + nb + nc) * P);
         CHECK_EQ(s3.nspan_inuse, s0.nspan_inuse - 3);
-        f = mhi_heap_lookup(a0);
+        f = mhi_heap_page_span(a0);
         CHECK(f && f->state == MHI_SPAN_FREE && f->base == a0 && f->npages == na + nb + nc);
-        CHECK(mhi_heap_lookup(end - P) == f);
-        CHECK(mhi_heap_span_of(b0) == NULL);
-        CHECK(mhi_heap_span_of(c0 + P / 2) == NULL);
+        CHECK(mhi_heap_page_span(end - P) == f);
+        CHECK(mhi_heap_span(b0) == NULL);
+        CHECK(mhi_heap_span(c0 + P / 2) == NULL);
         CHECK(largest_free() == na + nb + nc);
         VERIFY0();
 
         /* Splitting it again hands out the head; the tail stays free. */
         mhi_span *X = alloc_inuse(na);
         CHECK_EQ(X->base, a0);
-        f = mhi_heap_lookup(a0 + na * P);
+        f = mhi_heap_page_span(a0 + na * P);
         CHECK(f && f->state == MHI_SPAN_FREE && f->npages == nb + nc);
-        CHECK(mhi_heap_lookup(end - P) == f);
+        CHECK(mhi_heap_page_span(end - P) == f);
         CHECK_EQ(stats().nspan_free, s0.nspan_free + 1);
         VERIFY0();
         mhi_heap_free(X);
@@ -605,11 +612,11 @@ static void test_exact_lists(void) {
     mhi_span *Z2 = alloc_inuse(2);
     CHECK_EQ(Z2->base, h3);
     CHECK_EQ(stats().nspan_free, b.nspan_free); /* split: one free span replaced by one */
-    mhi_span *f = mhi_heap_lookup(h3 + 2 * P);
+    mhi_span *f = mhi_heap_page_span(h3 + 2 * P);
     CHECK(f && f->state == MHI_SPAN_FREE && f->npages == 1);
     mhi_span *Z4 = alloc_inuse(4);
     CHECK_EQ(Z4->base, h7);
-    f = mhi_heap_lookup(h7 + 4 * P);
+    f = mhi_heap_page_span(h7 + 4 * P);
     CHECK(f && f->state == MHI_SPAN_FREE && f->npages == 3);
     /* Exact fits use the whole hole. */
     mhi_span *Z1 = alloc_inuse(1);
@@ -617,7 +624,7 @@ static void test_exact_lists(void) {
     mhi_span *Z3 = alloc_inuse(3);
     CHECK_EQ(Z3->base, h7 + 4 * P);
     CHECK_EQ(stats().nspan_free, b.nspan_free - 2);
-    CHECK_EQ(stats().idle, 0);
+    CHECK_EQ(stats().heap_idle, 0);
     VERIFY0();
 
     mhi_span *all[] = {g0, g1, g2, g3, g4, Y1, Y2, Z1, Z2, Z3, Z4};
@@ -697,42 +704,42 @@ static void test_lookups(void) {
     /* In use: every address maps to the span. */
     uintptr_t probes[] = {sb, sb + 1, sb + 5 * P + 123, se - P, se - 1};
     for (size_t i = 0; i < sizeof probes / sizeof *probes; i++) {
-        CHECK(mhi_heap_span_of(probes[i]) == S);
-        CHECK(mhi_heap_lookup_maybe(probes[i]) == S);
-        CHECK(mhi_inheap(probes[i]));
+        CHECK(mhi_heap_span(probes[i]) == S);
+        CHECK(inuse_span(probes[i]) == S);
+        CHECK(mhi_mlookup(probes[i], NULL, NULL, NULL));
     }
-    CHECK(mhi_heap_lookup(sb) == S);
-    CHECK(mhi_heap_lookup(se - P) == S);
-    CHECK(mhi_heap_span_of(sb - 1) != S);
-    CHECK(mhi_heap_span_of(se) != S);
+    CHECK(mhi_heap_page_span(sb) == S);
+    CHECK(mhi_heap_page_span(se - P) == S);
+    CHECK(mhi_heap_span(sb - 1) != S);
+    CHECK(mhi_heap_span(se) != S);
 
     /* Manual: span_of finds it; it is not "in heap" for the GC. */
     uintptr_t mprobes[] = {mb, mb + 8, mb + 3 * P + 4000, me - 1};
     for (size_t i = 0; i < sizeof mprobes / sizeof *mprobes; i++) {
-        CHECK(mhi_heap_span_of(mprobes[i]) == M);
-        CHECK(mhi_heap_lookup_maybe(mprobes[i]) == NULL);
-        CHECK(!mhi_inheap(mprobes[i]));
+        CHECK(mhi_heap_span(mprobes[i]) == M);
+        CHECK(inuse_span(mprobes[i]) == NULL);
+        CHECK(!mhi_mlookup(mprobes[i], NULL, NULL, NULL));
         uintptr_t ob = 1;
         size_t osz = 1;
         mhi_span *osp = (mhi_span *)1;
         CHECK(!mhi_mlookup(mprobes[i], &ob, &osz, &osp));
         CHECK(ob == 0 && osz == 0 && osp == NULL);
     }
-    CHECK(mhi_heap_lookup(mb) == M);
+    CHECK(mhi_heap_page_span(mb) == M);
 
     /* Free: nothing, but the exact lookup of its ends gives the free span. */
     uintptr_t fb = me, fe = fb + 7 * P;
-    mhi_span *f = mhi_heap_lookup(fb);
+    mhi_span *f = mhi_heap_page_span(fb);
     REQUIRE(f != NULL);
     CHECK(f->state == MHI_SPAN_FREE && f->base == fb && f->npages == 7);
-    CHECK(mhi_heap_lookup(fe - P) == f);
+    CHECK(mhi_heap_page_span(fe - P) == f);
     for (uintptr_t a = fb; a < fe; a += P / 2 + 1) {
-        CHECK(mhi_heap_span_of(a) == NULL);
-        CHECK(mhi_heap_lookup_maybe(a) == NULL);
-        CHECK(!mhi_inheap(a));
+        CHECK(mhi_heap_span(a) == NULL);
+        CHECK(inuse_span(a) == NULL);
+        CHECK(!mhi_mlookup(a, NULL, NULL, NULL));
         CHECK(!mhi_mlookup(a, NULL, NULL, NULL));
     }
-    CHECK(mhi_heap_span_of(fe) == g1);
+    CHECK(mhi_heap_span(fe) == g1);
 
     /* mlookup of a large object: the whole span, from any interior pointer. */
     for (size_t i = 0; i < sizeof probes / sizeof *probes; i++) {
@@ -773,10 +780,10 @@ static void test_lookups(void) {
 
     /* Freed spans are no longer found. */
     mhi_heap_free(S);
-    CHECK(mhi_heap_span_of(sb + 5 * P) == NULL);
+    CHECK(mhi_heap_span(sb + 5 * P) == NULL);
     CHECK(!mhi_mlookup(sb + 5 * P, NULL, NULL, NULL));
     mhi_heap_free(M);
-    CHECK(mhi_heap_span_of(mb) == NULL);
+    CHECK(mhi_heap_span(mb) == NULL);
     mhi_heap_free(g0);
     mhi_heap_free(g1);
     undrain(&d);
@@ -807,7 +814,7 @@ static void test_needzero(void) {
     S = alloc_inuse(N);
     CHECK_EQ(S->base, base);
     CHECK_EQ(S->needzero, 1);
-    CHECK_EQ(stats().released, b.released); /* nothing released was taken */
+    CHECK_EQ(stats().heap_released, b.heap_released); /* nothing released was taken */
     mhi_heap_free(S);
     S = mhi_heap_alloc(N, MHI_SPAN_INUSE, MHI_KIND_LARGE, true);
     REQUIRE(S != NULL);
@@ -823,14 +830,14 @@ static void test_needzero(void) {
     size_t rel = mh_release_memory();
     CHECK(rel >= N * P);
     mhi_heap_stats a = stats();
-    CHECK_EQ(a.released, b.released + rel);
-    CHECK_EQ(a.released, a.idle);
+    CHECK_EQ(a.heap_released, b.heap_released + rel);
+    CHECK_EQ(a.heap_released, a.heap_idle);
     CHECK_EQ(a.scavenged, b.scavenged + rel);
     CHECK_EQ(a.nscavenge, b.nscavenge + 1);
     S = alloc_inuse(N);
     CHECK_EQ(S->base, base);
     CHECK_EQ(S->needzero, 0);
-    CHECK_EQ(stats().released, a.released - N * P);
+    CHECK_EQ(stats().heap_released, a.heap_released - N * P);
     CHECK(all_bytes((void *)base, N * P, 0));
     mhi_heap_free(S);
     VERIFY0();
@@ -856,7 +863,7 @@ static void test_needzero(void) {
             mhi_heap_scavenge(0, SIZE_MAX);
             for (int i = 0; i < 3; i++)
                 if (!(clean & (1 << i))) mhi_heap_free(X[i]);
-            mhi_span *f = mhi_heap_lookup(xb);
+            mhi_span *f = mhi_heap_page_span(xb);
             CHECK(f && f->state == MHI_SPAN_FREE && f->npages == 192);
             VERIFY0();
             b = stats();
@@ -864,7 +871,7 @@ static void test_needzero(void) {
             REQUIRE(S != NULL);
             CHECK_EQ(S->base, xb);
             size_t nclean = (size_t)__builtin_popcount((unsigned)clean);
-            CHECK_EQ(stats().released, b.released - nclean * 64 * P);
+            CHECK_EQ(stats().heap_released, b.heap_released - nclean * 64 * P);
             if (zero) {
                 CHECK_EQ(S->needzero, 0);
                 CHECK(all_bytes((void *)xb, 192 * P, 0));
@@ -904,47 +911,47 @@ static void test_resize(void) {
     mhi_heap_stats a = stats();
     CHECK_EQ(S->npages, 4);
     CHECK_EQ(S->base, sb);
-    CHECK_EQ(a.inuse, b.inuse - 6 * P);
-    CHECK_EQ(a.idle, b.idle + 6 * P);
-    CHECK_EQ(a.sys, b.sys);
+    CHECK_EQ(a.heap_inuse, b.heap_inuse - 6 * P);
+    CHECK_EQ(a.heap_idle, b.heap_idle + 6 * P);
+    CHECK_EQ(a.heap_sys, b.heap_sys);
     CHECK_EQ(a.nspan_free, b.nspan_free + 1);
     CHECK_EQ(a.nspan_inuse, b.nspan_inuse);
-    mhi_span *f = mhi_heap_lookup(sb + 4 * P);
+    mhi_span *f = mhi_heap_page_span(sb + 4 * P);
     CHECK(f && f->state == MHI_SPAN_FREE && f->npages == 6);
-    CHECK(mhi_heap_span_of(sb + 3 * P) == S);
-    CHECK(mhi_heap_span_of(sb + 4 * P) == NULL);
-    CHECK(mhi_heap_span_of(sb + 9 * P) == NULL);
+    CHECK(mhi_heap_span(sb + 3 * P) == S);
+    CHECK(mhi_heap_span(sb + 4 * P) == NULL);
+    CHECK(mhi_heap_span(sb + 9 * P) == NULL);
     VERIFY0();
 
     /* Grow into part of the free span after it. */
     CHECK(mhi_heap_resize(S, 7));
     CHECK_EQ(S->npages, 7);
     a = stats();
-    CHECK_EQ(a.inuse, b.inuse - 3 * P);
+    CHECK_EQ(a.heap_inuse, b.heap_inuse - 3 * P);
     CHECK_EQ(a.nspan_free, b.nspan_free + 1);
-    f = mhi_heap_lookup(sb + 7 * P);
+    f = mhi_heap_page_span(sb + 7 * P);
     CHECK(f && f->state == MHI_SPAN_FREE && f->npages == 3);
-    CHECK(mhi_heap_span_of(sb + 6 * P + 5) == S);
-    CHECK(mhi_heap_span_of(sb + 7 * P) == NULL);
+    CHECK(mhi_heap_span(sb + 6 * P + 5) == S);
+    CHECK(mhi_heap_span(sb + 7 * P) == NULL);
     VERIFY0();
     /* Grow by more than is free: refused, nothing changes. */
     CHECK(!mhi_heap_resize(S, 11));
     CHECK_EQ(S->npages, 7);
-    CHECK_EQ(stats().inuse, a.inuse);
+    CHECK_EQ(stats().heap_inuse, a.heap_inuse);
     /* Grow into all of it. */
     CHECK(mhi_heap_resize(S, 10));
     CHECK_EQ(S->npages, 10);
     a = stats();
-    CHECK_EQ(a.inuse, b.inuse);
-    CHECK_EQ(a.idle, b.idle);
+    CHECK_EQ(a.heap_inuse, b.heap_inuse);
+    CHECK_EQ(a.heap_idle, b.heap_idle);
     CHECK_EQ(a.nspan_free, b.nspan_free);
-    CHECK(mhi_heap_span_of(sb + 9 * P) == S);
-    CHECK(mhi_heap_lookup(sb + 9 * P) == S);
+    CHECK(mhi_heap_span(sb + 9 * P) == S);
+    CHECK(mhi_heap_page_span(sb + 9 * P) == S);
     VERIFY0();
     /* The next span is in use: refused. */
     CHECK(!mhi_heap_resize(S, 11));
     CHECK_EQ(S->npages, 10);
-    CHECK_EQ(stats().inuse, a.inuse);
+    CHECK_EQ(stats().heap_inuse, a.heap_inuse);
     /* Same size: nothing to do; zero: refused. */
     CHECK(mhi_heap_resize(S, 10));
     CHECK(!mhi_heap_resize(S, 0));
@@ -961,7 +968,7 @@ static void test_resize(void) {
     mhi_heap_scavenge(0, SIZE_MAX);
     b = stats();
     CHECK(mhi_heap_resize(S, 10));
-    CHECK_EQ(stats().released, b.released - 8 * P);
+    CHECK_EQ(stats().heap_released, b.heap_released - 8 * P);
     CHECK_EQ(S->needzero, 0);
     CHECK(all_bytes((void *)(sb + 2 * P), 8 * P, 0));
     memset((void *)sb, 0x11, 10 * P);
@@ -977,16 +984,16 @@ static void test_resize(void) {
     a = stats();
     CHECK_EQ(M->npages, 3);
     CHECK_EQ(M->state, MHI_SPAN_MANUAL);
-    CHECK_EQ(a.manual, b.manual - 5 * P);
-    CHECK_EQ(a.inuse, b.inuse - 5 * P);
+    CHECK_EQ(a.heap_manual, b.heap_manual - 5 * P);
+    CHECK_EQ(a.heap_inuse, b.heap_inuse - 5 * P);
     CHECK_EQ(a.nspan_manual, b.nspan_manual);
-    CHECK(mhi_heap_span_of(M->base + 4 * P) == NULL);
+    CHECK(mhi_heap_span(M->base + 4 * P) == NULL);
     VERIFY0();
     CHECK(mhi_heap_resize(M, 8));
     a = stats();
-    CHECK_EQ(a.manual, b.manual);
-    CHECK_EQ(a.inuse, b.inuse);
-    CHECK(mhi_heap_span_of(M->base + 7 * P) == M);
+    CHECK_EQ(a.heap_manual, b.heap_manual);
+    CHECK_EQ(a.heap_inuse, b.heap_inuse);
+    CHECK(mhi_heap_span(M->base + 7 * P) == M);
     VERIFY0();
 
     mhi_heap_free(S);
@@ -1021,17 +1028,17 @@ static void test_alloc_aligned(void) {
             CHECK_EQ(s->npages, n);
             CHECK_EQ(s->state, manual ? MHI_SPAN_MANUAL : MHI_SPAN_INUSE);
             CHECK_EQ(s->kind, manual ? MHI_KIND_NONE : MHI_KIND_LARGE);
-            CHECK(mhi_heap_span_of(s->base) == s);
-            CHECK(mhi_heap_span_of(mhi_span_end(s) - 1) == s);
-            CHECK(mhi_heap_span_of(s->base - 1) != s);
-            CHECK(mhi_heap_span_of(mhi_span_end(s)) != s);
-            CHECK(mhi_heap_lookup(s->base) == s);
-            CHECK_EQ(a.inuse, b.inuse + n * P);
-            CHECK_EQ(a.manual, b.manual + (manual ? n * P : 0));
+            CHECK(mhi_heap_span(s->base) == s);
+            CHECK(mhi_heap_span(mhi_span_end(s) - 1) == s);
+            CHECK(mhi_heap_span(s->base - 1) != s);
+            CHECK(mhi_heap_span(mhi_span_end(s)) != s);
+            CHECK(mhi_heap_page_span(s->base) == s);
+            CHECK_EQ(a.heap_inuse, b.heap_inuse + n * P);
+            CHECK_EQ(a.heap_manual, b.heap_manual + (manual ? n * P : 0));
             CHECK_EQ(a.nspan_inuse, b.nspan_inuse + !manual);
             CHECK_EQ(a.nspan_manual, b.nspan_manual + manual);
-            CHECK_EQ(a.nalloc, b.nalloc + 1);
-            CHECK_EQ(a.idle, b.idle + (a.sys - b.sys) - n * P);
+            CHECK_EQ(a.span_allocs, b.span_allocs + 1);
+            CHECK_EQ(a.heap_idle, b.heap_idle + (a.heap_sys - b.heap_sys) - n * P);
             if (!s->needzero) /* known zero: check a word of every page */
                 for (uintptr_t q = s->base; q < mhi_span_end(s); q += P)
                     if (*(uint64_t *)(q + P - 8) != 0) {
@@ -1043,8 +1050,8 @@ static void test_alloc_aligned(void) {
             mhi_heap_free(s);
             mhi_heap_free(pad);
             a = stats();
-            CHECK_EQ(a.inuse, b.inuse - P);
-            CHECK_EQ(a.manual, b.manual);
+            CHECK_EQ(a.heap_inuse, b.heap_inuse - P);
+            CHECK_EQ(a.heap_manual, b.heap_manual);
             VERIFY0();
             /* Again, zeroed: the dirty pages read as zero. */
             s = mhi_heap_alloc_aligned(n, align, MHI_SPAN_INUSE, MHI_KIND_LARGE, true);
@@ -1063,8 +1070,8 @@ static void test_alloc_aligned(void) {
     CHECK(mhi_heap_alloc_aligned(1, (size_t)1 << 62, MHI_SPAN_INUSE, MHI_KIND_LARGE, false) ==
           NULL);
     mhi_heap_stats a = stats();
-    CHECK_EQ(a.sys, b.sys);
-    CHECK_EQ(a.nalloc, b.nalloc);
+    CHECK_EQ(a.heap_sys, b.heap_sys);
+    CHECK_EQ(a.span_allocs, b.span_allocs);
     VERIFY0();
 }
 
@@ -1085,13 +1092,13 @@ static void test_stats_sequence(void) {
         ninuse += !man;
         nmanual += man;
         mhi_heap_stats a = stats();
-        CHECK_EQ(a.inuse - base.inuse, inuse);
-        CHECK_EQ(a.manual - base.manual, manual);
+        CHECK_EQ(a.heap_inuse - base.heap_inuse, inuse);
+        CHECK_EQ(a.heap_manual - base.heap_manual, manual);
         CHECK_EQ(a.nspan_inuse - base.nspan_inuse, ninuse);
         CHECK_EQ(a.nspan_manual - base.nspan_manual, nmanual);
-        CHECK_EQ(a.sys, a.inuse + a.idle);
-        CHECK(a.released <= a.idle);
-        CHECK_EQ(a.nalloc - base.nalloc, (uint64_t)i + 1);
+        CHECK_EQ(a.heap_sys, a.heap_inuse + a.heap_idle);
+        CHECK(a.heap_released <= a.heap_idle);
+        CHECK_EQ(a.span_allocs - base.span_allocs, (uint64_t)i + 1);
     }
     VERIFY0();
     for (int i = N; i-- > 0;) {
@@ -1105,27 +1112,27 @@ static void test_stats_sequence(void) {
         nmanual -= man;
         mhi_heap_free(t);
         mhi_heap_stats a = stats();
-        CHECK_EQ(a.inuse - base.inuse, inuse);
-        CHECK_EQ(a.manual - base.manual, manual);
+        CHECK_EQ(a.heap_inuse - base.heap_inuse, inuse);
+        CHECK_EQ(a.heap_manual - base.heap_manual, manual);
         CHECK_EQ(a.nspan_inuse - base.nspan_inuse, ninuse);
         CHECK_EQ(a.nspan_manual - base.nspan_manual, nmanual);
-        CHECK_EQ(a.sys, a.inuse + a.idle);
-        CHECK_EQ(a.nfree - base.nfree, (uint64_t)(N - i));
+        CHECK_EQ(a.heap_sys, a.heap_inuse + a.heap_idle);
+        CHECK_EQ(a.span_frees - base.span_frees, (uint64_t)(N - i));
         if (i % 8 == 0) VERIFY0();
     }
     mhi_heap_stats a = stats();
-    CHECK_EQ(a.inuse, base.inuse);
-    CHECK_EQ(a.manual, base.manual);
+    CHECK_EQ(a.heap_inuse, base.heap_inuse);
+    CHECK_EQ(a.heap_manual, base.heap_manual);
     /* The public snapshot mirrors the internal one. */
     mh_stats_t ps;
     memset(&ps, 0xff, sizeof ps);
     CHECK_EQ(mh_stats_get(&ps, sizeof ps), sizeof ps);
     CHECK_EQ(ps.version, MH_STATS_VERSION);
     CHECK_EQ(ps.size, sizeof ps);
-    CHECK_EQ(ps.heap_sys, a.sys);
-    CHECK_EQ(ps.heap_inuse, a.inuse);
-    CHECK_EQ(ps.heap_idle, a.idle);
-    CHECK_EQ(ps.heap_released, a.released);
+    CHECK_EQ(ps.heap_sys, a.heap_sys);
+    CHECK_EQ(ps.heap_inuse, a.heap_inuse);
+    CHECK_EQ(ps.heap_idle, a.heap_idle);
+    CHECK_EQ(ps.heap_released, a.heap_released);
     CHECK_EQ(ps.nspan_free, a.nspan_free);
     CHECK_EQ(ps.ngrow, a.ngrow);
     CHECK(ps.reserved >= ps.heap_sys);
@@ -1154,16 +1161,16 @@ static void test_pages_api(void) {
     CHECK_EQ(mh_pages_size(&b), 0);
     CHECK(all_bytes(p, 3 * MH_PAGE_SIZE, 0));
     mhi_heap_stats a = stats();
-    CHECK_EQ(a.manual, b.manual + 3 * P);
-    CHECK_EQ(a.inuse, b.inuse + 3 * P);
+    CHECK_EQ(a.heap_manual, b.heap_manual + 3 * P);
+    CHECK_EQ(a.heap_inuse, b.heap_inuse + 3 * P);
     CHECK_EQ(a.nspan_manual, b.nspan_manual + 1);
-    mhi_span *s = mhi_heap_span_of((uintptr_t)p + 2 * P);
+    mhi_span *s = mhi_heap_span((uintptr_t)p + 2 * P);
     CHECK(s && s->state == MHI_SPAN_MANUAL && s->base == (uintptr_t)p);
     memset(p, 0x77, 3 * MH_PAGE_SIZE);
     mh_pages_free(p);
     a = stats();
-    CHECK_EQ(a.manual, b.manual);
-    CHECK_EQ(a.inuse, b.inuse);
+    CHECK_EQ(a.heap_manual, b.heap_manual);
+    CHECK_EQ(a.heap_inuse, b.heap_inuse);
     CHECK_EQ(mh_pages_size(p), 0);
     VERIFY0();
 
@@ -1200,9 +1207,9 @@ static void test_pages_api(void) {
     CHECK(mh_pages_alloc((((size_t)1 << 47) >> 13) + 1) == NULL);
     CHECK_EQ(errno, ENOMEM);
     a = stats();
-    CHECK_EQ(a.sys, b.sys);
-    CHECK_EQ(a.inuse, b.inuse);
-    CHECK_EQ(a.nalloc, b.nalloc);
+    CHECK_EQ(a.heap_sys, b.heap_sys);
+    CHECK_EQ(a.heap_inuse, b.heap_inuse);
+    CHECK_EQ(a.span_allocs, b.span_allocs);
     VERIFY0();
 }
 

@@ -117,16 +117,16 @@ static void test_release(void) {
     mhi_heap_stats b = stats();
     free_all(s, base);
     mhi_heap_stats a = stats();
-    CHECK_EQ(a.released, b.released); /* freeing releases nothing */
-    CHECK_EQ(a.idle, b.idle + TOTAL);
+    CHECK_EQ(a.heap_released, b.heap_released); /* freeing releases nothing */
+    CHECK_EQ(a.heap_idle, b.heap_idle + TOTAL);
     CHECK_EQ(resident_all(base), os_pages(TOTAL)); /* still resident */
     CHECK_EQ(mh_heap_verify(), 0);
 
     size_t rel = mh_release_memory();
     mhi_heap_stats c = stats();
     CHECK(rel >= TOTAL);
-    CHECK_EQ(c.released - a.released, rel);
-    CHECK_EQ(c.released, c.idle);
+    CHECK_EQ(c.heap_released - a.heap_released, rel);
+    CHECK_EQ(c.heap_released, c.heap_idle);
     CHECK_EQ(c.scavenged - a.scavenged, rel);
     CHECK_EQ(c.nscavenge, a.nscavenge + 1);
     size_t res = resident_all(base);
@@ -154,7 +154,7 @@ static void test_release(void) {
     }
     CHECK(!needzero);
     CHECK(zero);
-    CHECK_EQ(stats().released, c.released - TOTAL);
+    CHECK_EQ(stats().heap_released, c.heap_released - TOTAL);
     for (int i = 0; i < NSPAN; i++) mhi_heap_free(s[i]);
     CHECK_EQ(mh_heap_verify(), 0);
 }
@@ -170,7 +170,7 @@ static void test_delayed(void) {
     sleep_ms(200);
     /* No heap call since: nothing has run yet. */
     CHECK_EQ(resident_all(base), os_pages(TOTAL));
-    CHECK_EQ(stats().released, a.released);
+    CHECK_EQ(stats().heap_released, a.heap_released);
 
     /* A heap call takes the slow path and runs the time check.  One pass
      * releases at most 32 MiB and asks for the next 1 ms later: a few more
@@ -179,8 +179,8 @@ static void test_delayed(void) {
     REQUIRE(t != NULL);
     mhi_heap_free(t);
     mhi_heap_stats b = stats();
-    CHECK(b.released >= a.released + ((size_t)32 << 20) - P);
-    CHECK(b.released < a.released + TOTAL - P);
+    CHECK(b.heap_released >= a.heap_released + ((size_t)32 << 20) - P);
+    CHECK(b.heap_released < a.heap_released + TOTAL - P);
     for (int i = 0; i < 8; i++) {
         sleep_ms(2);
         t = mhi_heap_alloc(1, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
@@ -194,7 +194,7 @@ static void test_delayed(void) {
         fprintf(stderr, "  %zu of %zu pages still resident\n", res, os_pages(TOTAL));
     /* (The 1-page spans may have come from, and gone back to, that memory;
      * a free stamps its 64-page group, which then waits the delay again.) */
-    CHECK(c.released >= a.released + TOTAL - 2 * 64 * P);
+    CHECK(c.heap_released >= a.heap_released + TOTAL - 2 * 64 * P);
     CHECK(c.scavenged >= a.scavenged + TOTAL - 2 * 64 * P);
     CHECK(c.nscavenge > a.nscavenge);
     CHECK_EQ(mh_heap_verify(), 0);
@@ -273,7 +273,7 @@ static void test_order(void) {
     memset((void *)sb, 0x77, len);
     mhi_heap_free(S);
     mhi_heap_stats a = stats();
-    CHECK_EQ(a.idle - a.released, len); /* the only dirty free pages */
+    CHECK_EQ(a.heap_idle - a.heap_released, len); /* the only dirty free pages */
 
     /* A delay longer than the pages have been free: nothing goes. */
     CHECK_EQ(mhi_heap_scavenge(3600000, SIZE_MAX), 0);
@@ -286,7 +286,7 @@ static void test_order(void) {
     CHECK(got >= goal);
     CHECK(got < goal + 64 * P);
     CHECK_EQ(got % P, 0);
-    CHECK_EQ(stats().released, a.released + got);
+    CHECK_EQ(stats().heap_released, a.heap_released + got);
     CHECK_EQ(resident(sb, len - got), os_pages(len - got));
     CHECK(mostly_gone(resident(sb + len - got, got), got));
 

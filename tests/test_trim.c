@@ -199,7 +199,7 @@ static void test_release_and_reuse(void) {
     CHECK(fpg > N / 4);
     mh_stats_t st;
     CHECK_EQ(mh_stats_get(&st, sizeof st), sizeof st);
-    CHECK_EQ(st.version, 2);
+    CHECK(st.version >= 2);
     /* (spans whose objects were all freed went back to the page heap
      * whole, and count as scavenged instead) */
     CHECK(st.trimmed > 0 && st.ntrim > 0);
@@ -417,7 +417,7 @@ static void *free_positions(void *arg) {
     int which = (int)(intptr_t)arg;
     for (int i = 0; i < RN; i++) {
         if (!robj[i]) continue;
-        mhi_span *s = mhi_heap_lookup_maybe((uintptr_t)robj[i]);
+        mhi_span *s = mhi_heap_span((uintptr_t)robj[i]);
         int k = (int)(((uintptr_t)robj[i] - s->base) / SZ);
         if ((which == 0 && (k == 1 || k == 2)) || (which == 1 && (k == 0 || k == 3))) {
             mh_free(robj[i]);
@@ -429,7 +429,7 @@ static void *free_positions(void *arg) {
 
 static void pump_ms(long ms) {
     for (long t = 0; t < ms; t += 10) {
-        mhi_heap_bg_request();
+        mhi_cache_trim_request();
         sleep_ms(10);
     }
 }
@@ -480,7 +480,7 @@ static void test_retrim(void) {
     mhi_span *last = NULL;
     for (int i = 0; i < RN; i++) {
         if (!robj[i]) continue;
-        mhi_span *s = mhi_heap_lookup_maybe((uintptr_t)robj[i]);
+        mhi_span *s = mhi_heap_span((uintptr_t)robj[i]);
         if (s == last) continue;
         last = s;
         nspans++;
@@ -554,7 +554,7 @@ static void retire_child(bool locked) {
         _exit(77);
     }
     if (fill_then_free_most(4242) != 0) _exit(3);
-    size_t t = mhi_malloc_trim_now();
+    size_t t = mhi_cache_trim_now();
     mh_stats_t s0, s1;
     mh_stats_get(&s0, sizeof s0);
     for (int i = 0; i < N; i++)

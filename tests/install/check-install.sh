@@ -21,5 +21,5 @@ out=$("$prefix/use_static")
 echo "static: $out"
 case "$out" in "mheap owns malloc"*) ;; *) echo "FAIL: static"; exit 1 ;; esac
 out=$("$prefix/bin/mheap" run --stats -- true 2>&1)
-echo "$out" | grep -q "mheap: page heap statistics" || { echo "FAIL: launcher"; exit 1; }
+echo "$out" | grep -q "mheap: statistics" || { echo "FAIL: launcher"; exit 1; }
 echo "launcher: ok"

@@ -6,7 +6,7 @@
 
 set -u
 
-STATS_LINE='mheap: page heap statistics'
+STATS_LINE='mheap: statistics'
 
 fail() {
     echo "FAIL: $*" >&2

@@ -1,0 +1,103 @@
+/* background.c - the background thread and its task list (background.h). */
+#include "background.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "layout.h"
+#include "os.h"
+
+_Atomic int mhi_bg_started;
+
+static struct {
+    _Atomic(mhi_bg_task) fn;
+    _Atomic bool want; /* asked for since its last run */
+} tasks[MHI_BG_MAX_TASKS];
+static _Atomic int ntasks;
+static mhi_lock_t tasks_lock = MHI_LOCK_INIT(MHI_RANK_NONE); /* registration only */
+static _Atomic int64_t period_ms = 125;
+/* 1 while the thread sleeps with nothing to do; a request sets it to 0
+ * and wakes the thread. */
+static _Atomic uint32_t bg_idle;
+
+int mhi_bg_add(mhi_bg_task fn) {
+    mhi_lock(&tasks_lock);
+    int n = atomic_load_explicit(&ntasks, memory_order_relaxed), i;
+    for (i = 0; i < n; i++)
+        if (atomic_load_explicit(&tasks[i].fn, memory_order_relaxed) == fn) break;
+    if (i == n) {
+        if (n == MHI_BG_MAX_TASKS) {
+            i = -1;
+        } else {
+            atomic_store_explicit(&tasks[n].fn, fn, memory_order_relaxed);
+            atomic_store_explicit(&ntasks, n + 1, memory_order_release);
+        }
+    }
+    mhi_unlock(&tasks_lock);
+    return i;
+}
+
+void mhi_bg_set_period(int64_t ms) {
+    atomic_store_explicit(&period_ms, ms > 10 ? ms : 10, memory_order_relaxed);
+}
+
+/* No lock: want and bg_idle are written and read in opposite orders here
+ * and in bg_main (sequentially consistent), so one side sees the other
+ * and no request is slept through. */
+void mhi_bg_request(int i) {
+    if (i < 0 || atomic_load_explicit(&tasks[i].want, memory_order_relaxed)) return;
+    atomic_store(&tasks[i].want, true);
+    if (atomic_load(&bg_idle) && atomic_exchange(&bg_idle, 0)) mhi_os_futex_wake(&bg_idle);
+}
+
+static bool any_wanted(int n) {
+    for (int i = 0; i < n; i++)
+        if (atomic_load(&tasks[i].want)) return true;
+    return false;
+}
+
+static void *bg_main(void *arg) {
+    (void)arg;
+    int last[MHI_BG_MAX_TASKS]; /* each task's last answer */
+    for (int i = 0; i < MHI_BG_MAX_TASKS; i++) last[i] = MHI_BG_LATER; /* all run at start */
+    for (;;) {
+        int n = atomic_load_explicit(&ntasks, memory_order_acquire);
+        bool pending = false, soon = false;
+        for (int i = 0; i < n; i++) {
+            bool want = atomic_exchange(&tasks[i].want, false);
+            if (want || last[i] != MHI_BG_IDLE)
+                last[i] = atomic_load_explicit(&tasks[i].fn, memory_order_relaxed)();
+            pending |= last[i] != MHI_BG_IDLE;
+            soon |= last[i] == MHI_BG_SOON;
+        }
+        if (!pending) {
+            atomic_store(&bg_idle, 1);
+            if (any_wanted(n)) { /* a request raced with the decision */
+                atomic_store(&bg_idle, 0);
+                pending = soon = true;
+            }
+        }
+        if (!pending) mhi_os_futex_wait(&bg_idle, 1, -1);
+        else
+            mhi_os_futex_wait(&bg_idle, 0,
+                              soon ? 1 : atomic_load_explicit(&period_ms, memory_order_relaxed));
+    }
+    return NULL;
+}
+
+void mhi_bg_start(void) {
+    int expect = 0;
+    if (atomic_load_explicit(&mhi_bg_started, memory_order_relaxed) ||
+        !atomic_compare_exchange_strong(&mhi_bg_started, &expect, 1))
+        return;
+    if (mhi_os_page_size() > MHI_PAGE_SIZE) return; /* nothing it could release */
+    (void)mhi_os_thread_start(bg_main, NULL);      /* on failure: heap calls still scavenge */
+}
+
+void mhi_bg_fork_child(void) {
+    mhi_lock_reset(&tasks_lock);
+    atomic_store_explicit(&mhi_bg_started, 0, memory_order_relaxed);
+    atomic_store_explicit(&bg_idle, 0, memory_order_relaxed);
+    for (int i = 0; i < MHI_BG_MAX_TASKS; i++)
+        atomic_store_explicit(&tasks[i].want, false, memory_order_relaxed);
+}

@@ -1,0 +1,55 @@
+/* process.c - process set-up, exit, and fork handling (process.h). */
+#include "process.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "background.h"
+#include "cache.h"
+#include "central.h"
+#include "mheap.h"
+#include "options.h"
+#include "pageheap.h"
+
+/* The layers with locks, outermost first: prepare runs down the table,
+ * parent and child up it. */
+static const struct {
+    void (*prepare)(void), (*parent)(void), (*child)(void);
+} fork_layers[] = {
+    {mhi_cache_fork_prepare, mhi_cache_fork_parent, mhi_cache_fork_child},
+    {mhi_central_fork_prepare, mhi_central_fork_parent, mhi_central_fork_child},
+    {mhi_heap_fork_prepare, mhi_heap_fork_parent, mhi_heap_fork_child},
+    {0, 0, mhi_bg_fork_child}, /* the background thread did not come along */
+};
+#define NLAYERS (sizeof fork_layers / sizeof fork_layers[0])
+
+static void fork_prepare(void) {
+    for (size_t i = 0; i < NLAYERS; i++)
+        if (fork_layers[i].prepare) fork_layers[i].prepare();
+}
+static void fork_parent(void) {
+    for (size_t i = NLAYERS; i-- > 0;)
+        if (fork_layers[i].parent) fork_layers[i].parent();
+}
+static void fork_child(void) {
+    for (size_t i = NLAYERS; i-- > 0;)
+        if (fork_layers[i].child) fork_layers[i].child();
+}
+
+static _Atomic bool process_inited;
+
+void mhi_process_init(void) {
+    if (atomic_load_explicit(&process_inited, memory_order_relaxed) ||
+        atomic_exchange(&process_inited, true))
+        return;
+    (void)mhi_option(MHI_OPT_stats); /* read MHEAP_OPTIONS */
+    mhi_os_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* Read MHEAP_OPTIONS when the library is loaded, so that stats=1 reports
+ * even for a program that never allocates. */
+__attribute__((constructor)) static void process_at_load(void) { (void)mhi_option(MHI_OPT_stats); }
+
+__attribute__((destructor)) static void process_at_exit(void) {
+    if (atomic_load(&mhi_options_read) && mhi_options[MHI_OPT_stats]) mh_stats_print(mhi_stats_fd);
+}

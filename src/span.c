@@ -1,0 +1,78 @@
+/* span.c - operations on one small-object span that the thread caches,
+ * the central lists and trimming share (see span.h). */
+#include "span.h"
+
+#include "trim.h"
+
+uint32_t mhi_span_splice(mhi_span *s, void *chain) {
+    uint32_t n = 0;
+    if (chain) s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
+    while (chain) {
+        void *p = chain;
+        chain = *(void **)p;
+        if (MHI_UNLIKELY(s->nfree >= s->nelems)) mhi_fatal_at("double free", p);
+        n++;
+        *(void **)p = s->freelist;
+        s->freelist = p;
+        s->nfree++;
+    }
+    return n;
+}
+
+size_t mhi_span_collect_xfree(mhi_span *s) {
+    uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_acquire);
+    do {
+        if (!(x & ~MHI_XF_TAGS)) return 0;
+    } while (!atomic_compare_exchange_weak_explicit(&s->xfree, &x, x & MHI_XF_TAGS,
+                                                    memory_order_acquire, memory_order_acquire));
+    return mhi_span_splice(s, (void *)(x & ~MHI_XF_TAGS));
+}
+
+void mhi_span_quiesce(mhi_span *s) {
+    atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
+    while (atomic_load_explicit(&s->xfree, memory_order_acquire) & MHI_XF_FREEING) mhi_os_yield();
+}
+
+void mhi_span_verify_small(const mhi_span *s, const void *owner, int where, size_t *errors) {
+    void *base = (void *)s->base;
+    MHI_VERIFY(errors, s->state == MHI_SPAN_INUSE && mhi_kind_small(mhi_span_kind(s)),
+               "small span %p: state %d kind %d", base, s->state, s->kind);
+    MHI_VERIFY(errors, s->sizeclass > 0 && s->nelems > 0 && s->nbytes == s->npages << MHI_PAGE_SHIFT,
+               "small span %p: class %d, %u objects, %zu bytes", base, s->sizeclass, s->nelems,
+               (size_t)s->nbytes);
+    uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+    const void *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+    MHI_VERIFY(errors, o == owner, "small span %p: owner %p, listed by %p", base, o, owner);
+    MHI_VERIFY(errors, (o == NULL) == ((x & MHI_XF_ABANDONED) != 0),
+               "small span %p: owner %p but ABANDONED tag %d", base, o,
+               (int)((x & MHI_XF_ABANDONED) != 0));
+    MHI_VERIFY(errors, s->where == where, "small span %p: where %d, found at %d", base, s->where,
+               where);
+    MHI_VERIFY(errors, s->nfree <= s->nelems, "small span %p: nfree %u > nelems %u", base,
+               s->nfree, s->nelems);
+    uint64_t rel = atomic_load_explicit(&s->relmask, memory_order_relaxed);
+    MHI_VERIFY(errors, !rel || s->nelems <= 64, "small span %p: relmask on a span of %u objects",
+               base, s->nelems);
+    MHI_VERIFY(errors, (rel != 0) == (mhi_span_kind(s) == MHI_KIND_SMALL_REL),
+               "small span %p: relmask %llx with kind %d", base, (unsigned long long)rel, s->kind);
+    uint32_t n = 0;
+    uint64_t seen = 0;
+    for (void *p = s->freelist; p && n <= s->nelems; p = *(void **)p, n++) {
+        uintptr_t off = (uintptr_t)p - s->base;
+        uint32_t idx = mhi_span_index(s, p);
+        if (off >= s->nbytes || idx >= s->nelems || (uintptr_t)idx * s->elemsize != off) {
+            mhi_verify_report(errors, "small span %p: free list holds %p, not an object", base, p);
+            return;
+        }
+        MHI_VERIFY(errors, mhi_free_marked(p), "small span %p: free object %p has no free mark",
+                   base, p);
+        if (idx < 64) {
+            MHI_VERIFY(errors, !(rel >> idx & 1) && !(seen >> idx & 1),
+                       "small span %p: object %p listed twice or also released", base, p);
+            seen |= 1ULL << idx;
+        }
+    }
+    uint32_t nrel = (uint32_t)__builtin_popcountll(rel);
+    MHI_VERIFY(errors, n + nrel == s->nfree,
+               "small span %p: nfree %u, but %u listed and %u released", base, s->nfree, n, nrel);
+}
