@@ -232,7 +232,7 @@ int main(int argc, char **argv) {
                 "# N=%zu: nspan_free=%llu heap_sys=%.2f GiB build=%.3f s; per pair, "
                 "fastest batch/lowest round median/slowest batch: mixed %.1f/%.1f/%.1f ns, "
                 "1-page %.1f/%.1f/%.1f ns; scavenger passes during timing=%llu\n",
-                n, (unsigned long long)st0.nspan_free, (double)st0.sys / (1 << 30),
+                n, (unsigned long long)st0.nspan_free, (double)st0.heap_sys / (1 << 30),
                 (double)(b1 - b0) / 1e9, mixed.min_ns, mixed.median_ns, mixed.max_ns, one.min_ns,
                 one.median_ns, one.max_ns, (unsigned long long)(st1.nscavenge - st0.nscavenge));
 
