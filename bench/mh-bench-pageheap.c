@@ -47,6 +47,7 @@
  * the timed batches, the cost of the one alloc+free that runs a scavenger
  * pass once the free spans have aged (it sleeps ~1 s for that). */
 #define _POSIX_C_SOURCE 200809L
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,10 +167,10 @@ static const char *exp_name(size_t n) {
     }
 }
 
-int main(int argc, char **argv) {
-    static const size_t shapes[] = {1000, 10000, 100000, 1000000};
-    enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
-    size_t max_n = 1000000;
+/* Reads the optional max_free_spans argument into *max_n (default 10^6).
+ * Returns 0, or 2 after printing the usage line. */
+static int parse_args(int argc, char **argv, size_t *max_n) {
+    *max_n = 1000000;
     if (argc > 1) {
         char *end;
         unsigned long long v = strtoull(argv[1], &end, 10);
@@ -177,97 +178,148 @@ int main(int argc, char **argv) {
             fprintf(stderr, "usage: %s [max_free_spans >= 1000]\n", argv[0]);
             return 2;
         }
-        max_n = (size_t)v;
+        *max_n = (size_t)v;
+    }
+    return 0;
+}
+
+/* The page counts the timed pairs cycle through: mixed[] random 1..8
+ * (NSIZES draws from rng()), one[] all 1. */
+static void init_sizes(uint8_t *mixed, uint8_t *one) {
+    for (size_t i = 0; i < NSIZES; i++) {
+        mixed[i] = (uint8_t)(1 + rng() % 8);
+        one[i] = 1;
+    }
+}
+
+/* Build: 2N spans of 1..8 pages into spans[], then every odd-indexed one
+ * freed, so the free spans cannot coalesce.  Returns the time taken. */
+static int64_t build_heap(mhi_span **spans, size_t n) {
+    int64_t b0 = now_ns();
+    for (size_t i = 0; i < 2 * n; i++) spans[i] = must_alloc(1 + rng() % 8);
+    for (size_t i = 1; i < 2 * n; i += 2) mhi_heap_free(spans[i]);
+    return now_ns() - b0;
+}
+
+/* The figures of one shape for both workloads, and every round median. */
+typedef struct {
+    timing mixed, one;
+    double med_mixed[ROUNDS], med_one[ROUNDS];
+} shape_timing;
+
+/* Rounds of the two workloads alternate.  The first mixed round gets
+ * first_warm_ms of untimed pairs before it (~0.3 s for the first shape of
+ * the run, so that it is not measured on a cold CPU). */
+static void time_shape(const uint8_t *sizes_mixed, const uint8_t *sizes_one, int first_warm_ms,
+                       shape_timing *t) {
+    timing rm[ROUNDS], r1[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+        rm[r] = time_round(sizes_mixed, r == 0 ? first_warm_ms : 0);
+        r1[r] = time_round(sizes_one, 0);
+    }
+    t->mixed = combine(rm, t->med_mixed);
+    t->one = combine(r1, t->med_one);
+}
+
+/* The two result lines of a shape on stdout, its diagnostics on stderr;
+ * st0 is taken after the build, st1 after the timing. */
+static void report_shape(size_t n, const mhi_heap_stats *st0, const mhi_heap_stats *st1,
+                         int64_t build_ns, const shape_timing *t) {
+    printf("free_spans=%zu alloc_free_ns=%.1f\n", n, t->mixed.median_ns);
+    printf("free_spans=%zu alloc_free_1page_ns=%.1f\n", n, t->one.median_ns);
+    fflush(stdout);
+    fprintf(stderr,
+            "# N=%zu: nspan_free=%llu heap_sys=%.2f GiB build=%.3f s; per pair, "
+            "fastest batch/lowest round median/slowest batch: mixed %.1f/%.1f/%.1f ns, "
+            "1-page %.1f/%.1f/%.1f ns; scavenger passes during timing=%llu\n",
+            n, (unsigned long long)st0->nspan_free, (double)st0->heap_sys / (1 << 30),
+            (double)build_ns / 1e9, t->mixed.min_ns, t->mixed.median_ns, t->mixed.max_ns,
+            t->one.min_ns, t->one.median_ns, t->one.max_ns,
+            (unsigned long long)(st1->nscavenge - st0->nscavenge));
+
+    print_rounds("mixed ", t->med_mixed);
+    print_rounds("1-page", t->med_one);
+}
+
+/* Sleeps until the scavenger is due and every free span has aged past its
+ * delay, then times the one alloc+free pair that runs the scavenger pass.
+ * The pass runs under the heap lock, inside that call. */
+static void time_scavenge_pass(size_t n) {
+    int64_t delay = mhi_heap_.scavenge_delay_ms; /* single-threaded */
+    int64_t idle_ms = delay + delay / 2 + 200;
+    struct timespec idle = {(time_t)(idle_ms / 1000), (long)(idle_ms % 1000) * 1000000};
+    nanosleep(&idle, NULL);
+    mhi_heap_stats a, z;
+    mhi_heap_stats_get(&a);
+    int64_t p0 = now_ns();
+    mhi_heap_free(must_alloc(1));
+    int64_t p1 = now_ns();
+    mhi_heap_stats_get(&z);
+    fprintf(stderr,
+            "# N=%zu: after %lld ms idle, one alloc+free took %.3f ms "
+            "(scavenger passes %llu, released %.2f GiB)\n",
+            n, (long long)idle_ms, (double)(p1 - p0) / 1e6,
+            (unsigned long long)(z.nscavenge - a.nscavenge),
+            (double)(z.scavenged - a.scavenged) / (1 << 30));
+}
+
+/* One shape: build a heap with at least n free spans, time both workloads
+ * on it and report them, then free every span held so that the next shape
+ * reuses the heap.  The largest shape (last) also times the scavenger pass,
+ * as nothing is timed after it.  *mixed_ns gets the mixed figure.  Returns
+ * 0, or 1 after printing why it failed. */
+static int run_shape(size_t n, int first_warm_ms, bool last, const uint8_t *sizes_mixed,
+                     const uint8_t *sizes_one, double *mixed_ns) {
+    mhi_span **spans = malloc(2 * n * sizeof *spans);
+    if (!spans) {
+        fprintf(stderr, "mh-bench-pageheap: out of memory for %zu span pointers\n", 2 * n);
+        return 1;
+    }
+    int64_t build_ns = build_heap(spans, n);
+
+    mhi_heap_stats st0;
+    mhi_heap_stats_get(&st0);
+    if (st0.nspan_free < n) {
+        fprintf(stderr, "mh-bench-pageheap: heap has %llu free spans, wanted >= %zu\n",
+                (unsigned long long)st0.nspan_free, n);
+        free(spans);
+        return 1;
     }
 
+    shape_timing t;
+    time_shape(sizes_mixed, sizes_one, first_warm_ms, &t);
+    mhi_heap_stats st1;
+    mhi_heap_stats_get(&st1);
+    report_shape(n, &st0, &st1, build_ns, &t);
+
+    if (last) time_scavenge_pass(n);
+
+    for (size_t i = 0; i < 2 * n; i += 2) mhi_heap_free(spans[i]);
+    free(spans);
+    *mixed_ns = t.mixed.median_ns;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    static const size_t shapes[] = {1000, 10000, 100000, 1000000};
+    enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
+    size_t max_n;
+    if (parse_args(argc, argv, &max_n) != 0) return 2;
+
     static uint8_t sizes_mixed[NSIZES], sizes_one[NSIZES];
-    for (size_t i = 0; i < NSIZES; i++) {
-        sizes_mixed[i] = (uint8_t)(1 + rng() % 8);
-        sizes_one[i] = 1;
-    }
+    init_sizes(sizes_mixed, sizes_one);
 
     int64_t t_start = now_ns();
     double first_ns = 0, last_ns = 0;
     size_t last_n = 0;
     for (int si = 0; si < NSHAPES && shapes[si] <= max_n; si++) {
         size_t n = shapes[si];
-        mhi_span **spans = malloc(2 * n * sizeof *spans);
-        if (!spans) {
-            fprintf(stderr, "mh-bench-pageheap: out of memory for %zu span pointers\n", 2 * n);
+        bool last = si == NSHAPES - 1 || shapes[si + 1] > max_n;
+        double mixed_ns;
+        if (run_shape(n, si == 0 ? 300 : 0, last, sizes_mixed, sizes_one, &mixed_ns) != 0)
             return 1;
-        }
-
-        /* Build: 2N spans of 1..8 pages, free every other one. */
-        int64_t b0 = now_ns();
-        for (size_t i = 0; i < 2 * n; i++) spans[i] = must_alloc(1 + rng() % 8);
-        for (size_t i = 1; i < 2 * n; i += 2) mhi_heap_free(spans[i]);
-        int64_t b1 = now_ns();
-
-        mhi_heap_stats st0;
-        mhi_heap_stats_get(&st0);
-        if (st0.nspan_free < n) {
-            fprintf(stderr, "mh-bench-pageheap: heap has %llu free spans, wanted >= %zu\n",
-                    (unsigned long long)st0.nspan_free, n);
-            return 1;
-        }
-
-        /* Rounds of the two workloads alternate.  The first round of the
-         * run gets ~0.3 s of untimed pairs on its own heap first, so it is
-         * not measured on a cold CPU. */
-        timing rm[ROUNDS], r1[ROUNDS];
-        for (int r = 0; r < ROUNDS; r++) {
-            rm[r] = time_round(sizes_mixed, si == 0 && r == 0 ? 300 : 0);
-            r1[r] = time_round(sizes_one, 0);
-        }
-        double med_mixed[ROUNDS], med_one[ROUNDS];
-        timing mixed = combine(rm, med_mixed);
-        timing one = combine(r1, med_one);
-
-        mhi_heap_stats st1;
-        mhi_heap_stats_get(&st1);
-        printf("free_spans=%zu alloc_free_ns=%.1f\n", n, mixed.median_ns);
-        printf("free_spans=%zu alloc_free_1page_ns=%.1f\n", n, one.median_ns);
-        fflush(stdout);
-        fprintf(stderr,
-                "# N=%zu: nspan_free=%llu heap_sys=%.2f GiB build=%.3f s; per pair, "
-                "fastest batch/lowest round median/slowest batch: mixed %.1f/%.1f/%.1f ns, "
-                "1-page %.1f/%.1f/%.1f ns; scavenger passes during timing=%llu\n",
-                n, (unsigned long long)st0.nspan_free, (double)st0.heap_sys / (1 << 30),
-                (double)(b1 - b0) / 1e9, mixed.min_ns, mixed.median_ns, mixed.max_ns, one.min_ns,
-                one.median_ns, one.max_ns, (unsigned long long)(st1.nscavenge - st0.nscavenge));
-
-        print_rounds("mixed ", med_mixed);
-        print_rounds("1-page", med_one);
-
-        /* Largest shape only (nothing is timed after it): sleep until the
-         * scavenger is due and every free span has aged past its delay, then
-         * time the one alloc+free pair that runs the scavenger pass.  The
-         * pass runs under the heap lock, inside that call. */
-        if (si == NSHAPES - 1 || shapes[si + 1] > max_n) {
-            int64_t delay = mhi_heap_.scavenge_delay_ms; /* single-threaded */
-            int64_t idle_ms = delay + delay / 2 + 200;
-            struct timespec idle = {(time_t)(idle_ms / 1000), (long)(idle_ms % 1000) * 1000000};
-            nanosleep(&idle, NULL);
-            mhi_heap_stats a, z;
-            mhi_heap_stats_get(&a);
-            int64_t p0 = now_ns();
-            mhi_heap_free(must_alloc(1));
-            int64_t p1 = now_ns();
-            mhi_heap_stats_get(&z);
-            fprintf(stderr,
-                    "# N=%zu: after %lld ms idle, one alloc+free took %.3f ms "
-                    "(scavenger passes %llu, released %.2f GiB)\n",
-                    n, (long long)idle_ms, (double)(p1 - p0) / 1e6,
-                    (unsigned long long)(z.nscavenge - a.nscavenge),
-                    (double)(z.scavenged - a.scavenged) / (1 << 30));
-        }
-
-        /* Tear down: free what we hold, so the next shape reuses the heap. */
-        for (size_t i = 0; i < 2 * n; i += 2) mhi_heap_free(spans[i]);
-        free(spans);
-
-        if (si == 0) first_ns = mixed.median_ns;
-        last_ns = mixed.median_ns;
+        if (si == 0) first_ns = mixed_ns;
+        last_ns = mixed_ns;
         last_n = n;
     }
     if (last_n > shapes[0] && first_ns > 0)

@@ -12,7 +12,8 @@
  * them, and verbose=1 prints the table with the values in force). */
 #define MHI_OPTIONS(X)                                                                       \
     X(stats, 0, 0, "print statistics to stderr at exit")                                     \
-    X(verbose, 0, mhi_option_set_verbose, "print heap events to stderr")                     \
+    X(verbose, 0, mhi_option_set_verbose,                                                    \
+      "print every option with its value at start, then heap events (growth, releases) to stderr") \
     X(scavenge_delay_ms, 500, mhi_option_set_scavenge_delay,                                  \
       "free pages unused this long go back to the OS")                                       \
     X(abort_on_oom, 0, 0, "abort with a message instead of returning NULL")                  \

@@ -79,67 +79,94 @@ static double floor_mib(unsigned char **obj, const uint32_t *size, size_t n) {
   return pages * 4096.0 / MIB;
 }
 
-int main(int argc, char **argv) {
-  wl_args a = wl_parse(argc, argv, 1);
-  double target = 1024.0 * MIB * a.scale;
-  wl_powerlaw_table(small_t, 16, 256, 1.0);
-  wl_powerlaw_table(mid_t, 256, 8192, 1.0);
-  wl_powerlaw_table(big_t, 8192, 262144, 1.0);
-  wl_rng r;
-  wl_rng_seed(&r, a.seed);
+/* The objects of steps 1 and 4; slots n..2n-1 are for step 4. */
+typedef struct {
+  size_t n;            /* objects of step 1 */
+  size_t m;            /* objects of steps 1 and 4 together */
+  uint32_t *size;      /* requested size of each object */
+  unsigned char **obj; /* each object, NULL once freed */
+  uint64_t *ids;       /* what each object's contents are derived from */
+  uint32_t *order;     /* permutation of 0..n-1: the order of step 2 */
+  uint64_t errors;     /* objects found corrupted when freed */
+  uint64_t check;      /* sum of id * size over the objects freed */
+} frag_objs;
 
-  /* sizes first, so that the bookkeeping arrays are allocated up front */
+/* The figures of the result line. */
+typedef struct {
+  double total, freed, again; /* bytes made in step 1, freed in 2, made in 4 */
+  double rss0, rss_full, rss_after_free, rss_after_1s, rss_after_realloc, floor; /* MiB */
+  double t_fill, t_free, t_realloc, t_end; /* seconds */
+  unsigned light;                          /* malloc/free pairs of step 3 */
+} frag_stats;
+
+/* Fisher-Yates shuffle of order[0..n-1] set to 0..n-1 (n >= 1). */
+static void shuffle(uint32_t *order, size_t n, wl_rng *r) {
+  for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
+  for (size_t i = n - 1; i > 0; i--) {
+    size_t j = wl_below(r, (uint32_t)i + 1);
+    uint32_t t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+}
+
+/* Draws the sizes of step 1 until they reach target bytes, then allocates
+ * the bookkeeping arrays, so that none of them is allocated between the
+ * objects.  Returns the bytes drawn. */
+static double plan(frag_objs *o, wl_rng *r, double target) {
   size_t n = 0, cap = 1 << 16;
   uint32_t *size = wl_xmalloc(sizeof(uint32_t) * cap);
   double total = 0;
   while (total < target) {
     if (n == cap) size = wl_xrealloc(size, sizeof(uint32_t) * (cap *= 2));
-    size[n] = draw(&r);
+    size[n] = draw(r);
     total += size[n++];
   }
-  size = wl_xrealloc(size, sizeof(uint32_t) * n * 2); /* room for step 4 */
-  unsigned char **obj = wl_xmalloc(sizeof(void *) * n * 2);
-  uint32_t *order = wl_xmalloc(sizeof(uint32_t) * n);
-  uint64_t *ids = wl_xmalloc(sizeof(uint64_t) * n * 2);
-  memset(obj, 0, sizeof(void *) * n * 2);
-  for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
-  for (size_t i = n - 1; i > 0; i--) {
-    size_t j = wl_below(&r, (uint32_t)i + 1);
-    uint32_t t = order[i];
-    order[i] = order[j];
-    order[j] = t;
-  }
-  double rss0 = rss_mib();
+  o->n = o->m = n;
+  o->size = wl_xrealloc(size, sizeof(uint32_t) * n * 2); /* room for step 4 */
+  o->obj = wl_xmalloc(sizeof(void *) * n * 2);
+  o->order = wl_xmalloc(sizeof(uint32_t) * n);
+  o->ids = wl_xmalloc(sizeof(uint64_t) * n * 2);
+  memset(o->obj, 0, sizeof(void *) * n * 2);
+  shuffle(o->order, n, r);
+  o->errors = o->check = 0;
+  return total;
+}
 
+/* Step 1: allocates and writes objects 0..n-1.  Returns the seconds taken. */
+static double fill_all(frag_objs *o, uint64_t seed) {
   double t0 = wl_now();
-  for (size_t i = 0; i < n; i++) {
-    ids[i] = (a.seed << 40) + i;
-    obj[i] = wl_xmalloc(size[i]);
-    fill(obj[i], size[i], ids[i]);
+  for (size_t i = 0; i < o->n; i++) {
+    o->ids[i] = (seed << 40) + i;
+    o->obj[i] = wl_xmalloc(o->size[i]);
+    fill(o->obj[i], o->size[i], o->ids[i]);
   }
-  double t_fill = wl_now() - t0;
-  double rss_full = rss_mib();
+  return wl_now() - t0;
+}
 
-  uint64_t errors = 0, check = 0;
+/* Step 2: checks and frees the first 90 % of order[].  Returns the bytes
+ * freed; *secs gets the seconds taken. */
+static double free_most(frag_objs *o, double *secs) {
   double freed = 0;
-  size_t nfree = n * 9 / 10;
-  t0 = wl_now();
+  size_t nfree = o->n * 9 / 10;
+  double t0 = wl_now();
   for (size_t k = 0; k < nfree; k++) {
-    size_t i = order[k];
-    if (!ok(obj[i], size[i], ids[i])) errors++;
-    check += ids[i] * size[i];
-    freed += size[i];
-    free(obj[i]);
-    obj[i] = NULL;
+    size_t i = o->order[k];
+    if (!ok(o->obj[i], o->size[i], o->ids[i])) o->errors++;
+    o->check += o->ids[i] * o->size[i];
+    freed += o->size[i];
+    free(o->obj[i]);
+    o->obj[i] = NULL;
   }
-  double t_free = wl_now() - t0;
-  double rss_after_free = rss_mib();
-  double floor = floor_mib(obj, size, n);
+  *secs = wl_now() - t0;
+  return freed;
+}
 
-  /* about 1 s of light activity */
-  void *ring[64];
+/* Step 3: about 1 s of malloc/free pairs through ring[], whose 64 objects
+ * are left allocated.  Returns the number of pairs. */
+static unsigned light_activity(void *ring[64], uint64_t seed) {
   wl_rng lr; /* its own generator: how many draws depends on timing */
-  wl_rng_seed(&lr, a.seed ^ 0x5EEDu);
+  wl_rng_seed(&lr, seed ^ 0x5EEDu);
   for (int j = 0; j < 64; j++) ring[j] = wl_xmalloc(wl_draw(small_t, &lr));
   double ts = wl_now();
   unsigned light = 0;
@@ -154,43 +181,85 @@ int main(int argc, char **argv) {
     light += 200;
     wl_sleep_ms(5);
   }
-  double rss_after_1s = rss_mib();
-  double live = total - freed;
+  return light;
+}
 
-  /* allocate the freed amount again */
-  t0 = wl_now();
-  size_t m = n;
+/* Step 4: allocates and writes new objects from slot n on until they reach
+ * freed bytes (or the slots run out).  Returns the bytes allocated; *secs
+ * gets the seconds taken. */
+static double alloc_again(frag_objs *o, wl_rng *r, uint64_t seed, double freed, double *secs) {
+  double t0 = wl_now();
+  size_t m = o->n;
   double again = 0;
-  while (again < freed && m < 2 * n) {
-    size[m] = draw(&r);
-    ids[m] = (a.seed << 40) + m;
-    obj[m] = wl_xmalloc(size[m]);
-    fill(obj[m], size[m], ids[m]);
-    again += size[m++];
+  while (again < freed && m < 2 * o->n) {
+    o->size[m] = draw(r);
+    o->ids[m] = (seed << 40) + m;
+    o->obj[m] = wl_xmalloc(o->size[m]);
+    fill(o->obj[m], o->size[m], o->ids[m]);
+    again += o->size[m++];
   }
-  double t_realloc = wl_now() - t0;
-  double rss_after_realloc = rss_mib();
+  o->m = m;
+  *secs = wl_now() - t0;
+  return again;
+}
 
-  t0 = wl_now();
-  for (size_t i = 0; i < m; i++)
-    if (obj[i]) {
-      if (!ok(obj[i], size[i], ids[i])) errors++;
-      check += ids[i] * size[i];
-      free(obj[i]);
+/* Checks and frees every object still live.  Returns the seconds taken. */
+static double free_rest(frag_objs *o) {
+  double t0 = wl_now();
+  for (size_t i = 0; i < o->m; i++)
+    if (o->obj[i]) {
+      if (!ok(o->obj[i], o->size[i], o->ids[i])) o->errors++;
+      o->check += o->ids[i] * o->size[i];
+      free(o->obj[i]);
     }
-  double t_end = wl_now() - t0;
-  for (int j = 0; j < 64; j++) free(ring[j]);
-  free(obj);
-  free(order);
-  free(ids);
-  free(size);
+  return wl_now() - t0;
+}
 
+static void print_result(const frag_stats *s, const frag_objs *o) {
   printf("result: time_s=%.4f fill_mib=%.1f objects=%zu rss_before_mib=%.1f rss_full_mib=%.1f "
          "rss_after_free_mib=%.1f rss_after_1s_mib=%.1f live_mib=%.1f floor_mib=%.1f "
          "rss_after_realloc_mib=%.1f realloc_mib=%.1f light_ops=%u fill_s=%.4f free_s=%.4f "
          "realloc_s=%.4f end_s=%.4f check=%016llx errors=%llu\n",
-         t_fill + t_free + t_realloc + t_end, total / MIB, n, rss0, rss_full, rss_after_free,
-         rss_after_1s, live / MIB, floor, rss_after_realloc, again / MIB, light, t_fill, t_free, t_realloc, t_end,
-         (unsigned long long)check, (unsigned long long)errors);
-  return errors ? 3 : 0;
+         s->t_fill + s->t_free + s->t_realloc + s->t_end, s->total / MIB, o->n, s->rss0,
+         s->rss_full, s->rss_after_free, s->rss_after_1s, (s->total - s->freed) / MIB, s->floor,
+         s->rss_after_realloc, s->again / MIB, s->light, s->t_fill, s->t_free, s->t_realloc,
+         s->t_end, (unsigned long long)o->check, (unsigned long long)o->errors);
+}
+
+int main(int argc, char **argv) {
+  wl_args a = wl_parse(argc, argv, 1);
+  wl_powerlaw_table(small_t, 16, 256, 1.0);
+  wl_powerlaw_table(mid_t, 256, 8192, 1.0);
+  wl_powerlaw_table(big_t, 8192, 262144, 1.0);
+  wl_rng r;
+  wl_rng_seed(&r, a.seed);
+
+  frag_objs o;
+  frag_stats s;
+  s.total = plan(&o, &r, 1024.0 * MIB * a.scale);
+  s.rss0 = rss_mib();
+
+  s.t_fill = fill_all(&o, a.seed);
+  s.rss_full = rss_mib();
+
+  s.freed = free_most(&o, &s.t_free);
+  s.rss_after_free = rss_mib();
+  s.floor = floor_mib(o.obj, o.size, o.n);
+
+  void *ring[64];
+  s.light = light_activity(ring, a.seed);
+  s.rss_after_1s = rss_mib();
+
+  s.again = alloc_again(&o, &r, a.seed, s.freed, &s.t_realloc);
+  s.rss_after_realloc = rss_mib();
+
+  s.t_end = free_rest(&o);
+  for (int j = 0; j < 64; j++) free(ring[j]);
+  free(o.obj);
+  free(o.order);
+  free(o.ids);
+  free(o.size);
+
+  print_result(&s, &o);
+  return o.errors ? 3 : 0;
 }

@@ -1,0 +1,65 @@
+/* pageheap_util.h - helpers shared by the tests of the page heap and the
+ * layers around it: statistics snapshots, in-use spans that must exist, a
+ * byte-pattern check, a heap consistency check, and a check of a
+ * small-object span's free list.
+ *
+ * Everything here is static inline, so a test that uses only part of it
+ * builds without unused-function warnings. */
+#ifndef MHEAP_TEST_PAGEHEAP_UTIL_H
+#define MHEAP_TEST_PAGEHEAP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "check.h"
+#include "mheap.h"
+#include "pageheap.h"
+
+#define P MHI_PAGE_SIZE
+
+/* The heap passes every invariant check (public entry point). */
+#define VERIFY0() CHECK_EQ(mh_heap_verify(), 0)
+
+/* A snapshot of the page heap's statistics. */
+static inline mhi_heap_stats stats(void) {
+    mhi_heap_stats s;
+    mhi_heap_stats_get(&s);
+    return s;
+}
+
+/* An in-use large span of n pages; the test stops if there is none. */
+static inline mhi_span *alloc_inuse(size_t n) {
+    mhi_span *s = mhi_heap_alloc(n, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+    REQUIRE(s != NULL);
+    return s;
+}
+
+/* Every one of the len bytes at p is v. */
+static inline bool all_bytes(const void *p, size_t len, unsigned char v) {
+    const unsigned char *c = p;
+    for (size_t i = 0; i < len; i++)
+        if (c[i] != v) return false;
+    return true;
+}
+
+/* The free list of small-object span s holds exactly nfree distinct
+ * objects of s, each at an object boundary and carrying the free mark. */
+static inline bool freelist_sound(const mhi_span *s) {
+    static unsigned char seen[1024];
+    if (s->nelems > sizeof seen) return false;
+    memset(seen, 0, s->nelems);
+    uint32_t n = 0;
+    for (void *p = s->freelist; p; p = *(void **)p) {
+        uintptr_t off = (uintptr_t)p - s->base;
+        if (off >= s->nbytes || off % s->elemsize) return false;
+        uint32_t i = (uint32_t)(off / s->elemsize);
+        if (i >= s->nelems || seen[i] || !mhi_free_marked(p)) return false;
+        seen[i] = 1;
+        if (++n > s->nelems) return false;
+    }
+    return n == s->nfree;
+}
+
+#endif
