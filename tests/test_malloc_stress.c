@@ -16,6 +16,9 @@
  *      bounded during and after the phase.
  *   3. cleanup: fresh threads free everything left and call mh_trim(); then
  *      nothing may be in use and mh_heap_verify() must find no error.
+ * Each worker also runs mh_heap_verify() halfway through its operations, while
+ * the others keep working (it checks the calling thread's own cache in full
+ * and every other cache's locked lists); it must find no error.
  *
  * MHEAP_TEST_SEED replays a run; MHEAP_STRESS_SCALE (percent; default 100, or
  * 10 when built with ThreadSanitizer; tests/preload.cmake sets it for the
@@ -334,6 +337,8 @@ static void realloc_rec(rec *r, uint64_t *rng) {
     r->size = nsz;
 }
 
+static _Atomic unsigned long verify_runs, verify_errors;
+
 static void *worker(void *argp) {
     worker_arg *a = argp;
     uint32_t tid = atomic_fetch_add(&next_tid, 1);
@@ -349,6 +354,10 @@ static void *worker(void *argp) {
     pthread_setspecific(late_key, (void *)1);
 
     for (long op = 0; op < a->nops; op++) {
+        if (op == a->nops / 2) {
+            atomic_fetch_add(&verify_errors, (unsigned long)mh_heap_verify());
+            atomic_fetch_add(&verify_runs, 1);
+        }
         unsigned r = (unsigned)(check_rand(&rng) % 1000);
         if (r < 400 || nlive == 0) { /* allocate */
             if (nlive == MAX_LIVE) {
@@ -567,6 +576,10 @@ int main(void) {
     CHECK_EQ(atomic_load(&nlate), (unsigned long)nstarted); /* each worker's late destructor ran */
     CHECK(st.heap_inuse > 0);
     CHECK_EQ(mh_heap_verify(), 0);
+    fprintf(stderr, "verify: %lu runs by workers while others worked, %lu errors\n",
+            atomic_load(&verify_runs), atomic_load(&verify_errors));
+    CHECK(atomic_load(&verify_runs) > 0);
+    CHECK_EQ(atomic_load(&verify_errors), 0);
 
     /* Phase 2: producers and consumers. */
     long pc_total = scaled(320000);

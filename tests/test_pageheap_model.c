@@ -20,7 +20,7 @@
  * last and one middle word carry a tag written when it was allocated and
  * checked before it is freed or resized; a span the heap says needs no
  * zeroing (or that was asked zeroed) reads zero at those words.
- * mhi_heap_verify() runs every 5,000 operations and at the end.
+ * mh_heap_verify() runs every 5,000 operations and at the end.
  *
  * MHEAP_TEST_OPS sets the number of operations (default 1,000,000),
  * MHEAP_TEST_SEED the seed, MHEAP_TEST_MAX_PAGES the cap on live pages
@@ -417,9 +417,9 @@ int main(void) {
             counts[5]++;
         }
         check_stats();
-        if ((op + 1) % VERIFY_EVERY == 0) MCHECK_EQ(mhi_heap_verify(), 0);
+        if ((op + 1) % VERIFY_EVERY == 0) MCHECK_EQ(mh_heap_verify(), 0);
     }
-    MCHECK_EQ(mhi_heap_verify(), 0);
+    MCHECK_EQ(mh_heap_verify(), 0);
     fprintf(stderr,
             "allocs %llu frees %llu lookups %llu resizes %llu partial scavenges %llu "
             "full scavenges %llu; %llu allocations aligned; live spans %zu, pages %zu\n",
