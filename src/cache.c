@@ -38,6 +38,7 @@ static uint64_t ncaches_live;
 static void thread_exit(void *arg);
 
 static void cache_setup_locked(void) {
+    mhi_lock_assert_held(&cache_lock);
     if (cache_setup_done) return;
     cache_setup_done = true;
     mhi_fixalloc_init(&cache_alloc, sizeof(mhi_cache), &cache_sys);
@@ -118,7 +119,7 @@ static uint32_t unfull_at(const mhi_span *s) {
 }
 
 static int trim_task(void);
-static int trim_task_index = -1;
+static _Atomic int trim_task_index = -1; /* the trim pass's task, once registered */
 
 /* Pages are about to go back to the page heap: make sure the background
  * thread runs, with the trim pass among its tasks (no allocator lock is
@@ -126,14 +127,14 @@ static int trim_task_index = -1;
 static inline void bg_check(void) {
     if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_bg_started, memory_order_relaxed)) &&
         mhi_option(MHI_OPT_background)) {
-        trim_task_index = mhi_bg_add(trim_task);
+        atomic_store_explicit(&trim_task_index, mhi_bg_add(trim_task), memory_order_relaxed);
         mhi_bg_start();
     }
 }
 
 /* Ask the background thread for a trim pass (after bg_check). */
 static inline void bg_trim_request(void) {
-    mhi_bg_request(trim_task_index);
+    mhi_bg_request(atomic_load_explicit(&trim_task_index, memory_order_relaxed));
 }
 
 void mhi_cache_trim_request(void) {
@@ -282,6 +283,7 @@ static bool cur_refill_or_file(mhi_cache *cache, mhi_span *s) {
 
 /* Cache lock held: give cur[c] free objects again (false: out of memory). */
 static bool cache_refill_locked(mhi_cache *cache, size_t c) {
+    mhi_lock_assert_held(&cache->lock);
     if (atomic_load_explicit(&cache->notify, memory_order_relaxed)) drain_notify(cache);
     mhi_span *s = cache->cur[c];
     if (s != &mhi_span_empty) {

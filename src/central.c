@@ -51,6 +51,7 @@ static mhi_span *span_new_small(size_t c) {
 /* Central lock held: s is unowned and on no list; file it by its free
  * count. */
 static void file_unowned_locked(mhi_central *ce, mhi_span *s) {
+    mhi_lock_assert_held(&ce->lock);
     if (s->nfree == s->nelems) {
         ce->nspans--;
         ce->nspan_free++;
@@ -67,6 +68,7 @@ static void file_unowned_locked(mhi_central *ce, mhi_span *s) {
 
 /* Central lock held: take unowned s off its list. */
 static void unfile_locked(mhi_central *ce, mhi_span *s) {
+    mhi_lock_assert_held(&ce->lock);
     if (s->where == MHI_WHERE_CPARTIAL) mhi_span_list_remove(&ce->partial, s);
     else if (s->where == MHI_WHERE_CFULL) ce->nfull--;
     s->where = MHI_WHERE_NONE;
@@ -75,6 +77,7 @@ static void unfile_locked(mhi_central *ce, mhi_span *s) {
 /* An unowned span of class c with a free object, taken off its list, or a
  * new one (central lock held). */
 static mhi_span *take_locked(mhi_central *ce, size_t c) {
+    mhi_lock_assert_held(&ce->lock);
     mhi_span *s = ce->partial.first;
     if (s) unfile_locked(ce, s);
     else s = span_new_small(c);

@@ -134,6 +134,7 @@ static size_t verify_treap(mhi_span *t, mhi_span **prev, int depth, size_t *erro
 
 
 size_t mhi_free_verify_locked(size_t *errors) {
+    mhi_lock_assert_held(&H->lock);
     size_t nlisted = 0;
     for (size_t n = 1; n < MHI_FREE_LISTS; n++) {
         size_t c = 0;

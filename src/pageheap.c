@@ -37,9 +37,11 @@ static inline void map_ends(mhi_span *s) {
 static mhi_span *span_new(uintptr_t base, size_t npages) {
     mhi_span *s = mhi_fixalloc_alloc(&H->spanalloc);
     if (!s) return NULL;
-    uint32_t sg = atomic_load_explicit(&s->sweepgen, memory_order_relaxed);
-    memset(s, 0, sizeof *s);
-    atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
+    /* Clear around sweepgen without reading it: a first read of a fresh
+     * metadata page would map the zero page and fault again on the write. */
+    size_t sg = offsetof(mhi_span, sweepgen), sg_end = sg + sizeof s->sweepgen;
+    memset(s, 0, sg);
+    memset((char *)s + sg_end, 0, sizeof *s - sg_end);
     s->base = base;
     s->npages = npages;
     return s;
@@ -77,6 +79,7 @@ static void free_coalesce_locked(mhi_span *s) {
 
 /* Add [base, base+len) fresh from the OS: free, zero, not resident. */
 static bool heap_add_fresh_locked(uintptr_t base, size_t len) {
+    mhi_lock_assert_held(&H->lock);
     size_t npages = len >> MHI_PAGE_SHIFT;
     mhi_span *s = span_new(base, npages);
     if (!s) return false;
@@ -91,6 +94,7 @@ static bool heap_add_fresh_locked(uintptr_t base, size_t len) {
 
 /* Take at least npages more pages from the OS (the seed's mHeap_Grow). */
 static bool heap_grow_locked(size_t npages) {
+    mhi_lock_assert_held(&H->lock);
     size_t need = npages << MHI_PAGE_SHIFT;
     /* One request larger than the machine could ever back (memory plus
      * swap, or the address-space limit): refuse now, as the kernel's
@@ -133,6 +137,7 @@ static bool heap_grow_locked(size_t npages) {
  * *rel_hi the first and last page the scavenger had released (0: none). */
 static mhi_span *alloc_span_locked(size_t npages, size_t align, uintptr_t *dirty_lo,
                                    uintptr_t *dirty_hi, uintptr_t *rel_lo, uintptr_t *rel_hi) {
+    mhi_lock_assert_held(&H->lock);
     /* An aligned run is found in a span with room for any misalignment. */
     size_t need = npages + (align > MHI_PAGE_SIZE ? (align >> MHI_PAGE_SHIFT) - 1 : 0);
     mhi_span *s = mhi_free_find_locked(need);
@@ -226,6 +231,7 @@ static void free_span_locked(mhi_span *s);
 
 /* Give pages [base, base + npages) of an in-use run back to the heap. */
 static void carve_free_locked(uintptr_t base, size_t npages, int state) {
+    mhi_lock_assert_held(&H->lock);
     mhi_span *t = span_new(base, npages);
     if (!t) mhi_fatal("out of memory for span metadata: %p", (void *)base);
     span_set_inuse_locked(t, state, MHI_KIND_LARGE, false);
@@ -285,6 +291,7 @@ mhi_span *mhi_heap_alloc_res(size_t npages, int state, int kind, bool zero,
 
 /* free_span_locked, with pages already released marked scavenged. */
 static void free_span_released_locked(mhi_span *s, uint64_t released) {
+    mhi_lock_assert_held(&H->lock);
     uintptr_t base = s->base;
     size_t npages = s->npages;
     free_span_locked(s); /* (s may be absorbed by coalescing: base and npages kept) */

@@ -42,6 +42,7 @@ static size_t release_run(uintptr_t lo, uintptr_t hi) {
  * madvise calls (*more is set when work was left). */
 static size_t scavenge_locked(int64_t now, int64_t delay_ms, size_t goal, size_t max_runs,
                               bool *more) {
+    mhi_lock_assert_held(&H->lock);
     size_t runs = 0;
     *more = false;
     /* The seed skips scavenging when OS pages are larger than heap pages
@@ -109,6 +110,7 @@ done:
 
 /* One bounded pass over the pages that have aged; true if work was left. */
 static bool scavenge_step_locked(int64_t now, int64_t delay) {
+    mhi_lock_assert_held(&H->lock);
     if (H->stats.heap_idle <= H->stats.heap_released) return false;
     bool more;
     size_t n = scavenge_locked(now, delay > 0 ? delay : 1, MHI_SCAVENGE_BYTES_PER_TICK,
@@ -139,6 +141,7 @@ static int scavenge_task(void) {
 }
 
 void mhi_scavenge_register_locked(void) {
+    mhi_lock_assert_held(&H->lock);
     mhi_scavenge_task = mhi_bg_add(scavenge_task);
 }
 

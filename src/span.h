@@ -143,28 +143,32 @@ struct mhi_span {
         };
     };
 
-    /* ---- line 2: written by other threads ---- */
-    union {
-        /* KIND_SMALL: objects freed by threads other than the owner,
-         * linked through their first word (and marked like those on
-         * freelist), with tag bits (MHI_XF_*) in the low four bits (objects
-         * are 16-byte aligned).  Pushed with CAS, taken by the owner. */
-        struct {
-            _Atomic uintptr_t xfree;
-            mhi_span *xnext;         /* link on a cache's notify stack */
-            _Atomic uint8_t onstack; /* on some cache's notify stack (cache.c) */
+    /* ---- line 2: written by other threads, then the specials ---- */
+    struct {
+        union {
+            /* KIND_SMALL: objects freed by threads other than the owner,
+             * linked through their first word (and marked like those on
+             * freelist), with tag bits (MHI_XF_*) in the low four bits
+             * (objects are 16-byte aligned).  Pushed with CAS, taken by
+             * the owner. */
+            struct {
+                _Atomic uintptr_t xfree;
+                mhi_span *xnext;         /* link on a cache's notify stack */
+                _Atomic uint8_t onstack; /* on some cache's notify stack (cache.c) */
+            };
         };
+        /* Per-object records (finalizers, profile samples, weak refs),
+         * sorted by offset; guarded by speciallock.  Must be NULL when the
+         * span is freed. */
+        mhi_lock_t speciallock;
+        struct mhi_special *specials;
     } __attribute__((aligned(MHI_CACHE_LINE)));
-
-    /* Per-object records (finalizers, profile samples, weak refs), sorted by
-     * offset; guarded by speciallock.  Must be NULL when the span is freed. */
-    mhi_lock_t speciallock;
-    struct mhi_special *specials;
 };
 static_assert(offsetof(mhi_span, npages) + sizeof(size_t) <= MHI_CACHE_LINE,
               "fast-path and lookup fields share line 0");
 static_assert(offsetof(mhi_span, xfree) == 2 * MHI_CACHE_LINE,
               "page heap and kind fields fit line 1; remote frees have line 2");
+static_assert(sizeof(mhi_span) == 3 * MHI_CACHE_LINE, "a span is three lines");
 
 /* The span's kind, read by threads that may race with the switch between
  * SMALL and SMALL_REL (only those two change while the span is in use). */
