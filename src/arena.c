@@ -97,7 +97,8 @@ uintptr_t mhi_arena_grow_locked(size_t size, uintptr_t *tail_base, size_t *tail_
                         mhi_arena *ar = mhi_arena_must(a);
                         uintptr_t end = ar->base + MHI_ARENA_SIZE;
                         if (end > grow_end) end = grow_end;
-                        ar->ncommitted = (uint32_t)((end - ar->base) >> MHI_PAGE_SHIFT);
+                        __atomic_store_n(&ar->ncommitted, (uint32_t)((end - ar->base) >> MHI_PAGE_SHIFT),
+                         __ATOMIC_RELAXED);
                         a = end;
                     }
                 }
@@ -114,7 +115,8 @@ uintptr_t mhi_arena_grow_locked(size_t size, uintptr_t *tail_base, size_t *tail_
         mhi_arena *ar = mhi_arena_must(a);
         uintptr_t end = ar->base + MHI_ARENA_SIZE;
         if (end > grow_cur) end = grow_cur;
-        ar->ncommitted = (uint32_t)((end - ar->base) >> MHI_PAGE_SHIFT);
+        __atomic_store_n(&ar->ncommitted, (uint32_t)((end - ar->base) >> MHI_PAGE_SHIFT),
+                         __ATOMIC_RELAXED);
         a = end;
     }
     return base;

@@ -28,7 +28,9 @@ struct mhi_arena {
     uintptr_t base;        /* aligned to MHI_ARENA_SIZE */
     mhi_arena *next, *prev; /* all arenas, ascending base; heap lock */
     /* Pages [0, ncommitted) belong to the heap (are in some span); pages
-     * above are Reserved only.  Heap lock. */
+     * above are Reserved only.  Written under the heap lock with relaxed
+     * atomic stores (it only grows); read under the lock, or lock-free
+     * with a relaxed load (mhi_heap_page_span). */
     uint32_t ncommitted;
     uint32_t pad_;
 

@@ -143,7 +143,8 @@ bool mhi_heap_resize(mhi_span *s, size_t npages);
  * The free fast path has its own check, mhi_small_span_fast (cache.h). */
 static inline mhi_span *mhi_heap_page_span(uintptr_t a) {
     mhi_arena *ar = mhi_arena_of(a);
-    if (!ar || mhi_arena_page(a) >= ar->ncommitted) return NULL;
+    if (!ar || mhi_arena_page(a) >= __atomic_load_n(&ar->ncommitted, __ATOMIC_RELAXED))
+        return NULL;
     return mhi_arena_span(ar, a);
 }
 mhi_span *mhi_heap_span(uintptr_t a);

@@ -36,19 +36,34 @@ static void fork_child(void) {
         if (fork_layers[i].child) fork_layers[i].child();
 }
 
-static _Atomic bool process_inited;
+/* 0: not set up; 1: a thread is setting up; 2: done. */
+static _Atomic int process_state;
+static __thread bool process_setting_up; /* this thread is (registering may allocate) */
 
 void mhi_process_init(void) {
-    if (atomic_load_explicit(&process_inited, memory_order_relaxed) ||
-        atomic_exchange(&process_inited, true))
+    if (MHI_LIKELY(atomic_load_explicit(&process_state, memory_order_acquire) == 2) ||
+        process_setting_up)
         return;
-    (void)mhi_option(MHI_OPT_stats); /* read MHEAP_OPTIONS */
-    mhi_os_atfork(fork_prepare, fork_parent, fork_child);
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&process_state, &expect, 1)) {
+        process_setting_up = true;
+        (void)mhi_option(MHI_OPT_stats); /* read MHEAP_OPTIONS */
+        mhi_os_atfork(fork_prepare, fork_parent, fork_child);
+        process_setting_up = false;
+        atomic_store_explicit(&process_state, 2, memory_order_release);
+        return;
+    }
+    /* Another thread is registering the handlers: a fork before they are
+     * in place could leave a lock held in the child, so wait. */
+    while (atomic_load_explicit(&process_state, memory_order_acquire) != 2) mhi_os_yield();
 }
 
-/* Read MHEAP_OPTIONS when the library is loaded, so that stats=1 reports
- * even for a program that never allocates. */
-__attribute__((constructor)) static void process_at_load(void) { (void)mhi_option(MHI_OPT_stats); }
+/* At load: read MHEAP_OPTIONS, so that stats=1 reports even for a program
+ * that never allocates, and register the fork handlers while the process
+ * is most likely still one thread (a program that only ever allocates
+ * large blocks or page runs makes no thread cache, the other place that
+ * calls this). */
+__attribute__((constructor)) static void process_at_load(void) { mhi_process_init(); }
 
 __attribute__((destructor)) static void process_at_exit(void) {
     if (atomic_load(&mhi_options_read) && mhi_options[MHI_OPT_stats]) mh_stats_print(mhi_stats_fd);

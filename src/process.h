@@ -12,9 +12,11 @@
 #ifndef MHEAP_PROCESS_H
 #define MHEAP_PROCESS_H
 
-/* Once per process, with no allocator lock held, from a thread that has
- * its cache (registering the fork handlers may allocate): read
- * MHEAP_OPTIONS and register the fork handlers. */
+/* Once per process (at load, and again, harmlessly, at each thread's
+ * first cache), with no allocator lock held: read MHEAP_OPTIONS and
+ * register the fork handlers.  Registering may allocate; the calling
+ * thread's own allocations meanwhile go on, and other threads wait until
+ * the handlers are in place. */
 void mhi_process_init(void);
 
 #endif

