@@ -34,6 +34,7 @@ int mhi_bg_add(mhi_bg_task fn) {
         }
     }
     mhi_unlock(&tasks_lock);
+    if (i == n) mhi_bg_request(i); /* a new task runs once, as at start */
     return i;
 }
 
@@ -50,8 +51,10 @@ void mhi_bg_request(int i) {
     if (atomic_load(&bg_idle) && atomic_exchange(&bg_idle, 0)) mhi_os_futex_wake(&bg_idle);
 }
 
-static bool any_wanted(int n) {
-    for (int i = 0; i < n; i++)
+/* Every slot, not only the tasks this pass ran: one registered meanwhile
+ * and asked for must not be slept through. */
+static bool any_wanted(void) {
+    for (int i = 0; i < MHI_BG_MAX_TASKS; i++)
         if (atomic_load(&tasks[i].want)) return true;
     return false;
 }
@@ -72,7 +75,7 @@ static void *bg_main(void *arg) {
         }
         if (!pending) {
             atomic_store(&bg_idle, 1);
-            if (any_wanted(n)) { /* a request raced with the decision */
+            if (any_wanted()) { /* a request raced with the decision */
                 atomic_store(&bg_idle, 0);
                 pending = soon = true;
             }

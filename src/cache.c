@@ -125,7 +125,9 @@ static _Atomic int trim_task_index = -1; /* the trim pass's task, once registere
  * thread runs, with the trim pass among its tasks (no allocator lock is
  * held here: starting the thread allocates). */
 static inline void bg_check(void) {
-    if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_bg_started, memory_order_relaxed)) &&
+    /* (acquire: a thread that sees the thread started sees the trim
+     * task's index, stored before the start) */
+    if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_bg_started, memory_order_acquire)) &&
         mhi_option(MHI_OPT_background)) {
         atomic_store_explicit(&trim_task_index, mhi_bg_add(trim_task), memory_order_relaxed);
         mhi_bg_start();
@@ -604,6 +606,7 @@ void mhi_cache_fork_child(void) {
                 atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
                 s->where = MHI_WHERE_AVAIL;
                 mhi_span_list_push_back(&cache->avail[c], s);
+                if (s->nfree == s->nelems) cache->empty_bytes += s->nbytes;
             } else {
                 atomic_fetch_or_explicit(&s->xfree, MHI_XF_NOTIFY, memory_order_relaxed);
                 mhi_span_list_push_back(&still_full, s);

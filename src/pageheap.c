@@ -24,6 +24,7 @@ void mhi_heap_init_locked(void) {
     H->sweepgen = 0;
     H->next_scavenge_ms = mhi_os_millitime() + H->scavenge_delay_ms;
     mhi_scavenge_register_locked();
+    mhi_bg_set_period(H->scavenge_delay_ms / 4);
     H->inited = true;
 }
 

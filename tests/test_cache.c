@@ -15,6 +15,9 @@
  *             keep limit; past it they go back to the page heap;
  *   flush     every span goes to central, filed by free count; the cache is
  *             empty and still usable;
+ *   fork      in the child of fork, full spans whose objects another thread
+ *             freed meanwhile go back to avail, and an entirely free one is
+ *             counted among the free spans the cache keeps;
  *   release   the thread's calls then go to the central lists directly.
  *
  * The background thread is off and the scavenger delay long, so nothing
@@ -29,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "central.h"
@@ -637,6 +642,52 @@ static void test_release(void) {
     HEAP_OK();
 }
 
+/* Another thread frees the objects handed to it, then exits (flushing its
+ * stash into the owner's spans' xfree lists). */
+static void *free_all(void *arg) {
+    void **objs = arg;
+    for (int i = 0; objs[i]; i++) mhi_cache_free(objs[i]);
+    mhi_cache_release();
+    return NULL;
+}
+
+static void test_fork(void) {
+    size_t c = mhi_size_class(1000);
+    uint32_t per = mhi_class_nobjs[c];
+    /* Three spans' worth: the first two fill and are filed as full. */
+    void *objs[3 * 64 + 1] = {0};
+    REQUIRE(3 * per <= 3 * 64);
+    for (uint32_t i = 0; i < 3 * per; i++) REQUIRE((objs[i] = mhi_cache_alloc(c)) != NULL);
+    mhi_span *first = mhi_heap_span((uintptr_t)objs[0]);
+    REQUIRE(first != NULL);
+    CHECK_EQ(first->where, MHI_WHERE_FULL);
+    /* Every object of the first two spans is freed by another thread. */
+    void *gone[2 * 64 + 1] = {0};
+    memcpy(gone, objs, 2 * per * sizeof *objs);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, free_all, gone) == 0);
+    REQUIRE(pthread_join(t, NULL) == 0);
+    fflush(stderr);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        /* The child repaired the full spans: those now entirely free are
+         * on avail and counted as kept free bytes (the verifier checks the
+         * count), and allocating from them keeps the count right. */
+        size_t errors = mhi_heap_verify() + mhi_central_verify() + mhi_cache_verify();
+        bool on_avail = first->where == MHI_WHERE_AVAIL && first->nfree == first->nelems;
+        for (uint32_t i = 0; i < 2 * per; i++)
+            if (!mhi_cache_alloc(c)) errors++;
+        errors += mhi_cache_verify();
+        _exit(errors == 0 && on_avail ? 0 : 1);
+    }
+    int st;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    for (uint32_t i = 2 * per; i < 3 * per; i++) mhi_cache_free(objs[i]);
+    HEAP_OK();
+}
+
 int main(void) {
     REQUIRE(mh_option_set("background", 0) == 0);
     REQUIRE(mh_option_set("scavenge_delay_ms", 3600000) == 0);
@@ -646,6 +697,7 @@ int main(void) {
     test_overflow();
     test_keep();
     test_flush();
+    test_fork();
     test_release();
     HEAP_OK();
     return check_done("test_cache");
