@@ -12,7 +12,6 @@
 #include "arena.h"
 #include "sizeclass.h"
 #include "span.h"
-#include "trim.h"
 
 typedef struct mhi_cache mhi_cache;
 struct mhi_cache {
