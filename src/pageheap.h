@@ -132,7 +132,7 @@ bool mhi_heap_resize(mhi_span *s, size_t npages);
 /* Lookups: the ways to go from an address to a span.
  *
  * mhi_heap_page_span(a): the map entry of the heap page holding a, or NULL
- *   when a is outside the committed heap.  The entry may be stale (a dead
+ *   when a is outside the committed heap (whose pages are never mapped).  The entry may be stale (a dead
  *   or FREE span whose range no longer covers a): for callers that hold
  *   the heap lock, or that know a lies in a live span (an object they
  *   checked when it was freed).
@@ -142,10 +142,9 @@ bool mhi_heap_resize(mhi_span *s, size_t npages);
  *   mlookup), for INUSE spans.
  * The free fast path has its own check, mhi_small_span_fast (cache.h). */
 static inline mhi_span *mhi_heap_page_span(uintptr_t a) {
+    /* (pages past an arena's committed ones were never mapped: NULL) */
     mhi_arena *ar = mhi_arena_of(a);
-    if (!ar || mhi_arena_page(a) >= __atomic_load_n(&ar->ncommitted, __ATOMIC_RELAXED))
-        return NULL;
-    return mhi_arena_span(ar, a);
+    return ar ? mhi_arena_span(ar, a) : NULL;
 }
 mhi_span *mhi_heap_span(uintptr_t a);
 /* Returns false (and zeros) if v is not in an INUSE span. */

@@ -86,10 +86,13 @@ static void verify_arena(walk *w, mhi_arena *ar) {
                (void *)ar->base);
     w->ncommitted += ar->ncommitted;
     for (size_t p = ar->ncommitted; p < MHI_ARENA_PAGES; p++) {
+        uintptr_t a = ar->base + (p << MHI_PAGE_SHIFT);
         MHI_VERIFY(&w->errors,
                    !mhi_arena_bit(ar->free, p) && !mhi_arena_bit(ar->scav, p) &&
                        !mhi_arena_bit(ar->inuse, p),
-                   "bits set on uncommitted page %p", (void *)(ar->base + (p << MHI_PAGE_SHIFT)));
+                   "bits set on uncommitted page %p", (void *)a);
+        MHI_VERIFY(&w->errors, mhi_arena_span(ar, a) == NULL, "uncommitted page %p is mapped",
+                   (void *)a);
     }
     size_t p = 0;
     if (w->next > ar->base) /* a span continues from below */
