@@ -40,6 +40,11 @@ python3-matplotlib) unless --no-install is given.  Standard library only;
 the plots use matplotlib, from this interpreter or from Debian's
 /usr/bin/python3, else gnuplot if present, else they are skipped.
 The pieces live in bench/benchlib/ (see its __init__.py).
+
+After the malloc section comes the garbage-collector section (benchlib/
+gc.py): the programs of bench/gc/ under Debian's bdwgc as shipped, a tuned
+bdwgc and mheap's collector, written to gc-results-<mode>.csv/.md in the
+same directory.  --no-gc leaves it out; --gc-only runs it alone.
 """
 
 import argparse
@@ -57,6 +62,7 @@ from pathlib import Path
 from benchlib.analysis import analyse
 from benchlib.common import (ALLOCATORS, PEER_LIBS, ROOT, apt_install, cpu_busy_s, find_lib, log,
                              own_cpu_s)
+from benchlib.gc import run_gc_section
 from benchlib.report import machine_info, make_plots, markdown, plot, tables, write_csv
 from benchlib.runner import run_one
 from benchlib.workloads import PROGRAMS, ensure_workloads, prepare_inputs, workloads
@@ -84,6 +90,11 @@ def parse_args():
                     "temporary directory)")
     ap.add_argument("--no-install", action="store_true", help="never run apt-get")
     ap.add_argument("--timeout", type=float, help="per-run limit in seconds (quick 120, full 900)")
+    sect = ap.add_mutually_exclusive_group()
+    sect.add_argument("--gc-only", action="store_true", help="run only the garbage-collector "
+                      "section (bench/gc/ under bdwgc and mheap)")
+    sect.add_argument("--no-gc", action="store_true", help="leave out the garbage-collector "
+                      "section")
     ap.add_argument("--plot-data", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.extra_libs = parse_libs(ap, args.lib)
@@ -248,15 +259,29 @@ def main():
             plot(json.load(f), args.out or str(DEFAULT_OUT), args.mode)
         return 0
 
+    build = Path(args.build)
+    if not build.is_absolute():
+        build = (Path.cwd() / build).resolve()
+    outdir = output_dir(args)
+    repeats = args.repeats or 5
+    timeout = args.timeout or (120 if args.mode == "quick" else 900)
+    command = "python3 bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    bad = False
+    if not args.gc_only:
+        bad = malloc_section(args, build, outdir, repeats, timeout)
+    if not args.no_gc:
+        bad = run_gc_section(build, args.mode, repeats, args.seed, timeout, outdir,
+                             not args.no_install, command) or bad
+    return 1 if bad else 0
+
+
+def malloc_section(args, build, outdir, repeats, timeout):
+    """The allocator comparison; returns True when a run failed or a
+    checksum differed."""
     t_start = time.time()
     load_start = os.getloadavg()
     busy_start, mine_start = cpu_busy_s(), own_cpu_s()
     mode = args.mode
-    repeats = args.repeats or 5
-    timeout = args.timeout or (120 if mode == "quick" else 900)
-    build = Path(args.build)
-    if not build.is_absolute():
-        build = (Path.cwd() / build).resolve()
     extras = [n for n, _ in args.extra_libs]
 
     wls = select_workloads(args.only)
@@ -264,7 +289,6 @@ def main():
     install_missing(allocs, wls, not args.no_install)
     libs, allocs = resolve_libs(allocs, build, args.extra_libs)
     wls = drop_missing_programs(wls)
-    outdir = output_dir(args)
 
     wl_dir = ensure_workloads(build)
     shim = str(wl_dir / "libwl-glibc-shim.so")
@@ -301,8 +325,7 @@ def main():
     if not plots:
         log("no plots: neither matplotlib nor gnuplot available")
     log("total time %.0f s; other processes used %.0f CPU-seconds meanwhile" % (elapsed, others))
-    bad = any(r["status"] != "ok" for r in rows) or mismatch
-    return 1 if bad else 0
+    return any(r["status"] != "ok" for r in rows) or bool(mismatch)
 
 
 if __name__ == "__main__":

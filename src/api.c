@@ -6,6 +6,7 @@
 
 #include "cache.h"
 #include "central.h"
+#include "gc.h"
 #include "malloc.h"
 #include "mheap.h"
 #include "options.h"
@@ -157,5 +158,5 @@ MH_API int mh_option_set(const char *name, long value) {
 /* ---- debugging ---- */
 
 MH_API size_t mh_heap_verify(void) {
-    return mhi_heap_verify() + mhi_central_verify() + mhi_cache_verify();
+    return mhi_heap_verify() + mhi_central_verify() + mhi_cache_verify() + mhi_gc_verify();
 }

@@ -21,9 +21,19 @@
       "a background thread (started at the first free of a large block or span, or when "    \
       "freed objects leave whole pages of a span unused) returns idle pages after the delay " \
       "even when the program makes no heap call, including free pages inside spans that "   \
-      "still hold live objects; `0` leaves it to heap calls and `mh_trim()`")
+      "still hold live objects; `0` leaves it to heap calls and `mh_trim()`")             \
+    X(gc_percent, 100, mhi_option_set_gc_percent,                                            \
+      "the GC heap grows to the live heap plus this percent of it (and of the roots) "       \
+      "before the next collection")                                                          \
+    X(gc_memory_limit, 0, mhi_option_set_gc_memory_limit,                                    \
+      "a hard limit on the GC heap, in bytes (0: none): near it the collector collects, "    \
+      "then allocation returns NULL with ENOMEM")                                            \
+    X(gc_signal, 0, 0, "the signal that stops threads for a collection (0: SIGRTMIN+5)")     \
+    X(gctrace, 0, 0, "print one line per collection to stderr")
 
 void mhi_option_set_verbose(long value);
+void mhi_option_set_gc_percent(long value);
+void mhi_option_set_gc_memory_limit(long value);
 void mhi_option_set_scavenge_delay(long value);
 
 enum mhi_option {

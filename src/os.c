@@ -4,11 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/sysinfo.h>
@@ -132,6 +134,12 @@ size_t mhi_os_resident(void *p, size_t len) {
     }
     errno = errno_saved;
     return n;
+}
+
+int64_t mhi_os_nanotime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 int64_t mhi_os_millitime(void) {
@@ -320,6 +328,12 @@ void mhi_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ms)
     errno = errno_saved;
 }
 
+void mhi_os_futex_wake_all(_Atomic uint32_t *addr) {
+    int errno_saved = errno;
+    futex(addr, FUTEX_WAKE_PRIVATE, 0x7fffffff);
+    errno = errno_saved;
+}
+
 void mhi_os_futex_wake(_Atomic uint32_t *addr) {
     int errno_saved = errno;
     futex(addr, FUTEX_WAKE_PRIVATE, 1);
@@ -335,4 +349,109 @@ int mhi_os_dup_fd(int fd) {
     int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     errno = errno_saved;
     return d < 0 ? fd : d;
+}
+
+/* ---- for the collector ---- */
+
+#define OS_MAX_KEYS 4
+static pthread_key_t os_keys[OS_MAX_KEYS];
+static _Atomic unsigned os_nkeys;
+
+bool mhi_os_key_new(unsigned *key, void (*destructor)(void *)) {
+    unsigned k = atomic_fetch_add(&os_nkeys, 1);
+    if (k >= OS_MAX_KEYS || pthread_key_create(&os_keys[k], destructor) != 0) return false;
+    *key = k;
+    return true;
+}
+
+void mhi_os_key_set(unsigned key, void *value) {
+    pthread_setspecific(os_keys[key], value);
+}
+
+uintptr_t mhi_os_thread_id(void) { return (uintptr_t)pthread_self(); }
+
+bool mhi_os_thread_kill(uintptr_t id, int sig) {
+    int errno_saved = errno;
+    bool ok = pthread_kill((pthread_t)id, sig) == 0;
+    errno = errno_saved;
+    return ok;
+}
+
+int mhi_os_stop_signal_default(void) { return SIGRTMIN + 5; }
+
+bool mhi_os_signal_install(int sig, void (*handler)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    return sigaction(sig, &sa, NULL) == 0;
+}
+
+void mhi_os_signal_unblock(int sig) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+bool mhi_os_stack_bounds(uintptr_t *lo, uintptr_t *hi) {
+    int errno_saved = errno;
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    bool ok = pthread_getattr_np(pthread_self(), &attr) == 0;
+    if (ok) {
+        ok = pthread_attr_getstack(&attr, &addr, &size) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    errno = errno_saved;
+    if (!ok) return false;
+    *lo = (uintptr_t)addr;
+    *hi = (uintptr_t)addr + size;
+    return true;
+}
+
+typedef struct {
+    bool tls;
+    void (*fn)(void *ctx, uintptr_t lo, uintptr_t hi);
+    void *ctx;
+} each_range;
+
+static int each_phdr(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    each_range *er = arg;
+    uintptr_t relro_lo = 0, relro_hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_GNU_RELRO) {
+            relro_lo = info->dlpi_addr + ph->p_vaddr;
+            relro_hi = relro_lo + ph->p_memsz;
+        }
+        if (er->tls && ph->p_type == PT_TLS && info->dlpi_tls_data)
+            er->fn(er->ctx, (uintptr_t)info->dlpi_tls_data,
+                   (uintptr_t)info->dlpi_tls_data + ph->p_memsz);
+    }
+    if (er->tls) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        /* minus the part made read-only after relocation */
+        if (relro_hi > lo && relro_lo < hi) {
+            if (relro_lo > lo) er->fn(er->ctx, lo, relro_lo);
+            if (relro_hi < hi) er->fn(er->ctx, relro_hi, hi);
+        } else {
+            er->fn(er->ctx, lo, hi);
+        }
+    }
+    return 0;
+}
+
+void mhi_os_each_data_range(bool tls, void (*fn)(void *ctx, uintptr_t lo, uintptr_t hi),
+                            void *ctx) {
+    each_range er = {tls, fn, ctx};
+    int errno_saved = errno;
+    dl_iterate_phdr(each_phdr, &er);
+    errno = errno_saved;
 }

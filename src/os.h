@@ -50,8 +50,10 @@ size_t mhi_os_resident(void *p, size_t len);
 
 size_t mhi_os_page_size(void);
 
-/* A cheap coarse monotonic millisecond clock, for slow-path time checks. */
+/* A cheap coarse monotonic millisecond clock, for slow-path time checks,
+ * and a precise nanosecond one (pause times). */
 int64_t mhi_os_millitime(void);
+int64_t mhi_os_nanotime(void);
 
 /* Messages: write(2) only, never stdio. */
 void mhi_os_write(int fd, const char *buf, size_t len);
@@ -73,12 +75,15 @@ int mhi_os_dup_fd(int fd);
 enum mhi_lock_rank {
     MHI_RANK_NONE = 0,     /* not checked */
     MHI_RANK_OPTIONS = 1,  /* options.c: the one-time read of MHEAP_OPTIONS */
-    MHI_RANK_CACHES = 2,   /* cache.c: the list and pool of thread caches */
-    MHI_RANK_CACHE = 3,    /* a thread cache's own lock */
-    MHI_RANK_CENTRAL = 4,  /* a size class's central list */
-    MHI_RANK_HEAP = 5,     /* the page heap */
-    MHI_RANK_SPECIAL = 6,  /* a span's specials */
-    MHI_RANK_PERSIST = 7,  /* fixalloc.c: persistent metadata chunks */
+    MHI_RANK_GC_WORLD = 2, /* gc: one collection at a time; the thread list */
+    MHI_RANK_GC_ROOTS = 3, /* gc: the added root ranges */
+    MHI_RANK_CACHES = 4,   /* cache.c: the list and pool of thread caches */
+    MHI_RANK_CACHE = 5,    /* a thread cache's own lock */
+    MHI_RANK_CENTRAL = 6,  /* a size class's central list */
+    MHI_RANK_GC = 7,       /* gc: the GC heap's span lists and counters */
+    MHI_RANK_HEAP = 8,     /* the page heap */
+    MHI_RANK_SPECIAL = 9,  /* a span's specials */
+    MHI_RANK_PERSIST = 10, /* fixalloc.c: persistent metadata chunks */
     MHI_RANK_COUNT
 };
 
@@ -191,6 +196,33 @@ bool mhi_os_thread_start(void *(*fn)(void *), void *arg);
 /* Sleep until *addr != val, a wake, or timeout_ms passes (< 0: no timeout). */
 void mhi_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ms);
 void mhi_os_futex_wake(_Atomic uint32_t *addr);
+void mhi_os_futex_wake_all(_Atomic uint32_t *addr);
+
+/* More pthread keys: one with its destructor; false on failure. */
+bool mhi_os_key_new(unsigned *key, void (*destructor)(void *));
+void mhi_os_key_set(unsigned key, void *value);
+
+/* ---- for the collector ---- */
+/* The calling thread's id, and a signal sent to a thread by id (false if
+ * it could not be sent). */
+uintptr_t mhi_os_thread_id(void);
+bool mhi_os_thread_kill(uintptr_t id, int sig);
+/* The default stop signal (a real-time signal: SIGRTMIN + 5). */
+int mhi_os_stop_signal_default(void);
+/* Install handler for sig with SA_RESTART | SA_SIGINFO and every signal
+ * blocked while it runs; false on failure. */
+bool mhi_os_signal_install(int sig, void (*handler)(int));
+/* Make sure sig is not blocked in the calling thread. */
+void mhi_os_signal_unblock(int sig);
+/* The calling thread's stack: [*lo, *hi) (hi is the base, the highest
+ * address).  May allocate (call with no allocator lock held). */
+bool mhi_os_stack_bounds(uintptr_t *lo, uintptr_t *hi);
+/* Every writable data range of the program and its loaded libraries
+ * (writable PT_LOAD segments less PT_GNU_RELRO), and, with tls, instead
+ * every static TLS block of the calling thread: fn(ctx, lo, hi) for each.
+ * Takes the loader's lock: not while other threads are stopped. */
+void mhi_os_each_data_range(bool tls, void (*fn)(void *ctx, uintptr_t lo, uintptr_t hi),
+                            void *ctx);
 
 /* pthread_atfork. */
 void mhi_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));

@@ -7,6 +7,7 @@
 #include "background.h"
 #include "cache.h"
 #include "central.h"
+#include "gc.h"
 #include "mheap.h"
 #include "options.h"
 #include "pageheap.h"
@@ -16,8 +17,10 @@
 static const struct {
     void (*prepare)(void), (*parent)(void), (*child)(void);
 } fork_layers[] = {
+    {mhi_gc_fork_prepare, mhi_gc_fork_parent, mhi_gc_fork_child}, /* world, roots */
     {mhi_cache_fork_prepare, mhi_cache_fork_parent, mhi_cache_fork_child},
     {mhi_central_fork_prepare, mhi_central_fork_parent, mhi_central_fork_child},
+    {mhi_gc_fork_prepare_lock, mhi_gc_fork_parent_lock, 0}, /* the GC lock (reset above) */
     {mhi_heap_fork_prepare, mhi_heap_fork_parent, mhi_heap_fork_child},
     {0, 0, mhi_bg_fork_child}, /* the background thread did not come along */
 };

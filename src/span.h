@@ -141,6 +141,18 @@ struct mhi_span {
             uint32_t touched, trimmed;
             uint8_t where; /* enum mhi_span_where: which list holds it */
         };
+        /* KIND_GC (gc.h).  gc_alloc / gc_mark: one bit per object (bits
+         * past nelems set in both); an object is allocated iff its alloc
+         * bit is set.  gc_freeindex: where the owner's next search for a
+         * free slot starts (written by the owner, read by the collector
+         * while the owner is stopped: relaxed atomics). */
+        struct {
+            uint64_t *gc_alloc, *gc_mark;
+            _Atomic uint32_t gc_freeindex;
+            uint8_t gc_kind;   /* enum mhi_gc_kind */
+            uint8_t gc_cached; /* a thread's current span (gc lock) */
+            uint8_t gc_where;  /* the GC list holding it (gcheap.c) */
+        };
     };
 
     /* ---- line 2: written by other threads, then the specials ---- */
@@ -155,6 +167,15 @@ struct mhi_span {
                 _Atomic uintptr_t xfree;
                 mhi_span *xnext;         /* link on a cache's notify stack */
                 _Atomic uint8_t onstack; /* on some cache's notify stack (cache.c) */
+            };
+            /* KIND_GC: gc_snap, the freeindex when the world stopped while
+             * a thread had the span cached (gc_snapped): objects allocated
+             * from there on are live at the span's next sweep.  A span of
+             * one object keeps its two bits inline. */
+            struct {
+                uint32_t gc_snap;
+                uint8_t gc_snapped;
+                uint64_t gc_inline[2];
             };
         };
         /* Per-object records (finalizers, profile samples, weak refs),

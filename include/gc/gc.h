@@ -1,0 +1,3 @@
+/* gc/gc.h - the same interface as <gc.h>, under the other path bdwgc
+ * installs it at. */
+#include "../gc.h"

@@ -1,0 +1,126 @@
+/* mheap_gc.h - mheap's garbage-collected heap: a conservative mark-sweep
+ * collector on the same page heap as mheap's malloc.
+ *
+ * Objects are found from roots: every registered thread's stack and
+ * registers, the writable data and bss of the program and of every loaded
+ * library, each registered thread's static TLS block, ranges added with
+ * mh_gc_add_roots, and uncollectable objects.  Any word that holds an
+ * address inside an object (its start, its interior, or, from stacks and
+ * registers, one byte past its end) keeps it alive.  Objects never move.
+ *
+ * A thread is registered by its first mh_gc_ call (allocation included)
+ * and unregistered when it exits; mh_gc_register_thread does it at once
+ * (needed only when the thread keeps GC pointers before its first call).
+ * Collection stops every registered thread with a signal (gc_signal option,
+ * default SIGRTMIN+5), except those inside mh_gc_do_blocking.
+ *
+ * Edge cases, stated once: allocation returns NULL with errno ENOMEM when
+ * memory (or the gc_memory_limit) runs out after a full collection has
+ * been tried, unless the option abort_on_oom is set; a size of 0 gives a
+ * unique object; sizes are in bytes. */
+#ifndef MHEAP_GC_H
+#define MHEAP_GC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mheap.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- allocation ---------------------------------------------------------- */
+
+/* Scanned memory, zeroed. */
+MH_API void *mh_gc_malloc(size_t size);
+/* Pointer-free memory: never scanned, not zeroed. */
+MH_API void *mh_gc_malloc_atomic(size_t size);
+/* Scanned, zeroed, a root itself, and never collected: freed only by
+ * mh_gc_free. */
+MH_API void *mh_gc_malloc_uncollectable(size_t size);
+/* As realloc, keeping the object's kind (scanned, pointer-free or
+ * uncollectable); NULL p allocates scanned memory. */
+MH_API void *mh_gc_realloc(void *p, size_t size);
+/* Free an object now (p NULL: nothing).  The program promises no pointer
+ * to it is used again. */
+MH_API void mh_gc_free(void *p);
+/* The start of the object holding p (its interior included), or NULL if p
+ * is not in a live GC object; *size (if given) gets the object's size. */
+MH_API void *mh_gc_base(const void *p, size_t *size);
+/* The object's usable size (0 if p does not start a live GC object). */
+MH_API size_t mh_gc_size(const void *p);
+
+/* ---- collection ------------------------------------------------------------ */
+
+/* Collect now; with release != 0 also return free pages to the OS. */
+MH_API void mh_gc_collect(int release);
+/* Disable and enable collection; they nest (collection runs again when
+ * every disable has been matched).  A disabled heap grows instead. */
+MH_API void mh_gc_disable(void);
+MH_API void mh_gc_enable(void);
+/* Next cycle when the heap reaches live * (1 + percent / 100) (default
+ * 100, the option gc_percent); negative: never by pacing. */
+MH_API void mh_gc_set_percent(long percent);
+/* A hard limit on the GC heap's bytes (0: none; the option
+ * gc_memory_limit).  Near it the collector collects first and, failing
+ * that, allocation returns NULL with ENOMEM. */
+MH_API void mh_gc_set_memory_limit(size_t bytes);
+
+/* ---- roots ----------------------------------------------------------------- */
+
+/* Scan [lo, hi) as a root (word-aligned inside).  Returns 0, or -1 with
+ * errno ENOMEM. */
+MH_API int mh_gc_add_roots(void *lo, void *hi);
+/* Stop scanning ranges added with exactly these bounds. */
+MH_API void mh_gc_remove_roots(void *lo, void *hi);
+
+/* ---- threads --------------------------------------------------------------- */
+
+/* Register the calling thread now (idempotent).  Returns 0. */
+MH_API int mh_gc_register_thread(void);
+/* Unregister the calling thread (it may register again later). */
+MH_API void mh_gc_unregister_thread(void);
+/* Run fn(arg) with the calling thread marked as blocked: it is not stopped
+ * for collections meanwhile, and promises to hold no GC pointer that is
+ * not also on its stack above this call or elsewhere in the roots, and not
+ * to touch the GC heap until fn returns. */
+MH_API void *mh_gc_do_blocking(void *(*fn)(void *), void *arg);
+
+/* ---- statistics ------------------------------------------------------------ */
+
+/* Number of GC pause-time histogram buckets: bucket i counts pauses below
+ * 2^i microseconds (the last one, everything longer). */
+#define MH_GC_PAUSE_BUCKETS 24
+#define MH_GC_STATS_VERSION 1
+typedef struct mh_gc_stats {
+    uint32_t version;
+    uint32_t size;
+    uint64_t heap_bytes;     /* bytes of spans the GC heap holds now */
+    uint64_t live_bytes;     /* bytes of objects marked by the last cycle */
+    uint64_t next_gc;        /* the heap size that starts the next cycle */
+    uint64_t cycles;         /* completed collections */
+    uint64_t pause_total_ns; /* all stop-the-world pauses */
+    uint64_t pause_max_ns;
+    uint64_t pause_last_ns;
+    uint64_t alloc_bytes;    /* bytes handed to allocation, in all (the free room of each span a thread takes, and each large object) */
+    uint64_t swept_bytes;    /* bytes of objects freed by sweeping, in all */
+    uint64_t reclaimed_bytes; /* bytes of whole dead spans freed without sweeping, in all */
+    uint64_t freed_bytes;    /* bytes freed explicitly (mh_gc_free), in all */
+    uint64_t threads;        /* registered threads now */
+    uint64_t markers;        /* threads marking in the last cycle */
+    uint64_t pause_hist[MH_GC_PAUSE_BUCKETS];
+} mh_gc_stats_t;
+
+/* Fill at most size bytes of *out; returns the bytes filled. */
+MH_API size_t mh_gc_stats_get(mh_gc_stats_t *out, size_t size);
+/* Convenience readers. */
+MH_API size_t mh_gc_heap_size(void);
+MH_API size_t mh_gc_live_bytes(void);
+MH_API uint64_t mh_gc_cycles(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,345 @@
+/* gc.c - the collection cycle, pacing, the public mh_gc_ API, statistics
+ * and gctrace (gc.h, include/mheap_gc.h).
+ *
+ * A cycle: take the world lock; finish sweeping the last cycle's spans;
+ * gather the data ranges of the program and its libraries and the added
+ * roots (before stopping anyone: the loader's lock); take the GC lock; stop
+ * the world; mark; record the cached spans' freeindex, move every other
+ * span to the unswept lists and advance the sweep generation; set the next
+ * goal; start the world.  Sweeping then proceeds lazily (an allocating
+ * thread sweeps its class before taking a new span), proportionally (the
+ * slow path sweeps pages in proportion to what it allocates, so sweeping
+ * ends before the next goal), and in the background thread. */
+#include <errno.h>
+
+#include "background.h"
+#include "gc.h"
+#include "malloc.h"
+#include "options.h"
+#include "pageheap.h"
+#include "print.h"
+
+#define G (&mhi_gc_)
+
+mhi_gc mhi_gc_ = {
+    .world = MHI_LOCK_INIT(MHI_RANK_GC_WORLD),
+    .roots = MHI_LOCK_INIT(MHI_RANK_GC_ROOTS),
+    .lock = MHI_LOCK_INIT(MHI_RANK_GC),
+    .sweepgen = 2,
+    .next_gc = 4u << 20,
+    .percent = 100,
+};
+
+#define GC_MIN_HEAP ((uint64_t)4 << 20)
+
+/* ---- set-up ---- */
+
+static _Atomic int gc_inited;
+static int sweep_task_index = -1;
+
+static int sweep_task(void) {
+    return mhi_gc_sweep_some(32) ? MHI_BG_SOON : MHI_BG_IDLE;
+}
+
+void mhi_gc_init(void) {
+    if (MHI_LIKELY(atomic_load_explicit(&gc_inited, memory_order_acquire))) return;
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&gc_inited, &expect, 1)) return;
+    G->start_ns = mhi_os_nanotime();
+    (void)mhi_option(MHI_OPT_gc_percent); /* options read (they apply themselves) */
+    sweep_task_index = mhi_bg_add(sweep_task);
+    if (mhi_option(MHI_OPT_background)) mhi_bg_start();
+}
+
+/* ---- roots gathered before the pause ---- */
+
+static uintptr_t (*ranges)[2];
+static size_t nranges, ranges_cap;
+static _Atomic uint64_t ranges_sys;
+
+static void add_range(void *ctx, uintptr_t lo, uintptr_t hi) {
+    (void)ctx;
+    /* mheap's own address map is not a root (16 MiB of arena pointers) */
+    uintptr_t xlo = (uintptr_t)&mhi_arena_map, xhi = xlo + sizeof mhi_arena_map;
+    if (xlo < hi && xhi > lo) {
+        if (xlo > lo) add_range(ctx, lo, xlo);
+        if (xhi < hi) add_range(ctx, xhi, hi);
+        return;
+    }
+    if (nranges == ranges_cap) {
+        size_t cap = ranges_cap ? ranges_cap * 2 : 256;
+        uintptr_t (*n)[2] = mhi_os_alloc(cap * sizeof *n, &ranges_sys);
+        if (!n) return;
+        if (ranges) {
+            memcpy(n, ranges, nranges * sizeof *n);
+            mhi_os_release(ranges, ranges_cap * sizeof *n, &ranges_sys);
+        }
+        ranges = n;
+        ranges_cap = cap;
+    }
+    ranges[nranges][0] = lo;
+    ranges[nranges][1] = hi;
+    nranges++;
+}
+
+/* Added roots (roots lock). */
+static uintptr_t (*added)[2];
+static size_t nadded, added_cap;
+
+MH_API int mh_gc_add_roots(void *lo, void *hi) {
+    if ((uintptr_t)hi <= (uintptr_t)lo) return 0;
+    mhi_gc_init();
+    mhi_lock(&G->roots);
+    if (nadded == added_cap) {
+        size_t cap = added_cap ? added_cap * 2 : 64;
+        uintptr_t (*n)[2] = mhi_os_alloc(cap * sizeof *n, &ranges_sys);
+        if (!n) {
+            mhi_unlock(&G->roots);
+            errno = ENOMEM;
+            return -1;
+        }
+        if (added) {
+            memcpy(n, added, nadded * sizeof *n);
+            mhi_os_release(added, added_cap * sizeof *n, &ranges_sys);
+        }
+        added = n;
+        added_cap = cap;
+    }
+    added[nadded][0] = (uintptr_t)lo;
+    added[nadded][1] = (uintptr_t)hi;
+    nadded++;
+    mhi_unlock(&G->roots);
+    return 0;
+}
+
+MH_API void mh_gc_remove_roots(void *lo, void *hi) {
+    mhi_lock(&G->roots);
+    for (size_t i = 0; i < nadded; i++)
+        if (added[i][0] == (uintptr_t)lo && added[i][1] == (uintptr_t)hi) {
+            added[i][0] = added[nadded - 1][0];
+            added[i][1] = added[nadded - 1][1];
+            nadded--;
+            break;
+        }
+    mhi_unlock(&G->roots);
+}
+
+/* ---- the cycle ---- */
+
+static void note_pause(uint64_t ns) {
+    G->pause_total_ns += ns;
+    G->pause_last_ns = ns;
+    if (ns > G->pause_max_ns) G->pause_max_ns = ns;
+    uint64_t us = ns / 1000;
+    int b = 0;
+    while (b < MH_GC_PAUSE_BUCKETS - 1 && us >= (1ULL << b)) b++;
+    G->pause_hist[b]++;
+}
+
+static void trace(uint64_t before, uint64_t live, uint64_t pause_ns) {
+    uint64_t now = (uint64_t)(mhi_os_nanotime() - G->start_ns) / 1000000;
+    uint64_t after = atomic_load(&G->heap_bytes), goal = atomic_load(&G->next_gc);
+#define MB10(x) (unsigned long long)((x) * 10 >> 20) / 10, (unsigned long long)((x) * 10 >> 20) % 10
+    mhi_printf(2,
+               "gc %llu @%llu.%03llus %llu.%03llu ms pause, %llu.%llu->%llu.%llu->%llu.%llu MB, "
+               "%llu.%llu MB goal, %llu markers\n",
+               (unsigned long long)G->cycles, (unsigned long long)now / 1000,
+               (unsigned long long)now % 1000, (unsigned long long)pause_ns / 1000000,
+               (unsigned long long)pause_ns / 1000 % 1000, MB10(before), MB10(after), MB10(live),
+               MB10(goal), (unsigned long long)G->markers);
+#undef MB10
+}
+
+/* The next goal: the live heap plus percent of it and of the roots. */
+static void set_goal(uint64_t live, uint64_t roots) {
+    long pct = atomic_load(&G->percent);
+    uint64_t goal = pct < 0 ? UINT64_MAX : live + (live + roots) / 100 * (uint64_t)pct;
+    if (goal < GC_MIN_HEAP) goal = GC_MIN_HEAP;
+    atomic_store(&G->next_gc, goal);
+}
+
+/* forced: run even if disabled or if another thread just collected. */
+void mhi_gc_collect(bool forced, bool release) {
+    mhi_gc_thread *self = mhi_gc_thread_get();
+    if (!forced && atomic_load(&G->disabled)) return;
+    /* The calling thread's own current spans are swept with the rest:
+     * it gives them up first (it owns them; others keep theirs). */
+    if (forced) mhi_gc_release_thread_spans(self);
+    uint64_t seen = __atomic_load_n(&G->cycles, __ATOMIC_RELAXED);
+    mhi_lock(&G->world);
+    if (!forced && __atomic_load_n(&G->cycles, __ATOMIC_RELAXED) != seen) {
+        mhi_unlock(&G->world); /* someone collected meanwhile */
+        return;
+    }
+    atomic_store(&G->collecting, 1);
+    mhi_gc_finish_sweep();
+    nranges = 0;
+    mhi_os_each_data_range(false, add_range, NULL);
+    mhi_lock(&G->roots);
+    for (size_t i = 0; i < nadded; i++) add_range(NULL, added[i][0], added[i][1]);
+    mhi_unlock(&G->roots);
+    uint64_t before = atomic_load(&G->heap_bytes);
+    mhi_lock(&G->lock);
+    mhi_gc_heap_init_locked();
+    int64_t t0 = mhi_os_nanotime();
+    mhi_gc_stop_world();
+    uint64_t roots = 0;
+    uint64_t live = mhi_gc_mark_locked((const uintptr_t(*)[2])ranges, nranges, &roots);
+    mhi_gc_start_sweep_locked();
+    G->live_bytes = live;
+    G->roots_bytes = roots;
+    G->markers = 1;
+    set_goal(live, roots);
+    atomic_store(&G->alloc_since, 0);
+    mhi_gc_start_world();
+    uint64_t pause = (uint64_t)(mhi_os_nanotime() - t0);
+    mhi_unlock(&G->lock);
+    note_pause(pause);
+    __atomic_store_n(&G->cycles, G->cycles + 1, __ATOMIC_RELAXED);
+    atomic_store(&G->collecting, 0);
+    mhi_unlock(&G->world);
+    if (mhi_option(MHI_OPT_gctrace)) trace(before, live, pause);
+    if (release) {
+        mhi_gc_finish_sweep();
+        (void)mh_release_memory();
+    } else {
+        mhi_bg_request(sweep_task_index);
+    }
+}
+
+/* Time for a cycle? (slow paths, no lock held) */
+static inline void maybe_collect(void) {
+    uint64_t used = G->live_bytes + atomic_load_explicit(&G->alloc_since, memory_order_relaxed);
+    if (MHI_UNLIKELY(used >= atomic_load_explicit(&G->next_gc, memory_order_relaxed)) &&
+        !atomic_load_explicit(&G->disabled, memory_order_relaxed) &&
+        !atomic_load_explicit(&G->collecting, memory_order_relaxed))
+        mhi_gc_collect(false, false);
+}
+
+/* ---- allocation ---- */
+
+static void *gc_oom(size_t size) {
+    if (mhi_option(MHI_OPT_abort_on_oom)) mhi_fatal("out of memory: %zu bytes (GC heap)", size);
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* Allocation of size bytes of kind k, past the fast path: pacing, the
+ * slow paths, and on failure a collection and one more try (then a
+ * collection that also releases memory, and a last try). */
+static MHI_NOINLINE void *gc_alloc_slow(size_t size, int k) {
+    mhi_gc_thread *t = mhi_gc_thread_get();
+    maybe_collect();
+    for (int attempt = 0;; attempt++) {
+        bool need_gc = false;
+        void *p;
+        if (size > MHI_SMALL_SIZE_MAX) p = mhi_gc_alloc_large(size, k, &need_gc);
+        else if (k == MHI_GC_UNCOLL) p = mhi_gc_alloc_uncollectable(mhi_size_class(size));
+        else p = mhi_gc_refill(t, mhi_size_class(size), k, &need_gc);
+        if (p) return p;
+        if (!need_gc || attempt == 2) return gc_oom(size);
+        mhi_gc_collect(true, attempt == 1);
+    }
+}
+
+static inline void *gc_alloc(size_t size, int k) {
+    if (MHI_LIKELY(size <= MHI_SMALL_SIZE_MAX && k != MHI_GC_UNCOLL)) {
+        void *p = mhi_gc_pop(mhi_gc_self, mhi_size_class(size), k);
+        if (MHI_LIKELY(p != NULL)) return p;
+    }
+    return gc_alloc_slow(size, k);
+}
+
+MH_API void *mh_gc_malloc(size_t size) { return gc_alloc(size, MHI_GC_SCAN); }
+MH_API void *mh_gc_malloc_atomic(size_t size) { return gc_alloc(size, MHI_GC_NOSCAN); }
+MH_API void *mh_gc_malloc_uncollectable(size_t size) { return gc_alloc(size, MHI_GC_UNCOLL); }
+
+MH_API void mh_gc_free(void *p) {
+    if (p) mhi_gc_free_object(p);
+}
+
+MH_API void *mh_gc_base(const void *p, size_t *size) {
+    mhi_span *s = mhi_gc_span_of(p);
+    long i = s ? mhi_gc_object_index(s, (uintptr_t)p) : -1;
+    if (i < 0) {
+        if (size) *size = 0;
+        return NULL;
+    }
+    size_t sz = mhi_gc_elem_size(s);
+    if (size) *size = sz;
+    return (void *)(s->base + (uintptr_t)i * sz);
+}
+
+MH_API size_t mh_gc_size(const void *p) {
+    size_t size;
+    void *b = mh_gc_base(p, &size);
+    return b == p ? size : 0;
+}
+
+MH_API void *mh_gc_realloc(void *p, size_t size) {
+    if (!p) return mh_gc_malloc(size);
+    mhi_span *s = mhi_gc_span_of(p);
+    size_t old = mh_gc_size(p);
+    if (!s || !old) mhi_fatal_at("invalid pointer", p);
+    if (size <= old && size >= old / 2) return p;
+    int k = s->gc_kind;
+    void *q = gc_alloc(size, k);
+    if (!q) return NULL;
+    memcpy(q, p, old < size ? old : size);
+    if (k != MHI_GC_NOSCAN && size > old) memset((char *)q + old, 0, size - old);
+    mhi_gc_free_object(p);
+    return q;
+}
+
+/* ---- control ---- */
+
+MH_API void mh_gc_collect(int release) { mhi_gc_collect(true, release != 0); }
+MH_API void mh_gc_disable(void) { atomic_fetch_add(&G->disabled, 1); }
+MH_API void mh_gc_enable(void) {
+    int was = atomic_fetch_sub(&G->disabled, 1);
+    if (was <= 0) atomic_fetch_add(&G->disabled, 1); /* unmatched: stay enabled */
+}
+void mhi_option_set_gc_percent(long value) { atomic_store(&G->percent, value); }
+void mhi_option_set_gc_memory_limit(long value) { atomic_store(&G->limit, (uint64_t)value); }
+
+MH_API void mh_gc_set_percent(long percent) {
+    mhi_gc_init();
+    atomic_store(&G->percent, percent);
+    set_goal(G->live_bytes, G->roots_bytes);
+}
+MH_API void mh_gc_set_memory_limit(size_t bytes) {
+    mhi_gc_init();
+    atomic_store(&G->limit, (uint64_t)bytes);
+}
+
+/* ---- statistics ---- */
+
+MH_API size_t mh_gc_stats_get(mh_gc_stats_t *out, size_t size) {
+    mh_gc_stats_t st = {0};
+    st.version = MH_GC_STATS_VERSION;
+    st.size = sizeof st;
+    mhi_lock(&G->world);
+    st.heap_bytes = atomic_load(&G->heap_bytes);
+    st.live_bytes = G->live_bytes;
+    st.next_gc = atomic_load(&G->next_gc);
+    st.cycles = G->cycles;
+    st.pause_total_ns = G->pause_total_ns;
+    st.pause_max_ns = G->pause_max_ns;
+    st.pause_last_ns = G->pause_last_ns;
+    st.threads = G->nthreads;
+    st.markers = G->markers;
+    memcpy(st.pause_hist, G->pause_hist, sizeof st.pause_hist);
+    mhi_unlock(&G->world);
+    st.alloc_bytes = atomic_load(&G->alloc_bytes);
+    st.swept_bytes = atomic_load(&G->swept_bytes);
+    st.reclaimed_bytes = atomic_load(&G->reclaimed_bytes);
+    st.freed_bytes = atomic_load(&G->freed_bytes);
+    if (size > sizeof st) size = sizeof st;
+    memcpy(out, &st, size);
+    return size;
+}
+
+MH_API size_t mh_gc_heap_size(void) { return (size_t)atomic_load(&G->heap_bytes); }
+MH_API size_t mh_gc_live_bytes(void) { return (size_t)G->live_bytes; }
+MH_API uint64_t mh_gc_cycles(void) { return __atomic_load_n(&G->cycles, __ATOMIC_RELAXED); }
+

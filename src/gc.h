@@ -1,0 +1,177 @@
+/* gc.h - the garbage-collected heap (mheap_gc.h): structures shared by
+ * gcheap.c (spans, allocation, sweeping, reclaim), gcmark.c (roots and
+ * marking), gcworld.c (threads, stopping the world) and gc.c (the cycle,
+ * pacing, statistics, the API).
+ *
+ * ---- Objects ----
+ * GC spans are page-heap spans of kind MHI_KIND_GC, of malloc's size
+ * classes (one object per span above 32 KiB), in three kinds: scanned,
+ * pointer-free (never scanned) and uncollectable (scanned as roots, never
+ * swept).  Each span has two side bitmaps, one bit per object (span.h):
+ * gc_alloc (allocated) and gc_mark (reached in the last mark); no header is
+ * added to objects.  A conservative pointer into a span finds its object
+ * by reciprocal division and counts only if the object's alloc bit is set.
+ *
+ * ---- Sweep generations (the seed's sweepgen, relative to h = sweepgen) ----
+ *   s->sweepgen == h      swept for this cycle (or new since it began)
+ *   s->sweepgen == h - 1  being swept
+ *   otherwise             needs sweeping (marked by the last cycle)
+ * h advances by 2 at the end of each mark, in the pause.  Threads cache
+ * one span per class and kind (cur) across a cycle: such a span is not
+ * swept while cached; at the pause its freeindex is recorded (gc_snap,
+ * gc_snapped), and when it is swept, objects allocated from there on count
+ * as live (they were allocated after the mark).  Every uncached span is
+ * swept before the next mark begins (the collection finishes sweeping
+ * first), so mark bits are clear at mark time except on spans that stayed
+ * cached, whose old marks only keep objects one cycle longer.
+ *
+ * ---- Locks (os.h ranks) ----
+ * mhi_gc_.world  one collection at a time, and the list of threads.
+ * mhi_gc_.roots  the added root ranges.
+ * mhi_gc_.lock   every list of GC spans, the bitmap allocator, and the
+ *                fields of uncached spans; held by the collector while the
+ *                world is stopped, so no stopped thread holds it.
+ * A thread's cur spans are its own: its fast path touches them with no
+ * lock (their alloc bits and freeindex). */
+#ifndef MHEAP_GC_INTERNAL_H
+#define MHEAP_GC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fixalloc.h"
+#include "mheap_gc.h"
+#include "os.h"
+#include "sizeclass.h"
+#include "span.h"
+
+enum mhi_gc_kind { MHI_GC_SCAN = 0, MHI_GC_NOSCAN = 1, MHI_GC_UNCOLL = 2, MHI_GC_NKINDS = 3 };
+
+/* Bitmap words per small span (the most objects a class has is 512). */
+#define MHI_GC_BITWORDS 8
+
+/* A registered thread. */
+typedef struct mhi_gc_thread mhi_gc_thread;
+struct mhi_gc_thread {
+    mhi_span *cur[MHI_NUM_CLASSES][MHI_GC_NKINDS]; /* owned current spans, or &mhi_gc_span_empty */
+    mhi_gc_thread *next, *prev;                     /* the thread list (world lock) */
+    uintptr_t id;                                   /* pthread_t */
+    uintptr_t stack_lo, stack_hi;                   /* hi: the stack's base */
+    _Atomic uintptr_t sp;  /* saved stack pointer while stopped or blocked */
+    _Atomic int state;     /* MHI_GC_RUNNING or MHI_GC_BLOCKED */
+    bool registered;
+    int ntls;
+    uintptr_t tls[8][2];   /* static TLS blocks [lo, hi) */
+};
+enum { MHI_GC_RUNNING = 0, MHI_GC_BLOCKED = 1 };
+
+typedef struct {
+    mhi_lock_t world, roots, lock;
+    _Atomic uint32_t sweepgen; /* h (written in the pause, under lock) */
+    /* Uncached spans by class and kind (lock): swept with free objects,
+     * swept and full, and needing sweeping.  Objects of one span per
+     * span above 32 KiB are on large / large_unswept (class 0). */
+    mhi_span_list partial[MHI_NUM_CLASSES][MHI_GC_NKINDS];
+    mhi_span_list full[MHI_NUM_CLASSES][MHI_GC_NKINDS];
+    mhi_span_list unswept[MHI_NUM_CLASSES][MHI_GC_NKINDS];
+    mhi_span_list large, large_unswept;
+    uint64_t unswept_pages; /* pages on the unswept lists */
+    mhi_fixalloc bitsalloc; /* bitmaps of small spans (lock) */
+    _Atomic uint64_t bits_sys;
+    bool inited;
+    /* Pacing (lock for writes; relaxed reads on slow paths). */
+    _Atomic uint64_t heap_bytes;  /* bytes of GC spans */
+    _Atomic uint64_t alloc_since; /* bytes handed to allocators since the last mark */
+    _Atomic uint64_t next_gc;     /* start a cycle when live + alloc_since reach it */
+    uint64_t live_bytes;          /* marked by the last cycle */
+    uint64_t roots_bytes;         /* root bytes scanned by the last cycle */
+    _Atomic int disabled;         /* mh_gc_disable nesting */
+    _Atomic long percent;
+    _Atomic uint64_t limit;
+    _Atomic int collecting;       /* a cycle is running (for allocation's trigger) */
+    /* Statistics. */
+    uint64_t cycles, pause_total_ns, pause_max_ns, pause_last_ns, markers;
+    uint64_t pause_hist[MH_GC_PAUSE_BUCKETS];
+    _Atomic uint64_t alloc_bytes, swept_bytes, reclaimed_bytes, freed_bytes;
+    uint64_t nthreads;
+    mhi_gc_thread *threads;
+    int stop_signal;
+    int64_t start_ns;
+} mhi_gc;
+
+extern mhi_gc mhi_gc_;
+extern mhi_span mhi_gc_span_empty;
+extern mhi_gc_thread mhi_gc_thread_none;
+extern __thread mhi_gc_thread *mhi_gc_self __attribute__((tls_model("initial-exec")));
+
+/* ---- gcheap.c ---- */
+void mhi_gc_heap_init_locked(void);
+/* The slow path of a small allocation: a new current span of class c and
+ * kind k for the calling (registered) thread, then the object; NULL if
+ * memory (or the limit) ran out.  *need_gc is set when a collection might
+ * help (the caller collects and retries). */
+void *mhi_gc_refill(mhi_gc_thread *t, size_t c, int k, bool *need_gc);
+void *mhi_gc_alloc_large(size_t size, int k, bool *need_gc);
+void *mhi_gc_alloc_uncollectable(size_t c);
+void mhi_gc_release_thread_spans(mhi_gc_thread *t);
+/* Sweep at most max spans of any class (0 left: returns 0). */
+size_t mhi_gc_sweep_some(size_t max);
+/* Sweep every span that needs it (before a mark). */
+void mhi_gc_finish_sweep(void);
+/* In the pause, after the mark: record the cached spans' freeindex, move
+ * every uncached span to the unswept lists, advance h (lock held). */
+void mhi_gc_start_sweep_locked(void);
+void mhi_gc_free_object(void *p);
+/* The GC span holding p, or NULL. */
+mhi_span *mhi_gc_span_of(const void *p);
+/* The object index of p in its span s, or -1 if p is in no allocated object. */
+long mhi_gc_object_index(mhi_span *s, uintptr_t p);
+/* The size of each object of s. */
+static inline size_t mhi_gc_elem_size(const mhi_span *s) {
+    return s->elemsize ? s->elemsize : s->npages << MHI_PAGE_SHIFT;
+}
+/* Call fn for every GC span (lock held, world stopped). */
+void mhi_gc_each_span_locked(void (*fn)(mhi_span *s, void *ctx), void *ctx);
+/* Check the GC heap's invariants; returns the number of violations. */
+size_t mhi_gc_verify(void);
+
+/* ---- gcmark.c ---- */
+/* Mark from every root (world stopped, lock held); returns the bytes
+ * marked, and the root bytes scanned in *roots. */
+uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *roots);
+
+/* ---- gcworld.c ---- */
+mhi_gc_thread *mhi_gc_thread_get(void);
+void mhi_gc_stop_world(void);
+void mhi_gc_start_world(void);
+void mhi_gc_fork_prepare(void);
+void mhi_gc_fork_parent(void);
+void mhi_gc_fork_child(void);
+void mhi_gc_fork_prepare_lock(void); /* the GC lock, at its rank */
+void mhi_gc_fork_parent_lock(void);
+
+/* ---- gc.c ---- */
+void mhi_gc_collect(bool forced, bool release);
+void mhi_gc_init(void);
+
+/* The fast path: take the next free object of the thread's current span
+ * of class c and kind k, or NULL. */
+static inline void *mhi_gc_pop(mhi_gc_thread *t, size_t c, int k) {
+    mhi_span *s = t->cur[c][k];
+    uint32_t i = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
+    if (MHI_UNLIKELY(i >= s->nelems)) return NULL;
+    uint64_t *w = &s->gc_alloc[i >> 6];
+    uint64_t f = ~__atomic_load_n(w, __ATOMIC_RELAXED) >> (i & 63);
+    if (MHI_UNLIKELY(!f)) return NULL;
+    i += (uint32_t)__builtin_ctzll(f);
+    /* (relaxed atomics: other threads may read the word, never write it) */
+    __atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) | 1ULL << (i & 63), __ATOMIC_RELAXED);
+    atomic_store_explicit(&s->gc_freeindex, i + 1, memory_order_relaxed);
+    void *p = (char *)s->base + (size_t)i * s->elemsize;
+    if (k == MHI_GC_SCAN && s->needzero) memset(p, 0, s->elemsize);
+    return p;
+}
+
+#endif

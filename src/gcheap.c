@@ -1,0 +1,538 @@
+/* gcheap.c - the GC heap's spans: set-up, the per-class lists, the
+ * allocation slow paths, sweeping by sweep generation, and reclaim of
+ * whole dead spans through the per-arena inuse and marks bitmaps (gc.h). */
+#include "gc.h"
+
+#include "pageheap.h"
+#include "print.h"
+
+#define G (&mhi_gc_)
+
+mhi_span mhi_gc_span_empty; /* nelems 0: every pop fails */
+
+void mhi_gc_heap_init_locked(void) {
+    mhi_lock_assert_held(&G->lock);
+    if (G->inited) return;
+    mhi_fixalloc_init(&G->bitsalloc, 2 * MHI_GC_BITWORDS * sizeof(uint64_t), &G->bits_sys);
+    atomic_store_explicit(&G->sweepgen, 2, memory_order_relaxed);
+    G->inited = true;
+}
+
+static inline uint32_t sweepgen(void) {
+    return atomic_load_explicit(&G->sweepgen, memory_order_relaxed);
+}
+
+/* The words of a span's bitmaps, and the set bits past its objects. */
+static inline uint32_t nwords(const mhi_span *s) { return (s->nelems + 63) / 64; }
+static inline uint64_t tail_mask(const mhi_span *s, uint32_t w) {
+    uint32_t lo = w * 64, n = s->nelems;
+    if (n >= lo + 64) return 0;
+    return ~0ULL << (n - lo);
+}
+
+/* (the lists are indexed [class][kind]; large spans have class 0) */
+#define PARTIAL(s) (&G->partial[(s)->sizeclass][(s)->gc_kind])
+#define FULL(s) (&G->full[(s)->sizeclass][(s)->gc_kind])
+#define UNSWEPT(s) (&G->unswept[(s)->sizeclass][(s)->gc_kind])
+
+/* Which list holds uncached s: MHI_WHERE_CPARTIAL (partial),
+ * MHI_WHERE_CFULL (full), MHI_WHERE_AVAIL (unswept), MHI_WHERE_NONE. */
+static void unlist(mhi_span *s) {
+    mhi_span_list *l = NULL;
+    if (s->sizeclass == 0) l = s->gc_where == MHI_WHERE_AVAIL ? &G->large_unswept : &G->large;
+    else if (s->gc_where == MHI_WHERE_CPARTIAL) l = PARTIAL(s);
+    else if (s->gc_where == MHI_WHERE_CFULL) l = FULL(s);
+    else if (s->gc_where == MHI_WHERE_AVAIL) l = UNSWEPT(s);
+    if (!l) return;
+    if (s->gc_where == MHI_WHERE_AVAIL) G->unswept_pages -= s->npages;
+    mhi_span_list_remove(l, s);
+    s->gc_where = MHI_WHERE_NONE;
+}
+
+static void enlist(mhi_span *s, int where) {
+    mhi_span_list *l;
+    if (s->sizeclass == 0) l = where == MHI_WHERE_AVAIL ? &G->large_unswept : &G->large;
+    else l = where == MHI_WHERE_CPARTIAL ? PARTIAL(s) : where == MHI_WHERE_CFULL ? FULL(s) : UNSWEPT(s);
+    if (where == MHI_WHERE_AVAIL) G->unswept_pages += s->npages;
+    s->gc_where = (uint8_t)where;
+    mhi_span_list_push(l, s);
+}
+
+/* A free slot at or past freeindex? */
+static bool has_free(const mhi_span *s) {
+    uint32_t i = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
+    if (i >= s->nelems) return false;
+    uint32_t w = i / 64;
+    if (~s->gc_alloc[w] >> (i & 63)) return true;
+    for (w++; w < nwords(s); w++)
+        if (~s->gc_alloc[w]) return true;
+    return false;
+}
+
+/* File uncached, swept s by whether it has a free slot. */
+static void file_swept(mhi_span *s) {
+    enlist(s, has_free(s) ? MHI_WHERE_CPARTIAL : MHI_WHERE_CFULL);
+}
+
+/* Give s back to the page heap (off every list). */
+static void span_free(mhi_span *s) {
+    size_t bytes = s->npages << MHI_PAGE_SHIFT;
+    if (s->sizeclass) mhi_fixalloc_free(&G->bitsalloc, s->gc_alloc);
+    atomic_fetch_sub_explicit(&G->heap_bytes, bytes, memory_order_relaxed);
+    mhi_heap_free(s); /* (gc lock, then the heap lock) */
+}
+
+/* Sweep s (uncached, off every list, needing sweeping): its marked
+ * objects, and those allocated since its snapshot, become its allocated
+ * ones.  Returns false if nothing was live (s went back to the page
+ * heap). */
+static bool sweep_span(mhi_span *s) {
+    uint32_t nw = nwords(s), live = 0, old = 0;
+    uint64_t *a = s->gc_alloc, *m = s->gc_mark;
+    if (s->gc_snapped) {
+        uint32_t end = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
+        for (uint32_t i = s->gc_snap; i < end && i < s->nelems; i++)
+            if (a[i >> 6] >> (i & 63) & 1) m[i >> 6] |= 1ULL << (i & 63);
+    }
+    for (uint32_t w = 0; w < nw; w++) {
+        uint64_t t = tail_mask(s, w);
+        old += (uint32_t)__builtin_popcountll(a[w] & ~t);
+        live += (uint32_t)__builtin_popcountll(m[w] & ~t);
+    }
+    size_t size = mhi_gc_elem_size(s);
+    atomic_fetch_add_explicit(&G->swept_bytes, (uint64_t)(old > live ? old - live : 0) * size,
+                              memory_order_relaxed);
+    if (live == 0) {
+        span_free(s);
+        return false;
+    }
+    /* In place, a word at a time: a live object's alloc bit stays set
+     * throughout, for lock-free readers (mh_gc_base). */
+    for (uint32_t w = 0; w < nw; w++) {
+        __atomic_store_n(&a[w], m[w] | tail_mask(s, w), __ATOMIC_RELAXED);
+        m[w] = tail_mask(s, w);
+    }
+    atomic_store_explicit(&s->gc_freeindex, 0, memory_order_relaxed);
+    s->gc_snapped = 0;
+    s->needzero = 1;
+    atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
+    return true;
+}
+
+/* Sweep the first span of list l (the caller checked it is not empty);
+ * returns it if it is still live (filed), else NULL. */
+static mhi_span *sweep_first(mhi_span_list *l) {
+    mhi_span *s = l->first;
+    unlist(s);
+    if (!sweep_span(s)) return NULL;
+    file_swept(s);
+    return s;
+}
+
+size_t mhi_gc_sweep_some(size_t max) {
+    size_t n = 0;
+    mhi_lock(&G->lock);
+    for (size_t c = 0; c < MHI_NUM_CLASSES && n < max; c++) {
+        for (int k = 0; k < MHI_GC_NKINDS && n < max; k++) {
+            mhi_span_list *l = c ? &G->unswept[c][k] : &G->large_unswept;
+            while (l->first && n < max) {
+                (void)sweep_first(l);
+                n++;
+            }
+            if (!c) break;
+        }
+    }
+    size_t left = G->unswept_pages;
+    mhi_unlock(&G->lock);
+    return left ? n : 0;
+}
+
+void mhi_gc_finish_sweep(void) {
+    while (mhi_gc_sweep_some(64)) {
+    }
+}
+
+/* ---- reclaim: whole dead spans found through the arena bitmaps ---- */
+
+/* Free unswept spans without a mark, found as in-use pages without a
+ * marks bit, until at least npages are back (lock held).  Spans a thread
+ * cached through the last pause may hold objects allocated after it, and
+ * are left to sweeping.  The bitmaps are read under the heap lock, a few
+ * candidates at a time, and the spans freed after it is dropped. */
+static size_t reclaim_locked(size_t npages) {
+    size_t got = 0;
+    mhi_arena *ar = mhi_arena_list;
+    size_t w = 0;
+    while (ar && got < npages) {
+        mhi_span *found[16];
+        size_t n = 0;
+        mhi_lock(&mhi_heap_.lock);
+        for (; ar && n < 16; ar = ar->next, w = 0) {
+            for (; w < MHI_ARENA_WORDS && n < 16; w++) {
+                uint64_t cand = ar->inuse[w] & ~__atomic_load_n(&ar->marks[w], __ATOMIC_RELAXED);
+                for (; cand && n < 16; cand &= cand - 1) {
+                    size_t b = (size_t)__builtin_ctzll(cand);
+                    mhi_span *s = mhi_arena_span(ar, ar->base + ((w * 64 + b) << MHI_PAGE_SHIFT));
+                    if (s && mhi_span_kind(s) == MHI_KIND_GC && s->gc_where == MHI_WHERE_AVAIL &&
+                        !s->gc_snapped && !s->gc_cached)
+                        found[n++] = s;
+                }
+            }
+            if (n >= 16) break;
+        }
+        mhi_unlock(&mhi_heap_.lock);
+        if (n == 0) break;
+        for (size_t i = 0; i < n; i++) {
+            mhi_span *s = found[i];
+            uint64_t objs = 0;
+            for (uint32_t x = 0; x < nwords(s); x++)
+                objs += (uint64_t)__builtin_popcountll(s->gc_alloc[x] & ~tail_mask(s, x));
+            got += s->npages;
+            unlist(s);
+            atomic_fetch_add_explicit(&G->reclaimed_bytes, objs * mhi_gc_elem_size(s),
+                                      memory_order_relaxed);
+            span_free(s);
+        }
+    }
+    return got;
+}
+
+/* ---- new spans ---- */
+
+/* Room for npages more pages of GC heap under the limit? */
+static bool under_limit(size_t npages, bool *need_gc) {
+    uint64_t limit = atomic_load_explicit(&G->limit, memory_order_relaxed);
+    if (!limit) return true;
+    uint64_t bytes = atomic_load_explicit(&G->heap_bytes, memory_order_relaxed);
+    if (bytes + (npages << MHI_PAGE_SHIFT) <= limit) return true;
+    *need_gc = true;
+    return false;
+}
+
+/* A fresh span of class c (0: one object of npages pages) and kind k from
+ * the page heap, every object free (lock held). */
+static mhi_span *span_new(size_t c, size_t npages, int k, bool *need_gc) {
+    if (G->unswept_pages) reclaim_locked(npages);
+    if (!under_limit(npages, need_gc)) return NULL;
+    uint64_t *bits = NULL;
+    if (c) {
+        bits = mhi_fixalloc_alloc(&G->bitsalloc);
+        if (!bits) return NULL;
+    }
+    mhi_span *s = mhi_heap_alloc(npages, MHI_SPAN_INUSE, MHI_KIND_GC, k != MHI_GC_NOSCAN);
+    if (!s) {
+        if (bits) mhi_fixalloc_free(&G->bitsalloc, bits);
+        *need_gc = true;
+        return NULL;
+    }
+    s->sizeclass = (uint8_t)c;
+    s->elemsize = c ? mhi_class_size[c] : 0;
+    s->nelems = c ? mhi_class_nobjs[c] : 1;
+    s->divmul = c ? mhi_class_divmul[c] : 0;
+    s->gc_kind = (uint8_t)k;
+    s->gc_cached = 0;
+    s->gc_snapped = 0;
+    s->gc_where = MHI_WHERE_NONE;
+    s->gc_alloc = c ? bits : &s->gc_inline[0];
+    s->gc_mark = c ? bits + MHI_GC_BITWORDS : &s->gc_inline[1];
+    for (uint32_t w = 0; w < nwords(s); w++) s->gc_alloc[w] = s->gc_mark[w] = tail_mask(s, w);
+    atomic_store_explicit(&s->gc_freeindex, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
+    atomic_fetch_add_explicit(&G->heap_bytes, npages << MHI_PAGE_SHIFT, memory_order_relaxed);
+    return s;
+}
+
+/* Take the next free slot of s at or past its freeindex (owner or lock). */
+static void *take_slot(mhi_span *s) {
+    uint32_t i = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
+    for (uint32_t w = i / 64; w < nwords(s); w++) {
+        uint64_t f = ~s->gc_alloc[w];
+        if (w == i / 64) f &= ~0ULL << (i & 63);
+        if (!f) continue;
+        uint32_t j = w * 64 + (uint32_t)__builtin_ctzll(f);
+        __atomic_store_n(&s->gc_alloc[w], s->gc_alloc[w] | 1ULL << (j & 63), __ATOMIC_RELAXED);
+        atomic_store_explicit(&s->gc_freeindex, j + 1, memory_order_relaxed);
+        return (char *)s->base + (size_t)j * s->elemsize;
+    }
+    atomic_store_explicit(&s->gc_freeindex, s->nelems, memory_order_relaxed);
+    return NULL;
+}
+
+/* A span of class c, kind k with a free slot, for a thread's cache or for
+ * the uncollectable path (lock held): a swept partial one, else one swept
+ * now (lazy sweeping), else a new one. */
+static mhi_span *span_get(size_t c, int k, bool *need_gc) {
+    mhi_span_list *l = &G->partial[c][k];
+    if (l->first) {
+        mhi_span *s = l->first;
+        unlist(s);
+        return s;
+    }
+    while (G->unswept[c][k].first) {
+        mhi_span *s = sweep_first(&G->unswept[c][k]);
+        if (s && s->gc_where == MHI_WHERE_CPARTIAL) {
+            unlist(s);
+            return s;
+        }
+    }
+    return span_new(c, mhi_class_npages[c], k, need_gc);
+}
+
+/* Free bytes of s a thread takes with it (for pacing). */
+static uint64_t free_bytes(const mhi_span *s) {
+    uint32_t used = 0;
+    for (uint32_t w = 0; w < nwords(s); w++)
+        used += (uint32_t)__builtin_popcountll(s->gc_alloc[w] & ~tail_mask(s, w));
+    return (uint64_t)(s->nelems - used) * s->elemsize;
+}
+
+/* s leaves a thread's cache (lock held). */
+static void release_cached(mhi_span *s) {
+    s->gc_cached = 0;
+    if (atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == sweepgen())
+        file_swept(s);
+    else
+        enlist(s, MHI_WHERE_AVAIL); /* cached through a pause: sweep it */
+}
+
+void *mhi_gc_refill(mhi_gc_thread *t, size_t c, int k, bool *need_gc) {
+    mhi_span *s = t->cur[c][k];
+    if (s != &mhi_gc_span_empty) {
+        void *p = take_slot(s); /* a free slot further on */
+        if (p) {
+            if (k == MHI_GC_SCAN && s->needzero) memset(p, 0, s->elemsize);
+            return p;
+        }
+    }
+    mhi_lock(&G->lock);
+    mhi_gc_heap_init_locked();
+    if (s != &mhi_gc_span_empty) {
+        t->cur[c][k] = &mhi_gc_span_empty;
+        release_cached(s);
+    }
+    s = span_get(c, k, need_gc);
+    if (s) {
+        s->gc_cached = 1;
+        t->cur[c][k] = s;
+        uint64_t fb = free_bytes(s);
+        atomic_fetch_add_explicit(&G->alloc_since, fb, memory_order_relaxed);
+        atomic_fetch_add_explicit(&G->alloc_bytes, fb, memory_order_relaxed);
+    }
+    mhi_unlock(&G->lock);
+    if (!s) return NULL;
+    void *p = mhi_gc_pop(t, c, k);
+    if (!p) p = take_slot(s);
+    if (p && k == MHI_GC_SCAN && s->needzero) memset(p, 0, s->elemsize);
+    return p;
+}
+
+void *mhi_gc_alloc_uncollectable(size_t c) {
+    bool need_gc = false;
+    mhi_lock(&G->lock);
+    mhi_gc_heap_init_locked();
+    mhi_span *s = G->partial[c][MHI_GC_UNCOLL].first;
+    if (s) unlist(s);
+    else s = span_new(c, mhi_class_npages[c], MHI_GC_UNCOLL, &need_gc);
+    void *p = NULL;
+    if (s) {
+        atomic_store_explicit(&s->gc_freeindex, 0, memory_order_relaxed);
+        p = take_slot(s);
+        if (s->needzero) memset(p, 0, s->elemsize);
+        file_swept(s);
+        atomic_fetch_add_explicit(&G->alloc_since, s->elemsize, memory_order_relaxed);
+        atomic_fetch_add_explicit(&G->alloc_bytes, s->elemsize, memory_order_relaxed);
+    }
+    mhi_unlock(&G->lock);
+    return p;
+}
+
+void *mhi_gc_alloc_large(size_t size, int k, bool *need_gc) {
+    size_t npages = (size + MHI_PAGE_SIZE - 1) >> MHI_PAGE_SHIFT;
+    if (npages == 0 || size > PTRDIFF_MAX) return NULL;
+    mhi_lock(&G->lock);
+    mhi_gc_heap_init_locked();
+    mhi_span *s = span_new(0, npages, k, need_gc);
+    if (s) {
+        s->gc_alloc[0] |= 1;
+        atomic_store_explicit(&s->gc_freeindex, 1, memory_order_relaxed);
+        enlist(s, MHI_WHERE_CFULL);
+        atomic_fetch_add_explicit(&G->alloc_since, npages << MHI_PAGE_SHIFT, memory_order_relaxed);
+        atomic_fetch_add_explicit(&G->alloc_bytes, size, memory_order_relaxed);
+    }
+    mhi_unlock(&G->lock);
+    return s ? (void *)s->base : NULL;
+}
+
+void mhi_gc_release_thread_spans(mhi_gc_thread *t) {
+    mhi_lock(&G->lock);
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
+        for (int k = 0; k < MHI_GC_NKINDS; k++) {
+            mhi_span *s = t->cur[c][k];
+            if (s == &mhi_gc_span_empty) continue;
+            t->cur[c][k] = &mhi_gc_span_empty;
+            release_cached(s);
+        }
+    mhi_unlock(&G->lock);
+}
+
+/* ---- the pause ---- */
+
+/* Move every span of l to the unswept lists. */
+static void unsweep_list(mhi_span_list *l) {
+    mhi_span *s;
+    while ((s = l->first)) {
+        unlist(s);
+        enlist(s, MHI_WHERE_AVAIL);
+    }
+}
+
+static void snapshot(mhi_span *s, void *ctx) {
+    (void)ctx;
+    if (s->gc_cached) s->gc_snap = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
+    s->gc_snapped = s->gc_cached;
+}
+
+void mhi_gc_start_sweep_locked(void) {
+    mhi_lock_assert_held(&G->lock);
+    /* This mark covered every object allocated so far: only the spans
+     * threads keep allocating from need a snapshot, taken now. */
+    mhi_gc_each_span_locked(snapshot, NULL);
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
+        for (int k = 0; k < MHI_GC_UNCOLL; k++) {
+            unsweep_list(&G->partial[c][k]);
+            unsweep_list(&G->full[c][k]);
+        }
+    /* Large objects: the uncollectable ones stay. */
+    for (mhi_span *s = G->large.first, *next; s; s = next) {
+        next = s->next;
+        if (s->gc_kind == MHI_GC_UNCOLL) continue;
+        unlist(s);
+        enlist(s, MHI_WHERE_AVAIL);
+    }
+    atomic_store_explicit(&G->sweepgen, sweepgen() + 2, memory_order_relaxed);
+    /* Uncollectable spans are never swept: they stay current. */
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
+        for (mhi_span *s = G->partial[c][MHI_GC_UNCOLL].first; s; s = s->next)
+            atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
+        for (mhi_span *s = G->full[c][MHI_GC_UNCOLL].first; s; s = s->next)
+            atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
+    }
+    for (mhi_span *s = G->large.first; s; s = s->next)
+        atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
+}
+
+/* ---- objects ---- */
+
+mhi_span *mhi_gc_span_of(const void *p) {
+    mhi_span *s = mhi_heap_span((uintptr_t)p);
+    if (!s || mhi_span_state(s) != MHI_SPAN_INUSE || mhi_span_kind(s) != MHI_KIND_GC) return NULL;
+    return s;
+}
+
+long mhi_gc_object_index(mhi_span *s, uintptr_t p) {
+    uint32_t i = mhi_span_index(s, (const void *)p);
+    if (i >= s->nelems) return -1;
+    if (!(__atomic_load_n(&s->gc_alloc[i >> 6], __ATOMIC_RELAXED) >> (i & 63) & 1)) return -1;
+    return (long)i;
+}
+
+void mhi_gc_free_object(void *p) {
+    mhi_span *s = mhi_gc_span_of(p);
+    if (!s) mhi_fatal_at("invalid pointer", p);
+    long i = mhi_gc_object_index(s, (uintptr_t)p);
+    size_t size = mhi_gc_elem_size(s);
+    if (i < 0) mhi_fatal_at("double free", p);
+    if ((uintptr_t)p != s->base + (uintptr_t)i * size) mhi_fatal_at("invalid pointer", p);
+    mhi_lock(&G->lock);
+    atomic_fetch_add_explicit(&G->freed_bytes, size, memory_order_relaxed);
+    if (s->sizeclass == 0) {
+        if (s->gc_where == MHI_WHERE_AVAIL || s->gc_where == MHI_WHERE_CFULL) unlist(s);
+        span_free(s);
+    } else if (!s->gc_cached) {
+        /* Nobody allocates from s: the slot is free at once. */
+        __atomic_store_n(&s->gc_alloc[i >> 6], s->gc_alloc[i >> 6] & ~(1ULL << (i & 63)),
+                         __ATOMIC_RELAXED);
+        s->gc_mark[i >> 6] &= ~(1ULL << (i & 63));
+        if ((uint32_t)i < atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed))
+            atomic_store_explicit(&s->gc_freeindex, (uint32_t)i, memory_order_relaxed);
+        if (s->gc_where == MHI_WHERE_CFULL) {
+            unlist(s);
+            enlist(s, MHI_WHERE_CPARTIAL);
+        }
+        s->needzero = 1;
+    } else if (s->gc_kind != MHI_GC_NOSCAN) {
+        /* A thread allocates from s: the slot waits for the next sweep;
+         * meanwhile it holds no pointer. */
+        memset(p, 0, size);
+    }
+    mhi_unlock(&G->lock);
+}
+
+/* ---- walking and verifying ---- */
+
+void mhi_gc_each_span_locked(void (*fn)(mhi_span *s, void *ctx), void *ctx) {
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
+        for (int k = 0; k < MHI_GC_NKINDS; k++) {
+            mhi_span_list *ls[3] = {&G->partial[c][k], &G->full[c][k], &G->unswept[c][k]};
+            for (int i = 0; i < 3; i++)
+                for (mhi_span *s = ls[i]->first; s; s = s->next) fn(s, ctx);
+        }
+    for (mhi_span *s = G->large.first; s; s = s->next) fn(s, ctx);
+    for (mhi_span *s = G->large_unswept.first; s; s = s->next) fn(s, ctx);
+    for (mhi_gc_thread *t = G->threads; t; t = t->next)
+        for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
+            for (int k = 0; k < MHI_GC_NKINDS; k++)
+                if (t->cur[c][k] != &mhi_gc_span_empty) fn(t->cur[c][k], ctx);
+}
+
+typedef struct {
+    size_t errors;
+    uint64_t bytes;
+} verify_ctx;
+
+static void verify_span(mhi_span *s, void *arg) {
+    verify_ctx *v = arg;
+    size_t *e = &v->errors;
+    void *b = (void *)s->base;
+    uint32_t h = sweepgen(), sg = atomic_load_explicit(&s->sweepgen, memory_order_relaxed);
+    MHI_VERIFY(e, s->state == MHI_SPAN_INUSE && s->kind == MHI_KIND_GC, "gc span %p: state %d kind %d",
+               b, s->state, s->kind);
+    MHI_VERIFY(e, s->gc_kind < MHI_GC_NKINDS, "gc span %p: kind %d", b, s->gc_kind);
+    MHI_VERIFY(e, sg == h || sg == h - 2 || s->gc_cached || s->gc_snapped,
+               "gc span %p: sweepgen %u, heap %u", b, sg, h);
+    MHI_VERIFY(e, sg == h || s->gc_where == MHI_WHERE_AVAIL || s->gc_cached,
+               "gc span %p: needs sweeping but is not on an unswept list", b);
+    MHI_VERIFY(e, s->gc_where != MHI_WHERE_AVAIL || sg != h, "gc span %p: swept but unswept", b);
+    MHI_VERIFY(e, (s->gc_where == MHI_WHERE_NONE) == (s->gc_cached != 0),
+               "gc span %p: cached %d but listed %d", b, s->gc_cached, s->gc_where);
+    uint32_t fi = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
+    MHI_VERIFY(e, fi <= s->nelems, "gc span %p: freeindex %u of %u", b, fi, s->nelems);
+    if (s->gc_where == MHI_WHERE_CFULL && sg == h) MHI_VERIFY(e, !has_free(s), "gc span %p: full with a free slot", b);
+    if (s->gc_where == MHI_WHERE_CPARTIAL) MHI_VERIFY(e, has_free(s), "gc span %p: partial without a free slot", b);
+    for (uint32_t w = 0; w < nwords(s); w++) {
+        uint64_t t = tail_mask(s, w);
+        MHI_VERIFY(e, (s->gc_alloc[w] & t) == t && (s->gc_mark[w] & t) == t,
+                   "gc span %p: tail bits of word %u", b, w);
+    }
+    v->bytes += s->npages << MHI_PAGE_SHIFT;
+}
+
+size_t mhi_gc_verify(void) {
+    verify_ctx v = {0, 0};
+    mhi_lock(&G->world);
+    mhi_lock(&G->lock);
+    mhi_gc_each_span_locked(verify_span, &v);
+    uint64_t hb = atomic_load_explicit(&G->heap_bytes, memory_order_relaxed);
+    MHI_VERIFY(&v.errors, v.bytes == hb, "gc heap holds %llu bytes of spans, counted %llu",
+               (unsigned long long)v.bytes, (unsigned long long)hb);
+    uint64_t up = 0;
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
+        for (int k = 0; k < MHI_GC_NKINDS; k++)
+            for (mhi_span *s = G->unswept[c][k].first; s; s = s->next) up += s->npages;
+    for (mhi_span *s = G->large_unswept.first; s; s = s->next) up += s->npages;
+    MHI_VERIFY(&v.errors, up == G->unswept_pages, "gc: %llu unswept pages listed, %llu counted",
+               (unsigned long long)up, (unsigned long long)G->unswept_pages);
+    mhi_unlock(&G->lock);
+    mhi_unlock(&G->world);
+    return v.errors;
+}
