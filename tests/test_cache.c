@@ -42,14 +42,6 @@
 #include "pageheap_util.h"
 #include "sizeclass.h"
 
-/* Every layer's verifier: the page heap's, the central lists', the
- * caches' (which also walks this thread's stashes and current spans). */
-#define HEAP_OK()                                                              \
-    do {                                                                       \
-        CHECK_EQ(mhi_heap_verify(), 0);                                        \
-        CHECK_EQ(mhi_central_verify(), 0);                                     \
-        CHECK_EQ(mhi_cache_verify(), 0);                                       \
-    } while (0)
 
 /* Bytes of entirely free spans a cache keeps (EMPTY_KEEP in cache.c). */
 #define KEEP_BYTES ((size_t)256 << 10)
@@ -159,7 +151,7 @@ static void cache_sound(const char *when) {
     if (empty != k->empty_bytes) ok = false;
     CHECK(ok);
     if (!ok) fprintf(stderr, "  cache lists unsound %s\n", when);
-    HEAP_OK();
+    VERIFY0();
 }
 
 /* Give every span to central, and check that nothing is left. */
@@ -172,7 +164,7 @@ static void flush_all(void) {
             k->stash[c] || k->nstash[c] || k->stash_lim[c] != first_lim[c])
             empty = false;
     CHECK(empty);
-    HEAP_OK();
+    VERIFY0();
 }
 
 /* ---- a thread that frees objects of this thread's spans ---- */
@@ -602,7 +594,7 @@ static void test_release(void) {
     CHECK_EQ(n1.pool, n0.pool + 1); /* kept for the next thread */
     CHECK(owner_of(s) == NULL);
     CHECK_EQ(s->where, MHI_WHERE_CPARTIAL);
-    HEAP_OK();
+    VERIFY0();
 
     /* Allocation: from central's partial span, no cache made. */
     REQUIRE(mhi_centrals[c].partial.first == s);
@@ -623,7 +615,7 @@ static void test_release(void) {
     CHECK(mhi_cache_dead.stash[c] == NULL);
     CHECK_EQ(mhi_cache_dead.nstash[c], 0);
     CHECK(freelist_sound(s));
-    HEAP_OK();
+    VERIFY0();
 
     /* A class with no partial span: a new one, unowned. */
     size_t c2 = mhi_size_class(4096);
@@ -639,7 +631,7 @@ static void test_release(void) {
     mhi_cache_free(r); /* the span's only object out: back to the page heap */
     CHECK_EQ(stats().nspan_inuse, b.nspan_inuse);
     CHECK(mhi_tls_cache == &mhi_cache_dead);
-    HEAP_OK();
+    VERIFY0();
 }
 
 /* Another thread frees the objects handed to it, then exits (flushing its
@@ -685,7 +677,7 @@ static void test_fork(void) {
     REQUIRE(waitpid(pid, &st, 0) == pid);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     for (uint32_t i = 2 * per; i < 3 * per; i++) mhi_cache_free(objs[i]);
-    HEAP_OK();
+    VERIFY0();
 }
 
 int main(void) {
@@ -699,6 +691,6 @@ int main(void) {
     test_flush();
     test_fork();
     test_release();
-    HEAP_OK();
+    VERIFY0();
     return check_done("test_cache");
 }

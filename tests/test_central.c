@@ -35,18 +35,11 @@
 #include "cache.h"
 #include "central.h"
 #include "check.h"
+#include "child.h"
 #include "pageheap.h"
 #include "pageheap_util.h"
 #include "sizeclass.h"
 
-/* Every layer's verifier: the page heap's, the central lists', the
- * caches'. */
-#define HEAP_OK()                                                              \
-    do {                                                                       \
-        CHECK_EQ(mhi_heap_verify(), 0);                                        \
-        CHECK_EQ(mhi_central_verify(), 0);                                     \
-        CHECK_EQ(mhi_cache_verify(), 0);                                       \
-    } while (0)
 
 /* Stands in for a thread cache: take_span only records it. */
 static char fake_owner;
@@ -142,7 +135,7 @@ static void test_take_fresh(void) {
     CHECK_EQ(a.nspan_inuse, b.nspan_inuse + 1);
     CHECK_EQ(a.heap_inuse, b.heap_inuse + s->npages * P);
     CHECK_EQ(a.span_allocs, b.span_allocs + 1);
-    HEAP_OK();
+    VERIFY0();
 
     /* Given up untouched: straight back to the page heap. */
     mhi_central_abandon(s);
@@ -155,7 +148,7 @@ static void test_take_fresh(void) {
     CHECK_EQ(k2.nspan_free, k0.nspan_free + 1);
     CHECK_EQ(k2.npartial, 0);
     CHECK_EQ(k2.nfull, k0.nfull);
-    HEAP_OK();
+    VERIFY0();
 }
 
 /* ---- abandon ---- */
@@ -193,7 +186,7 @@ static void test_abandon_partial(void) {
     CHECK_EQ(k1.nfull, k0.nfull);
     CHECK_EQ(k1.nspans, k0.nspans); /* still central's */
     CHECK_EQ(stats().nspan_inuse, b.nspan_inuse);
-    HEAP_OK();
+    VERIFY0();
 
     /* The next take of the class gets it back, as it was, without the
      * page heap. */
@@ -208,7 +201,7 @@ static void test_abandon_partial(void) {
     CHECK_EQ(k2.npartial, k0.npartial);
     CHECK_EQ(k2.nspan_alloc, k1.nspan_alloc);
     CHECK_EQ(stats().span_allocs, b.span_allocs);
-    HEAP_OK();
+    VERIFY0();
 
     /* Objects back by hand (the owner's own frees), then given up whole:
      * the page heap takes it. */
@@ -225,7 +218,7 @@ static void test_abandon_partial(void) {
     CHECK_EQ(k3.nspan_free, k0.nspan_free + 1);
     CHECK_EQ(k3.npartial, k0.npartial);
     CHECK_EQ(stats().nspan_inuse, b.nspan_inuse - 1);
-    HEAP_OK();
+    VERIFY0();
 }
 
 /* A span with no free object: counted full, on no list; the frees that
@@ -254,7 +247,7 @@ static void test_full_and_unowned(void) {
     CHECK_EQ(k1.npartial, k0.npartial);
     CHECK_EQ(k1.nspans, k0.nspans);
     CHECK_EQ(stats().nspan_inuse, b.nspan_inuse);
-    HEAP_OK();
+    VERIFY0();
 
     /* One object back: full -> partial. */
     void *h = chain(&objs[0], 1);
@@ -269,7 +262,7 @@ static void test_full_and_unowned(void) {
     CHECK_EQ(k2.nfull, k0.nfull);
     CHECK_EQ(k2.npartial, k0.npartial + 1);
     CHECK(freelist_sound(s));
-    HEAP_OK();
+    VERIFY0();
 
     /* A run of three: stays partial. */
     h = chain(&objs[1], 3);
@@ -279,7 +272,7 @@ static void test_full_and_unowned(void) {
     CHECK_EQ(s->where, MHI_WHERE_CPARTIAL);
     CHECK_EQ(central_count(c).npartial, k0.npartial + 1);
     CHECK(freelist_sound(s));
-    HEAP_OK();
+    VERIFY0();
 
     /* An owned span is refused (the caller then frees through xfree),
      * and nothing changes. */
@@ -301,7 +294,7 @@ static void test_full_and_unowned(void) {
     mhi_central_abandon(s);
     CHECK_EQ(s->where, MHI_WHERE_CPARTIAL);
     CHECK_EQ(s->nfree, 4);
-    HEAP_OK();
+    VERIFY0();
 
     /* The rest: the last one sends the span back to the page heap. */
     b = stats();
@@ -320,56 +313,15 @@ static void test_full_and_unowned(void) {
     CHECK_EQ(a.nspan_inuse, b.nspan_inuse - 1);
     CHECK_EQ(a.span_frees, b.span_frees + 1);
     CHECK(mhi_heap_span(base) == NULL);
-    HEAP_OK();
+    VERIFY0();
 }
 
 /* ---- misuse, in a child ---- */
 
 typedef void (*misuse_fn)(void);
 
-/* Run fn in a child with its stderr on a pipe; its wait status, and what it
- * wrote in out. */
-static int run_child(misuse_fn fn, char *out, size_t outsz) {
-    int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        fn();
-        _exit(0); /* survived */
-    }
-    close(fds[1]);
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fds[0], out + n, outsz - 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
-        if (n == outsz - 1) break;
-    }
-    out[n] = '\0';
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return status;
-}
-
 static void expect_double_free(const char *name, misuse_fn fn, const void *addr) {
-    char want[128], got[1024];
-    snprintf(want, sizeof want, "mheap: double free: 0x%" PRIxPTR "\n", (uintptr_t)addr);
-    int st = run_child(fn, got, sizeof got);
-    bool aborted = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
-    CHECK(aborted);
-    CHECK(strcmp(got, want) == 0);
-    if (!aborted || strcmp(got, want) != 0)
-        fprintf(stderr, "  %s: status %#x, want \"%.*s\\n\", got \"%s\"\n", name, st,
-                (int)strlen(want) - 1, want, got);
+    child_expect_abort0(name, fn, "double free", (uintptr_t)addr);
 }
 
 /* The parent sets these up; the children misuse them. */
@@ -403,12 +355,12 @@ static void test_misuse(void) {
     CHECK_EQ(s->nfree, s->nelems - 1);
     CHECK(!mhi_free_marked(p));
     CHECK(freelist_sound(s));
-    HEAP_OK();
+    VERIFY0();
     uint64_t nspans = central_count(c).nspans;
     void *h = chain(&p, 1);
     CHECK_EQ(mhi_central_free_unowned(s, h, p, 1), 2);
     CHECK_EQ(central_count(c).nspans, nspans - 1);
-    HEAP_OK();
+    VERIFY0();
 }
 
 /* ---- alloc_one ---- */
@@ -441,7 +393,7 @@ static void test_alloc_one(void) {
     CHECK_EQ(s->nfree, n - 1);
     CHECK(on_partial(ce, s));
     CHECK(freelist_sound(s));
-    HEAP_OK();
+    VERIFY0();
 
     /* The rest of the span, in address order, then full. */
     bool same = true, order = true, clear = true;
@@ -462,7 +414,7 @@ static void test_alloc_one(void) {
     CHECK_EQ(k2.nfull, k0.nfull + 1);
     CHECK_EQ(k2.npartial, k0.npartial);
     CHECK_EQ(k2.nspan_alloc, k1.nspan_alloc);
-    HEAP_OK();
+    VERIFY0();
 
     /* The next one needs a new span. */
     objs[n] = mhi_central_alloc_one(c);
@@ -471,7 +423,7 @@ static void test_alloc_one(void) {
     CHECK(s2 != NULL && s2 != s);
     CHECK_EQ(central_count(c).nspan_alloc, k0.nspan_alloc + 2);
     CHECK_EQ(stats().nspan_inuse, b.nspan_inuse + 2);
-    HEAP_OK();
+    VERIFY0();
 
     /* Every object back: both spans go to the page heap. */
     for (uint32_t i = 0; i <= n; i++) {
@@ -485,7 +437,7 @@ static void test_alloc_one(void) {
     CHECK_EQ(k3.npartial, 0);
     CHECK_EQ(k3.nfull, k0.nfull);
     CHECK_EQ(stats().nspan_inuse, b.nspan_inuse);
-    HEAP_OK();
+    VERIFY0();
 }
 
 /* ---- totals ---- */
@@ -553,13 +505,13 @@ static void test_totals(void) {
     CHECK_EQ(t1.partial, t0.partial);
     CHECK_EQ(t1.span_frees, t0.span_frees + 2);
     totals_match();
-    HEAP_OK();
+    VERIFY0();
 }
 
 int main(void) {
     /* No page may be scavenged behind a test's back. */
     REQUIRE(mh_option_set("scavenge_delay_ms", 3600000) == 0);
-    HEAP_OK();
+    VERIFY0();
     test_take_fresh();
     test_abandon_partial();
     test_full_and_unowned();
@@ -567,6 +519,6 @@ int main(void) {
     test_alloc_one();
     test_totals();
     totals_match();
-    HEAP_OK();
+    VERIFY0();
     return check_done("test_central");
 }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "child.h"
 #include "mheap.h"
 #include "os.h"
 
@@ -44,59 +45,12 @@ int main(void) {
 
 #else
 
-/* Run fn() in a child with stderr into a pipe; its wait status, and what
- * it wrote in out. */
-static int run_child(void (*fn)(void), char *out, size_t outsz) {
-    int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        fn();
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fds[0], out + n, outsz - 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
-        if (n == outsz - 1) break;
-    }
-    out[n] = '\0';
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return status;
-}
-
 static void expect_abort(const char *name, void (*fn)(void), const char *what,
                          const void *lock) {
-    char want[160], got[1024];
-    snprintf(want, sizeof want, "mheap: %s: %#" PRIxPTR "\n", what, (uintptr_t)lock);
-    int st = run_child(fn, got, sizeof got);
-    bool aborted = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
-    CHECK(aborted);
-    CHECK(strcmp(got, want) == 0);
-    if (!aborted || strcmp(got, want) != 0)
-        fprintf(stderr, "  %s: status %#x, want \"%.*s\\n\", got \"%s\"\n", name, st,
-                (int)strlen(want) - 1, want, got);
+    child_expect_abort0(name, fn, what, (uintptr_t)lock);
 }
 
-static void expect_ok(const char *name, void (*fn)(void)) {
-    char got[1024];
-    int st = run_child(fn, got, sizeof got);
-    bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && got[0] == '\0';
-    CHECK(ok);
-    if (!ok) fprintf(stderr, "  %s: status %#x, stderr \"%s\"\n", name, st, got);
-}
+static void expect_ok(const char *name, void (*fn)(void)) { child_expect_clean0(name, fn); }
 
 /* The locks the children use: one per rank, a second of one rank, and one
  * set up at run time. */

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "child.h"
 #include "mheap.h"
 #include "pageheap.h"
 
@@ -37,49 +38,9 @@
 
 typedef void (*misuse_fn)(uintptr_t arg);
 
-/* Run fn(arg) in a child; return its wait status, its stderr in out. */
-static int run_child(misuse_fn fn, uintptr_t arg, char *out, size_t outsz) {
-    int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        fn(arg);
-        _exit(0); /* survived the misuse */
-    }
-    close(fds[1]);
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fds[0], out + n, outsz - 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
-        if (n == outsz - 1) break;
-    }
-    out[n] = '\0';
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return status;
-}
-
 static void expect_abort(const char *name, misuse_fn fn, uintptr_t arg, const char *what,
                          uintptr_t addr) {
-    char want[128], got[1024];
-    snprintf(want, sizeof want, "mheap: %s: 0x%" PRIxPTR "\n", what, addr);
-    int st = run_child(fn, arg, got, sizeof got);
-    bool aborted = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
-    CHECK(aborted);
-    CHECK(strcmp(got, want) == 0);
-    if (!aborted || strcmp(got, want) != 0)
-        fprintf(stderr, "  %s: status %#x, want \"%.*s\\n\", got \"%s\"\n", name, st,
-                (int)strlen(want) - 1, want, got);
+    child_expect_abort(name, fn, arg, what, addr);
 }
 
 /* ---- the misuses (run in the child) ---- */
@@ -192,7 +153,7 @@ int main(void) {
     {
         char want[128], got[256];
         snprintf(want, sizeof want, "mheap: out of memory: %zu pages\n", SIZE_MAX / 2);
-        int st = run_child(oom_abort, SIZE_MAX / 2, got, sizeof got);
+        int st = child_run(oom_abort, SIZE_MAX / 2, got, sizeof got);
         CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
         CHECK(strcmp(got, want) == 0);
         if (strcmp(got, want) != 0) fprintf(stderr, "  oom: got \"%s\"\n", got);

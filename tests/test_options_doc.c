@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "child.h"
 #include "mheap.h"
 #include "options.h"
 #include "pageheap.h"
@@ -224,18 +225,8 @@ static void verbose_lists_options(const char *self) {
     }
     close(fds[1]);
     static char out[16384];
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fds[0], out + n, sizeof out - 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
-    }
-    out[n] = '\0';
-    close(fds[0]);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
+    child_read_all(fds[0], out, sizeof out);
+    int st = child_wait(pid);
     bool exited = WIFEXITED(st) && WEXITSTATUS(st) == 0;
     CHECK(exited);
     if (!exited) fprintf(stderr, "  verbose child: status %#x\n", st);

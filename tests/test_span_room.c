@@ -24,63 +24,19 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "child.h"
 #include "mheap.h"
 #include "pageheap.h"
 
 #define P MHI_PAGE_SIZE
 
-/* Run fn(arg) in a child with stderr into a pipe; its wait status, and
- * what it wrote in out. */
-static int run_child(void (*fn)(uintptr_t), uintptr_t arg, char *out, size_t outsz) {
-    int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        fn(arg);
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fds[0], out + n, outsz - 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
-        if (n == outsz - 1) break;
-    }
-    out[n] = '\0';
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return status;
-}
-
 static void expect_abort(const char *name, void (*fn)(uintptr_t), uintptr_t arg,
                          uintptr_t base) {
-    char want[128], got[1024];
-    snprintf(want, sizeof want, "mheap: span freed with specials: %#" PRIxPTR "\n", base);
-    int st = run_child(fn, arg, got, sizeof got);
-    bool aborted = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
-    CHECK(aborted);
-    CHECK(strcmp(got, want) == 0);
-    if (!aborted || strcmp(got, want) != 0)
-        fprintf(stderr, "  %s: status %#x, want \"%.*s\\n\", got \"%s\"\n", name, st,
-                (int)strlen(want) - 1, want, got);
+    child_expect_abort(name, fn, arg, "span freed with specials", base);
 }
 
 static void expect_exit0(const char *name, void (*fn)(uintptr_t), uintptr_t arg) {
-    char got[1024];
-    int st = run_child(fn, arg, got, sizeof got);
-    bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && got[0] == '\0';
-    CHECK(ok);
-    if (!ok) fprintf(stderr, "  %s: status %#x, stderr \"%s\"\n", name, st, got);
+    child_expect_clean(name, fn, arg);
 }
 
 static long dummy_special; /* stands for a record; never read */

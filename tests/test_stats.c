@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "child.h"
 #include "malloc.h"
 #include "mheap.h"
 #include "pageheap.h"
@@ -95,15 +96,7 @@ static void print_lists_every_field(void) {
     mh_stats_print(fds[1]); /* (a few KiB: within the pipe's buffer) */
     close(fds[1]);
     static char out[65536];
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fds[0], out + n, sizeof out - 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
-    }
-    out[n] = '\0';
-    close(fds[0]);
+    child_read_all(fds[0], out, sizeof out);
 
     const char *head = "mheap: statistics\n";
     REQUIRE(strncmp(out, head, strlen(head)) == 0);
