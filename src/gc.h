@@ -71,12 +71,11 @@ typedef struct {
     mhi_lock_t world, roots, lock;
     _Atomic uint32_t sweepgen; /* h (written in the pause, under lock) */
     /* Uncached spans by class and kind (lock): swept with free objects,
-     * swept and full, and needing sweeping.  Objects of one span per
-     * span above 32 KiB are on large / large_unswept (class 0). */
+     * swept and full, and needing sweeping.  Class 0 holds the spans of
+     * one object (above 32 KiB), on full or unswept. */
     mhi_span_list partial[MHI_NUM_CLASSES][MHI_GC_NKINDS];
     mhi_span_list full[MHI_NUM_CLASSES][MHI_GC_NKINDS];
     mhi_span_list unswept[MHI_NUM_CLASSES][MHI_GC_NKINDS];
-    mhi_span_list large, large_unswept;
     uint64_t unswept_pages; /* pages on the unswept lists */
     mhi_fixalloc bitsalloc; /* bitmaps of small spans (lock) */
     _Atomic uint64_t bits_sys;
@@ -156,6 +155,20 @@ void mhi_gc_fork_parent_lock(void);
 void mhi_gc_collect(bool forced, bool release);
 void mhi_gc_init(void);
 
+/* The words of a span's bitmaps, the set bits past its objects in word w,
+ * and how many objects a bitmap marks. */
+static inline uint32_t mhi_gc_words(const mhi_span *s) { return (s->nelems + 63) / 64; }
+static inline uint64_t mhi_gc_tail(const mhi_span *s, uint32_t w) {
+    uint32_t lo = w * 64;
+    return s->nelems >= lo + 64 ? 0 : ~0ULL << (s->nelems - lo);
+}
+static inline uint32_t mhi_gc_count(const mhi_span *s, const uint64_t *bits) {
+    uint32_t n = 0;
+    for (uint32_t w = 0; w < mhi_gc_words(s); w++)
+        n += (uint32_t)__builtin_popcountll(bits[w] & ~mhi_gc_tail(s, w));
+    return n;
+}
+
 /* The fast path: take the next free object of the thread's current span
  * of class c and kind k, or NULL. */
 static inline void *mhi_gc_pop(mhi_gc_thread *t, size_t c, int k) {
@@ -163,11 +176,12 @@ static inline void *mhi_gc_pop(mhi_gc_thread *t, size_t c, int k) {
     uint32_t i = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
     if (MHI_UNLIKELY(i >= s->nelems)) return NULL;
     uint64_t *w = &s->gc_alloc[i >> 6];
-    uint64_t f = ~__atomic_load_n(w, __ATOMIC_RELAXED) >> (i & 63);
+    uint64_t word = __atomic_load_n(w, __ATOMIC_RELAXED);
+    uint64_t f = ~word >> (i & 63);
     if (MHI_UNLIKELY(!f)) return NULL;
     i += (uint32_t)__builtin_ctzll(f);
     /* (relaxed atomics: other threads may read the word, never write it) */
-    __atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) | 1ULL << (i & 63), __ATOMIC_RELAXED);
+    __atomic_store_n(w, word | 1ULL << (i & 63), __ATOMIC_RELAXED);
     atomic_store_explicit(&s->gc_freeindex, i + 1, memory_order_relaxed);
     void *p = (char *)s->base + (size_t)i * s->elemsize;
     if (k == MHI_GC_SCAN && s->needzero) memset(p, 0, s->elemsize);

@@ -22,15 +22,9 @@ static inline uint32_t sweepgen(void) {
     return atomic_load_explicit(&G->sweepgen, memory_order_relaxed);
 }
 
-/* The words of a span's bitmaps, and the set bits past its objects. */
-static inline uint32_t nwords(const mhi_span *s) { return (s->nelems + 63) / 64; }
-static inline uint64_t tail_mask(const mhi_span *s, uint32_t w) {
-    uint32_t lo = w * 64, n = s->nelems;
-    if (n >= lo + 64) return 0;
-    return ~0ULL << (n - lo);
-}
 
-/* (the lists are indexed [class][kind]; large spans have class 0) */
+/* (the lists are indexed [class][kind]; spans of one object have class 0,
+ * and are never partial) */
 #define PARTIAL(s) (&G->partial[(s)->sizeclass][(s)->gc_kind])
 #define FULL(s) (&G->full[(s)->sizeclass][(s)->gc_kind])
 #define UNSWEPT(s) (&G->unswept[(s)->sizeclass][(s)->gc_kind])
@@ -39,8 +33,7 @@ static inline uint64_t tail_mask(const mhi_span *s, uint32_t w) {
  * MHI_WHERE_CFULL (full), MHI_WHERE_AVAIL (unswept), MHI_WHERE_NONE. */
 static void unlist(mhi_span *s) {
     mhi_span_list *l = NULL;
-    if (s->sizeclass == 0) l = s->gc_where == MHI_WHERE_AVAIL ? &G->large_unswept : &G->large;
-    else if (s->gc_where == MHI_WHERE_CPARTIAL) l = PARTIAL(s);
+    if (s->gc_where == MHI_WHERE_CPARTIAL) l = PARTIAL(s);
     else if (s->gc_where == MHI_WHERE_CFULL) l = FULL(s);
     else if (s->gc_where == MHI_WHERE_AVAIL) l = UNSWEPT(s);
     if (!l) return;
@@ -51,8 +44,7 @@ static void unlist(mhi_span *s) {
 
 static void enlist(mhi_span *s, int where) {
     mhi_span_list *l;
-    if (s->sizeclass == 0) l = where == MHI_WHERE_AVAIL ? &G->large_unswept : &G->large;
-    else l = where == MHI_WHERE_CPARTIAL ? PARTIAL(s) : where == MHI_WHERE_CFULL ? FULL(s) : UNSWEPT(s);
+    l = where == MHI_WHERE_CPARTIAL ? PARTIAL(s) : where == MHI_WHERE_CFULL ? FULL(s) : UNSWEPT(s);
     if (where == MHI_WHERE_AVAIL) G->unswept_pages += s->npages;
     s->gc_where = (uint8_t)where;
     mhi_span_list_push(l, s);
@@ -64,7 +56,7 @@ static bool has_free(const mhi_span *s) {
     if (i >= s->nelems) return false;
     uint32_t w = i / 64;
     if (~s->gc_alloc[w] >> (i & 63)) return true;
-    for (w++; w < nwords(s); w++)
+    for (w++; w < mhi_gc_words(s); w++)
         if (~s->gc_alloc[w]) return true;
     return false;
 }
@@ -87,18 +79,15 @@ static void span_free(mhi_span *s) {
  * ones.  Returns false if nothing was live (s went back to the page
  * heap). */
 static bool sweep_span(mhi_span *s) {
-    uint32_t nw = nwords(s), live = 0, old = 0;
+    uint32_t nw = mhi_gc_words(s), live = 0, old = 0;
     uint64_t *a = s->gc_alloc, *m = s->gc_mark;
     if (s->gc_snapped) {
         uint32_t end = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
         for (uint32_t i = s->gc_snap; i < end && i < s->nelems; i++)
             if (a[i >> 6] >> (i & 63) & 1) m[i >> 6] |= 1ULL << (i & 63);
     }
-    for (uint32_t w = 0; w < nw; w++) {
-        uint64_t t = tail_mask(s, w);
-        old += (uint32_t)__builtin_popcountll(a[w] & ~t);
-        live += (uint32_t)__builtin_popcountll(m[w] & ~t);
-    }
+    old = mhi_gc_count(s, a);
+    live = mhi_gc_count(s, m);
     size_t size = mhi_gc_elem_size(s);
     atomic_fetch_add_explicit(&G->swept_bytes, (uint64_t)(old > live ? old - live : 0) * size,
                               memory_order_relaxed);
@@ -109,8 +98,8 @@ static bool sweep_span(mhi_span *s) {
     /* In place, a word at a time: a live object's alloc bit stays set
      * throughout, for lock-free readers (mh_gc_base). */
     for (uint32_t w = 0; w < nw; w++) {
-        __atomic_store_n(&a[w], m[w] | tail_mask(s, w), __ATOMIC_RELAXED);
-        m[w] = tail_mask(s, w);
+        __atomic_store_n(&a[w], m[w] | mhi_gc_tail(s, w), __ATOMIC_RELAXED);
+        m[w] = mhi_gc_tail(s, w);
     }
     atomic_store_explicit(&s->gc_freeindex, 0, memory_order_relaxed);
     s->gc_snapped = 0;
@@ -132,16 +121,10 @@ static mhi_span *sweep_first(mhi_span_list *l) {
 size_t mhi_gc_sweep_some(size_t max) {
     size_t n = 0;
     mhi_lock(&G->lock);
-    for (size_t c = 0; c < MHI_NUM_CLASSES && n < max; c++) {
-        for (int k = 0; k < MHI_GC_NKINDS && n < max; k++) {
-            mhi_span_list *l = c ? &G->unswept[c][k] : &G->large_unswept;
-            while (l->first && n < max) {
+    for (size_t c = 0; c < MHI_NUM_CLASSES && n < max; c++)
+        for (int k = 0; k < MHI_GC_NKINDS && n < max; k++)
+            for (mhi_span_list *l = &G->unswept[c][k]; l->first && n < max; n++)
                 (void)sweep_first(l);
-                n++;
-            }
-            if (!c) break;
-        }
-    }
     size_t left = G->unswept_pages;
     mhi_unlock(&G->lock);
     return left ? n : 0;
@@ -184,9 +167,7 @@ static size_t reclaim_locked(size_t npages) {
         if (n == 0) break;
         for (size_t i = 0; i < n; i++) {
             mhi_span *s = found[i];
-            uint64_t objs = 0;
-            for (uint32_t x = 0; x < nwords(s); x++)
-                objs += (uint64_t)__builtin_popcountll(s->gc_alloc[x] & ~tail_mask(s, x));
+            uint64_t objs = mhi_gc_count(s, s->gc_alloc);
             got += s->npages;
             unlist(s);
             atomic_fetch_add_explicit(&G->reclaimed_bytes, objs * mhi_gc_elem_size(s),
@@ -235,7 +216,7 @@ static mhi_span *span_new(size_t c, size_t npages, int k, bool *need_gc) {
     s->gc_where = MHI_WHERE_NONE;
     s->gc_alloc = c ? bits : &s->gc_inline[0];
     s->gc_mark = c ? bits + MHI_GC_BITWORDS : &s->gc_inline[1];
-    for (uint32_t w = 0; w < nwords(s); w++) s->gc_alloc[w] = s->gc_mark[w] = tail_mask(s, w);
+    for (uint32_t w = 0; w < mhi_gc_words(s); w++) s->gc_alloc[w] = s->gc_mark[w] = mhi_gc_tail(s, w);
     atomic_store_explicit(&s->gc_freeindex, 0, memory_order_relaxed);
     atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
     atomic_fetch_add_explicit(&G->heap_bytes, npages << MHI_PAGE_SHIFT, memory_order_relaxed);
@@ -245,12 +226,12 @@ static mhi_span *span_new(size_t c, size_t npages, int k, bool *need_gc) {
 /* Take the next free slot of s at or past its freeindex (owner or lock). */
 static void *take_slot(mhi_span *s) {
     uint32_t i = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
-    for (uint32_t w = i / 64; w < nwords(s); w++) {
-        uint64_t f = ~s->gc_alloc[w];
+    for (uint32_t w = i / 64; w < mhi_gc_words(s); w++) {
+        uint64_t word = s->gc_alloc[w], f = ~word;
         if (w == i / 64) f &= ~0ULL << (i & 63);
         if (!f) continue;
         uint32_t j = w * 64 + (uint32_t)__builtin_ctzll(f);
-        __atomic_store_n(&s->gc_alloc[w], s->gc_alloc[w] | 1ULL << (j & 63), __ATOMIC_RELAXED);
+        __atomic_store_n(&s->gc_alloc[w], word | 1ULL << (j & 63), __ATOMIC_RELAXED);
         atomic_store_explicit(&s->gc_freeindex, j + 1, memory_order_relaxed);
         return (char *)s->base + (size_t)j * s->elemsize;
     }
@@ -280,10 +261,7 @@ static mhi_span *span_get(size_t c, int k, bool *need_gc) {
 
 /* Free bytes of s a thread takes with it (for pacing). */
 static uint64_t free_bytes(const mhi_span *s) {
-    uint32_t used = 0;
-    for (uint32_t w = 0; w < nwords(s); w++)
-        used += (uint32_t)__builtin_popcountll(s->gc_alloc[w] & ~tail_mask(s, w));
-    return (uint64_t)(s->nelems - used) * s->elemsize;
+    return (uint64_t)(s->nelems - mhi_gc_count(s, s->gc_alloc)) * s->elemsize;
 }
 
 /* s leaves a thread's cache (lock held). */
@@ -397,28 +375,19 @@ void mhi_gc_start_sweep_locked(void) {
     /* This mark covered every object allocated so far: only the spans
      * threads keep allocating from need a snapshot, taken now. */
     mhi_gc_each_span_locked(snapshot, NULL);
-    for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
+    for (size_t c = 0; c < MHI_NUM_CLASSES; c++)
         for (int k = 0; k < MHI_GC_UNCOLL; k++) {
             unsweep_list(&G->partial[c][k]);
             unsweep_list(&G->full[c][k]);
         }
-    /* Large objects: the uncollectable ones stay. */
-    for (mhi_span *s = G->large.first, *next; s; s = next) {
-        next = s->next;
-        if (s->gc_kind == MHI_GC_UNCOLL) continue;
-        unlist(s);
-        enlist(s, MHI_WHERE_AVAIL);
-    }
     atomic_store_explicit(&G->sweepgen, sweepgen() + 2, memory_order_relaxed);
     /* Uncollectable spans are never swept: they stay current. */
-    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
+    for (size_t c = 0; c < MHI_NUM_CLASSES; c++) {
         for (mhi_span *s = G->partial[c][MHI_GC_UNCOLL].first; s; s = s->next)
             atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
         for (mhi_span *s = G->full[c][MHI_GC_UNCOLL].first; s; s = s->next)
             atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
     }
-    for (mhi_span *s = G->large.first; s; s = s->next)
-        atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
 }
 
 /* ---- objects ---- */
@@ -446,7 +415,7 @@ void mhi_gc_free_object(void *p) {
     mhi_lock(&G->lock);
     atomic_fetch_add_explicit(&G->freed_bytes, size, memory_order_relaxed);
     if (s->sizeclass == 0) {
-        if (s->gc_where == MHI_WHERE_AVAIL || s->gc_where == MHI_WHERE_CFULL) unlist(s);
+        unlist(s);
         span_free(s);
     } else if (!s->gc_cached) {
         /* Nobody allocates from s: the slot is free at once. */
@@ -471,14 +440,12 @@ void mhi_gc_free_object(void *p) {
 /* ---- walking and verifying ---- */
 
 void mhi_gc_each_span_locked(void (*fn)(mhi_span *s, void *ctx), void *ctx) {
-    for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
+    for (size_t c = 0; c < MHI_NUM_CLASSES; c++)
         for (int k = 0; k < MHI_GC_NKINDS; k++) {
             mhi_span_list *ls[3] = {&G->partial[c][k], &G->full[c][k], &G->unswept[c][k]};
             for (int i = 0; i < 3; i++)
                 for (mhi_span *s = ls[i]->first; s; s = s->next) fn(s, ctx);
         }
-    for (mhi_span *s = G->large.first; s; s = s->next) fn(s, ctx);
-    for (mhi_span *s = G->large_unswept.first; s; s = s->next) fn(s, ctx);
     for (mhi_gc_thread *t = G->threads; t; t = t->next)
         for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
             for (int k = 0; k < MHI_GC_NKINDS; k++)
@@ -509,8 +476,8 @@ static void verify_span(mhi_span *s, void *arg) {
     MHI_VERIFY(e, fi <= s->nelems, "gc span %p: freeindex %u of %u", b, fi, s->nelems);
     if (s->gc_where == MHI_WHERE_CFULL && sg == h) MHI_VERIFY(e, !has_free(s), "gc span %p: full with a free slot", b);
     if (s->gc_where == MHI_WHERE_CPARTIAL) MHI_VERIFY(e, has_free(s), "gc span %p: partial without a free slot", b);
-    for (uint32_t w = 0; w < nwords(s); w++) {
-        uint64_t t = tail_mask(s, w);
+    for (uint32_t w = 0; w < mhi_gc_words(s); w++) {
+        uint64_t t = mhi_gc_tail(s, w);
         MHI_VERIFY(e, (s->gc_alloc[w] & t) == t && (s->gc_mark[w] & t) == t,
                    "gc span %p: tail bits of word %u", b, w);
     }
@@ -526,10 +493,9 @@ size_t mhi_gc_verify(void) {
     MHI_VERIFY(&v.errors, v.bytes == hb, "gc heap holds %llu bytes of spans, counted %llu",
                (unsigned long long)v.bytes, (unsigned long long)hb);
     uint64_t up = 0;
-    for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
+    for (size_t c = 0; c < MHI_NUM_CLASSES; c++)
         for (int k = 0; k < MHI_GC_NKINDS; k++)
             for (mhi_span *s = G->unswept[c][k].first; s; s = s->next) up += s->npages;
-    for (mhi_span *s = G->large_unswept.first; s; s = s->next) up += s->npages;
     MHI_VERIFY(&v.errors, up == G->unswept_pages, "gc: %llu unswept pages listed, %llu counted",
                (unsigned long long)up, (unsigned long long)G->unswept_pages);
     mhi_unlock(&G->lock);

@@ -145,10 +145,7 @@ static __attribute__((noinline)) uintptr_t scan_self(mhi_gc_thread *t) {
 static void clear_stale_marks(mhi_span *s, void *ctx) {
     uint32_t h = *(const uint32_t *)ctx;
     if (atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == h) return;
-    for (uint32_t w = 0; w < (s->nelems + 63) / 64; w++) {
-        uint32_t lo = w * 64;
-        s->gc_mark[w] = s->nelems >= lo + 64 ? 0 : ~0ULL << (s->nelems - lo);
-    }
+    for (uint32_t w = 0; w < mhi_gc_words(s); w++) s->gc_mark[w] = mhi_gc_tail(s, w);
 }
 
 uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *roots) {

@@ -153,16 +153,21 @@ void mhi_printf(int fd, const char *fmt, ...) {
     mhi_os_write(fd, buf, n < sizeof buf ? n : sizeof buf - 1);
 }
 
-void mhi_fatal(const char *fmt, ...) {
+/* One line on stderr: prefix, the message, a newline (cut to fit). */
+static void print_line(const char *prefix, const char *fmt, va_list ap) {
     char buf[256];
-    size_t n = mhi_fmt(buf, sizeof buf, "mheap: ");
-    va_list ap;
-    va_start(ap, fmt);
+    size_t n = mhi_fmt(buf, sizeof buf, "%s", prefix);
     n += mhi_vfmt(buf + n, sizeof buf - n, fmt, ap);
-    va_end(ap);
     if (n > sizeof buf - 2) n = sizeof buf - 2;
     buf[n++] = '\n';
     mhi_os_write(2, buf, n);
+}
+
+void mhi_fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    print_line("mheap: ", fmt, ap);
+    va_end(ap);
     mhi_os_abort();
 }
 
@@ -172,13 +177,8 @@ void mhi_fatal_at(const char *what, const void *p) {
 
 void mhi_verify_report(size_t *errors, const char *fmt, ...) {
     if (++*errors > 20) return;
-    char buf[256];
-    size_t n = mhi_fmt(buf, sizeof buf, "mheap: verify: ");
     va_list ap;
     va_start(ap, fmt);
-    n += mhi_vfmt(buf + n, sizeof buf - n, fmt, ap);
+    print_line("mheap: verify: ", fmt, ap);
     va_end(ap);
-    if (n > sizeof buf - 2) n = sizeof buf - 2;
-    buf[n++] = '\n';
-    mhi_os_write(2, buf, n);
 }
