@@ -20,7 +20,8 @@
  * one span per class and kind (cur) across a cycle: such a span is not
  * swept while cached; at the pause its freeindex is recorded (gc_snap,
  * gc_snapped), and when it is swept, objects allocated from there on count
- * as live (they were allocated after the mark).  Every uncached span is
+ * as live (they were allocated after the mark), and so does the one before
+ * it (its owner may have stopped before forming its address).  Every uncached span is
  * swept before the next mark begins (the collection finishes sweeping
  * first), so mark bits are clear at mark time except on spans that stayed
  * cached, whose old marks only keep objects one cycle longer.

@@ -82,8 +82,11 @@ static bool sweep_span(mhi_span *s) {
     uint32_t nw = mhi_gc_words(s), live = 0, old = 0;
     uint64_t *a = s->gc_alloc, *m = s->gc_mark;
     if (s->gc_snapped) {
+        /* From snap - 1: the owner may have been stopped after it
+         * published freeindex = i + 1 for slot i and before it formed the
+         * slot's address, so no root held a pointer to it. */
         uint32_t end = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
-        for (uint32_t i = s->gc_snap; i < end && i < s->nelems; i++)
+        for (uint32_t i = s->gc_snap ? s->gc_snap - 1 : 0; i < end && i < s->nelems; i++)
             if (a[i >> 6] >> (i & 63) & 1) m[i >> 6] |= 1ULL << (i & 63);
     }
     old = mhi_gc_count(s, a);
@@ -330,7 +333,13 @@ void *mhi_gc_alloc_large(size_t size, int k, bool *need_gc) {
     mhi_lock(&G->lock);
     mhi_gc_heap_init_locked();
     mhi_span *s = span_new(0, npages, k, need_gc);
+    void *p = NULL;
     if (s) {
+        /* The address is formed before the lock is dropped and kept
+         * opaque, so from the first moment the world can stop it is in a
+         * register or on the stack, where marking finds it. */
+        p = (void *)s->base;
+        __asm__ volatile("" : "+r"(p) : : "memory");
         s->gc_alloc[0] |= 1;
         atomic_store_explicit(&s->gc_freeindex, 1, memory_order_relaxed);
         enlist(s, MHI_WHERE_CFULL);
@@ -338,7 +347,7 @@ void *mhi_gc_alloc_large(size_t size, int k, bool *need_gc) {
         atomic_fetch_add_explicit(&G->alloc_bytes, size, memory_order_relaxed);
     }
     mhi_unlock(&G->lock);
-    return s ? (void *)s->base : NULL;
+    return p;
 }
 
 void mhi_gc_release_thread_spans(mhi_gc_thread *t) {
@@ -422,7 +431,10 @@ void mhi_gc_free_object(void *p) {
         __atomic_store_n(&s->gc_alloc[i >> 6], s->gc_alloc[i >> 6] & ~(1ULL << (i & 63)),
                          __ATOMIC_RELAXED);
         s->gc_mark[i >> 6] &= ~(1ULL << (i & 63));
-        if ((uint32_t)i < atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed))
+        /* (an unswept span keeps its freeindex: its snapshot's range ends
+         * there, and sweeping resets it) */
+        if (atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == sweepgen() &&
+            (uint32_t)i < atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed))
             atomic_store_explicit(&s->gc_freeindex, (uint32_t)i, memory_order_relaxed);
         if (s->gc_where == MHI_WHERE_CFULL) {
             unlist(s);
