@@ -242,7 +242,7 @@ static MHI_NOINLINE void *gc_alloc_slow(size_t size, int k) {
     }
 }
 
-static inline void *gc_alloc(size_t size, int k) {
+static inline __attribute__((always_inline)) void *gc_alloc(size_t size, int k) {
     if (MHI_LIKELY(size <= MHI_SMALL_SIZE_MAX && k != MHI_GC_UNCOLL)) {
         void *p = mhi_gc_pop(mhi_gc_self, mhi_size_class(size), k);
         if (MHI_LIKELY(p != NULL)) return p;

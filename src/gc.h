@@ -8,9 +8,15 @@
  * classes (one object per span above 32 KiB), in three kinds: scanned,
  * pointer-free (never scanned) and uncollectable (scanned as roots, never
  * swept).  Each span has two side bitmaps, one bit per object (span.h):
- * gc_alloc (allocated) and gc_mark (reached in the last mark); no header is
- * added to objects.  A conservative pointer into a span finds its object
- * by reciprocal division and counts only if the object's alloc bit is set.
+ * gc_alloc and gc_mark (reached in the last mark); no header is added to
+ * objects.  Slot i is allocated iff i < gc_freeindex or its alloc bit is
+ * set: a thread allocating from its current span advances gc_freeindex
+ * past free slots (found through gc_cache) and writes no bit.  A span
+ * that leaves a thread's cache swept has the slots below its freeindex
+ * written into its alloc bits and its freeindex reset to 0; one that
+ * needs sweeping keeps both until it is swept.  A conservative pointer
+ * into a span finds its object by reciprocal division and counts only if
+ * the object is allocated.
  *
  * ---- Sweep generations (the seed's sweepgen, relative to h = sweepgen) ----
  *   s->sweepgen == h      swept for this cycle (or new since it began)
@@ -157,11 +163,19 @@ void mhi_gc_collect(bool forced, bool release);
 void mhi_gc_init(void);
 
 /* The words of a span's bitmaps, the set bits past its objects in word w,
- * and how many objects a bitmap marks. */
+ * the bits of word w below the span's freeindex (allocated whatever their
+ * alloc bits say), and how many objects a bitmap marks. */
 static inline uint32_t mhi_gc_words(const mhi_span *s) { return (s->nelems + 63) / 64; }
 static inline uint64_t mhi_gc_tail(const mhi_span *s, uint32_t w) {
     uint32_t lo = w * 64;
     return s->nelems >= lo + 64 ? 0 : ~0ULL << (s->nelems - lo);
+}
+static inline uint64_t mhi_gc_below(uint32_t fi, uint32_t w) {
+    uint32_t lo = w * 64;
+    return fi >= lo + 64 ? ~0ULL : fi <= lo ? 0 : ~0ULL >> (64 - (fi - lo));
+}
+static inline uint32_t mhi_gc_freeindex(const mhi_span *s) {
+    return atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
 }
 static inline uint32_t mhi_gc_count(const mhi_span *s, const uint64_t *bits) {
     uint32_t n = 0;
@@ -169,23 +183,46 @@ static inline uint32_t mhi_gc_count(const mhi_span *s, const uint64_t *bits) {
         n += (uint32_t)__builtin_popcountll(bits[w] & ~mhi_gc_tail(s, w));
     return n;
 }
+/* Allocated objects of s (its alloc bits and the slots below freeindex). */
+static inline uint32_t mhi_gc_count_allocated(const mhi_span *s) {
+    uint32_t n = 0, fi = mhi_gc_freeindex(s);
+    for (uint32_t w = 0; w < mhi_gc_words(s); w++)
+        n += (uint32_t)__builtin_popcountll((s->gc_alloc[w] | mhi_gc_below(fi, w)) &
+                                            ~mhi_gc_tail(s, w));
+    return n;
+}
+/* Is slot i (< nelems) of s allocated? */
+static inline bool mhi_gc_allocated(const mhi_span *s, uint32_t i) {
+    return i < mhi_gc_freeindex(s) ||
+           (__atomic_load_n(&s->gc_alloc[i >> 6], __ATOMIC_RELAXED) >> (i & 63) & 1);
+}
+
+/* Zero a fresh object of n bytes (a class size: a multiple of 16). */
+static inline void mhi_gc_zero(void *p, size_t n) {
+    char *q = p;
+    if (n > 64) {
+        memset(q, 0, n);
+        return;
+    }
+    __builtin_memset(q, 0, 16); /* (constant sizes: inline stores) */
+    if (n > 16) __builtin_memset(q + 16, 0, 16);
+    if (n > 32) __builtin_memset(q + 32, 0, 16);
+    if (n > 48) __builtin_memset(q + 48, 0, 16);
+}
 
 /* The fast path: take the next free object of the thread's current span
- * of class c and kind k, or NULL. */
+ * of class c and kind k from its allocation cache, or NULL.  No bitmap is
+ * written: the slot is allocated once freeindex passes it. */
 static inline void *mhi_gc_pop(mhi_gc_thread *t, size_t c, int k) {
     mhi_span *s = t->cur[c][k];
-    uint32_t i = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
-    if (MHI_UNLIKELY(i >= s->nelems)) return NULL;
-    uint64_t *w = &s->gc_alloc[i >> 6];
-    uint64_t word = __atomic_load_n(w, __ATOMIC_RELAXED);
-    uint64_t f = ~word >> (i & 63);
-    if (MHI_UNLIKELY(!f)) return NULL;
-    i += (uint32_t)__builtin_ctzll(f);
-    /* (relaxed atomics: other threads may read the word, never write it) */
-    __atomic_store_n(w, word | 1ULL << (i & 63), __ATOMIC_RELAXED);
+    uint64_t cache = s->gc_cache;
+    if (MHI_UNLIKELY(!cache)) return NULL;
+    uint32_t z = (uint32_t)__builtin_ctzll(cache);
+    uint32_t i = mhi_gc_freeindex(s) + z;
+    s->gc_cache = (cache >> z) >> 1;
     atomic_store_explicit(&s->gc_freeindex, i + 1, memory_order_relaxed);
     void *p = (char *)s->base + (size_t)i * s->elemsize;
-    if (k == MHI_GC_SCAN && s->needzero) memset(p, 0, s->elemsize);
+    if (k == MHI_GC_SCAN && s->needzero) mhi_gc_zero(p, s->elemsize);
     return p;
 }
 

@@ -52,7 +52,7 @@ static void enlist(mhi_span *s, int where) {
 
 /* A free slot at or past freeindex? */
 static bool has_free(const mhi_span *s) {
-    uint32_t i = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
+    uint32_t i = mhi_gc_freeindex(s);
     if (i >= s->nelems) return false;
     uint32_t w = i / 64;
     if (~s->gc_alloc[w] >> (i & 63)) return true;
@@ -79,17 +79,19 @@ static void span_free(mhi_span *s) {
  * ones.  Returns false if nothing was live (s went back to the page
  * heap). */
 static bool sweep_span(mhi_span *s) {
-    uint32_t nw = mhi_gc_words(s), live = 0, old = 0;
+    uint32_t nw = mhi_gc_words(s), live = 0, old = mhi_gc_count_allocated(s);
     uint64_t *a = s->gc_alloc, *m = s->gc_mark;
     if (s->gc_snapped) {
-        /* From snap - 1: the owner may have been stopped after it
-         * published freeindex = i + 1 for slot i and before it formed the
-         * slot's address, so no root held a pointer to it. */
-        uint32_t end = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
-        for (uint32_t i = s->gc_snap ? s->gc_snap - 1 : 0; i < end && i < s->nelems; i++)
-            if (a[i >> 6] >> (i & 63) & 1) m[i >> 6] |= 1ULL << (i & 63);
+        /* Slots taken from the snapshot on (free at the last sweep, so
+         * their alloc bits are clear), and the slot just before it: the
+         * owner may have been stopped after it published freeindex =
+         * i + 1 for slot i and before it formed the slot's address, so no
+         * root held a pointer to it. */
+        uint32_t snap = s->gc_snap, end = mhi_gc_freeindex(s);
+        for (uint32_t w = snap / 64; w < nw; w++)
+            m[w] |= (mhi_gc_below(end, w) & ~mhi_gc_below(snap, w)) & ~a[w];
+        if (snap) m[(snap - 1) >> 6] |= 1ULL << ((snap - 1) & 63);
     }
-    old = mhi_gc_count(s, a);
     live = mhi_gc_count(s, m);
     size_t size = mhi_gc_elem_size(s);
     atomic_fetch_add_explicit(&G->swept_bytes, (uint64_t)(old > live ? old - live : 0) * size,
@@ -105,6 +107,7 @@ static bool sweep_span(mhi_span *s) {
         m[w] = mhi_gc_tail(s, w);
     }
     atomic_store_explicit(&s->gc_freeindex, 0, memory_order_relaxed);
+    s->gc_cache = 0;
     s->gc_snapped = 0;
     s->needzero = 1;
     atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
@@ -144,19 +147,24 @@ void mhi_gc_finish_sweep(void) {
  * marks bit, until at least npages are back (lock held).  Spans a thread
  * cached through the last pause may hold objects allocated after it, and
  * are left to sweeping.  The bitmaps are read under the heap lock, a few
- * candidates at a time, and the spans freed after it is dropped. */
+ * candidates at a time, and the spans freed after it is dropped; the
+ * search resumes where the last one stopped, so one cycle's reclaims read
+ * each bitmap word once (the seed's mHeap_Reclaim walks every span). */
+static mhi_arena *reclaim_ar; /* where the last reclaim stopped (lock); */
+static size_t reclaim_w;       /* reset by each pause */
+
 static size_t reclaim_locked(size_t npages) {
     size_t got = 0;
-    mhi_arena *ar = mhi_arena_list;
-    size_t w = 0;
+    mhi_arena *ar = reclaim_ar;
+    size_t w = reclaim_w;
     while (ar && got < npages) {
-        mhi_span *found[16];
+        mhi_span *found[16 + 64]; /* (whole words: up to 64 more) */
         size_t n = 0;
         mhi_lock(&mhi_heap_.lock);
         for (; ar && n < 16; ar = ar->next, w = 0) {
             for (; w < MHI_ARENA_WORDS && n < 16; w++) {
                 uint64_t cand = ar->inuse[w] & ~__atomic_load_n(&ar->marks[w], __ATOMIC_RELAXED);
-                for (; cand && n < 16; cand &= cand - 1) {
+                for (; cand; cand &= cand - 1) {
                     size_t b = (size_t)__builtin_ctzll(cand);
                     mhi_span *s = mhi_arena_span(ar, ar->base + ((w * 64 + b) << MHI_PAGE_SHIFT));
                     if (s && mhi_span_kind(s) == MHI_KIND_GC && s->gc_where == MHI_WHERE_AVAIL &&
@@ -167,10 +175,12 @@ static size_t reclaim_locked(size_t npages) {
             if (n >= 16) break;
         }
         mhi_unlock(&mhi_heap_.lock);
+        reclaim_ar = ar;
+        reclaim_w = w;
         if (n == 0) break;
         for (size_t i = 0; i < n; i++) {
             mhi_span *s = found[i];
-            uint64_t objs = mhi_gc_count(s, s->gc_alloc);
+            uint64_t objs = mhi_gc_count_allocated(s);
             got += s->npages;
             unlist(s);
             atomic_fetch_add_explicit(&G->reclaimed_bytes, objs * mhi_gc_elem_size(s),
@@ -221,24 +231,41 @@ static mhi_span *span_new(size_t c, size_t npages, int k, bool *need_gc) {
     s->gc_mark = c ? bits + MHI_GC_BITWORDS : &s->gc_inline[1];
     for (uint32_t w = 0; w < mhi_gc_words(s); w++) s->gc_alloc[w] = s->gc_mark[w] = mhi_gc_tail(s, w);
     atomic_store_explicit(&s->gc_freeindex, 0, memory_order_relaxed);
+    s->gc_cache = 0;
     atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
     atomic_fetch_add_explicit(&G->heap_bytes, npages << MHI_PAGE_SHIFT, memory_order_relaxed);
     return s;
 }
 
-/* Take the next free slot of s at or past its freeindex (owner or lock). */
+/* The owner of current span s, its allocation cache empty: take the next
+ * free slot at or past freeindex and load the cache with the free slots
+ * after it in the same bitmap word; NULL if the span is full. */
 static void *take_slot(mhi_span *s) {
-    uint32_t i = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
+    uint32_t i = mhi_gc_freeindex(s);
     for (uint32_t w = i / 64; w < mhi_gc_words(s); w++) {
-        uint64_t word = s->gc_alloc[w], f = ~word;
+        uint64_t f = ~s->gc_alloc[w];
         if (w == i / 64) f &= ~0ULL << (i & 63);
         if (!f) continue;
-        uint32_t j = w * 64 + (uint32_t)__builtin_ctzll(f);
-        __atomic_store_n(&s->gc_alloc[w], word | 1ULL << (j & 63), __ATOMIC_RELAXED);
+        uint32_t b = (uint32_t)__builtin_ctzll(f), j = w * 64 + b;
+        s->gc_cache = (f >> b) >> 1;
         atomic_store_explicit(&s->gc_freeindex, j + 1, memory_order_relaxed);
         return (char *)s->base + (size_t)j * s->elemsize;
     }
+    s->gc_cache = 0;
     atomic_store_explicit(&s->gc_freeindex, s->nelems, memory_order_relaxed);
+    return NULL;
+}
+
+/* Set the first clear alloc bit of s, which keeps exact bits (an
+ * uncollectable span, under the lock); NULL if none. */
+static void *claim_slot(mhi_span *s) {
+    for (uint32_t w = 0; w < mhi_gc_words(s); w++) {
+        uint64_t word = s->gc_alloc[w];
+        if (!~word) continue;
+        uint32_t j = w * 64 + (uint32_t)__builtin_ctzll(~word);
+        __atomic_store_n(&s->gc_alloc[w], word | 1ULL << (j & 63), __ATOMIC_RELAXED);
+        return (char *)s->base + (size_t)j * s->elemsize;
+    }
     return NULL;
 }
 
@@ -270,10 +297,18 @@ static uint64_t free_bytes(const mhi_span *s) {
 /* s leaves a thread's cache (lock held). */
 static void release_cached(mhi_span *s) {
     s->gc_cached = 0;
-    if (atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == sweepgen())
+    s->gc_cache = 0;
+    if (atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == sweepgen()) {
+        /* The slots it handed out become alloc bits (in place: each slot
+         * stays allocated throughout, for lock-free readers). */
+        uint32_t fi = mhi_gc_freeindex(s);
+        for (uint32_t w = 0; w < mhi_gc_words(s) && w * 64 < fi; w++)
+            __atomic_store_n(&s->gc_alloc[w], s->gc_alloc[w] | mhi_gc_below(fi, w), __ATOMIC_RELAXED);
+        atomic_store_explicit(&s->gc_freeindex, 0, memory_order_relaxed);
         file_swept(s);
-    else
+    } else {
         enlist(s, MHI_WHERE_AVAIL); /* cached through a pause: sweep it */
+    }
 }
 
 void *mhi_gc_refill(mhi_gc_thread *t, size_t c, int k, bool *need_gc) {
@@ -281,7 +316,7 @@ void *mhi_gc_refill(mhi_gc_thread *t, size_t c, int k, bool *need_gc) {
     if (s != &mhi_gc_span_empty) {
         void *p = take_slot(s); /* a free slot further on */
         if (p) {
-            if (k == MHI_GC_SCAN && s->needzero) memset(p, 0, s->elemsize);
+            if (k == MHI_GC_SCAN && s->needzero) mhi_gc_zero(p, s->elemsize);
             return p;
         }
     }
@@ -301,9 +336,8 @@ void *mhi_gc_refill(mhi_gc_thread *t, size_t c, int k, bool *need_gc) {
     }
     mhi_unlock(&G->lock);
     if (!s) return NULL;
-    void *p = mhi_gc_pop(t, c, k);
-    if (!p) p = take_slot(s);
-    if (p && k == MHI_GC_SCAN && s->needzero) memset(p, 0, s->elemsize);
+    void *p = take_slot(s); /* (it has a free slot) */
+    if (p && k == MHI_GC_SCAN && s->needzero) mhi_gc_zero(p, s->elemsize);
     return p;
 }
 
@@ -316,9 +350,8 @@ void *mhi_gc_alloc_uncollectable(size_t c) {
     else s = span_new(c, mhi_class_npages[c], MHI_GC_UNCOLL, &need_gc);
     void *p = NULL;
     if (s) {
-        atomic_store_explicit(&s->gc_freeindex, 0, memory_order_relaxed);
-        p = take_slot(s);
-        if (s->needzero) memset(p, 0, s->elemsize);
+        p = claim_slot(s);
+        if (s->needzero) mhi_gc_zero(p, s->elemsize);
         file_swept(s);
         atomic_fetch_add_explicit(&G->alloc_since, s->elemsize, memory_order_relaxed);
         atomic_fetch_add_explicit(&G->alloc_bytes, s->elemsize, memory_order_relaxed);
@@ -341,7 +374,6 @@ void *mhi_gc_alloc_large(size_t size, int k, bool *need_gc) {
         p = (void *)s->base;
         __asm__ volatile("" : "+r"(p) : : "memory");
         s->gc_alloc[0] |= 1;
-        atomic_store_explicit(&s->gc_freeindex, 1, memory_order_relaxed);
         enlist(s, MHI_WHERE_CFULL);
         atomic_fetch_add_explicit(&G->alloc_since, npages << MHI_PAGE_SHIFT, memory_order_relaxed);
         atomic_fetch_add_explicit(&G->alloc_bytes, size, memory_order_relaxed);
@@ -390,6 +422,8 @@ void mhi_gc_start_sweep_locked(void) {
             unsweep_list(&G->full[c][k]);
         }
     atomic_store_explicit(&G->sweepgen, sweepgen() + 2, memory_order_relaxed);
+    reclaim_ar = mhi_arena_list;
+    reclaim_w = 0;
     /* Uncollectable spans are never swept: they stay current. */
     for (size_t c = 0; c < MHI_NUM_CLASSES; c++) {
         for (mhi_span *s = G->partial[c][MHI_GC_UNCOLL].first; s; s = s->next)
@@ -409,8 +443,7 @@ mhi_span *mhi_gc_span_of(const void *p) {
 
 long mhi_gc_object_index(mhi_span *s, uintptr_t p) {
     uint32_t i = mhi_span_index(s, (const void *)p);
-    if (i >= s->nelems) return -1;
-    if (!(__atomic_load_n(&s->gc_alloc[i >> 6], __ATOMIC_RELAXED) >> (i & 63) & 1)) return -1;
+    if (i >= s->nelems || !mhi_gc_allocated(s, i)) return -1;
     return (long)i;
 }
 
@@ -426,24 +459,21 @@ void mhi_gc_free_object(void *p) {
     if (s->sizeclass == 0) {
         unlist(s);
         span_free(s);
-    } else if (!s->gc_cached) {
-        /* Nobody allocates from s: the slot is free at once. */
+    } else if (!s->gc_cached && mhi_gc_freeindex(s) == 0) {
+        /* Nobody allocates from s and its alloc bits are exact: the slot
+         * is free at once. */
         __atomic_store_n(&s->gc_alloc[i >> 6], s->gc_alloc[i >> 6] & ~(1ULL << (i & 63)),
                          __ATOMIC_RELAXED);
         s->gc_mark[i >> 6] &= ~(1ULL << (i & 63));
-        /* (an unswept span keeps its freeindex: its snapshot's range ends
-         * there, and sweeping resets it) */
-        if (atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == sweepgen() &&
-            (uint32_t)i < atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed))
-            atomic_store_explicit(&s->gc_freeindex, (uint32_t)i, memory_order_relaxed);
         if (s->gc_where == MHI_WHERE_CFULL) {
             unlist(s);
             enlist(s, MHI_WHERE_CPARTIAL);
         }
         s->needzero = 1;
     } else if (s->gc_kind != MHI_GC_NOSCAN) {
-        /* A thread allocates from s: the slot waits for the next sweep;
-         * meanwhile it holds no pointer. */
+        /* A thread allocates from s, or s waits to be swept with the
+         * slots below its freeindex allocated: the slot waits for a sweep
+         * after the next mark; meanwhile it holds no pointer. */
         memset(p, 0, size);
     }
     mhi_unlock(&G->lock);
@@ -484,8 +514,11 @@ static void verify_span(mhi_span *s, void *arg) {
     MHI_VERIFY(e, s->gc_where != MHI_WHERE_AVAIL || sg != h, "gc span %p: swept but unswept", b);
     MHI_VERIFY(e, (s->gc_where == MHI_WHERE_NONE) == (s->gc_cached != 0),
                "gc span %p: cached %d but listed %d", b, s->gc_cached, s->gc_where);
-    uint32_t fi = atomic_load_explicit(&s->gc_freeindex, memory_order_relaxed);
+    uint32_t fi = mhi_gc_freeindex(s);
     MHI_VERIFY(e, fi <= s->nelems, "gc span %p: freeindex %u of %u", b, fi, s->nelems);
+    MHI_VERIFY(e, s->gc_cached || sg != h || fi == 0,
+               "gc span %p: swept and uncached with freeindex %u", b, fi);
+    MHI_VERIFY(e, s->gc_cached || s->gc_cache == 0, "gc span %p: uncached with an allocation cache", b);
     if (s->gc_where == MHI_WHERE_CFULL && sg == h) MHI_VERIFY(e, !has_free(s), "gc span %p: full with a free slot", b);
     if (s->gc_where == MHI_WHERE_CPARTIAL) MHI_VERIFY(e, has_free(s), "gc span %p: partial without a free slot", b);
     for (uint32_t w = 0; w < mhi_gc_words(s); w++) {

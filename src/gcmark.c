@@ -55,7 +55,7 @@ static inline bool mark_word(uintptr_t w) {
     if (!s || mhi_span_kind(s) != MHI_KIND_GC || w < s->base || w >= mhi_span_end(s)) return false;
     if (mhi_span_state(s) != MHI_SPAN_INUSE) return false;
     uint32_t i = mhi_span_index(s, (const void *)w);
-    if (i >= s->nelems || !(s->gc_alloc[i >> 6] >> (i & 63) & 1)) return false;
+    if (i >= s->nelems || !mhi_gc_allocated(s, i)) return false;
     size_t size = mhi_gc_elem_size(s);
     uintptr_t obj = s->base + (uintptr_t)i * size;
     uint64_t bit = 1ULL << (i & 63);

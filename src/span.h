@@ -80,9 +80,15 @@ struct mhi_span {
      * NULL when on no list. */
     mhi_span *next;
     uintptr_t base; /* address of the first page; multiple of MHI_PAGE_SIZE */
-    /* KIND_SMALL: free objects, linked through their first word; the second
-     * word of each holds its address ^ MHI_FREE_MARK. */
-    void *freelist;
+    union {
+        /* KIND_SMALL: free objects, linked through their first word; the
+         * second word of each holds its address ^ MHI_FREE_MARK. */
+        void *freelist;
+        /* KIND_GC, a thread's current span: bit j set iff slot
+         * gc_freeindex + j is free, up to the end of that slot's bitmap
+         * word (Go's allocCache); the owner's alone. */
+        uint64_t gc_cache;
+    };
     /* KIND_SMALL: struct mhi_cache * or NULL.  Read without a lock by the
      * free fast path, which only compares it with the reader's own cache
      * (and only that cache makes it equal to itself). */
@@ -90,7 +96,13 @@ struct mhi_span {
     uint32_t elemsize; /* object size (classes); 0 for a span of one object */
     uint32_t nelems;   /* objects in the span */
     uint32_t divmul;   /* offset / elemsize == (offset * divmul) >> 32 */
-    uint32_t nfree;    /* KIND_SMALL: objects on freelist plus released ones */
+    union {
+        uint32_t nfree; /* KIND_SMALL: objects on freelist plus released ones */
+        /* KIND_GC: slots below it are allocated (gc.h); written by the
+         * owner of a current span, read by the collector while the owner
+         * is stopped and by lock-free lookups (relaxed atomics). */
+        _Atomic uint32_t gc_freeindex;
+    };
     /* enum mhi_span_state.  Written under the heap lock; a span that
      * becomes INUSE or MANUAL has its state stored last, with release
      * (mhi_span_publish), and lock-free readers load it with acquire
@@ -142,13 +154,12 @@ struct mhi_span {
             uint8_t where; /* enum mhi_span_where: which list holds it */
         };
         /* KIND_GC (gc.h).  gc_alloc / gc_mark: one bit per object (bits
-         * past nelems set in both); an object is allocated iff its alloc
-         * bit is set.  gc_freeindex: where the owner's next search for a
-         * free slot starts (written by the owner, read by the collector
-         * while the owner is stopped: relaxed atomics). */
+         * past nelems set in both); an object is allocated iff its index
+         * is below gc_freeindex or its alloc bit is set (the owner of a
+         * current span allocates by advancing gc_freeindex, writing no
+         * bit). */
         struct {
             uint64_t *gc_alloc, *gc_mark;
-            _Atomic uint32_t gc_freeindex;
             uint8_t gc_kind;   /* enum mhi_gc_kind */
             uint8_t gc_cached; /* a thread's current span (gc lock) */
             uint8_t gc_where;  /* the GC list holding it (gcheap.c) */
