@@ -11,6 +11,7 @@
  * slow path sweeps pages in proportion to what it allocates, so sweeping
  * ends before the next goal), and in the background thread. */
 #include <errno.h>
+#include <setjmp.h>
 
 #include "background.h"
 #include "gc.h"
@@ -162,6 +163,12 @@ static void set_goal(uint64_t live, uint64_t roots) {
 void mhi_gc_collect(bool forced, bool release) {
     mhi_gc_thread *self = mhi_gc_thread_get();
     if (!forced && atomic_load(&G->disabled)) return;
+    /* This thread's roots: its registers, spilled into this frame, and
+     * its stack from here up (the frames the collection calls below are
+     * mheap's own, and hold no pointer of the program's). */
+    jmp_buf regs;
+    __builtin_unwind_init();
+    (void)setjmp(regs);
     /* The calling thread's own current spans are swept with the rest:
      * it gives them up first (it owns them; others keep theirs). */
     if (forced) mhi_gc_release_thread_spans(self);
@@ -182,13 +189,15 @@ void mhi_gc_collect(bool forced, bool release) {
     mhi_lock(&G->lock);
     mhi_gc_heap_init_locked();
     int64_t t0 = mhi_os_nanotime();
+    atomic_store_explicit(&self->sp, (uintptr_t)&regs, memory_order_release);
     mhi_gc_stop_world();
     uint64_t roots = 0;
-    uint64_t live = mhi_gc_mark_locked((const uintptr_t(*)[2])ranges, nranges, &roots);
+    unsigned used = 1;
+    uint64_t live = mhi_gc_mark_locked((const uintptr_t(*)[2])ranges, nranges, &roots, &used);
     mhi_gc_start_sweep_locked();
     G->live_bytes = live;
     G->roots_bytes = roots;
-    G->markers = 1;
+    G->markers = used;
     set_goal(live, roots);
     atomic_store(&G->alloc_since, 0);
     mhi_gc_start_world();

@@ -95,6 +95,7 @@ typedef struct {
     uint64_t roots_bytes;         /* root bytes scanned by the last cycle */
     _Atomic int disabled;         /* mh_gc_disable nesting */
     _Atomic long percent;
+    _Atomic long markers_opt;     /* gc_markers: 0 automatic, 1 alone, n */
     _Atomic uint64_t limit;
     _Atomic int collecting;       /* a cycle is running (for allocation's trigger) */
     /* Statistics. */
@@ -145,8 +146,11 @@ size_t mhi_gc_verify(void);
 
 /* ---- gcmark.c ---- */
 /* Mark from every root (world stopped, lock held); returns the bytes
- * marked, and the root bytes scanned in *roots. */
-uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *roots);
+ * marked, the root bytes scanned in *roots and the markers in *used. */
+uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *roots,
+                            unsigned *used);
+/* In the child of fork: the marker threads are gone. */
+void mhi_gc_mark_fork_child(void);
 
 /* ---- gcworld.c ---- */
 mhi_gc_thread *mhi_gc_thread_get(void);

@@ -1,7 +1,19 @@
-/* gcmark.c - marking: the mark stack, conservative scanning, and the
- * roots (gc.h).  Runs while the world is stopped, on the collecting thread,
- * with the GC lock held. */
-#include <setjmp.h>
+/* gcmark.c - marking: the markers' stacks and the pool they share, the
+ * marker threads, conservative scanning, and the roots (gc.h).  Runs while
+ * the world is stopped, with the GC lock held by the collecting thread,
+ * which marks too.
+ *
+ * Work is ranges of memory to scan.  Each marker has its own stack of
+ * ranges (memory from the OS, doubled when full; when it cannot grow the
+ * range is dropped and the mark ends with a rescan of every marked
+ * object, as bdwgc does).  A marker that runs dry takes ranges from a
+ * shared pool; a busy marker that sees an idle one waiting moves the
+ * oldest half of its stack (the biggest subtrees of a depth-first walk)
+ * to the pool.  The mark ends when every marker is idle and the pool is
+ * empty.  A range longer than MARK_CHUNK is split as it is popped, so the
+ * markers share one large object.  Mark bits are set with an atomic OR
+ * when more than one marker runs. */
+#include <sched.h>
 
 #include "gc.h"
 
@@ -10,44 +22,122 @@
 
 #define G (&mhi_gc_)
 
-/* ---- the mark stack: ranges left to scan, in memory from the OS ---- */
+#define MARK_CHUNK ((uintptr_t)32 << 10)
+#define SHARE_MAX 256      /* ranges moved to the pool at once, at most */
+#define MAX_MARKERS 16
+/* Below this many bytes marked by the last cycle the collector marks
+ * alone: waking the other markers would cost more than they save. */
+#define PARALLEL_MIN_LIVE ((uint64_t)1 << 20)
 
+/* A range to scan; bit 0 of lo set: a stack or registers, where a pointer
+ * one past an object's end (a loop's end pointer) keeps the object. */
 typedef struct {
     uintptr_t lo, hi;
 } range;
 
-static range *stack;
-static size_t stack_len, stack_cap;
-static bool overflowed; /* a push found no room: rescan marked objects */
+typedef struct {
+    range *st;
+    size_t len, cap;
+    uint64_t marked; /* bytes this marker marked */
+    uint32_t pops;   /* since the last look at the pool */
+} __attribute__((aligned(MHI_CACHE_LINE))) marker;
+
+static marker markers[MAX_MARKERS];
+static unsigned nmarkers = 1; /* in this mark */
+static bool parallel;         /* nmarkers > 1 */
+static _Atomic bool overflowed;
 static _Atomic uint64_t stack_sys;
 
-static void push(uintptr_t lo, uintptr_t hi) {
-    if (MHI_UNLIKELY(stack_len == stack_cap)) {
-        size_t cap = stack_cap ? stack_cap * 2 : 4096;
-        range *n = mhi_os_alloc(cap * sizeof *n, &stack_sys);
-        if (!n) {
-            overflowed = true; /* dropped: found again by the rescan */
-            return;
-        }
-        if (stack) {
-            memcpy(n, stack, stack_len * sizeof *n);
-            mhi_os_release(stack, stack_cap * sizeof *n, &stack_sys);
-        }
-        stack = n;
-        stack_cap = cap;
+static bool stack_grow(range **st, size_t *cap, size_t len) {
+    size_t ncap = *cap ? *cap * 2 : 4096;
+    range *n = mhi_os_alloc(ncap * sizeof *n, &stack_sys);
+    if (!n) return false;
+    if (*st) {
+        memcpy(n, *st, len * sizeof *n);
+        mhi_os_release(*st, *cap * sizeof *n, &stack_sys);
     }
-    stack[stack_len++] = (range){lo, hi};
+    *st = n;
+    *cap = ncap;
+    return true;
+}
+
+static inline void push(marker *m, uintptr_t lo, uintptr_t hi) {
+    if (MHI_UNLIKELY(m->len == m->cap) && !stack_grow(&m->st, &m->cap, m->len)) {
+        atomic_store_explicit(&overflowed, true, memory_order_relaxed); /* rescan finds it */
+        return;
+    }
+    m->st[m->len++] = (range){lo, hi};
+}
+
+/* ---- the shared pool ---- */
+
+static struct {
+    _Atomic uint32_t lock; /* a spin lock: held for a copy of a few ranges */
+    range *st;
+    size_t len, cap;
+    unsigned idle;
+    bool done;
+} pool;
+static _Atomic uint32_t pool_gen;   /* futex word: work arrived or the mark ended */
+static _Atomic uint32_t pool_hungry; /* a marker waits and the pool is empty */
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static void pool_lock(void) {
+    for (unsigned n = 0; atomic_exchange_explicit(&pool.lock, 1, memory_order_acquire); n++)
+        if (n > 64) sched_yield();
+        else cpu_relax();
+}
+static void pool_unlock(void) { atomic_store_explicit(&pool.lock, 0, memory_order_release); }
+
+/* Move the oldest half of m's stack (at most SHARE_MAX) to the pool. */
+static void share(marker *m) {
+    size_t n = m->len / 2;
+    if (n > SHARE_MAX) n = SHARE_MAX;
+    if (n == 0) return;
+    pool_lock();
+    if (pool.len + n > pool.cap && !stack_grow(&pool.st, &pool.cap, pool.len)) {
+        pool_unlock();
+        return; /* (m keeps them) */
+    }
+    memcpy(pool.st + pool.len, m->st, n * sizeof *m->st);
+    pool.len += n;
+    atomic_store_explicit(&pool_hungry, 0, memory_order_relaxed);
+    pool_unlock();
+    memmove(m->st, m->st + n, (m->len - n) * sizeof *m->st);
+    m->len -= n;
+    atomic_fetch_add_explicit(&pool_gen, 1, memory_order_release);
+    mhi_os_futex_wake_all(&pool_gen);
+}
+
+/* Take up to SHARE_MAX ranges from the pool into m (pool locked). */
+static void take_locked(marker *m) {
+    size_t n = pool.len < SHARE_MAX ? pool.len : SHARE_MAX;
+    while (m->cap - m->len < n)
+        if (!stack_grow(&m->st, &m->cap, m->len)) {
+            n = m->cap - m->len;
+            break;
+        }
+    pool.len -= n;
+    memcpy(m->st + m->len, pool.st + pool.len, n * sizeof *m->st);
+    m->len += n;
 }
 
 /* ---- marking one word ---- */
 
 static uintptr_t heap_lo, heap_hi; /* the arenas' range, for a quick test */
-static uint64_t marked_bytes;
 
 /* If w points into an allocated, unmarked GC object, mark it and queue it
  * for scanning (unless it is pointer-free).  Returns true if w pointed at
  * an object's first byte (the caller may also try w - 1). */
-static inline bool mark_word(uintptr_t w) {
+__attribute__((no_sanitize("address", "thread"), always_inline)) static inline bool
+mark_word(marker *m, uintptr_t w) {
     if (w - heap_lo >= heap_hi - heap_lo) return false;
     mhi_arena *ar = mhi_arena_of(w);
     if (!ar) return false;
@@ -58,83 +148,188 @@ static inline bool mark_word(uintptr_t w) {
     if (i >= s->nelems || !mhi_gc_allocated(s, i)) return false;
     size_t size = mhi_gc_elem_size(s);
     uintptr_t obj = s->base + (uintptr_t)i * size;
-    uint64_t bit = 1ULL << (i & 63);
-    if (s->gc_mark[i >> 6] & bit) return w == obj; /* (its span's arena bit is set) */
-    /* (one marker: plain stores; the arena bit says the span has marks) */
-    s->gc_mark[i >> 6] |= bit;
-    mhi_arena *sa = mhi_arena_must(s->base);
-    size_t pg = mhi_arena_page(s->base);
-    if (!mhi_arena_bit(sa->marks, pg)) mhi_arena_bit_or(sa->marks, pg);
-    marked_bytes += size;
-    if (s->gc_kind != MHI_GC_NOSCAN) {
-        __builtin_prefetch((const void *)obj);
-        push(obj, obj + size);
+    uint64_t bit = 1ULL << (i & 63), *mw = &s->gc_mark[i >> 6];
+    uint64_t old = __atomic_load_n(mw, __ATOMIC_RELAXED);
+    if (old & bit) return w == obj;
+    if (parallel) {
+        if (__atomic_fetch_or(mw, bit, __ATOMIC_RELAXED) & bit) return w == obj; /* another marker */
+    } else {
+        __atomic_store_n(mw, old | bit, __ATOMIC_RELAXED);
     }
+    mhi_arena *sa = s->base >= ar->base ? ar : mhi_arena_must(s->base);
+    size_t pg = mhi_arena_page(s->base);
+    if (!(__atomic_load_n(&sa->marks[pg / 64], __ATOMIC_RELAXED) >> (pg % 64) & 1))
+        mhi_arena_bit_or(sa->marks, pg);
+    m->marked += size;
+    if (s->gc_kind != MHI_GC_NOSCAN) push(m, obj, obj + size);
     return w == obj;
 }
 
-/* Scan [lo, hi) word by word.  edge: the range is a stack or registers,
- * where a pointer one past an object's end (a loop's end pointer) keeps
- * the object alive. */
+/* Scan [lo, hi) word by word (edge: see range). */
 /* (it reads other threads' stacks and any word of the roots: not for the
  * sanitizers) */
-__attribute__((no_sanitize("address", "thread"))) static void scan(uintptr_t lo, uintptr_t hi, bool edge) {
+__attribute__((no_sanitize("address", "thread"))) static void scan(marker *m, uintptr_t lo,
+                                                                   uintptr_t hi, bool edge) {
     lo = (lo + 7) & ~(uintptr_t)7;
-    for (uintptr_t p = lo; p + 8 <= hi; p += 8) {
-        uintptr_t w = *(const uintptr_t *)p;
-        if (mark_word(w) && edge) mark_word(w - 1);
+    if (edge) {
+        for (uintptr_t p = lo; p + 8 <= hi; p += 8) {
+            uintptr_t w = *(const uintptr_t *)p;
+            if (mark_word(m, w)) (void)mark_word(m, w - 1);
+        }
+    } else {
+        for (uintptr_t p = lo; p + 8 <= hi; p += 8) (void)mark_word(m, *(const uintptr_t *)p);
     }
 }
 
-static void drain(void) {
-    while (stack_len) {
-        range r = stack[--stack_len];
-        scan(r.lo, r.hi, false);
+/* Scan everything on m's stack, giving work to the pool when a marker
+ * waits for it.  Ranges pass through a small queue between the stack and
+ * the scan, their first line prefetched as they enter it, so each load
+ * has PREFETCH_DEPTH scans' time to arrive (the stack alone would scan an
+ * object right after finding it). */
+#define PREFETCH_DEPTH 8
+static void drain(marker *m) {
+    range q[PREFETCH_DEPTH];
+    unsigned head = 0, n = 0;
+    for (;;) {
+        while (n < PREFETCH_DEPTH && m->len) {
+            range r = m->st[--m->len];
+            uintptr_t lo = r.lo & ~(uintptr_t)1;
+            if (r.hi - lo > MARK_CHUNK) {
+                push(m, (lo + MARK_CHUNK) | (r.lo & 1), r.hi);
+                r.hi = lo + MARK_CHUNK;
+            }
+            __builtin_prefetch((const void *)lo);
+            q[(head + n++) % PREFETCH_DEPTH] = r;
+        }
+        if (!n) return;
+        range r = q[head];
+        head = (head + 1) % PREFETCH_DEPTH;
+        n--;
+        scan(m, r.lo & ~(uintptr_t)1, r.hi, r.lo & 1);
+        if (parallel && ++m->pops >= 32) {
+            m->pops = 0;
+            if (atomic_load_explicit(&pool_hungry, memory_order_relaxed) && m->len > 1) share(m);
+        }
     }
 }
+
+/* A marker's loop: drain, then take from the pool, until all are idle. */
+static void mark_loop(marker *m) {
+    for (;;) {
+        drain(m);
+        if (!parallel) return;
+        pool_lock();
+        if (pool.len) {
+            take_locked(m);
+            pool_unlock();
+            continue;
+        }
+        if (++pool.idle == nmarkers) {
+            pool.done = true;
+            pool_unlock();
+            atomic_fetch_add_explicit(&pool_gen, 1, memory_order_release);
+            mhi_os_futex_wake_all(&pool_gen);
+            return;
+        }
+        atomic_store_explicit(&pool_hungry, 1, memory_order_relaxed);
+        for (;;) {
+            uint32_t gen = atomic_load_explicit(&pool_gen, memory_order_acquire);
+            pool_unlock();
+            for (int spin = 0; spin < 200 && atomic_load_explicit(&pool_gen, memory_order_acquire) == gen; spin++)
+                cpu_relax();
+            if (atomic_load_explicit(&pool_gen, memory_order_acquire) == gen)
+                mhi_os_futex_wait(&pool_gen, gen, 10);
+            pool_lock();
+            if (pool.done) {
+                pool_unlock();
+                return;
+            }
+            if (pool.len) {
+                pool.idle--;
+                take_locked(m);
+                if (!pool.len) atomic_store_explicit(&pool_hungry, 1, memory_order_relaxed);
+                pool_unlock();
+                break;
+            }
+        }
+    }
+}
+
+/* ---- the marker threads ---- */
+
+static _Atomic uint32_t mark_epoch; /* futex word: advanced to start the helpers */
+static _Atomic uint32_t helpers_busy; /* helpers not yet done with this mark */
+static unsigned helpers;              /* started (collector only) */
+static bool no_helpers;               /* (see mhi_gc_mark_fork_child) */
+
+static void *helper_main(void *arg) {
+    marker *m = &markers[(uintptr_t)arg];
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t e;
+        while ((e = atomic_load_explicit(&mark_epoch, memory_order_acquire)) == seen)
+            mhi_os_futex_wait(&mark_epoch, seen, -1);
+        seen = e;
+        if (m - markers < (ptrdiff_t)nmarkers) mark_loop(m);
+        if (atomic_fetch_sub_explicit(&helpers_busy, 1, memory_order_acq_rel) == 1)
+            mhi_os_futex_wake(&helpers_busy);
+    }
+    return NULL;
+}
+
+/* How many markers this mark uses, starting helpers as needed. */
+static unsigned markers_for_this_mark(void) {
+    long opt = atomic_load_explicit(&G->markers_opt, memory_order_relaxed);
+    unsigned want = opt > 0 ? (unsigned)opt : mhi_os_ncpu();
+    if (opt <= 0 && want > 8) want = 8;
+    if (want > MAX_MARKERS) want = MAX_MARKERS;
+    if (want <= 1 || no_helpers || G->live_bytes + G->roots_bytes < PARALLEL_MIN_LIVE) return 1;
+    while (helpers + 1 < want && mhi_os_thread_start(helper_main, (void *)(uintptr_t)(helpers + 1)))
+        helpers++;
+    return helpers + 1;
+}
+
+void mhi_gc_mark_fork_child(void) {
+    helpers = 0; /* (they did not survive the fork; new ones start when needed) */
+#if defined(__SANITIZE_THREAD__)
+    no_helpers = true; /* (ThreadSanitizer cannot start threads after such a fork) */
+#endif
+    atomic_store(&mark_epoch, 0);
+    atomic_store(&helpers_busy, 0);
+}
+
+/* ---- roots ---- */
 
 /* After an overflow: every marked, scanned object is scanned again. */
 static void rescan_span(mhi_span *s, void *ctx) {
-    (void)ctx;
+    marker *m = ctx;
     if (s->gc_kind == MHI_GC_NOSCAN) return;
     size_t size = mhi_gc_elem_size(s);
     for (uint32_t i = 0; i < s->nelems; i++)
         if (s->gc_mark[i >> 6] >> (i & 63) & 1) {
             uintptr_t o = s->base + (uintptr_t)i * size;
-            push(o, o + size);
-            if (stack_len > 64) drain();
+            push(m, o, o + size);
+            if (m->len > 64) drain(m);
         }
 }
 
+typedef struct {
+    marker *m;
+    uint64_t bytes;
+} uncoll_ctx;
+
 /* Uncollectable objects are roots. */
-static void scan_uncollectable(mhi_span *s, void *ctx) {
-    uint64_t *bytes = ctx;
+static void scan_uncollectable(mhi_span *s, void *arg) {
+    uncoll_ctx *c = arg;
     if (s->gc_kind != MHI_GC_UNCOLL) return;
     size_t size = mhi_gc_elem_size(s);
     for (uint32_t i = 0; i < s->nelems; i++)
         if (s->gc_alloc[i >> 6] >> (i & 63) & 1) {
             uintptr_t o = s->base + (uintptr_t)i * size;
-            scan(o, o + size, false);
-            *bytes += size;
-            drain();
+            scan(c->m, o, o + size, false);
+            c->bytes += size;
+            drain(c->m);
         }
-}
-
-/* The collecting thread's own stack, from here up, with its registers:
- * setjmp stores the callee-saved ones in a buffer on this frame, which is
- * scanned with the rest (the address of a local lies below the frame's
- * saved registers, unlike the frame address). */
-static __attribute__((noinline)) uintptr_t scan_self(mhi_gc_thread *t) {
-    jmp_buf regs;
-    __builtin_unwind_init();
-    (void)setjmp(regs);
-    uintptr_t lo = (uintptr_t)&regs < (uintptr_t)__builtin_frame_address(0)
-                       ? (uintptr_t)&regs
-                       : (uintptr_t)__builtin_frame_address(0);
-    uintptr_t hi = t->stack_hi;
-    if (lo < t->stack_lo || lo >= hi) lo = t->stack_lo;
-    scan(lo, hi, true);
-    return hi - lo;
 }
 
 /* A span not swept since the last mark (one a thread kept cached through
@@ -148,11 +343,11 @@ static void clear_stale_marks(mhi_span *s, void *ctx) {
     for (uint32_t w = 0; w < mhi_gc_words(s); w++) s->gc_mark[w] = mhi_gc_tail(s, w);
 }
 
-uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *roots) {
+uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *roots,
+                            unsigned *used) {
     mhi_lock_assert_held(&G->lock);
-    marked_bytes = 0;
-    overflowed = false;
     uint64_t rb = 0;
+    *used = 1;
     if (!mhi_arena_list) {
         *roots = 0;
         return 0;
@@ -164,36 +359,69 @@ uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *
             __atomic_store_n(&ar->marks[w], 0, __ATOMIC_RELAXED);
     uint32_t h = atomic_load_explicit(&G->sweepgen, memory_order_relaxed);
     mhi_gc_each_span_locked(clear_stale_marks, &h);
+    atomic_store(&overflowed, false);
+
+    /* The other markers wait on the pool until this thread, scanning the
+     * roots, gives them work. */
+    nmarkers = markers_for_this_mark();
+    parallel = nmarkers > 1;
+    for (unsigned i = 0; i < nmarkers; i++) {
+        markers[i].len = 0;
+        markers[i].marked = 0;
+        markers[i].pops = 0;
+    }
+    marker *m = &markers[0];
+    if (parallel) {
+        pool.len = 0;
+        pool.idle = 0;
+        pool.done = false;
+        atomic_store(&pool_hungry, 0);
+        atomic_store(&helpers_busy, helpers);
+        atomic_fetch_add_explicit(&mark_epoch, 1, memory_order_release);
+        mhi_os_futex_wake_all(&mark_epoch);
+    }
     /* Data and bss of the program and its libraries, and added roots. */
     for (size_t i = 0; i < ndata; i++) {
-        scan(data[i][0], data[i][1], false);
+        scan(m, data[i][0], data[i][1], false);
         rb += data[i][1] - data[i][0];
-        drain();
+        drain(m);
     }
-    /* Every thread's stack, registers and TLS. */
+    /* Every thread's stack (the collecting thread's too: from where it
+     * saved its registers as the collection began, so mheap's own frames
+     * below are not roots), registers and TLS. */
     for (mhi_gc_thread *t = G->threads; t; t = t->next) {
-        if (t == mhi_gc_self) {
-            rb += scan_self(t);
-        } else {
-            uintptr_t sp = atomic_load_explicit(&t->sp, memory_order_acquire);
-            uintptr_t lo = sp >= t->stack_lo && sp < t->stack_hi ? sp : t->stack_lo;
-            scan(lo, t->stack_hi, true);
-            rb += t->stack_hi - lo;
-        }
-        drain();
+        uintptr_t sp = atomic_load_explicit(&t->sp, memory_order_acquire);
+        uintptr_t lo = sp >= t->stack_lo && sp < t->stack_hi ? sp : t->stack_lo;
+        scan(m, lo, t->stack_hi, true);
+        rb += t->stack_hi - lo;
+        drain(m);
         for (int i = 0; i < t->ntls; i++) {
-            scan(t->tls[i][0], t->tls[i][1], false);
+            scan(m, t->tls[i][0], t->tls[i][1], false);
             rb += t->tls[i][1] - t->tls[i][0];
         }
-        drain();
+        drain(m);
     }
-    mhi_gc_each_span_locked(scan_uncollectable, &rb);
-    drain();
-    while (overflowed) {
-        overflowed = false;
-        mhi_gc_each_span_locked(rescan_span, NULL);
-        drain();
+    uncoll_ctx uc = {m, 0};
+    mhi_gc_each_span_locked(scan_uncollectable, &uc);
+    rb += uc.bytes;
+    mark_loop(m);
+    if (parallel) {
+        uint32_t busy;
+        while ((busy = atomic_load_explicit(&helpers_busy, memory_order_acquire)) != 0)
+            mhi_os_futex_wait(&helpers_busy, busy, 10);
+    }
+    uint64_t marked = 0;
+    for (unsigned i = 0; i < nmarkers; i++) marked += markers[i].marked;
+    *used = nmarkers;
+    /* Ranges dropped for want of memory: rescan alone. */
+    parallel = false;
+    while (atomic_load(&overflowed)) {
+        atomic_store(&overflowed, false);
+        m->marked = 0;
+        mhi_gc_each_span_locked(rescan_span, m);
+        drain(m);
+        marked += m->marked;
     }
     *roots = rb;
-    return marked_bytes;
+    return marked;
 }

@@ -316,6 +316,16 @@ bool mhi_os_thread_start(void *(*fn)(void *), void *arg) {
     return ok;
 }
 
+unsigned mhi_os_ncpu(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return (unsigned)n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
 void mhi_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ms) {
     int errno_saved = errno;
     struct timespec ts, *tp = NULL;

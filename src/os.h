@@ -193,6 +193,8 @@ size_t mhi_os_memory_limit(void);
 /* Start a detached thread running fn(arg) with every signal blocked.
  * False on failure. */
 bool mhi_os_thread_start(void *(*fn)(void *), void *arg);
+/* The CPUs this process may run on (at least 1). */
+unsigned mhi_os_ncpu(void);
 /* Sleep until *addr != val, a wake, or timeout_ms passes (< 0: no timeout). */
 void mhi_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ms);
 void mhi_os_futex_wake(_Atomic uint32_t *addr);

@@ -65,8 +65,9 @@ static __attribute__((noinline)) node *make(long v) {
 /* Objects whose address only this function's caller saw, then dropped:
  * erase the stack below us so no stale copy survives. */
 static __attribute__((noinline)) void scrub_stack(void) {
-    volatile char buf[262144];
-    memset((char *)buf, 0, sizeof buf);
+    char buf[262144];
+    memset(buf, 0, sizeof buf);
+    __asm__ volatile("" : : "r"(buf) : "memory"); /* (or the stores are dead, and go) */
 }
 
 /* atom[0] gets a fresh object; returns its address disguised. */
