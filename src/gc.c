@@ -159,8 +159,10 @@ static void set_goal(uint64_t live, uint64_t roots) {
     atomic_store(&G->next_gc, goal);
 }
 
-/* forced: run even if disabled or if another thread just collected. */
-void mhi_gc_collect(bool forced, bool release) {
+/* forced: run even if disabled or if another thread just collected;
+ * release: finish sweeping and return free memory to the OS; flush: every
+ * thread's cached spans go back to the lists. */
+static void gc_collect(bool forced, bool release, bool flush) {
     mhi_gc_thread *self = mhi_gc_thread_get();
     if (!forced && atomic_load(&G->disabled)) return;
     /* This thread's roots: its registers, spilled into this frame, and
@@ -194,11 +196,19 @@ void mhi_gc_collect(bool forced, bool release) {
     uint64_t roots = 0;
     unsigned used = 1;
     uint64_t live = mhi_gc_mark_locked((const uintptr_t(*)[2])ranges, nranges, &roots, &used);
-    mhi_gc_start_sweep_locked();
+    if (flush) {
+        /* Threads in a blocked region are at a safe point: their cached
+         * spans go to the lists now (others give theirs up at their next
+         * slow path). */
+        for (mhi_gc_thread *t = G->threads; t; t = t->next)
+            if (t != self && atomic_load(&t->state) == MHI_GC_BLOCKED)
+                mhi_gc_release_thread_spans_locked(t);
+    }
     G->live_bytes = live;
     G->roots_bytes = roots;
     G->markers = used;
     set_goal(live, roots);
+    mhi_gc_start_sweep_locked(); /* (its sweep rate needs the goal) */
     atomic_store(&G->alloc_since, 0);
     mhi_gc_start_world();
     uint64_t pause = (uint64_t)(mhi_os_nanotime() - t0);
@@ -215,6 +225,8 @@ void mhi_gc_collect(bool forced, bool release) {
         mhi_bg_request(sweep_task_index);
     }
 }
+
+void mhi_gc_collect(bool forced, bool release) { gc_collect(forced, release, false); }
 
 /* Time for a cycle? (slow paths, no lock held) */
 static inline void maybe_collect(void) {
@@ -238,6 +250,11 @@ static void *gc_oom(size_t size) {
  * collection that also releases memory, and a last try). */
 static MHI_NOINLINE void *gc_alloc_slow(size_t size, int k) {
     mhi_gc_thread *t = mhi_gc_thread_get();
+    uint32_t fg = atomic_load_explicit(&G->flush_gen, memory_order_relaxed);
+    if (MHI_UNLIKELY(t->flush_seen != fg)) {
+        t->flush_seen = fg; /* asked to give up its spans (near the memory limit) */
+        mhi_gc_release_thread_spans(t);
+    }
     maybe_collect();
     for (int attempt = 0;; attempt++) {
         bool need_gc = false;
@@ -247,7 +264,12 @@ static MHI_NOINLINE void *gc_alloc_slow(size_t size, int k) {
         else p = mhi_gc_refill(t, mhi_size_class(size), k, &need_gc);
         if (p) return p;
         if (!need_gc || attempt == 2) return gc_oom(size);
-        mhi_gc_collect(true, attempt == 1);
+        /* Near the limit (or out of memory): collect, every thread giving
+         * up its cached spans; then once more, returning memory to the
+         * OS. */
+        atomic_fetch_add_explicit(&G->flush_gen, 1, memory_order_relaxed);
+        t->flush_seen = atomic_load_explicit(&G->flush_gen, memory_order_relaxed);
+        gc_collect(true, attempt == 1, true);
     }
 }
 

@@ -69,6 +69,7 @@ struct mhi_gc_thread {
     _Atomic uintptr_t sp;  /* saved stack pointer while stopped or blocked */
     _Atomic int state;     /* MHI_GC_RUNNING or MHI_GC_BLOCKED */
     bool registered;
+    uint32_t flush_seen;   /* the last flush generation it obeyed */
     int ntls;
     uintptr_t tls[8][2];   /* static TLS blocks [lo, hi) */
 };
@@ -84,6 +85,8 @@ typedef struct {
     mhi_span_list full[MHI_NUM_CLASSES][MHI_GC_NKINDS];
     mhi_span_list unswept[MHI_NUM_CLASSES][MHI_GC_NKINDS];
     uint64_t unswept_pages; /* pages on the unswept lists */
+    uint64_t sweep_ppb;     /* pages to sweep per byte taken, 16.16 (lock) */
+    uint64_t sweep_debt;    /* owed, 16.16 (lock) */
     mhi_fixalloc bitsalloc; /* bitmaps of small spans (lock) */
     _Atomic uint64_t bits_sys;
     bool inited;
@@ -98,6 +101,7 @@ typedef struct {
     _Atomic long markers_opt;     /* gc_markers: 0 automatic, 1 alone, n */
     _Atomic uint64_t limit;
     _Atomic int collecting;       /* a cycle is running (for allocation's trigger) */
+    _Atomic uint32_t flush_gen;   /* advanced to ask every thread to give up its spans */
     /* Statistics. */
     uint64_t cycles, pause_total_ns, pause_max_ns, pause_last_ns, markers;
     uint64_t pause_hist[MH_GC_PAUSE_BUCKETS];
@@ -122,7 +126,10 @@ void mhi_gc_heap_init_locked(void);
 void *mhi_gc_refill(mhi_gc_thread *t, size_t c, int k, bool *need_gc);
 void *mhi_gc_alloc_large(size_t size, int k, bool *need_gc);
 void *mhi_gc_alloc_uncollectable(size_t c);
+/* t's current spans go back to the lists (t is the caller, or stopped at
+ * a safe point: in a blocked region, or gone). */
 void mhi_gc_release_thread_spans(mhi_gc_thread *t);
+void mhi_gc_release_thread_spans_locked(mhi_gc_thread *t);
 /* Sweep at most max spans of any class (0 left: returns 0). */
 size_t mhi_gc_sweep_some(size_t max);
 /* Sweep every span that needs it (before a mark). */

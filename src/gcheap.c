@@ -124,16 +124,39 @@ static mhi_span *sweep_first(mhi_span_list *l) {
     return s;
 }
 
-size_t mhi_gc_sweep_some(size_t max) {
+/* Sweep unswept spans of any class until max spans or npages pages are
+ * done (lock held); returns the spans swept. */
+static size_t sweep_locked(size_t max, uint64_t npages) {
     size_t n = 0;
-    mhi_lock(&G->lock);
-    for (size_t c = 0; c < MHI_NUM_CLASSES && n < max; c++)
-        for (int k = 0; k < MHI_GC_NKINDS && n < max; k++)
-            for (mhi_span_list *l = &G->unswept[c][k]; l->first && n < max; n++)
+    uint64_t pages = 0;
+    for (size_t c = 0; c < MHI_NUM_CLASSES && n < max && pages < npages; c++)
+        for (int k = 0; k < MHI_GC_NKINDS && n < max && pages < npages; k++)
+            for (mhi_span_list *l = &G->unswept[c][k]; l->first && n < max && pages < npages; n++) {
+                pages += l->first->npages;
                 (void)sweep_first(l);
+            }
+    return n;
+}
+
+size_t mhi_gc_sweep_some(size_t max) {
+    mhi_lock(&G->lock);
+    size_t n = sweep_locked(max, UINT64_MAX);
     size_t left = G->unswept_pages;
     mhi_unlock(&G->lock);
     return left ? n : 0;
+}
+
+/* Proportional sweeping (the seed's sweepPagesPerByte): a thread taking
+ * bytes of room also sweeps pages in proportion, at the rate set in the
+ * pause so that sweeping ends before the heap reaches the next goal
+ * (lock held). */
+static void sweep_credit_locked(uint64_t bytes) {
+    if (!G->unswept_pages || !G->sweep_ppb) return;
+    G->sweep_debt += bytes * G->sweep_ppb;
+    uint64_t pages = G->sweep_debt >> 16;
+    if (!pages) return;
+    G->sweep_debt &= 0xffff;
+    (void)sweep_locked(SIZE_MAX, pages);
 }
 
 void mhi_gc_finish_sweep(void) {
@@ -331,6 +354,7 @@ void *mhi_gc_refill(mhi_gc_thread *t, size_t c, int k, bool *need_gc) {
         s->gc_cached = 1;
         t->cur[c][k] = s;
         uint64_t fb = free_bytes(s);
+        sweep_credit_locked(fb);
         atomic_fetch_add_explicit(&G->alloc_since, fb, memory_order_relaxed);
         atomic_fetch_add_explicit(&G->alloc_bytes, fb, memory_order_relaxed);
     }
@@ -365,6 +389,7 @@ void *mhi_gc_alloc_large(size_t size, int k, bool *need_gc) {
     if (npages == 0 || size > PTRDIFF_MAX) return NULL;
     mhi_lock(&G->lock);
     mhi_gc_heap_init_locked();
+    sweep_credit_locked((uint64_t)npages << MHI_PAGE_SHIFT);
     mhi_span *s = span_new(0, npages, k, need_gc);
     void *p = NULL;
     if (s) {
@@ -382,8 +407,8 @@ void *mhi_gc_alloc_large(size_t size, int k, bool *need_gc) {
     return p;
 }
 
-void mhi_gc_release_thread_spans(mhi_gc_thread *t) {
-    mhi_lock(&G->lock);
+void mhi_gc_release_thread_spans_locked(mhi_gc_thread *t) {
+    mhi_lock_assert_held(&G->lock);
     for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
         for (int k = 0; k < MHI_GC_NKINDS; k++) {
             mhi_span *s = t->cur[c][k];
@@ -391,6 +416,11 @@ void mhi_gc_release_thread_spans(mhi_gc_thread *t) {
             t->cur[c][k] = &mhi_gc_span_empty;
             release_cached(s);
         }
+}
+
+void mhi_gc_release_thread_spans(mhi_gc_thread *t) {
+    mhi_lock(&G->lock);
+    mhi_gc_release_thread_spans_locked(t);
     mhi_unlock(&G->lock);
 }
 
@@ -422,6 +452,13 @@ void mhi_gc_start_sweep_locked(void) {
             unsweep_list(&G->full[c][k]);
         }
     atomic_store_explicit(&G->sweepgen, sweepgen() + 2, memory_order_relaxed);
+    /* Sweep credit: every unswept page by the time the heap has grown by
+     * half the distance to the next goal (16.16 fixed point). */
+    uint64_t goal = atomic_load_explicit(&G->next_gc, memory_order_relaxed);
+    uint64_t dist = goal > G->live_bytes ? (goal - G->live_bytes) / 2 : 0;
+    if (dist < ((uint64_t)1 << 20)) dist = (uint64_t)1 << 20;
+    G->sweep_ppb = (G->unswept_pages << 16) / dist + 1;
+    G->sweep_debt = 0;
     reclaim_ar = mhi_arena_list;
     reclaim_w = 0;
     /* Uncollectable spans are never swept: they stay current. */

@@ -8,7 +8,9 @@
  *              in pointer-free memory;
  *   gctest     lists built and reversed many times, random trees with
  *              sharing, mixed sizes up to 4 MiB, realloc, explicit free;
- *   bounded    300 cycles of a steady workload stay within a bound;
+ *   bounded    300 paced cycles stay within the goal's bound, and 10^4
+ *              cycles of a steady workload keep the GC heap and mheap's
+ *              metadata bounded;
  *   limit      a memory limit gives NULL with ENOMEM, and the heap stays
  *              usable;
  *   fork       the child of fork allocates and collects.
@@ -35,11 +37,17 @@
 #else
 #define OPTIMIZED 0
 #endif
-/* (fewer under ThreadSanitizer, which makes every cycle slow) */
+/* Paced cycles, then cycles run on demand (fewer under the sanitizers,
+ * which make every cycle slow). */
 #if defined(__SANITIZE_THREAD__)
 #define BOUNDED_CYCLES 40
+#define STEADY_CYCLES 300
+#elif defined(__SANITIZE_ADDRESS__)
+#define BOUNDED_CYCLES 300
+#define STEADY_CYCLES 2000
 #else
 #define BOUNDED_CYCLES 300
+#define STEADY_CYCLES 10000
 #endif
 
 typedef struct node {
@@ -305,6 +313,43 @@ static __attribute__((noinline)) void test_bounded(void) {
     CHECK(goal <= ((uint64_t)96 << 20));
     CHECK(peak <= start + 3 * goal);
     CHECK_EQ(mh_heap_verify(), 0);
+
+    /* A steady workload over many cycles: each round replaces a slice of
+     * a live array of lists and drops some junk, then a cycle runs.  The
+     * GC heap and mheap's metadata stay bounded (no span, bitmap or
+     * record leaks a cycle at a time). */
+    node *slots[64] = {0};
+    for (int i = 0; i < 64; i++) slots[i] = list(50);
+    collect();
+    mh_stats_t ms;
+    mh_stats_get(&ms, sizeof ms);
+    size_t heap0 = mh_gc_heap_size(), hpeak = 0;
+    uint64_t meta0 = ms.meta_sys, sys0 = ms.heap_sys;
+    uint64_t rng = 12345;
+    for (int r = 0; r < STEADY_CYCLES; r++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        slots[(rng >> 33) % 64] = list(50);
+        node *junk = list(100 + (long)(rng >> 40) % 100);
+        (void)junk;
+        mh_gc_collect(0);
+        if (mh_gc_heap_size() > hpeak) hpeak = mh_gc_heap_size();
+    }
+    int ok = 1;
+    for (int i = 0; i < 64; i++) ok &= list_ok(slots[i], 50, 0);
+    CHECK(ok);
+    mh_stats_get(&ms, sizeof ms);
+    fprintf(stderr,
+            "steady: %d cycles, GC heap %zu KiB at the start, peak %zu KiB; metadata %llu -> %llu "
+            "KiB, heap pages %llu -> %llu KiB\n",
+            STEADY_CYCLES, heap0 >> 10, hpeak >> 10, (unsigned long long)meta0 >> 10,
+            (unsigned long long)ms.meta_sys >> 10, (unsigned long long)sys0 >> 10,
+            (unsigned long long)ms.heap_sys >> 10);
+    /* About 100 KiB live and 200 KiB of junk a round: the heap never
+     * holds more than a few rounds' worth beyond the 4 MiB minimum goal. */
+    CHECK(hpeak <= heap0 + ((size_t)8 << 20));
+    CHECK(ms.meta_sys <= meta0 + ((uint64_t)1 << 20));
+    CHECK(ms.heap_sys <= sys0 + ((uint64_t)16 << 20));
+    CHECK_EQ(mh_heap_verify(), 0);
 }
 
 static void *chain_head;
@@ -379,7 +424,7 @@ int main(void) {
     test_fork();
     mh_gc_stats_t st;
     CHECK_EQ(mh_gc_stats_get(&st, sizeof st), sizeof st);
-    CHECK(st.cycles > BOUNDED_CYCLES && st.swept_bytes > 0 && st.pause_max_ns > 0);
+    CHECK(st.cycles > BOUNDED_CYCLES + STEADY_CYCLES && st.swept_bytes > 0 && st.pause_max_ns > 0);
     fprintf(stderr, "cycles %llu, pause max %llu us, swept %llu MiB, reclaimed %llu MiB\n",
             (unsigned long long)st.cycles, (unsigned long long)st.pause_max_ns / 1000,
             (unsigned long long)st.swept_bytes >> 20,
