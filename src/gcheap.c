@@ -18,6 +18,13 @@ void mhi_gc_heap_init_locked(void) {
     G->inited = true;
 }
 
+/* Add to a counter that only GC-lock holders write (and anyone reads):
+ * no locked read-modify-write, which would wait for the store buffer. */
+static inline void locked_add(_Atomic uint64_t *x, uint64_t v) {
+    atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
 static inline uint32_t sweepgen(void) {
     return atomic_load_explicit(&G->sweepgen, memory_order_relaxed);
 }
@@ -70,7 +77,7 @@ static void file_swept(mhi_span *s) {
 static void span_free(mhi_span *s) {
     size_t bytes = s->npages << MHI_PAGE_SHIFT;
     if (s->sizeclass) mhi_fixalloc_free(&G->bitsalloc, s->gc_alloc);
-    atomic_fetch_sub_explicit(&G->heap_bytes, bytes, memory_order_relaxed);
+    locked_add(&G->heap_bytes, -bytes);
     mhi_heap_free(s); /* (gc lock, then the heap lock) */
 }
 
@@ -94,8 +101,7 @@ static bool sweep_span(mhi_span *s) {
     }
     live = mhi_gc_count(s, m);
     size_t size = mhi_gc_elem_size(s);
-    atomic_fetch_add_explicit(&G->swept_bytes, (uint64_t)(old > live ? old - live : 0) * size,
-                              memory_order_relaxed);
+    locked_add(&G->swept_bytes, (uint64_t)(old > live ? old - live : 0) * size);
     if (live == 0) {
         span_free(s);
         return false;
@@ -206,8 +212,7 @@ static size_t reclaim_locked(size_t npages) {
             uint64_t objs = mhi_gc_count_allocated(s);
             got += s->npages;
             unlist(s);
-            atomic_fetch_add_explicit(&G->reclaimed_bytes, objs * mhi_gc_elem_size(s),
-                                      memory_order_relaxed);
+            locked_add(&G->reclaimed_bytes, objs * mhi_gc_elem_size(s));
             span_free(s);
         }
     }
@@ -236,7 +241,10 @@ static mhi_span *span_new(size_t c, size_t npages, int k, bool *need_gc) {
         bits = mhi_fixalloc_alloc(&G->bitsalloc);
         if (!bits) return NULL;
     }
-    mhi_span *s = mhi_heap_alloc(npages, MHI_SPAN_INUSE, MHI_KIND_GC, k != MHI_GC_NOSCAN);
+    /* A large scanned object is zeroed here (where it was used before); a
+     * small span keeps needzero, and its scanned objects are zeroed one
+     * by one as they are handed out, in lines the program writes next. */
+    mhi_span *s = mhi_heap_alloc(npages, MHI_SPAN_INUSE, MHI_KIND_GC, c == 0 && k != MHI_GC_NOSCAN);
     if (!s) {
         if (bits) mhi_fixalloc_free(&G->bitsalloc, bits);
         *need_gc = true;
@@ -256,7 +264,7 @@ static mhi_span *span_new(size_t c, size_t npages, int k, bool *need_gc) {
     atomic_store_explicit(&s->gc_freeindex, 0, memory_order_relaxed);
     s->gc_cache = 0;
     atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
-    atomic_fetch_add_explicit(&G->heap_bytes, npages << MHI_PAGE_SHIFT, memory_order_relaxed);
+    locked_add(&G->heap_bytes, npages << MHI_PAGE_SHIFT);
     return s;
 }
 
@@ -355,8 +363,8 @@ void *mhi_gc_refill(mhi_gc_thread *t, size_t c, int k, bool *need_gc) {
         t->cur[c][k] = s;
         uint64_t fb = free_bytes(s);
         sweep_credit_locked(fb);
-        atomic_fetch_add_explicit(&G->alloc_since, fb, memory_order_relaxed);
-        atomic_fetch_add_explicit(&G->alloc_bytes, fb, memory_order_relaxed);
+        locked_add(&G->alloc_since, fb);
+        locked_add(&G->alloc_bytes, fb);
     }
     mhi_unlock(&G->lock);
     if (!s) return NULL;
@@ -377,8 +385,8 @@ void *mhi_gc_alloc_uncollectable(size_t c) {
         p = claim_slot(s);
         if (s->needzero) mhi_gc_zero(p, s->elemsize);
         file_swept(s);
-        atomic_fetch_add_explicit(&G->alloc_since, s->elemsize, memory_order_relaxed);
-        atomic_fetch_add_explicit(&G->alloc_bytes, s->elemsize, memory_order_relaxed);
+        locked_add(&G->alloc_since, s->elemsize);
+        locked_add(&G->alloc_bytes, s->elemsize);
     }
     mhi_unlock(&G->lock);
     return p;
@@ -400,8 +408,8 @@ void *mhi_gc_alloc_large(size_t size, int k, bool *need_gc) {
         __asm__ volatile("" : "+r"(p) : : "memory");
         s->gc_alloc[0] |= 1;
         enlist(s, MHI_WHERE_CFULL);
-        atomic_fetch_add_explicit(&G->alloc_since, npages << MHI_PAGE_SHIFT, memory_order_relaxed);
-        atomic_fetch_add_explicit(&G->alloc_bytes, size, memory_order_relaxed);
+        locked_add(&G->alloc_since, npages << MHI_PAGE_SHIFT);
+        locked_add(&G->alloc_bytes, size);
     }
     mhi_unlock(&G->lock);
     return p;
@@ -492,7 +500,7 @@ void mhi_gc_free_object(void *p) {
     if (i < 0) mhi_fatal_at("double free", p);
     if ((uintptr_t)p != s->base + (uintptr_t)i * size) mhi_fatal_at("invalid pointer", p);
     mhi_lock(&G->lock);
-    atomic_fetch_add_explicit(&G->freed_bytes, size, memory_order_relaxed);
+    locked_add(&G->freed_bytes, size);
     if (s->sizeclass == 0) {
         unlist(s);
         span_free(s);
