@@ -168,8 +168,8 @@ mark_word(marker *m, uintptr_t w) {
 /* Scan [lo, hi) word by word (edge: see range). */
 /* (it reads other threads' stacks and any word of the roots: not for the
  * sanitizers) */
-__attribute__((no_sanitize("address", "thread"))) static void scan(marker *m, uintptr_t lo,
-                                                                   uintptr_t hi, bool edge) {
+__attribute__((no_sanitize("address", "thread"), always_inline)) static inline void
+scan(marker *m, uintptr_t lo, uintptr_t hi, bool edge) {
     lo = (lo + 7) & ~(uintptr_t)7;
     if (edge) {
         for (uintptr_t p = lo; p + 8 <= hi; p += 8) {
@@ -181,13 +181,21 @@ __attribute__((no_sanitize("address", "thread"))) static void scan(marker *m, ui
     }
 }
 
+/* Scan a root range now (its objects go on m's stack). */
+__attribute__((no_sanitize("address", "thread"), noinline)) static void scan_root(marker *m,
+                                                                                uintptr_t lo,
+                                                                                uintptr_t hi,
+                                                                                bool edge) {
+    scan(m, lo, hi, edge);
+}
+
 /* Scan everything on m's stack, giving work to the pool when a marker
  * waits for it.  Ranges pass through a small queue between the stack and
  * the scan, their first line prefetched as they enter it, so each load
  * has PREFETCH_DEPTH scans' time to arrive (the stack alone would scan an
  * object right after finding it). */
 #define PREFETCH_DEPTH 8
-static void drain(marker *m) {
+__attribute__((no_sanitize("address", "thread"), noinline)) static void drain(marker *m) {
     range q[PREFETCH_DEPTH];
     unsigned head = 0, n = 0;
     for (;;) {
@@ -205,7 +213,8 @@ static void drain(marker *m) {
         range r = q[head];
         head = (head + 1) % PREFETCH_DEPTH;
         n--;
-        scan(m, r.lo & ~(uintptr_t)1, r.hi, r.lo & 1);
+        if (MHI_UNLIKELY(r.lo & 1)) scan(m, r.lo & ~(uintptr_t)1, r.hi, true);
+        else scan(m, r.lo, r.hi, false);
         if (parallel && ++m->pops >= 32) {
             m->pops = 0;
             if (atomic_load_explicit(&pool_hungry, memory_order_relaxed) && m->len > 1) share(m);
@@ -326,7 +335,7 @@ static void scan_uncollectable(mhi_span *s, void *arg) {
     for (uint32_t i = 0; i < s->nelems; i++)
         if (s->gc_alloc[i >> 6] >> (i & 63) & 1) {
             uintptr_t o = s->base + (uintptr_t)i * size;
-            scan(c->m, o, o + size, false);
+            scan_root(c->m, o, o + size, false);
             c->bytes += size;
             drain(c->m);
         }
@@ -382,7 +391,7 @@ uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *
     }
     /* Data and bss of the program and its libraries, and added roots. */
     for (size_t i = 0; i < ndata; i++) {
-        scan(m, data[i][0], data[i][1], false);
+        scan_root(m, data[i][0], data[i][1], false);
         rb += data[i][1] - data[i][0];
         drain(m);
     }
@@ -392,11 +401,11 @@ uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *
     for (mhi_gc_thread *t = G->threads; t; t = t->next) {
         uintptr_t sp = atomic_load_explicit(&t->sp, memory_order_acquire);
         uintptr_t lo = sp >= t->stack_lo && sp < t->stack_hi ? sp : t->stack_lo;
-        scan(m, lo, t->stack_hi, true);
+        scan_root(m, lo, t->stack_hi, true);
         rb += t->stack_hi - lo;
         drain(m);
         for (int i = 0; i < t->ntls; i++) {
-            scan(m, t->tls[i][0], t->tls[i][1], false);
+            scan_root(m, t->tls[i][0], t->tls[i][1], false);
             rb += t->tls[i][1] - t->tls[i][0];
         }
         drain(m);
