@@ -56,8 +56,10 @@
 
 enum mhi_gc_kind { MHI_GC_SCAN = 0, MHI_GC_NOSCAN = 1, MHI_GC_UNCOLL = 2, MHI_GC_NKINDS = 3 };
 
-/* Bitmap words per small span (the most objects a class has is 512). */
+/* Bitmap words per span (the most objects a class has is 512): a span's
+ * alloc bits, then its mark bits. */
 #define MHI_GC_BITWORDS 8
+static inline uint64_t *mhi_gc_marks(const mhi_span *s) { return s->gc_alloc + MHI_GC_BITWORDS; }
 
 /* A registered thread. */
 typedef struct mhi_gc_thread mhi_gc_thread;

@@ -76,7 +76,7 @@ static void file_swept(mhi_span *s) {
 /* Give s back to the page heap (off every list). */
 static void span_free(mhi_span *s) {
     size_t bytes = s->npages << MHI_PAGE_SHIFT;
-    if (s->sizeclass) mhi_fixalloc_free(&G->bitsalloc, s->gc_alloc);
+    mhi_fixalloc_free(&G->bitsalloc, s->gc_alloc);
     locked_add(&G->heap_bytes, -bytes);
     mhi_heap_free(s); /* (gc lock, then the heap lock) */
 }
@@ -87,7 +87,7 @@ static void span_free(mhi_span *s) {
  * heap). */
 static bool sweep_span(mhi_span *s) {
     uint32_t nw = mhi_gc_words(s), live = 0, old = mhi_gc_count_allocated(s);
-    uint64_t *a = s->gc_alloc, *m = s->gc_mark;
+    uint64_t *a = s->gc_alloc, *m = mhi_gc_marks(s);
     if (s->gc_snapped) {
         /* Slots taken from the snapshot on (free at the last sweep, so
          * their alloc bits are clear), and the slot just before it: the
@@ -236,17 +236,14 @@ static bool under_limit(size_t npages, bool *need_gc) {
 static mhi_span *span_new(size_t c, size_t npages, int k, bool *need_gc) {
     if (G->unswept_pages) reclaim_locked(npages);
     if (!under_limit(npages, need_gc)) return NULL;
-    uint64_t *bits = NULL;
-    if (c) {
-        bits = mhi_fixalloc_alloc(&G->bitsalloc);
-        if (!bits) return NULL;
-    }
+    uint64_t *bits = mhi_fixalloc_alloc(&G->bitsalloc);
+    if (!bits) return NULL;
     /* A large scanned object is zeroed here (where it was used before); a
      * small span keeps needzero, and its scanned objects are zeroed one
      * by one as they are handed out, in lines the program writes next. */
     mhi_span *s = mhi_heap_alloc(npages, MHI_SPAN_INUSE, MHI_KIND_GC, c == 0 && k != MHI_GC_NOSCAN);
     if (!s) {
-        if (bits) mhi_fixalloc_free(&G->bitsalloc, bits);
+        mhi_fixalloc_free(&G->bitsalloc, bits);
         *need_gc = true;
         return NULL;
     }
@@ -258,9 +255,8 @@ static mhi_span *span_new(size_t c, size_t npages, int k, bool *need_gc) {
     s->gc_cached = 0;
     s->gc_snapped = 0;
     s->gc_where = MHI_WHERE_NONE;
-    s->gc_alloc = c ? bits : &s->gc_inline[0];
-    s->gc_mark = c ? bits + MHI_GC_BITWORDS : &s->gc_inline[1];
-    for (uint32_t w = 0; w < mhi_gc_words(s); w++) s->gc_alloc[w] = s->gc_mark[w] = mhi_gc_tail(s, w);
+    s->gc_alloc = bits;
+    for (uint32_t w = 0; w < mhi_gc_words(s); w++) bits[w] = mhi_gc_marks(s)[w] = mhi_gc_tail(s, w);
     atomic_store_explicit(&s->gc_freeindex, 0, memory_order_relaxed);
     s->gc_cache = 0;
     atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
@@ -509,7 +505,7 @@ void mhi_gc_free_object(void *p) {
          * is free at once. */
         __atomic_store_n(&s->gc_alloc[i >> 6], s->gc_alloc[i >> 6] & ~(1ULL << (i & 63)),
                          __ATOMIC_RELAXED);
-        s->gc_mark[i >> 6] &= ~(1ULL << (i & 63));
+        mhi_gc_marks(s)[i >> 6] &= ~(1ULL << (i & 63));
         if (s->gc_where == MHI_WHERE_CFULL) {
             unlist(s);
             enlist(s, MHI_WHERE_CPARTIAL);
@@ -568,7 +564,7 @@ static void verify_span(mhi_span *s, void *arg) {
     if (s->gc_where == MHI_WHERE_CPARTIAL) MHI_VERIFY(e, has_free(s), "gc span %p: partial without a free slot", b);
     for (uint32_t w = 0; w < mhi_gc_words(s); w++) {
         uint64_t t = mhi_gc_tail(s, w);
-        MHI_VERIFY(e, (s->gc_alloc[w] & t) == t && (s->gc_mark[w] & t) == t,
+        MHI_VERIFY(e, (s->gc_alloc[w] & t) == t && (mhi_gc_marks(s)[w] & t) == t,
                    "gc span %p: tail bits of word %u", b, w);
     }
     v->bytes += s->npages << MHI_PAGE_SHIFT;

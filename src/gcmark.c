@@ -142,13 +142,14 @@ mark_word(marker *m, uintptr_t w) {
     mhi_arena *ar = mhi_arena_of(w);
     if (!ar) return false;
     mhi_span *s = atomic_load_explicit(&ar->spans[mhi_arena_page(w)], memory_order_relaxed);
-    if (!s || mhi_span_kind(s) != MHI_KIND_GC || w < s->base || w >= mhi_span_end(s)) return false;
+    if (!s || mhi_span_kind(s) != MHI_KIND_GC || w - s->base >= s->npages << MHI_PAGE_SHIFT)
+        return false;
     if (mhi_span_state(s) != MHI_SPAN_INUSE) return false;
     uint32_t i = mhi_span_index(s, (const void *)w);
     if (i >= s->nelems || !mhi_gc_allocated(s, i)) return false;
     size_t size = mhi_gc_elem_size(s);
     uintptr_t obj = s->base + (uintptr_t)i * size;
-    uint64_t bit = 1ULL << (i & 63), *mw = &s->gc_mark[i >> 6];
+    uint64_t bit = 1ULL << (i & 63), *mw = &mhi_gc_marks(s)[i >> 6];
     uint64_t old = __atomic_load_n(mw, __ATOMIC_RELAXED);
     if (old & bit) return w == obj;
     if (parallel) {
@@ -315,7 +316,7 @@ static void rescan_span(mhi_span *s, void *ctx) {
     if (s->gc_kind == MHI_GC_NOSCAN) return;
     size_t size = mhi_gc_elem_size(s);
     for (uint32_t i = 0; i < s->nelems; i++)
-        if (s->gc_mark[i >> 6] >> (i & 63) & 1) {
+        if (mhi_gc_marks(s)[i >> 6] >> (i & 63) & 1) {
             uintptr_t o = s->base + (uintptr_t)i * size;
             push(m, o, o + size);
             if (m->len > 64) drain(m);
@@ -349,7 +350,7 @@ static void scan_uncollectable(mhi_span *s, void *arg) {
 static void clear_stale_marks(mhi_span *s, void *ctx) {
     uint32_t h = *(const uint32_t *)ctx;
     if (atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == h) return;
-    for (uint32_t w = 0; w < mhi_gc_words(s); w++) s->gc_mark[w] = mhi_gc_tail(s, w);
+    for (uint32_t w = 0; w < mhi_gc_words(s); w++) mhi_gc_marks(s)[w] = mhi_gc_tail(s, w);
 }
 
 uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *roots,

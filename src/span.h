@@ -89,10 +89,15 @@ struct mhi_span {
          * word (Go's allocCache); the owner's alone. */
         uint64_t gc_cache;
     };
-    /* KIND_SMALL: struct mhi_cache * or NULL.  Read without a lock by the
-     * free fast path, which only compares it with the reader's own cache
-     * (and only that cache makes it equal to itself). */
-    void *_Atomic owner;
+    union {
+        /* KIND_SMALL: struct mhi_cache * or NULL.  Read without a lock by
+         * the free fast path, which only compares it with the reader's own
+         * cache (and only that cache makes it equal to itself). */
+        void *_Atomic owner;
+        /* KIND_GC: the alloc bits, one per object (bits past nelems set),
+         * then at MHI_GC_BITWORDS words on the mark bits (gc.h). */
+        uint64_t *gc_alloc;
+    };
     uint32_t elemsize; /* object size (classes); 0 for a span of one object */
     uint32_t nelems;   /* objects in the span */
     uint32_t divmul;   /* offset / elemsize == (offset * divmul) >> 32 */
@@ -116,7 +121,8 @@ struct mhi_span {
      * known zero and need no clearing: the seed's needzero).  The owner
      * clears it once it has zeroed the span. */
     uint8_t needzero;
-    size_t npages; /* > 0 for every non-DEAD span */
+    uint8_t gc_kind; /* KIND_GC: enum mhi_gc_kind */
+    size_t npages;   /* > 0 for every non-DEAD span */
 
     /* ---- line 1: the page heap's fields, then the kind's ---- */
     mhi_span *prev;
@@ -153,14 +159,10 @@ struct mhi_span {
             uint32_t touched, trimmed;
             uint8_t where; /* enum mhi_span_where: which list holds it */
         };
-        /* KIND_GC (gc.h).  gc_alloc / gc_mark: one bit per object (bits
-         * past nelems set in both); an object is allocated iff its index
-         * is below gc_freeindex or its alloc bit is set (the owner of a
-         * current span allocates by advancing gc_freeindex, writing no
-         * bit). */
+        /* KIND_GC (gc.h): an object is allocated iff its index is below
+         * gc_freeindex or its alloc bit is set (the owner of a current span
+         * allocates by advancing gc_freeindex, writing no bit). */
         struct {
-            uint64_t *gc_alloc, *gc_mark;
-            uint8_t gc_kind;   /* enum mhi_gc_kind */
             uint8_t gc_cached; /* a thread's current span (gc lock) */
             uint8_t gc_where;  /* the GC list holding it (gcheap.c) */
         };
@@ -181,12 +183,10 @@ struct mhi_span {
             };
             /* KIND_GC: gc_snap, the freeindex when the world stopped while
              * a thread had the span cached (gc_snapped): objects allocated
-             * from there on are live at the span's next sweep.  A span of
-             * one object keeps its two bits inline. */
+             * from there on are live at the span's next sweep. */
             struct {
                 uint32_t gc_snap;
                 uint8_t gc_snapped;
-                uint64_t gc_inline[2];
             };
         };
         /* Per-object records (finalizers, profile samples, weak refs),
