@@ -285,6 +285,14 @@ MH_API void *mh_gc_malloc(size_t size) { return gc_alloc(size, MHI_GC_SCAN); }
 MH_API void *mh_gc_malloc_atomic(size_t size) { return gc_alloc(size, MHI_GC_NOSCAN); }
 MH_API void *mh_gc_malloc_uncollectable(size_t size) { return gc_alloc(size, MHI_GC_UNCOLL); }
 
+/* bdwgc's two allocation calls (include/gc.h) are here, with the fast path
+ * inlined: the rest of that interface is in gc_boehm.c (a call to an
+ * exported mh_gc_ function from there goes through the PLT). */
+MH_API void *GC_malloc(size_t size);
+MH_API void *GC_malloc_atomic(size_t size);
+MH_API void *GC_malloc(size_t size) { return gc_alloc(size, MHI_GC_SCAN); }
+MH_API void *GC_malloc_atomic(size_t size) { return gc_alloc(size, MHI_GC_NOSCAN); }
+
 MH_API void mh_gc_free(void *p) {
     if (p) mhi_gc_free_object(p);
 }

@@ -9,9 +9,8 @@
 
 GCB_EXPORT void GC_CALL GC_init(void) { (void)mh_gc_register_thread(); }
 
-GCB_EXPORT void *GC_CALL GC_malloc(size_t size) { return mh_gc_malloc(size); }
-
-GCB_EXPORT void *GC_CALL GC_malloc_atomic(size_t size) { return mh_gc_malloc_atomic(size); }
+/* (GC_malloc and GC_malloc_atomic are in gc.c, beside the inline fast
+ * path) */
 
 GCB_EXPORT void *GC_CALL GC_malloc_uncollectable(size_t size) {
     return mh_gc_malloc_uncollectable(size);
