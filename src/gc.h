@@ -155,6 +155,8 @@ void mhi_gc_fork_parent_lock(void);
 /* ---- gc.c ---- */
 void mhi_gc_collect(bool forced, bool release);
 void mhi_gc_init(void);
+/* Fill the collector's fields of the main statistics (gc_*). */
+void mhi_gc_stats_fill(mh_stats_t *st);
 
 /* The words of a span's bitmaps, the set bits past its objects in word w,
  * and how many objects a bitmap marks. */
