@@ -158,6 +158,17 @@ void mhi_gc_init(void);
 /* Fill the collector's fields of the main statistics (gc_*). */
 void mhi_gc_stats_fill(mh_stats_t *st);
 
+/* ---- gcscanmalloc.c ---- */
+/* Call scan(lo, hi, ctx) for each range of memory that may hold live
+ * objects of mheap's malloc heap: in-use spans of small objects (less the
+ * objects known free) and of large objects; never GC spans, page runs or
+ * free spans.  For the mark, with the world stopped and the GC lock held:
+ * takes no lock (threads the collector does not stop keep calling malloc
+ * and free meanwhile, and a stopped thread may hold any of malloc's
+ * locks), and reads the arena map and span fields without one, using them
+ * only to choose ranges inside the committed pages of an arena. */
+void mhi_gc_scan_malloc(void (*scan)(uintptr_t lo, uintptr_t hi, void *ctx), void *ctx);
+
 /* The words of a span's bitmaps, the set bits past its objects in word w,
  * and how many objects a bitmap marks. */
 static inline uint32_t mhi_gc_words(const mhi_span *s) { return (s->nelems + 63) / 64; }

@@ -5,6 +5,7 @@
 
 #include "gc.h"
 
+#include "options.h"
 #include "pageheap.h"
 #include "print.h"
 
@@ -120,6 +121,13 @@ static void scan_uncollectable(mhi_span *s, void *ctx) {
         }
 }
 
+/* A range of malloc's heap (mhi_gc_scan_malloc), counted as roots. */
+static void scan_malloc_range(uintptr_t lo, uintptr_t hi, void *ctx) {
+    scan(lo, hi, false);
+    *(uint64_t *)ctx += hi - lo;
+    drain();
+}
+
 /* The collecting thread's own stack, from here up, with its registers:
  * setjmp stores the callee-saved ones in a buffer on this frame, which is
  * scanned with the rest (the address of a local lies below the frame's
@@ -187,6 +195,8 @@ uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *
         }
         drain();
     }
+    /* Live blocks of mheap's malloc (option gc_scan_malloc). */
+    if (mhi_option(MHI_OPT_gc_scan_malloc)) mhi_gc_scan_malloc(scan_malloc_range, &rb);
     mhi_gc_each_span_locked(scan_uncollectable, &rb);
     drain();
     while (overflowed) {
