@@ -1,5 +1,5 @@
 /* mheap.h - public interface of mheap, a page heap after the Go runtime's,
- * with a malloc and (later) a garbage collector on top.
+ * with a malloc and a garbage collector (mheap_gc.h) on top.
  *
  * Layers, top to bottom (each calls only those below it):
  *   public API (this file) -> override (libc symbols) -> malloc | gc ->
@@ -77,8 +77,31 @@ MH_API size_t mh_release_memory(void);
  * returns the number of bytes filled; fields are only ever added at the end,
  * and `version` says which are there.  One list names every field, with the
  * version that added it and what it counts: the struct, mh_stats_get and
- * mh_stats_print all come from it.  Bytes unless the text says otherwise. */
-#define MH_STATS_VERSION 3
+ * mh_stats_print all come from it.  Bytes unless the text says otherwise.
+ *
+ * The collector's pause histogram, fields gc_pause_hist_0 to
+ * gc_pause_hist_23 (the last fields of version 4): gc_pause_hist_<b>
+ * counts the pauses shorter than 2^b microseconds but not shorter than
+ * 2^(b-1) (bucket 0: under 1 microsecond), and the last one every pause of
+ * 2^22 microseconds or longer.
+ * mh_stats_print shows them as one line, "gc_pause_hist", listing only
+ * the buckets that counted something, as "<bound>us:count" (the last as
+ * ">=4194304us:count"), or "none" before the first collection. */
+#define MH_STATS_GC_PAUSE_BUCKETS 24
+#define MH_STATS_GC_PAUSE_(X, b)                                                             \
+    X(4, gc_pause_hist_##b,                                                                  \
+      "collection pauses under 2^" #b " microseconds, not in a lower bucket")
+#define MH_STATS_GC_PAUSES_(X)                                                               \
+    MH_STATS_GC_PAUSE_(X, 0) MH_STATS_GC_PAUSE_(X, 1) MH_STATS_GC_PAUSE_(X, 2)               \
+    MH_STATS_GC_PAUSE_(X, 3) MH_STATS_GC_PAUSE_(X, 4) MH_STATS_GC_PAUSE_(X, 5)               \
+    MH_STATS_GC_PAUSE_(X, 6) MH_STATS_GC_PAUSE_(X, 7) MH_STATS_GC_PAUSE_(X, 8)               \
+    MH_STATS_GC_PAUSE_(X, 9) MH_STATS_GC_PAUSE_(X, 10) MH_STATS_GC_PAUSE_(X, 11)             \
+    MH_STATS_GC_PAUSE_(X, 12) MH_STATS_GC_PAUSE_(X, 13) MH_STATS_GC_PAUSE_(X, 14)            \
+    MH_STATS_GC_PAUSE_(X, 15) MH_STATS_GC_PAUSE_(X, 16) MH_STATS_GC_PAUSE_(X, 17)            \
+    MH_STATS_GC_PAUSE_(X, 18) MH_STATS_GC_PAUSE_(X, 19) MH_STATS_GC_PAUSE_(X, 20)            \
+    MH_STATS_GC_PAUSE_(X, 21) MH_STATS_GC_PAUSE_(X, 22)                                      \
+    X(4, gc_pause_hist_23, "collection pauses of 2^22 microseconds or longer")
+#define MH_STATS_VERSION 4
 #define MH_STATS_FIELDS(X)                                                                   \
     X(1, heap_sys, "bytes of heap pages taken from the OS")                                  \
     X(1, heap_inuse, "bytes in spans in use (objects and page runs)")                        \
@@ -107,7 +130,18 @@ MH_API size_t mh_release_memory(void);
     X(3, small_span_allocs, "spans of small objects taken from the page heap, in all")       \
     X(3, small_span_frees, "spans of small objects given back to the page heap, in all")     \
     X(3, cache_pool, "thread caches kept for threads yet to start")                          \
-    X(3, stash_grown, "bytes the threads' stashes grew by beyond their first bound")
+    X(3, stash_grown, "bytes the threads' stashes grew by beyond their first bound")         \
+    X(4, gc_cycles, "garbage collections completed")                                         \
+    X(4, gc_pause_total_ns, "nanoseconds the world was stopped for collections, in all")     \
+    X(4, gc_pause_max_ns, "nanoseconds of the longest collection pause")                     \
+    X(4, gc_alloc_bytes, "bytes the GC heap handed to allocation, in all (the free room of " \
+                         "each span a thread takes, and each large object)")                 \
+    X(4, gc_swept_bytes, "bytes of GC objects freed by sweeping, in all")                    \
+    X(4, gc_reclaimed_bytes, "bytes of GC objects freed with whole dead spans, in all")      \
+    X(4, gc_freed_bytes, "bytes of GC objects freed by mh_gc_free, in all")                  \
+    X(4, gc_heap_bytes, "bytes of spans the GC heap holds")                                  \
+    X(4, gc_live_bytes, "bytes of GC objects the last collection found live")                \
+    MH_STATS_GC_PAUSES_(X)
 
 typedef struct mh_stats {
     uint32_t version;

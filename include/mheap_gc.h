@@ -4,9 +4,11 @@
  * Objects are found from roots: every registered thread's stack and
  * registers, the writable data and bss of the program and of every loaded
  * library, each registered thread's static TLS block, ranges added with
- * mh_gc_add_roots, and uncollectable objects.  Any word that holds an
- * address inside an object (its start, its interior, or, from stacks and
- * registers, one byte past its end) keeps it alive.  Objects never move.
+ * mh_gc_add_roots, uncollectable objects, and, with the option
+ * gc_scan_malloc, the live blocks of mheap's own malloc.  Any word that
+ * holds an address inside an object (its start, its interior, or, from
+ * stacks and registers, one byte past its end) keeps it alive.  Objects
+ * never move.
  *
  * A thread is registered by its first mh_gc_ call (allocation included)
  * and unregistered when it exits; mh_gc_register_thread does it at once

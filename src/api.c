@@ -1,6 +1,7 @@
 /* api.c - every public mh_* entry point (include/mheap.h): malloc, page
  * runs, memory return, statistics, options and the verifier. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -116,6 +117,7 @@ void mhi_stats_collect(mh_stats_t *st) {
     st->small_span_frees = ct.span_frees;
     st->cache_pool = cc.pool;
     st->stash_grown = cc.stash_grown;
+    mhi_gc_stats_fill(st);
 }
 
 MH_API size_t mh_stats_get(mh_stats_t *out, size_t size) {
@@ -126,12 +128,48 @@ MH_API size_t mh_stats_get(mh_stats_t *out, size_t size) {
     return size;
 }
 
+/* The pause histogram's fields, printed as one line. */
+#define MHI_HIST_FIRST offsetof(mh_stats_t, gc_pause_hist_0)
+#define MHI_HIST_LAST offsetof(mh_stats_t, gc_pause_hist_23)
+static_assert(MHI_HIST_LAST - MHI_HIST_FIRST == 8 * (MH_STATS_GC_PAUSE_BUCKETS - 1),
+              "the pause histogram's fields follow one another");
+
+/* "  gc_pause_hist      <64us:3 <128us:1  <meaning>", the buckets that
+ * counted something (each printed on its own: the line can outgrow
+ * mhi_printf's buffer). */
+static void print_pause_hist(int fd, const mh_stats_t *st) {
+    mhi_printf(fd, "  %-18s", "gc_pause_hist");
+    bool any = false;
+    for (int b = 0; b < MH_STATS_GC_PAUSE_BUCKETS; b++) {
+        uint64_t v;
+        memcpy(&v, (const char *)st + MHI_HIST_FIRST + 8 * (size_t)b, sizeof v);
+        if (!v) continue;
+        any = true;
+        if (b == MH_STATS_GC_PAUSE_BUCKETS - 1)
+            mhi_printf(fd, " >=%lluus:%llu", 1ULL << (b - 1), (unsigned long long)v);
+        else
+            mhi_printf(fd, " <%lluus:%llu", 1ULL << b, (unsigned long long)v);
+    }
+    mhi_printf(fd, "%s  collection pauses by length (fields gc_pause_hist_<b>)\n",
+               any ? "" : " none");
+}
+
+static void print_stat(int fd, const mh_stats_t *st, size_t off, const char *name,
+                       const char *doc) {
+    if (off >= MHI_HIST_FIRST && off <= MHI_HIST_LAST) {
+        if (off == MHI_HIST_FIRST) print_pause_hist(fd, st);
+        return;
+    }
+    uint64_t v;
+    memcpy(&v, (const char *)st + off, sizeof v);
+    mhi_printf(fd, "  %-18s %20llu  %s\n", name, (unsigned long long)v, doc);
+}
+
 MH_API void mh_stats_print(int fd) {
     mh_stats_t st;
     mhi_stats_collect(&st);
     mhi_printf(fd, "mheap: statistics\n");
-#define MHI_X(version, name, doc)                                                               \
-    mhi_printf(fd, "  %-18s %20llu  %s\n", #name, (unsigned long long)st.name, doc);
+#define MHI_X(version, name, doc) print_stat(fd, &st, offsetof(mh_stats_t, name), #name, doc);
     MH_STATS_FIELDS(MHI_X)
 #undef MHI_X
     mhi_printf(fd, "mheap: small objects by size class\n");

@@ -382,3 +382,21 @@ MH_API size_t mh_gc_heap_size(void) { return (size_t)atomic_load(&G->heap_bytes)
 MH_API size_t mh_gc_live_bytes(void) { return (size_t)G->live_bytes; }
 MH_API uint64_t mh_gc_cycles(void) { return __atomic_load_n(&G->cycles, __ATOMIC_RELAXED); }
 
+
+/* The collector's part of mh_stats_t (api.c's mhi_stats_collect). */
+static_assert(MH_STATS_GC_PAUSE_BUCKETS == MH_GC_PAUSE_BUCKETS, "one pause histogram");
+void mhi_gc_stats_fill(mh_stats_t *st) {
+    mh_gc_stats_t g;
+    mh_gc_stats_get(&g, sizeof g);
+    st->gc_cycles = g.cycles;
+    st->gc_pause_total_ns = g.pause_total_ns;
+    st->gc_pause_max_ns = g.pause_max_ns;
+    st->gc_alloc_bytes = g.alloc_bytes;
+    st->gc_swept_bytes = g.swept_bytes;
+    st->gc_reclaimed_bytes = g.reclaimed_bytes;
+    st->gc_freed_bytes = g.freed_bytes;
+    st->gc_heap_bytes = g.heap_bytes;
+    st->gc_live_bytes = g.live_bytes;
+    /* (the histogram's fields follow one another: api.c checks) */
+    memcpy((char *)st + offsetof(mh_stats_t, gc_pause_hist_0), g.pause_hist, sizeof g.pause_hist);
+}

@@ -100,7 +100,6 @@ typedef struct {
     uint64_t roots_bytes;         /* root bytes scanned by the last cycle */
     _Atomic int disabled;         /* mh_gc_disable nesting */
     _Atomic long percent;
-    _Atomic long markers_opt;     /* gc_markers: 0 automatic, 1 alone, n */
     _Atomic uint64_t limit;
     _Atomic int collecting;       /* a cycle is running (for allocation's trigger) */
     _Atomic uint32_t flush_gen;   /* advanced to ask every thread to give up its spans */
@@ -174,6 +173,19 @@ void mhi_gc_fork_parent_lock(void);
 /* ---- gc.c ---- */
 void mhi_gc_collect(bool forced, bool release);
 void mhi_gc_init(void);
+/* Fill the collector's fields of the main statistics (gc_*). */
+void mhi_gc_stats_fill(mh_stats_t *st);
+
+/* ---- gcscanmalloc.c ---- */
+/* Call scan(lo, hi, ctx) for each range of memory that may hold live
+ * objects of mheap's malloc heap: in-use spans of small objects (less the
+ * objects known free) and of large objects; never GC spans, page runs or
+ * free spans.  For the mark, with the world stopped and the GC lock held:
+ * takes no lock (threads the collector does not stop keep calling malloc
+ * and free meanwhile, and a stopped thread may hold any of malloc's
+ * locks), and reads the arena map and span fields without one, using them
+ * only to choose ranges inside the committed pages of an arena. */
+void mhi_gc_scan_malloc(void (*scan)(uintptr_t lo, uintptr_t hi, void *ctx), void *ctx);
 
 /* The words of a span's bitmaps, the set bits past its objects in word w,
  * the bits of word w below the span's freeindex (allocated whatever their

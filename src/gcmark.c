@@ -17,6 +17,7 @@
 
 #include "gc.h"
 
+#include "options.h"
 #include "pageheap.h"
 #include "print.h"
 
@@ -289,7 +290,7 @@ static void *helper_main(void *arg) {
 
 /* How many markers this mark uses, starting helpers as needed. */
 static unsigned markers_for_this_mark(void) {
-    long opt = atomic_load_explicit(&G->markers_opt, memory_order_relaxed);
+    long opt = mhi_option(MHI_OPT_gc_markers);
     unsigned want = opt > 0 ? (unsigned)opt : mhi_os_ncpu();
     if (opt <= 0 && want > 8) want = 8;
     if (want > MAX_MARKERS) want = MAX_MARKERS;
@@ -340,6 +341,18 @@ static void scan_uncollectable(mhi_span *s, void *arg) {
             c->bytes += size;
             drain(c->m);
         }
+}
+
+/* A range of malloc's heap (mhi_gc_scan_malloc), counted as roots. */
+typedef struct {
+    marker *m;
+    uint64_t *bytes;
+} malloc_ctx;
+static void scan_malloc_range(uintptr_t lo, uintptr_t hi, void *arg) {
+    malloc_ctx *c = arg;
+    scan_root(c->m, lo, hi, false);
+    *c->bytes += hi - lo;
+    drain(c->m);
 }
 
 /* A span not swept since the last mark (one a thread kept cached through
@@ -410,6 +423,11 @@ uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *
             rb += t->tls[i][1] - t->tls[i][0];
         }
         drain(m);
+    }
+    /* Live blocks of mheap's malloc (option gc_scan_malloc). */
+    if (mhi_option(MHI_OPT_gc_scan_malloc)) {
+        malloc_ctx mc = {m, &rb};
+        mhi_gc_scan_malloc(scan_malloc_range, &mc);
     }
     uncoll_ctx uc = {m, 0};
     mhi_gc_each_span_locked(scan_uncollectable, &uc);

@@ -29,6 +29,12 @@
       "a hard limit on the GC heap, in bytes (0: none): near it the collector collects, "    \
       "then allocation returns NULL with ENOMEM")                                            \
     X(gc_signal, 0, 0, "the signal that stops threads for a collection (0: SIGRTMIN+5)")     \
+    X(gc_markers, 0, 0,                                                                      \
+      "threads that mark in a collection (0: one per core, at most 8; 1: the collecting "    \
+      "thread alone)")                                                                       \
+    X(gc_scan_malloc, 0, 0,                                                                  \
+      "`1`: collections also scan the live blocks of mheap's malloc as roots, so GC "        \
+      "objects referenced only from malloc'd memory stay alive (longer pauses)")             \
     X(gctrace, 0, 0, "print one line per collection to stderr")
 
 void mhi_option_set_verbose(long value);

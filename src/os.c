@@ -176,6 +176,18 @@ static long futex(_Atomic uint32_t *addr, int op, uint32_t val) {
     return syscall(SYS_futex, (uint32_t *)addr, op, val, NULL, NULL, 0);
 }
 
+#if defined(__SANITIZE_THREAD__) || MHI_HAS_TSAN
+/* ThreadSanitizer holds a signal that arrives during a system call it
+ * does not know (futex) until the thread next enters its runtime: a
+ * waiter that slept without a timeout would never take the collector's
+ * stop signal, and the collector (holding the lock) would wait for it
+ * forever.  So lock waiters sleep 10 ms at a time there. */
+static const struct timespec lock_nap = {0, 10 * 1000 * 1000};
+#define LOCK_WAIT_TIMEOUT (&lock_nap)
+#else
+#define LOCK_WAIT_TIMEOUT NULL
+#endif
+
 void mhi_lock_slow(mhi_lock_t *l) {
     int errno_saved = errno;
     /* Spin a little: heap critical sections are short. */
@@ -192,7 +204,8 @@ void mhi_lock_slow(mhi_lock_t *l) {
     }
     /* Mark contended and sleep until woken. */
     while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0)
-        futex(&l->state, FUTEX_WAIT_PRIVATE, 2);
+        syscall(SYS_futex, (uint32_t *)&l->state, FUTEX_WAIT_PRIVATE, 2, LOCK_WAIT_TIMEOUT, NULL,
+                0);
     errno = errno_saved;
 }
 

@@ -41,7 +41,12 @@ static mhi_span *span_new(uintptr_t base, size_t npages) {
     /* Clear around sweepgen without reading it: a first read of a fresh
      * metadata page would map the zero page and fault again on the write. */
     size_t sg = offsetof(mhi_span, sweepgen), sg_end = sg + sizeof s->sweepgen;
-    memset(s, 0, sg);
+    /* (and kind with an atomic store: lookups of stale map entries may be
+     * reading it) */
+    size_t kd = offsetof(mhi_span, kind), kd_end = kd + sizeof s->kind;
+    memset(s, 0, kd);
+    mhi_span_set_kind(s, MHI_KIND_NONE);
+    memset((char *)s + kd_end, 0, sg - kd_end);
     memset((char *)s + sg_end, 0, sizeof *s - sg_end);
     s->base = base;
     s->npages = npages;
@@ -59,7 +64,7 @@ static void span_dead(mhi_span *s) {
 static void free_coalesce_locked(mhi_span *s) {
     mhi_lock_assert_held(&H->lock);
     mhi_span_publish(s, MHI_SPAN_FREE);
-    s->kind = MHI_KIND_NONE;
+    mhi_span_set_kind(s, MHI_KIND_NONE);
     s->sizeclass = 0;
     mhi_span *t = mhi_heap_page_span(s->base - MHI_PAGE_SIZE);
     if (t && t->state == MHI_SPAN_FREE && mhi_span_end(t) == s->base) {
@@ -211,7 +216,7 @@ static mhi_span *alloc_span_locked(size_t npages, size_t align, uintptr_t *dirty
  * then its map entries, then its state (published last, span.h). */
 static void span_set_inuse_locked(mhi_span *s, int state, int kind, bool dirty) {
     mhi_lock_assert_held(&H->lock);
-    s->kind = (uint8_t)(state == MHI_SPAN_INUSE ? kind : MHI_KIND_NONE);
+    mhi_span_set_kind(s, (uint8_t)(state == MHI_SPAN_INUSE ? kind : MHI_KIND_NONE));
     s->sizeclass = 0;
     s->needzero = dirty;
     atomic_store_explicit(&s->sweepgen, H->sweepgen, memory_order_relaxed);
@@ -325,7 +330,7 @@ static void free_span_locked(mhi_span *s) {
     }
     /* The malloc free fast path reads kind without the lock: only an INUSE
      * span may say SMALL. */
-    s->kind = MHI_KIND_NONE;
+    mhi_span_set_kind(s, MHI_KIND_NONE);
     H->stats.heap_inuse -= (uint64_t)s->npages << MHI_PAGE_SHIFT;
     H->stats.heap_idle += (uint64_t)s->npages << MHI_PAGE_SHIFT;
     H->stats.span_frees++;

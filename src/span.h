@@ -207,6 +207,12 @@ static_assert(sizeof(mhi_span) == 3 * MHI_CACHE_LINE, "a span is three lines");
 static inline uint8_t mhi_span_kind(const mhi_span *s) {
     return __atomic_load_n(&s->kind, __ATOMIC_RELAXED);
 }
+/* Heap lock held: set the kind.  Lock-free readers load it (the free fast
+ * path, the collector's lookups of map entries, stale ones included), so
+ * every write to it is atomic. */
+static inline void mhi_span_set_kind(mhi_span *s, uint8_t k) {
+    __atomic_store_n(&s->kind, k, __ATOMIC_RELAXED);
+}
 static inline bool mhi_kind_small(uint8_t k) {
     return k == MHI_KIND_SMALL || k == MHI_KIND_SMALL_REL;
 }
