@@ -7,7 +7,8 @@
  *              is no longer an object), also when the only reference sits
  *              in pointer-free memory;
  *   gctest     lists built and reversed many times, random trees with
- *              sharing, mixed sizes up to 4 MiB, realloc, explicit free;
+ *              sharing, mixed sizes up to 4 MiB, realloc, explicit free, a
+ *              large array of pointers holding the only references;
  *   bounded    300 paced cycles stay within the goal's bound, and 10^4
  *              cycles of a steady workload keep the GC heap and mheap's
  *              metadata bounded;
@@ -277,6 +278,16 @@ static __attribute__((noinline)) void test_gctest(void) {
         memset(objs[i], i, sz);
         sizes[i] = sz;
     }
+    /* A scanned array of 100,000 pointers, the only reference to each of
+     * its nodes: marked in chunks (by several markers when they run). */
+    node **arr = mh_gc_malloc(100000 * sizeof *arr);
+    REQUIRE(arr != NULL);
+    for (long i = 0; i < 100000; i++) arr[i] = make(i);
+    collect();
+    collect();
+    int arr_ok = 1;
+    for (long i = 0; i < 100000; i++) arr_ok &= alive(arr[i]) && arr[i]->value == i;
+    CHECK(arr_ok);
     collect();
     for (int i = 0; i < 64; i++)
         if (objs[i]) {
