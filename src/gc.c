@@ -2,9 +2,11 @@
  * and gctrace (gc.h, include/mheap_gc.h).
  *
  * A cycle: take the world lock; finish sweeping the last cycle's spans;
- * gather the data ranges of the program and its libraries and the added
- * roots (before stopping anyone: the loader's lock); take the GC lock; stop
- * the world; mark; record the cached spans' freeindex, move every other
+ * start the marker threads it needs; then, with the loader's list of
+ * objects locked (no dlopen or dlclose until the mark is done), gather the
+ * data ranges of the program and its libraries, take the roots lock (held
+ * through the mark) and the added roots, take the GC lock; stop the world;
+ * mark; record the cached spans' freeindex, move every other
  * span to the unswept lists and advance the sweep generation; set the next
  * goal; start the world.  Sweeping then proceeds lazily (an allocating
  * thread sweeps its class before taking a new span), proportionally (the
@@ -159,6 +161,54 @@ static void set_goal(uint64_t live, uint64_t roots) {
     atomic_store(&G->next_gc, goal);
 }
 
+typedef struct {
+    mhi_gc_thread *self;
+    jmp_buf *regs;
+    bool flush;
+    uint64_t before, live, pause;
+} cycle;
+
+/* The part of a cycle that runs with the loaded objects locked: gather
+ * the roots, stop the world, mark, start sweeping, start the world.  The
+ * added roots stay locked through the mark, so a range removed (and
+ * perhaps unmapped) is never scanned, and one added is scanned. */
+static void cycle_locked(void *arg) {
+    cycle *c = arg;
+    mhi_gc_thread *self = c->self;
+    nranges = 0;
+    mhi_os_each_data_range(false, add_range, NULL);
+    mhi_lock(&G->roots);
+    for (size_t i = 0; i < nadded; i++) add_range(NULL, added[i][0], added[i][1]);
+    c->before = atomic_load(&G->heap_bytes);
+    mhi_lock(&G->lock);
+    mhi_gc_heap_init_locked();
+    int64_t t0 = mhi_os_nanotime();
+    atomic_store_explicit(&self->sp, (uintptr_t)c->regs, memory_order_release);
+    mhi_gc_stop_world();
+    uint64_t roots = 0;
+    unsigned used = 1;
+    uint64_t live = mhi_gc_mark_locked((const uintptr_t(*)[2])ranges, nranges, &roots, &used);
+    if (c->flush) {
+        /* Threads in a blocked region are at a safe point: their cached
+         * spans go to the lists now (others give theirs up at their next
+         * slow path). */
+        for (mhi_gc_thread *t = G->threads; t; t = t->next)
+            if (t != self && atomic_load(&t->state) == MHI_GC_BLOCKED)
+                mhi_gc_release_thread_spans_locked(t);
+    }
+    G->live_bytes = live;
+    G->roots_bytes = roots;
+    G->markers = used;
+    set_goal(live, roots);
+    mhi_gc_start_sweep_locked(); /* (its sweep rate needs the goal) */
+    atomic_store(&G->alloc_since, 0);
+    mhi_gc_start_world();
+    c->pause = (uint64_t)(mhi_os_nanotime() - t0);
+    mhi_unlock(&G->lock);
+    mhi_unlock(&G->roots);
+    c->live = live;
+}
+
 /* forced: run even if disabled or if another thread just collected;
  * release: finish sweeping and return free memory to the OS; flush: every
  * thread's cached spans go back to the lists. */
@@ -182,37 +232,15 @@ static void gc_collect(bool forced, bool release, bool flush) {
     }
     atomic_store(&G->collecting, 1);
     mhi_gc_finish_sweep();
-    nranges = 0;
-    mhi_os_each_data_range(false, add_range, NULL);
-    mhi_lock(&G->roots);
-    for (size_t i = 0; i < nadded; i++) add_range(NULL, added[i][0], added[i][1]);
-    mhi_unlock(&G->roots);
-    uint64_t before = atomic_load(&G->heap_bytes);
-    mhi_lock(&G->lock);
-    mhi_gc_heap_init_locked();
-    int64_t t0 = mhi_os_nanotime();
-    atomic_store_explicit(&self->sp, (uintptr_t)&regs, memory_order_release);
-    mhi_gc_stop_world();
-    uint64_t roots = 0;
-    unsigned used = 1;
-    uint64_t live = mhi_gc_mark_locked((const uintptr_t(*)[2])ranges, nranges, &roots, &used);
-    if (flush) {
-        /* Threads in a blocked region are at a safe point: their cached
-         * spans go to the lists now (others give theirs up at their next
-         * slow path). */
-        for (mhi_gc_thread *t = G->threads; t; t = t->next)
-            if (t != self && atomic_load(&t->state) == MHI_GC_BLOCKED)
-                mhi_gc_release_thread_spans_locked(t);
-    }
-    G->live_bytes = live;
-    G->roots_bytes = roots;
-    G->markers = used;
-    set_goal(live, roots);
-    mhi_gc_start_sweep_locked(); /* (its sweep rate needs the goal) */
-    atomic_store(&G->alloc_since, 0);
-    mhi_gc_start_world();
-    uint64_t pause = (uint64_t)(mhi_os_nanotime() - t0);
-    mhi_unlock(&G->lock);
+    /* Marker threads start here, not in the pause: creating a thread
+     * allocates, and may need locks a stopped thread holds. */
+    mhi_gc_mark_prepare();
+    cycle c = {self, &regs, flush, 0, 0, 0};
+    /* The loaded objects stay as they are from the gathering of their data
+     * ranges to the end of the mark (a library closed meanwhile would be
+     * scanned after it was unmapped). */
+    mhi_os_with_objects_locked(cycle_locked, &c);
+    uint64_t before = c.before, live = c.live, pause = c.pause;
     note_pause(pause);
     __atomic_store_n(&G->cycles, G->cycles + 1, __ATOMIC_RELAXED);
     atomic_store(&G->collecting, 0);

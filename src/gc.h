@@ -30,7 +30,10 @@
  * it (its owner may have stopped before forming its address).  Every uncached span is
  * swept before the next mark begins (the collection finishes sweeping
  * first), so mark bits are clear at mark time except on spans that stayed
- * cached, whose old marks only keep objects one cycle longer.
+ * cached, whose old marks only keep objects one cycle longer.  (A span
+ * a thread gives up after that sweep finished, or that the collector takes
+ * from a blocked thread in the pause, waits unswept, perhaps several
+ * generations behind, until it is swept.)
  *
  * ---- Locks (os.h ranks) ----
  * mhi_gc_.world  one collection at a time, and the list of threads.
@@ -157,6 +160,9 @@ size_t mhi_gc_verify(void);
  * marked, the root bytes scanned in *roots and the markers in *used. */
 uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *roots,
                             unsigned *used);
+/* Before a mark, outside the pause (world lock): choose the markers and
+ * start the threads it needs. */
+void mhi_gc_mark_prepare(void);
 /* In the child of fork: the marker threads are gone. */
 void mhi_gc_mark_fork_child(void);
 
@@ -218,7 +224,9 @@ static inline uint32_t mhi_gc_count_allocated(const mhi_span *s) {
 }
 /* Is slot i (< nelems) of s allocated? */
 static inline bool mhi_gc_allocated(const mhi_span *s, uint32_t i) {
-    return i < mhi_gc_freeindex(s) ||
+    /* (acquire: pairs with the release that resets freeindex once the
+     * alloc bits hold the slots below it) */
+    return i < atomic_load_explicit(&s->gc_freeindex, memory_order_acquire) ||
            (__atomic_load_n(&s->gc_alloc[i >> 6], __ATOMIC_RELAXED) >> (i & 63) & 1);
 }
 

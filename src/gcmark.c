@@ -125,6 +125,13 @@ static void take_locked(marker *m) {
             n = m->cap - m->len;
             break;
         }
+    if (n == 0) {
+        /* No room anywhere: drop the pool (its objects are marked, and
+         * the rescan after the mark scans them). */
+        pool.len = 0;
+        atomic_store_explicit(&overflowed, true, memory_order_relaxed);
+        return;
+    }
     pool.len -= n;
     memcpy(m->st + m->len, pool.st + pool.len, n * sizeof *m->st);
     m->len += n;
@@ -174,9 +181,12 @@ __attribute__((no_sanitize("address", "thread"), always_inline)) static inline v
 scan(marker *m, uintptr_t lo, uintptr_t hi, bool edge) {
     lo = (lo + 7) & ~(uintptr_t)7;
     if (edge) {
+        /* (w - 1 too: w may point one past an object's end, at a free
+         * slot or past the span) */
         for (uintptr_t p = lo; p + 8 <= hi; p += 8) {
             uintptr_t w = *(const uintptr_t *)p;
-            if (mark_word(m, w)) (void)mark_word(m, w - 1);
+            (void)mark_word(m, w);
+            (void)mark_word(m, w - 1);
         }
     } else {
         for (uintptr_t p = lo; p + 8 <= hi; p += 8) (void)mark_word(m, *(const uintptr_t *)p);
@@ -273,9 +283,11 @@ static _Atomic uint32_t helpers_busy; /* helpers not yet done with this mark */
 static unsigned helpers;              /* started (collector only) */
 static bool no_helpers;               /* (see mhi_gc_mark_fork_child) */
 
+/* arg: the marker's index, and above bit 16 the mark epoch when it was
+ * started (it joins the marks after that one). */
 static void *helper_main(void *arg) {
-    marker *m = &markers[(uintptr_t)arg];
-    uint32_t seen = 0;
+    marker *m = &markers[(uintptr_t)arg & 0xffff];
+    uint32_t seen = (uint32_t)((uintptr_t)arg >> 16);
     for (;;) {
         uint32_t e;
         while ((e = atomic_load_explicit(&mark_epoch, memory_order_acquire)) == seen)
@@ -288,16 +300,21 @@ static void *helper_main(void *arg) {
     return NULL;
 }
 
-/* How many markers this mark uses, starting helpers as needed. */
-static unsigned markers_for_this_mark(void) {
+static unsigned planned = 1; /* markers for the next mark (world lock) */
+
+void mhi_gc_mark_prepare(void) {
+    mhi_lock_assert_held(&G->world);
     long opt = mhi_option(MHI_OPT_gc_markers);
     unsigned want = opt > 0 ? (unsigned)opt : mhi_os_ncpu();
     if (opt <= 0 && want > 8) want = 8;
     if (want > MAX_MARKERS) want = MAX_MARKERS;
-    if (want <= 1 || no_helpers || G->live_bytes + G->roots_bytes < PARALLEL_MIN_LIVE) return 1;
-    while (helpers + 1 < want && mhi_os_thread_start(helper_main, (void *)(uintptr_t)(helpers + 1)))
+    planned = 1;
+    if (want <= 1 || no_helpers || G->live_bytes + G->roots_bytes < PARALLEL_MIN_LIVE) return;
+    uint32_t e = atomic_load_explicit(&mark_epoch, memory_order_relaxed);
+    while (helpers + 1 < want &&
+           mhi_os_thread_start(helper_main, (void *)((uintptr_t)e << 16 | (helpers + 1))))
         helpers++;
-    return helpers + 1;
+    planned = want < helpers + 1 ? want : helpers + 1;
 }
 
 void mhi_gc_mark_fork_child(void) {
@@ -386,7 +403,7 @@ uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *
 
     /* The other markers wait on the pool until this thread, scanning the
      * roots, gives them work. */
-    nmarkers = markers_for_this_mark();
+    nmarkers = planned;
     parallel = nmarkers > 1;
     for (unsigned i = 0; i < nmarkers; i++) {
         markers[i].len = 0;
@@ -399,7 +416,7 @@ uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *
         pool.idle = 0;
         pool.done = false;
         atomic_store(&pool_hungry, 0);
-        atomic_store(&helpers_busy, helpers);
+        atomic_store(&helpers_busy, helpers); /* (every helper wakes; those past nmarkers leave) */
         atomic_fetch_add_explicit(&mark_epoch, 1, memory_order_release);
         mhi_os_futex_wake_all(&mark_epoch);
     }

@@ -471,6 +471,29 @@ static int each_phdr(struct dl_phdr_info *info, size_t size, void *arg) {
     return 0;
 }
 
+typedef struct {
+    void (*fn)(void *arg);
+    void *arg;
+    bool done;
+} locked_call;
+
+static int call_locked(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)info;
+    (void)size;
+    locked_call *c = arg;
+    if (!c->done) {
+        c->done = true;
+        c->fn(c->arg);
+    }
+    return 1; /* (once) */
+}
+
+void mhi_os_with_objects_locked(void (*fn)(void *arg), void *arg) {
+    locked_call c = {fn, arg, false};
+    dl_iterate_phdr(call_locked, &c);
+    if (!c.done) fn(arg); /* (no object at all: not on Linux) */
+}
+
 void mhi_os_each_data_range(bool tls, void (*fn)(void *ctx, uintptr_t lo, uintptr_t hi),
                             void *ctx) {
     each_range er = {tls, fn, ctx};

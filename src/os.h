@@ -223,6 +223,11 @@ bool mhi_os_stack_bounds(uintptr_t *lo, uintptr_t *hi);
  * (writable PT_LOAD segments less PT_GNU_RELRO), and, with tls, instead
  * every static TLS block of the calling thread: fn(ctx, lo, hi) for each.
  * Takes the loader's lock: not while other threads are stopped. */
+/* Run fn(arg) with the dynamic loader's list of loaded objects locked
+ * (inside a dl_iterate_phdr callback: glibc holds its lock there, and takes
+ * it recursively, so mhi_os_each_data_range may be called from fn): no
+ * object is loaded or unloaded meanwhile. */
+void mhi_os_with_objects_locked(void (*fn)(void *arg), void *arg);
 void mhi_os_each_data_range(bool tls, void (*fn)(void *ctx, uintptr_t lo, uintptr_t hi),
                             void *ctx);
 

@@ -1,6 +1,7 @@
 /* test_gc.c - the garbage-collected heap on one thread (mheap_gc.h):
  *
- *   roots      an object reachable only from a stack slot, static data,
+ *   roots      an object reachable only from a stack slot (also by a
+ *              pointer one past its end), static data,
  *              the thread's TLS, an added root range, an uncollectable
  *              object, or through an interior pointer survives collection
  *              with its contents; once unreachable it is freed (its slot
@@ -95,9 +96,27 @@ static __attribute__((noinline)) long stack_root_case(void) {
     return alive(local) && local->value == 11;
 }
 
+/* A fresh object of a size class of its own, filled; returns only its
+ * end (one past its last byte): the next slot of its span is free. */
+static __attribute__((noinline)) uintptr_t make_end(void) {
+    char *p = mh_gc_malloc(208);
+    REQUIRE(p != NULL);
+    memset(p, 0x5a, 208);
+    return (uintptr_t)p + 208;
+}
+
+static __attribute__((noinline)) long end_pointer_case(void) {
+    volatile uintptr_t end = make_end(); /* (a loop's end pointer) */
+    collect();
+    const unsigned char *p = mh_gc_base((void *)(end - 1), NULL);
+    return p != NULL && (uintptr_t)p == end - 208 && p[0] == 0x5a && p[207] == 0x5a;
+}
+
 static __attribute__((noinline)) void test_roots(void) {
     /* stack */
     CHECK(stack_root_case());
+    /* a stack slot pointing one past the end */
+    CHECK(end_pointer_case());
     /* static data */
     static_root = make(12);
     collect();
