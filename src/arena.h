@@ -90,6 +90,23 @@ static inline mhi_arena *mhi_arena_of(uintptr_t a) {
 #endif
 }
 
+/* mhi_arena_of for the fast paths, which go on to check that the address
+ * starts an object of the span they find (an offset below the span's
+ * objects' end): the arena number is masked to the map's range instead of
+ * compared with it, one instruction less.  An address at or above 2^47
+ * then reads the entry of the address with its high bits cleared, which is
+ * not in arena 0 (a reservation at address 0 would read as a failed one,
+ * NULL), so it lies more than 64 MiB above any span that entry names, and
+ * the object check turns it away. */
+static inline mhi_arena *mhi_arena_of_fast(uintptr_t a) {
+#if MHI_MAP_L1_BITS == 0
+    uintptr_t i = (a >> MHI_ARENA_SHIFT) & (((uintptr_t)1 << MHI_ARENA_INDEX_BITS) - 1);
+    return atomic_load_explicit(&mhi_arena_map[i], memory_order_acquire);
+#else
+    return mhi_arena_of(a);
+#endif
+}
+
 static inline size_t mhi_arena_page(uintptr_t a) {
     return (a & (MHI_ARENA_SIZE - 1)) >> MHI_PAGE_SHIFT;
 }

@@ -127,10 +127,12 @@ static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
  * a span is freed, and a span dies only once free), so a stale map entry
  * fails here; the object check also rules out addresses outside the span. */
 static MHI_ALWAYS_INLINE mhi_span *mhi_small_span_fast(const void *p) {
-    mhi_arena *ar = mhi_arena_of((uintptr_t)p);
+    mhi_arena *ar = mhi_arena_of_fast((uintptr_t)p);
     if (MHI_UNLIKELY(!ar)) return NULL;
-    mhi_span *s = atomic_load_explicit(&ar->spans[mhi_arena_page((uintptr_t)p)],
-                                       memory_order_relaxed);
+    /* (Through a pointer to the first entry: gcc 12 then folds the array's
+     * offset into the load instead of adding it to the index.) */
+    mhi_span *_Atomic *spans = ar->spans;
+    mhi_span *s = atomic_load_explicit(spans + mhi_arena_page((uintptr_t)p), memory_order_relaxed);
     if (MHI_UNLIKELY(!s || mhi_span_kind(s) != MHI_KIND_SMALL)) return NULL;
     uintptr_t off = (uintptr_t)p - s->base;
     uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
@@ -138,17 +140,12 @@ static MHI_ALWAYS_INLINE mhi_span *mhi_small_span_fast(const void *p) {
     return s;
 }
 
-/* Free p (not NULL): onto this thread's stash for its class, whoever owns
- * its span.  Checks: an object of a small span, not marked free (the slow
- * path reports a marked one), and room in the stash (the static empty and
- * dead caches have none, so threads without a cache take the slow path
- * too). */
-static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
-    mhi_span *s = mhi_small_span_fast(p);
-    if (MHI_UNLIKELY(!s || mhi_free_marked(p))) {
-        mhi_cache_free_slow(p);
-        return;
-    }
+/* The end of the free fast path, once p is known to start an unmarked
+ * object of small span s: mark it and push it on this thread's stash for
+ * its class, whoever owns the span, if the stash has room (the static
+ * empty and dead caches have none, so threads without a cache take the
+ * slow path too). */
+static MHI_ALWAYS_INLINE void mhi_cache_free_object(mhi_span *s, void *p) {
     mhi_cache *cache = mhi_tls_cache;
     size_t c = s->sizeclass;
     if (MHI_UNLIKELY(cache->nstash[c] >= cache->stash_lim[c])) {
@@ -157,6 +154,18 @@ static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     }
     mhi_mark_free(p);
     mhi_stash_push(cache, c, p);
+}
+
+/* Free p (not NULL): onto this thread's stash for its class.  Checks: an
+ * object of a small span, not marked free (the slow path reports a marked
+ * one), and room in the stash. */
+static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
+    mhi_span *s = mhi_small_span_fast(p);
+    if (MHI_UNLIKELY(!s || mhi_free_marked(p))) {
+        mhi_cache_free_slow(p);
+        return;
+    }
+    mhi_cache_free_object(s, p);
 }
 
 #endif

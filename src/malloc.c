@@ -22,7 +22,8 @@
  * central.c    per size class, the spans no thread owns (the seed's mcentral).
  * cache.c      per thread, the spans it owns and its stashes (the seed's
  *              mcache); the fast paths are inline in cache.h.
- * malloc.c     this file; malloc.h holds malloc and free themselves.
+ * malloc.c     this file; malloc.h holds malloc, free and sized free
+ *              themselves.
  * api.c        the public mh_* functions; override*.c the libc and C++ names.
  * process.c    one-time set-up and fork() for every layer.
  *
@@ -33,9 +34,10 @@
  * (then central's).
  *
  * ---- malloc(size) ----
- * 1. size <= 32 KiB: the class from the table (sizeclass.h).  Pop the
+ * 1. size <= 32 KiB: the class from the table (mhi_small_class).  Pop the
  *    class's stash, else cur[c]'s free list; clear the object's free mark.
- *    No lock, no atomic (mhi_cache_pop).
+ *    No lock, no atomic (mhi_cache_pop).  operator new does the same inline
+ *    and leaves the other steps to alloc_new (override_new.c).
  * 2. Both empty (mhi_cache_alloc_slow, under the cache's lock): move the
  *    spans on the notify stack back to avail; give cur[c] its released
  *    objects back if trimming took some; collect what other threads freed
@@ -62,6 +64,15 @@
  *    onto its xfree list if another thread does (pushing the span on the
  *    owner's notify stack if the owner filed it as full), or under
  *    central[c]'s lock if nobody does.
+ *
+ * ---- free_sized(p, size), free_aligned_sized, sized operator delete ----
+ * 1. free's step 1 (mhi_free_sized, malloc.h) with one more check: size is
+ *    at most the object's size and at least half of it.  NULL is not tested
+ *    first: its lookup fails.
+ * 2. Anything else goes to mhi_free_sized_slow (below): NULL returns;
+ *    p must start an object of a span of mheap's ("invalid pointer");
+ *    the whole size rule, with the alignment, decides ("size mismatch");
+ *    then free's slow path (step 2 above) does the rest.
  *
  * ---- Locks (os.h has their order; debug builds check it) ----
  * options_lock  the one-time read of MHEAP_OPTIONS (then the heap lock, to
@@ -242,7 +253,9 @@ void *mhi_malloc_aligned(size_t align, size_t size) {
     return (void *)s->base;
 }
 
-void mhi_free_sized(void *p, size_t size, size_t align) {
+/* The inline check (malloc.h) took none of this: it accepts only sizes
+ * this rule accepts, so it is the rule alone that reports. */
+void mhi_free_sized_slow(void *p, size_t size, size_t align) {
     if (!p) return;
     mhi_span *s = owned_span(p);
     bool ok;
@@ -263,5 +276,7 @@ void mhi_free_sized(void *p, size_t size, size_t align) {
                                (align > 16 && aligned_class(align, size) == 0));
     }
     if (!ok) mhi_fatal("size mismatch: %p (size %zu)", p, size);
-    mhi_free(p);
+    /* free's own checks (object start, double free, released objects) and
+     * its slow path for the rest. */
+    mhi_cache_free_slow(p);
 }

@@ -26,7 +26,10 @@ static MHI_ALWAYS_INLINE size_t mhi_usable_size(const void *p) {
     mhi_span *s = mhi_small_span_fast(p);
     return MHI_LIKELY(s != NULL) ? s->elemsize : mhi_usable_size_slow(p);
 }
-void mhi_free_sized(void *p, size_t size, size_t align);
+/* Everything sized free does not settle inline: NULL, large objects, a
+ * size the inline check does not accept (decided exactly here, aborting on
+ * a wrong one), and whatever free's own slow path handles. */
+MHI_NOINLINE void mhi_free_sized_slow(void *p, size_t size, size_t align);
 void mhi_malloc_init(void);
 /* Every statistic of mh_stats_t, now (api.c). */
 void mhi_stats_collect(mh_stats_t *st);
@@ -36,8 +39,9 @@ void mhi_stats_collect(mh_stats_t *st);
 MHI_NOINLINE void *mhi_malloc_small_slow(size_t size);
 
 static MHI_ALWAYS_INLINE void *mhi_malloc(size_t size) {
-    if (MHI_LIKELY(size <= MHI_SMALL_SIZE_MAX)) {
-        void *p = mhi_cache_pop(mhi_size_class(size));
+    size_t c;
+    if (MHI_LIKELY(mhi_small_class(size, &c))) {
+        void *p = mhi_cache_pop(c);
         if (MHI_LIKELY(p != NULL)) return p;
         return mhi_malloc_small_slow(size);
     }
@@ -46,6 +50,27 @@ static MHI_ALWAYS_INLINE void *mhi_malloc(size_t size) {
 
 static MHI_ALWAYS_INLINE void mhi_free(void *p) {
     if (MHI_LIKELY(p != NULL)) mhi_cache_free(p);
+}
+
+/* free_sized, free_aligned_sized and the sized operator deletes (align is
+ * 0 for the unaligned forms, and only the slow path reads it): free's fast
+ * path with the size checked against the object's size, elemsize, which
+ * the object check has just read.  Inline it takes a size that does not
+ * exceed the object and fills at least half of it.  That is never a wrong
+ * size (the slow path's rule accepts every such size: realloc's slack),
+ * and every size of the object's class is one, except sizes below 8 for
+ * 16-byte objects (tests/test_sizeclass.c).  Other sizes (among them
+ * aligned sizes far below the class their alignment picks), and NULL,
+ * whose lookup fails, go to the slow path, which applies the whole rule
+ * with the alignment. */
+static MHI_ALWAYS_INLINE void mhi_free_sized(void *p, size_t size, size_t align) {
+    mhi_span *s = mhi_small_span_fast(p);
+    if (MHI_UNLIKELY(!s || size > s->elemsize || 2 * size < s->elemsize ||
+                     mhi_free_marked(p))) {
+        mhi_free_sized_slow(p, size, align);
+        return;
+    }
+    mhi_cache_free_object(s, p);
 }
 
 #endif

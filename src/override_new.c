@@ -42,7 +42,7 @@ MHI_NORETURN static void throw_bad_alloc(size_t n) {
 }
 
 /* nothrow: one try, then the handler loop without the throw. */
-static void *alloc_new(size_t n, size_t align, bool nothrow) {
+MHI_NOINLINE static void *alloc_new(size_t n, size_t align, bool nothrow) {
     for (;;) {
         void *p = align ? mh_aligned_alloc(align, n) : mhi_malloc(n);
         if (MHI_LIKELY(p != NULL)) return p;
@@ -57,16 +57,27 @@ static void *alloc_new(size_t n, size_t align, bool nothrow) {
     }
 }
 
+/* The unaligned forms: malloc's fast path inline (a small size whose
+ * stash or current span has an object), everything else in alloc_new. */
+static MHI_ALWAYS_INLINE void *new_small(size_t n, bool nothrow) {
+    size_t c;
+    if (MHI_LIKELY(mhi_small_class(n, &c))) {
+        void *p = mhi_cache_pop(c);
+        if (MHI_LIKELY(p != NULL)) return p;
+    }
+    return alloc_new(n, 0, nothrow);
+}
+
 /* operator new(size_t) and friends */
-MH_OVERRIDE void *_Znwm(size_t n) { return alloc_new(n, 0, false); }
-MH_OVERRIDE void *_Znam(size_t n) { return alloc_new(n, 0, false); }
+MH_OVERRIDE void *_Znwm(size_t n) { return new_small(n, false); }
+MH_OVERRIDE void *_Znam(size_t n) { return new_small(n, false); }
 MH_OVERRIDE void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt) {
     (void)nt;
-    return alloc_new(n, 0, true);
+    return new_small(n, true);
 }
 MH_OVERRIDE void *_ZnamRKSt9nothrow_t(size_t n, const void *nt) {
     (void)nt;
-    return alloc_new(n, 0, true);
+    return new_small(n, true);
 }
 MH_OVERRIDE void *_ZnwmSt11align_val_t(size_t n, size_t a) { return alloc_new(n, a, false); }
 MH_OVERRIDE void *_ZnamSt11align_val_t(size_t n, size_t a) { return alloc_new(n, a, false); }

@@ -12,6 +12,7 @@
 #ifndef MHEAP_SIZECLASS_H
 #define MHEAP_SIZECLASS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,21 @@ static inline size_t mhi_size_class(size_t size) {
     if (size <= MHI_SMALL_SIZE_STEP16_MAX)
         return mhi_size_to_class16[(size + 15) >> 4];
     return mhi_size_to_class128[(size - MHI_SMALL_SIZE_STEP16_MAX + 127) >> 7];
+}
+
+/* For the malloc fast paths: whether size is a small size (at most
+ * MHI_SMALL_SIZE_MAX), and then its class in *cls.  Sizes up to
+ * MHI_SMALL_SIZE_STEP16_MAX, most requests, are told apart by the first
+ * compare (a compare with the maximum, then mhi_size_class, took two
+ * compares and a jump for them). */
+static inline bool mhi_small_class(size_t size, size_t *cls) {
+    if (__builtin_expect(size <= MHI_SMALL_SIZE_STEP16_MAX, 1)) {
+        *cls = mhi_size_to_class16[(size + 15) >> 4];
+        return true;
+    }
+    if (size > MHI_SMALL_SIZE_MAX) return false;
+    *cls = mhi_size_to_class128[(size - MHI_SMALL_SIZE_STEP16_MAX + 127) >> 7];
+    return true;
 }
 
 /* offset / mhi_class_size[cls] without a division: the index of the object

@@ -31,6 +31,7 @@ set(MHEAP_CONTRACT_ROWS
   interior
   foreign
   free_sized
+  free_sized_misuse
   huge
   huge_below_ptrdiff
   overflow

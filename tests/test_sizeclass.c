@@ -99,6 +99,24 @@ static void test_lookup(void) {
     CHECK_EQ(mhi_size_class(MHI_SMALL_SIZE_MAX), MHI_NUM_CLASSES - 1);
 }
 
+/* mhi_small_class (malloc's fast path) agrees with mhi_size_class, and
+ * every size of 8 bytes or more fills at least half of its class's size,
+ * which is what sized free's inline check asks (src/malloc.h). */
+static void test_small_class(void) {
+    size_t bad = 0, half = 0;
+    for (size_t size = 0; size <= MHI_SMALL_SIZE_MAX; size++) {
+        size_t c = 0;
+        if (!mhi_small_class(size, &c) || c != mhi_size_class(size)) bad++;
+        if (size >= 8 && 2 * size < mhi_class_size[c]) half++;
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(half, 0);
+    size_t c = 12345;
+    CHECK(!mhi_small_class(MHI_SMALL_SIZE_MAX + 1, &c));
+    CHECK(!mhi_small_class(SIZE_MAX, &c));
+    CHECK_EQ(c, 12345);
+}
+
 static void test_tables_monotonic(void) {
     size_t i;
     for (i = 1; i < sizeof mhi_size_to_class16; i++)
@@ -169,6 +187,7 @@ int main(void) {
     test_constants();
     test_sizes();
     test_lookup();
+    test_small_class();
     test_tables_monotonic();
     test_spans();
     test_merged();

@@ -31,8 +31,12 @@
 #include "../check.h"
 #include "mheap.h"
 
-/* C23 / glibc 2.38; older headers lack it.  libmheap defines it. */
+/* C23 / glibc 2.38; older headers lack them.  libmheap defines them. */
 void free_sized(void *p, size_t size);
+void free_aligned_sized(void *p, size_t align, size_t size);
+/* operator delete(void *, std::size_t) under its mangled name (libmheap.a
+ * defines the C++ operators in C). */
+void _ZdlPvm(void *p, size_t size);
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -369,8 +373,9 @@ static void c_df_cross_thread_large(void) { c_df_cross_thread_size(1 * MiB); }
 
 /* The second free comes after the background thread released the page
  * the freed object lies on (the object reads as zero then, with no free
- * mark): 4 KiB objects, eight to a span, seven of each eight freed. */
-static void c_df_small_released(void) {
+ * mark): 4 KiB objects, eight to a span, seven of each eight freed.  The
+ * second free is free_sized when sized is set. */
+static void df_small_released(bool sized) {
     enum { K = 64 };
     static char *p[K];
     if (mh_option_set("scavenge_delay_ms", 20) != 0) _exit(2);
@@ -393,8 +398,11 @@ static void c_df_small_released(void) {
         _exit(3);
     }
     tell(v);
-    free(v);
+    if (sized) free_sized(v, 4096);
+    else free(v);
 }
+static void c_df_small_released(void) { df_small_released(false); }
+static void c_df_small_released_sized(void) { df_small_released(true); }
 
 static void row_double_free_small(void) {
     expect_abort("double free, small, immediate", c_df_small_now, "double free");
@@ -512,6 +520,20 @@ static void c_free_mmap(void) {
     tell(p);
     free(p);
 }
+/* A heap object's address with bit 47 set: above the address map's range,
+ * though its low bits name a live object. */
+static void c_free_above_map(void) {
+    char *p = malloc(64);
+    void *volatile q = (void *)((uintptr_t)p + ((uintptr_t)1 << 47));
+    tell(q);
+    free(q);
+}
+static void c_free_sized_above_map(void) {
+    char *p = malloc(64);
+    void *volatile q = (void *)((uintptr_t)p + ((uintptr_t)1 << 47));
+    tell(q);
+    free_sized(q, 64);
+}
 static void c_realloc_stack(void) {
     char buf[64];
     memset(buf, 0, sizeof buf);
@@ -532,6 +554,8 @@ static void row_foreign(void) {
     expect_abort("free(static variable)", c_free_static, "invalid pointer");
     expect_abort("free((void *)1)", c_free_one, "invalid pointer");
     expect_abort("free(foreign mmap)", c_free_mmap, "invalid pointer");
+    expect_abort("free(heap object + 2^47)", c_free_above_map, "invalid pointer");
+    expect_abort("free_sized(heap object + 2^47)", c_free_sized_above_map, "invalid pointer");
     expect_abort("realloc(stack address)", c_realloc_stack, "invalid pointer");
     expect_abort("malloc_usable_size(static variable)", c_usable_static, "invalid pointer");
 }
@@ -552,6 +576,23 @@ static void c_mismatch_large_small(void) {
 }
 
 static void row_free_sized(void) {
+    /* Every size up to 4 KiB and some above, freed with the size asked
+     * for: the sizes the inline check takes and those only the slow path
+     * accepts (below 8 bytes, in the 16-byte class). */
+    for (size_t n = 0; n <= 4096; n++) free_sized(malloc(n), n);
+    for (size_t n = 4096; n <= 40000; n += 1000) free_sized(malloc(n), n);
+    /* Aligned blocks freed with their alignment and size, among them
+     * sizes far below the block's (an alignment of 4 KiB takes a 4 KiB
+     * object for 100 bytes). */
+    for (size_t align = 32; align <= 64 * KiB; align *= 2) {
+        static const size_t sizes[] = {1, 100, 1000, 5000, 40000};
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            size_t n = (sizes[i] + align - 1) / align * align; /* aligned_alloc wants a multiple */
+            void *q = aligned_alloc(align, n);
+            REQUIRE(q != NULL);
+            free_aligned_sized(q, align, n);
+        }
+    }
     /* Right sizes: the request, or another size of the same class. */
     void *p = malloc(100);
     REQUIRE(p != NULL);
@@ -571,6 +612,89 @@ static void row_free_sized(void) {
                         "mheap: size mismatch: ");
     expect_abort_prefix("free_sized(malloc(1 MiB), 100)", c_mismatch_large_small,
                         "mheap: size mismatch: ");
+}
+
+/* ---- row: free_sized_misuse: what free catches, sized free catches ---- */
+
+static void c_sized_df_small(void) {
+    void *volatile p = malloc(64);
+    tell(p);
+    free_sized(p, 64);
+    free_sized(p, 64);
+}
+static void c_sized_df_after_free(void) {
+    void *volatile p = malloc(100);
+    tell(p);
+    free(p);
+    free_sized(p, 100);
+}
+static void c_sized_df_large(void) {
+    void *volatile p = malloc(1 * MiB);
+    tell(p);
+    free_sized(p, 1 * MiB);
+    free_sized(p, 1 * MiB);
+}
+static void c_sized_df_delete(void) {
+    void *volatile p = malloc(64);
+    tell(p);
+    _ZdlPvm(p, 64);
+    _ZdlPvm(p, 64);
+}
+static void c_sized_stack(void) {
+    char buf[64];
+    memset(buf, 0, sizeof buf);
+    char *volatile p = buf + 16;
+    tell(p);
+    free_sized(p, 16);
+}
+static void c_sized_tail(void) {
+    char *p = malloc(48);
+    char *tail = (char *)((uintptr_t)p & ~(uintptr_t)8191) + 170 * 48;
+    tell(tail);
+    free_sized(tail, 32);
+}
+static void c_sized_below_half(void) {
+    void *p = malloc(100); /* a 112-byte object */
+    free_sized(p, 40);
+}
+static void c_sized_max(void) {
+    void *p = malloc(64);
+    free_sized(p, SIZE_MAX);
+}
+/* Twice this size is 128 modulo 2^64: a check that doubled the size
+ * without minding the overflow would take it for a 64-byte object. */
+static void c_sized_wraps(void) {
+    void *p = malloc(64);
+    free_sized(p, ((size_t)1 << 63) + 64);
+}
+static void c_sized_delete_wrong(void) {
+    void *p = malloc(64);
+    _ZdlPvm(p, 128);
+}
+static void c_sized_aligned_wrong(void) {
+    void *p = aligned_alloc(64, 64);
+    free_aligned_sized(p, 64, 1000);
+}
+
+static void row_free_sized_misuse(void) {
+    expect_abort("free_sized twice, small", c_sized_df_small, "double free");
+    expect_abort("free then free_sized, small", c_sized_df_after_free, "double free");
+    expect_abort("free_sized twice, large", c_sized_df_large, "double free");
+    expect_abort("sized operator delete twice", c_sized_df_delete, "double free");
+    expect_abort("free_sized twice, small, after its page was released",
+                 c_df_small_released_sized, "double free");
+    expect_abort("free_sized(stack address)", c_sized_stack, "invalid pointer");
+    expect_abort("free_sized of a span's tail past the last object", c_sized_tail,
+                 "invalid pointer");
+    expect_abort_prefix("free_sized(malloc(100), 40)", c_sized_below_half,
+                        "mheap: size mismatch: ");
+    expect_abort_prefix("free_sized(malloc(64), SIZE_MAX)", c_sized_max, "mheap: size mismatch: ");
+    expect_abort_prefix("free_sized(malloc(64), 2^63 + 64)", c_sized_wraps,
+                        "mheap: size mismatch: ");
+    expect_abort_prefix("operator delete(malloc(64), 128)", c_sized_delete_wrong,
+                        "mheap: size mismatch: ");
+    expect_abort_prefix("free_aligned_sized(aligned_alloc(64, 64), 64, 1000)",
+                        c_sized_aligned_wrong, "mheap: size mismatch: ");
 }
 
 /* ---- rows: sizes the heap cannot give ---- */
@@ -1058,6 +1182,7 @@ static const struct {
     {"interior", row_interior},
     {"foreign", row_foreign},
     {"free_sized", row_free_sized},
+    {"free_sized_misuse", row_free_sized_misuse},
     {"huge", row_huge},
     {"huge_below_ptrdiff", row_huge_below_ptrdiff},
     {"overflow", row_overflow},

@@ -81,6 +81,16 @@ void test_plain() {
     raw = ::operator new(40000);
     CHECK(ours(raw, 40000));
     ::operator delete(raw);
+
+    // Sized delete with the size asked for, for every size up to 4 KiB:
+    // most pass the inline size check, the smallest only the slow path's.
+    for (std::size_t n = 0; n <= 4096; n++) {
+        raw = ::operator new(n);
+        CHECK(ours(raw, n));
+        ::operator delete(raw, n);
+        raw = ::operator new[](n);
+        ::operator delete[](raw, n);
+    }
 }
 
 void test_nothrow() {
