@@ -13,6 +13,7 @@
  * slow path sweeps pages in proportion to what it allocates, so sweeping
  * ends before the next goal), and in the background thread. */
 #include <errno.h>
+#include <sched.h>
 #include <setjmp.h>
 
 #include "background.h"
@@ -44,14 +45,19 @@ static int sweep_task(void) {
     return mhi_gc_sweep_some(32) ? MHI_BG_SOON : MHI_BG_IDLE;
 }
 
+/* gc_inited: 0, 1 while one thread sets up (the others wait), 2 done. */
 void mhi_gc_init(void) {
-    if (MHI_LIKELY(atomic_load_explicit(&gc_inited, memory_order_acquire))) return;
+    if (MHI_LIKELY(atomic_load_explicit(&gc_inited, memory_order_acquire) == 2)) return;
     int expect = 0;
-    if (!atomic_compare_exchange_strong(&gc_inited, &expect, 1)) return;
+    if (!atomic_compare_exchange_strong(&gc_inited, &expect, 1)) {
+        while (atomic_load_explicit(&gc_inited, memory_order_acquire) != 2) sched_yield();
+        return;
+    }
     G->start_ns = mhi_os_nanotime();
     (void)mhi_option(MHI_OPT_gc_percent); /* options read (they apply themselves) */
     sweep_task_index = mhi_bg_add(sweep_task);
     if (mhi_option(MHI_OPT_background)) mhi_bg_start();
+    atomic_store_explicit(&gc_inited, 2, memory_order_release);
 }
 
 /* ---- roots gathered before the pause ---- */

@@ -73,6 +73,7 @@ struct mhi_gc_thread {
     uintptr_t stack_lo, stack_hi;                   /* hi: the stack's base */
     _Atomic uintptr_t sp;  /* saved stack pointer while stopped or blocked */
     _Atomic int state;     /* MHI_GC_RUNNING or MHI_GC_BLOCKED */
+    _Atomic uint32_t acked; /* the last stop it answered (gcworld.c) */
     bool registered;
     uint32_t flush_seen;   /* the last flush generation it obeyed */
     int ntls;

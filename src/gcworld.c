@@ -29,6 +29,7 @@ __thread mhi_gc_thread *mhi_gc_self __attribute__((tls_model("initial-exec"))) =
 static _Atomic uint32_t epoch;    /* advanced when the world starts again */
 static _Atomic uint32_t acks;     /* threads stopped in this stop */
 static _Atomic uint32_t stopping; /* 1 from the stop to the start */
+static _Atomic uint32_t stop_id;  /* advanced by each stop */
 static mhi_fixalloc thread_alloc; /* world lock */
 static _Atomic uint64_t thread_sys;
 static unsigned thread_key;
@@ -38,7 +39,11 @@ static void stop_handler(int sig) {
     (void)sig;
     int saved = errno;
     mhi_gc_thread *t = mhi_gc_self;
-    if (t->registered && atomic_load(&stopping)) {
+    uint32_t id = atomic_load(&stop_id);
+    /* (a signal sent again for a stop this thread already obeys waits
+     * masked until it leaves, and then finds no stop or a newer one) */
+    if (t->registered && atomic_load(&stopping) &&
+        atomic_load_explicit(&t->acked, memory_order_relaxed) != id) {
         /* (the interrupted context, every register, is saved on this
          * stack above the handler's frame; the address of a local is
          * below everything this frame saved) */
@@ -47,6 +52,7 @@ static void stop_handler(int sig) {
         volatile uintptr_t here = 0;
         here = (uintptr_t)&here;
         atomic_store_explicit(&t->sp, here, memory_order_release);
+        atomic_store_explicit(&t->acked, id, memory_order_relaxed);
         atomic_fetch_add_explicit(&acks, 1, memory_order_acq_rel);
         mhi_os_futex_wake(&acks);
         while (atomic_load_explicit(&epoch, memory_order_acquire) == e)
@@ -160,6 +166,7 @@ MH_API void *mh_gc_do_blocking(void *(*fn)(void *), void *arg) {
 void mhi_gc_stop_world(void) {
     mhi_lock_assert_held(&G->world);
     mhi_gc_thread *self = mhi_gc_self;
+    uint32_t id = atomic_fetch_add(&stop_id, 1) + 1;
     atomic_store(&acks, 0);
     atomic_store(&stopping, 1);
     uint32_t n = 0;
@@ -168,9 +175,22 @@ void mhi_gc_stop_world(void) {
         if (mhi_os_thread_kill(t->id, G->stop_signal)) n++;
         else atomic_store_explicit(&t->sp, 0, memory_order_relaxed); /* gone: scan it whole */
     }
+    /* Each thread counts itself once per stop (t->acked), so a signal
+     * sent again is harmless: after 100 ms without every answer, the
+     * threads that have not answered get theirs again (a signal can be
+     * lost: ThreadSanitizer defers signals to a thread's next intercepted
+     * call, and drops some that arrive in a futex wait). */
     uint32_t got;
-    while ((got = atomic_load_explicit(&acks, memory_order_acquire)) < n)
+    while ((got = atomic_load_explicit(&acks, memory_order_acquire)) < n) {
+        int64_t t0 = mhi_os_nanotime();
         mhi_os_futex_wait(&acks, got, 100);
+        if (atomic_load_explicit(&acks, memory_order_acquire) == got &&
+            mhi_os_nanotime() - t0 >= 90 * 1000000LL)
+            for (mhi_gc_thread *t = G->threads; t; t = t->next)
+                if (t != self && atomic_load(&t->state) != MHI_GC_BLOCKED &&
+                    atomic_load_explicit(&t->acked, memory_order_relaxed) != id)
+                    (void)mhi_os_thread_kill(t->id, G->stop_signal);
+    }
 }
 
 void mhi_gc_start_world(void) {
