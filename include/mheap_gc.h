@@ -116,6 +116,49 @@ typedef struct mh_gc_stats {
 
 /* Fill at most size bytes of *out; returns the bytes filled. */
 MH_API size_t mh_gc_stats_get(mh_gc_stats_t *out, size_t size);
+
+/* ---- Finalizers and weak links ----
+ *
+ * A finalizer fn(obj, data) runs once after obj (the start of a
+ * collectable GC object) is found unreachable, outside the collector's
+ * pause: on mheap's finalizer thread, or, with mh_gc_set_finalize_on_demand
+ * (1), when the program calls mh_gc_run_finalizers (the notifier set with
+ * mh_gc_set_finalizer_notifier is called after each cycle that made some
+ * ready).  It may allocate, register finalizers, and resurrect obj by
+ * storing it somewhere reachable.  Modes, as bdwgc's:
+ *   MH_GC_FINALIZE_ORDERED      (bdwgc's default) everything obj reaches
+ *                               stays alive until its finalizer has run; if
+ *                               A reaches finalizable B, A's runs first and
+ *                               B's in a later cycle; a cycle of such
+ *                               objects is never finalized;
+ *   MH_GC_FINALIZE_IGNORE_SELF  the same, but obj's pointers to itself do
+ *                               not count;
+ *   MH_GC_FINALIZE_NO_ORDER     ready as soon as obj is unreachable, in no
+ *                               particular order.
+ * fn NULL removes obj's finalizer.  *old_fn and *old_data (when not NULL)
+ * get the finalizer it replaced.  Returns 0, or -1 with errno EINVAL (obj
+ * is not the start of a collectable GC object) or ENOMEM.
+ *
+ * A disappearing link: *link (which must not itself keep obj alive: keep
+ * it in pointer-free memory, or disguised) is set to NULL once obj is
+ * unreachable, before finalizers are considered; a long link only once obj
+ * is gone for good (after finalization, so not if a finalizer keeps it).
+ * Register returns 0, 1 if link was already registered for obj, or -1 with
+ * errno EINVAL or ENOMEM; mh_gc_unregister_link takes the link off the
+ * object *link points to and returns 1 if it was registered.  Freeing obj
+ * explicitly clears its links and drops its finalizer. */
+enum { MH_GC_FINALIZE_ORDERED = 0, MH_GC_FINALIZE_IGNORE_SELF = 1, MH_GC_FINALIZE_NO_ORDER = 2 };
+typedef void (*mh_gc_finalizer_fn)(void *obj, void *data);
+MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data, int mode,
+                                    mh_gc_finalizer_fn *old_fn, void **old_data);
+MH_API int mh_gc_register_disappearing_link(void **link, const void *obj);
+MH_API int mh_gc_register_long_link(void **link, const void *obj);
+MH_API int mh_gc_unregister_link(void **link);
+/* Run the ready finalizers on the calling thread; returns how many ran. */
+MH_API size_t mh_gc_run_finalizers(void);
+MH_API size_t mh_gc_finalizers_pending(void);
+MH_API void mh_gc_set_finalize_on_demand(int on);
+MH_API void mh_gc_set_finalizer_notifier(void (*fn)(void));
 /* Convenience readers. */
 MH_API size_t mh_gc_heap_size(void);
 MH_API size_t mh_gc_live_bytes(void);

@@ -171,7 +171,7 @@ typedef struct {
     mhi_gc_thread *self;
     jmp_buf *regs;
     bool flush;
-    uint64_t before, live, pause;
+    uint64_t before, live, pause, queued;
 } cycle;
 
 /* The part of a cycle that runs with the loaded objects locked: gather
@@ -194,6 +194,8 @@ static void cycle_locked(void *arg) {
     uint64_t roots = 0;
     unsigned used = 1;
     uint64_t live = mhi_gc_mark_locked((const uintptr_t(*)[2])ranges, nranges, &roots, &used);
+    c->queued = mhi_gc_finalize_locked();
+    live += mhi_gc_mark_extra();
     if (c->flush) {
         /* Threads in a blocked region are at a safe point: their cached
          * spans go to the lists now (others give theirs up at their next
@@ -241,7 +243,7 @@ static void gc_collect(bool forced, bool release, bool flush) {
     /* Marker threads start here, not in the pause: creating a thread
      * allocates, and may need locks a stopped thread holds. */
     mhi_gc_mark_prepare();
-    cycle c = {self, &regs, flush, 0, 0, 0};
+    cycle c = {self, &regs, flush, 0, 0, 0, 0};
     /* The loaded objects stay as they are from the gathering of their data
      * ranges to the end of the mark (a library closed meanwhile would be
      * scanned after it was unmapped). */
@@ -252,6 +254,7 @@ static void gc_collect(bool forced, bool release, bool flush) {
     atomic_store(&G->collecting, 0);
     mhi_unlock(&G->world);
     if (mhi_option(MHI_OPT_gctrace)) trace(before, live, pause);
+    if (c.queued) mhi_gc_finalizers_queued();
     if (release) {
         mhi_gc_finish_sweep();
         (void)mh_release_memory();

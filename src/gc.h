@@ -164,8 +164,25 @@ uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *
 /* Before a mark, outside the pause (world lock): choose the markers and
  * start the threads it needs. */
 void mhi_gc_mark_prepare(void);
+/* Mark [lo, hi)'s referents (not the object holding it; with self, not
+ * words pointing into the object at self either), and mark obj with what
+ * it reaches: finalization, after the mark (one marker).  Bytes marked so
+ * are added to the next mhi_gc_mark_extra(). */
+void mhi_gc_mark_contents(uintptr_t lo, uintptr_t hi, uintptr_t self);
+void mhi_gc_mark_object(void *obj);
+uint64_t mhi_gc_mark_extra(void);
 /* In the child of fork: the marker threads are gone. */
 void mhi_gc_mark_fork_child(void);
+
+/* ---- gcfinal.c (lock held unless said) ---- */
+/* After the mark, in the pause: clear links, queue ready finalizers and
+ * keep their objects; returns how many were queued. */
+uint64_t mhi_gc_finalize_locked(void);
+void mhi_gc_sweep_specials_locked(mhi_span *s, const uint64_t *live);
+void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all);
+size_t mhi_gc_verify_specials_locked(mhi_span *s);
+void mhi_gc_finalizers_queued(void); /* after the cycle, no lock */
+void mhi_gc_final_fork_child(void);
 
 /* ---- gcworld.c ---- */
 mhi_gc_thread *mhi_gc_thread_get(void);

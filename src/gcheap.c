@@ -76,6 +76,7 @@ static void file_swept(mhi_span *s) {
 /* Give s back to the page heap (off every list). */
 static void span_free(mhi_span *s) {
     size_t bytes = s->npages << MHI_PAGE_SHIFT;
+    if (s->specials) mhi_gc_free_specials_locked(s, 0, true);
     mhi_fixalloc_free(&G->bitsalloc, s->gc_alloc);
     locked_add(&G->heap_bytes, -bytes);
     mhi_heap_free(s); /* (gc lock, then the heap lock) */
@@ -100,6 +101,7 @@ static bool sweep_span(mhi_span *s) {
         if (snap) m[(snap - 1) >> 6] |= 1ULL << ((snap - 1) & 63);
     }
     live = mhi_gc_count(s, m);
+    if (s->specials) mhi_gc_sweep_specials_locked(s, m);
     size_t size = mhi_gc_elem_size(s);
     locked_add(&G->swept_bytes, (uint64_t)(old > live ? old - live : 0) * size);
     if (live == 0) {
@@ -192,12 +194,14 @@ static size_t reclaim_locked(size_t npages) {
         mhi_lock(&mhi_heap_.lock);
         for (; ar && n < 16; ar = ar->next, w = 0) {
             for (; w < MHI_ARENA_WORDS && n < 16; w++) {
-                uint64_t cand = ar->inuse[w] & ~__atomic_load_n(&ar->marks[w], __ATOMIC_RELAXED);
+                /* (a span with specials is swept: its records need it) */
+                uint64_t cand = ar->inuse[w] & ~__atomic_load_n(&ar->marks[w], __ATOMIC_RELAXED) &
+                                ~__atomic_load_n(&ar->special[w], __ATOMIC_RELAXED);
                 for (; cand; cand &= cand - 1) {
                     size_t b = (size_t)__builtin_ctzll(cand);
                     mhi_span *s = mhi_arena_span(ar, ar->base + ((w * 64 + b) << MHI_PAGE_SHIFT));
                     if (s && mhi_span_kind(s) == MHI_KIND_GC && s->gc_where == MHI_WHERE_AVAIL &&
-                        !s->gc_snapped && !s->gc_cached)
+                        !s->gc_snapped && !s->gc_cached && !s->specials)
                         found[n++] = s;
                 }
             }
@@ -497,6 +501,7 @@ void mhi_gc_free_object(void *p) {
     if ((uintptr_t)p != s->base + (uintptr_t)i * size) mhi_fatal_at("invalid pointer", p);
     mhi_lock(&G->lock);
     locked_add(&G->freed_bytes, size);
+    if (s->specials) mhi_gc_free_specials_locked(s, (size_t)i * size, false);
     if (s->sizeclass == 0) {
         unlist(s);
         span_free(s);
@@ -568,6 +573,7 @@ static void verify_span(mhi_span *s, void *arg) {
         MHI_VERIFY(e, (s->gc_alloc[w] & t) == t && (mhi_gc_marks(s)[w] & t) == t,
                    "gc span %p: tail bits of word %u", b, w);
     }
+    *e += mhi_gc_verify_specials_locked(s);
     v->bytes += s->npages << MHI_PAGE_SHIFT;
 }
 

@@ -372,6 +372,37 @@ static void scan_malloc_range(uintptr_t lo, uintptr_t hi, void *arg) {
     drain(c->m);
 }
 
+void mhi_gc_mark_contents(uintptr_t lo, uintptr_t hi, uintptr_t self) {
+    marker *m = &markers[0];
+    if (!self) {
+        scan_root(m, lo, hi, false);
+    } else {
+        for (uintptr_t p = lo; p + 8 <= hi; p += 8) {
+            uintptr_t w = *(const uintptr_t *)p;
+            if (w - self >= hi - lo) (void)mark_word(m, w);
+        }
+    }
+    drain(m);
+}
+
+void mhi_gc_mark_object(void *obj) {
+    marker *m = &markers[0];
+    (void)mark_word(m, (uintptr_t)obj);
+    drain(m);
+}
+
+uint64_t mhi_gc_mark_extra(void) {
+    marker *m = &markers[0];
+    while (atomic_load(&overflowed)) {
+        atomic_store(&overflowed, false);
+        mhi_gc_each_span_locked(rescan_span, m);
+        drain(m);
+    }
+    uint64_t b = m->marked;
+    m->marked = 0;
+    return b;
+}
+
 /* A span not swept since the last mark (one a thread kept cached through
  * it, or released after the sweep finished) still has that mark's bits:
  * clear them, or marking would take its objects for done and not scan
@@ -468,5 +499,6 @@ uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *
         marked += m->marked;
     }
     *roots = rb;
+    m->marked = 0; /* (from here on: mhi_gc_mark_extra) */
     return marked;
 }

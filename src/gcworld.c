@@ -219,6 +219,7 @@ void mhi_gc_fork_child(void) {
     mhi_lock_reset(&G->roots);
     mhi_lock_reset(&G->lock);
     mhi_gc_mark_fork_child();
+    mhi_gc_final_fork_child();
     atomic_store(&stopping, 0);
     atomic_store(&acks, 0);
     mhi_gc_thread *self = mhi_gc_self, *next;

@@ -1,0 +1,423 @@
+/* gcfinal.c - the GC heap's specials: per-object records kept on their
+ * span (the seed's specials), and on them finalizers and disappearing
+ * links (gc.h, mheap_gc.h).
+ *
+ * A span's records form one list sorted by (offset, kind); offsets are
+ * full width.  They come from one fixalloc.  On GC spans they are guarded
+ * by the GC lock rather than the span's special lock: the collector reads
+ * them in the pause, and no stopped thread may hold a lock it needs.  A
+ * span with records has its page's bit set in its arena's `special`
+ * bitmap, which reclaim checks (such a span is swept, never freed whole).
+ *
+ * Finalization, in the pause after the mark (bdwgc's order):
+ *   1. short links to unmarked objects are cleared;
+ *   2. every unmarked object with an ordered finalizer has its contents
+ *      marked, not itself (ignore-self: pointers to itself are skipped;
+ *      no-order: nothing);
+ *   3. the finalizable objects still unmarked are ready: their finalizer
+ *      records move to the queue, and they are marked with everything
+ *      they reach, to live until their finalizer has run;
+ *   4. long links to objects still unmarked are cleared.
+ * An object that a finalizable object reaches is thus kept until that
+ * finalizer has run, and a cycle of ordered finalizable objects is never
+ * finalized (each keeps the next).  Queued objects are roots until their
+ * finalizer runs: on the finalizer thread (started after the first cycle
+ * that queues one, registered, so finalizers may allocate and resurrect),
+ * or, on demand, when the program calls mh_gc_run_finalizers (told by the
+ * notifier). */
+#include <errno.h>
+
+#include "gc.h"
+
+#include "pageheap.h"
+#include "print.h"
+
+#define G (&mhi_gc_)
+
+enum { SP_FINALIZER = 1, SP_LINK = 2, SP_LONG_LINK = 3 };
+
+typedef struct mhi_special mhi_special;
+struct mhi_special {
+    mhi_special *next;
+    size_t offset; /* of the object in its span */
+    uint8_t kind;
+    uint8_t mode; /* finalizers: MH_GC_FINALIZE_* */
+    void *fn;     /* finalizer: the function; link: the link's address */
+    void *data;   /* finalizer: its argument */
+};
+
+/* A ready finalizer (queue: GC lock). */
+typedef struct queued queued;
+struct queued {
+    queued *next;
+    void *obj;
+    mh_gc_finalizer_fn fn;
+    void *data;
+};
+
+static mhi_fixalloc special_alloc, queue_alloc; /* (GC lock) */
+static _Atomic uint64_t special_sys;
+static bool special_inited;
+static queued *queue_head, **queue_tail = &queue_head;
+static _Atomic uint64_t queue_len;
+static _Atomic int on_demand;
+static void (*_Atomic notifier)(void);
+static uint64_t links_live; /* registered links (GC lock) */
+
+static void special_init_locked(void) {
+    if (special_inited) return;
+    mhi_fixalloc_init(&special_alloc, sizeof(mhi_special), &special_sys);
+    mhi_fixalloc_init(&queue_alloc, sizeof(queued), &special_sys);
+    special_inited = true;
+}
+
+static void special_bit(mhi_span *s, bool on) {
+    mhi_arena *ar = mhi_arena_must(s->base);
+    size_t pg = mhi_arena_page(s->base);
+    if (on) mhi_arena_bit_or(ar->special, pg);
+    else mhi_arena_bit_and_not(ar->special, pg);
+}
+
+bool mhi_gc_span_has_specials(const mhi_span *s) { return s->specials != NULL; }
+
+/* The record of kind k at offset off of s (and *pp, the link to it or to
+ * where it would go). */
+static mhi_special *find(mhi_span *s, size_t off, int k, mhi_special ***pp) {
+    mhi_special **p = &s->specials;
+    for (; *p; p = &(*p)->next) {
+        mhi_special *x = *p;
+        if (x->offset > off || (x->offset == off && x->kind >= k)) break;
+    }
+    *pp = p;
+    mhi_special *x = *p;
+    return x && x->offset == off && x->kind == k ? x : NULL;
+}
+
+static void unlink_special(mhi_span *s, mhi_special **p) {
+    mhi_special *x = *p;
+    *p = x->next;
+    if (x->kind != SP_FINALIZER) links_live--;
+    mhi_fixalloc_free(&special_alloc, x);
+    if (!s->specials) special_bit(s, false);
+}
+
+/* The GC span and object start of p (a live object's base), or NULL. */
+static mhi_span *object_of(const void *p, size_t *off) {
+    mhi_span *s = mhi_gc_span_of(p);
+    if (!s) return NULL;
+    long i = mhi_gc_object_index(s, (uintptr_t)p);
+    if (i < 0) return NULL;
+    *off = (size_t)i * mhi_gc_elem_size(s);
+    return (uintptr_t)p == s->base + *off ? s : NULL;
+}
+
+MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data, int mode,
+                                    mh_gc_finalizer_fn *old_fn, void **old_data) {
+    if (old_fn) *old_fn = NULL;
+    if (old_data) *old_data = NULL;
+    if (mode < MH_GC_FINALIZE_ORDERED || mode > MH_GC_FINALIZE_NO_ORDER) {
+        errno = EINVAL;
+        return -1;
+    }
+    (void)mhi_gc_thread_get();
+    size_t off;
+    mhi_lock(&G->lock);
+    mhi_span *s = object_of(obj, &off);
+    if (!s || s->gc_kind == MHI_GC_UNCOLL) {
+        mhi_unlock(&G->lock);
+        errno = EINVAL; /* not the start of a collectable GC object */
+        return -1;
+    }
+    special_init_locked();
+    mhi_special **p, *x = find(s, off, SP_FINALIZER, &p);
+    if (x) {
+        if (old_fn) *old_fn = (mh_gc_finalizer_fn)x->fn;
+        if (old_data) *old_data = x->data;
+        if (!fn) {
+            unlink_special(s, p);
+        } else {
+            x->fn = (void *)fn;
+            x->data = data;
+            x->mode = (uint8_t)mode;
+        }
+        mhi_unlock(&G->lock);
+        return 0;
+    }
+    if (!fn) {
+        mhi_unlock(&G->lock);
+        return 0;
+    }
+    x = mhi_fixalloc_alloc(&special_alloc);
+    if (!x) {
+        mhi_unlock(&G->lock);
+        errno = ENOMEM;
+        return -1;
+    }
+    *x = (mhi_special){*p, off, SP_FINALIZER, (uint8_t)mode, (void *)fn, data};
+    *p = x;
+    special_bit(s, true);
+    mhi_unlock(&G->lock);
+    return 0;
+}
+
+static int register_link(void **link, const void *obj, int kind) {
+    if (!link || ((uintptr_t)link & (sizeof(void *) - 1))) {
+        errno = EINVAL;
+        return -1;
+    }
+    (void)mhi_gc_thread_get();
+    size_t off;
+    mhi_lock(&G->lock);
+    mhi_span *s = object_of(obj, &off);
+    if (!s) {
+        mhi_unlock(&G->lock);
+        errno = EINVAL;
+        return -1;
+    }
+    special_init_locked();
+    /* (one record per link and object: the same link again is a no-op) */
+    mhi_special **p;
+    (void)find(s, off, kind, &p);
+    for (mhi_special *x = *p; x && x->offset == off && x->kind == kind; x = x->next)
+        if (x->fn == (void *)link) {
+            mhi_unlock(&G->lock);
+            return 1;
+        }
+    mhi_special *x = mhi_fixalloc_alloc(&special_alloc);
+    if (!x) {
+        mhi_unlock(&G->lock);
+        errno = ENOMEM;
+        return -1;
+    }
+    *x = (mhi_special){*p, off, (uint8_t)kind, 0, (void *)link, NULL};
+    *p = x;
+    links_live++;
+    special_bit(s, true);
+    mhi_unlock(&G->lock);
+    return 0;
+}
+
+MH_API int mh_gc_register_disappearing_link(void **link, const void *obj) {
+    return register_link(link, obj, SP_LINK);
+}
+MH_API int mh_gc_register_long_link(void **link, const void *obj) {
+    return register_link(link, obj, SP_LONG_LINK);
+}
+
+/* Remove the record of link (of either kind) from the object *link
+ * points to; returns whether one was there. */
+static int unregister_link(void **link) {
+    if (!link) return 0;
+    mhi_lock(&G->lock);
+    size_t off;
+    mhi_span *s = object_of(*link, &off);
+    int found = 0;
+    if (s)
+        for (mhi_special **p = &s->specials; *p; p = &(*p)->next) {
+            mhi_special *x = *p;
+            if (x->offset == off && x->kind != SP_FINALIZER && x->fn == (void *)link) {
+                unlink_special(s, p);
+                found = 1;
+                break;
+            }
+        }
+    mhi_unlock(&G->lock);
+    return found;
+}
+
+MH_API int mh_gc_unregister_link(void **link) { return unregister_link(link); }
+
+/* ---- in the pause ---- */
+
+typedef struct {
+    int phase;
+} walk_ctx;
+
+static bool marked(const mhi_span *s, size_t off) {
+    size_t size = mhi_gc_elem_size(s);
+    uint32_t i = (uint32_t)(off / size);
+    return mhi_gc_marks(s)[i >> 6] >> (i & 63) & 1;
+}
+
+static void clear_links(mhi_span *s, int kind) {
+    for (mhi_special **p = &s->specials; *p;) {
+        mhi_special *x = *p;
+        if (x->kind == kind && !marked(s, x->offset)) {
+            *(void **)x->fn = NULL;
+            unlink_special(s, p);
+            continue;
+        }
+        p = &x->next;
+    }
+}
+
+static void phase(mhi_span *s, void *arg) {
+    if (!s->specials) return;
+    int ph = ((walk_ctx *)arg)->phase;
+    if (ph == 1) {
+        clear_links(s, SP_LINK);
+    } else if (ph == 2) {
+        for (mhi_special *x = s->specials; x; x = x->next)
+            if (x->kind == SP_FINALIZER && x->mode != MH_GC_FINALIZE_NO_ORDER &&
+                s->gc_kind != MHI_GC_NOSCAN && !marked(s, x->offset)) {
+                uintptr_t o = s->base + x->offset;
+                mhi_gc_mark_contents(o, o + mhi_gc_elem_size(s),
+                                     x->mode == MH_GC_FINALIZE_IGNORE_SELF ? o : 0);
+            }
+    } else if (ph == 3) {
+        for (mhi_special **p = &s->specials; *p;) {
+            mhi_special *x = *p;
+            if (x->kind == SP_FINALIZER && !marked(s, x->offset)) {
+                queued *q = mhi_fixalloc_alloc(&queue_alloc);
+                if (q) { /* (without memory it waits for the next cycle) */
+                    void *obj = (void *)(s->base + x->offset);
+                    *q = (queued){NULL, obj, (mh_gc_finalizer_fn)x->fn, x->data};
+                    *queue_tail = q;
+                    queue_tail = &q->next;
+                    atomic_fetch_add_explicit(&queue_len, 1, memory_order_relaxed);
+                    *p = x->next;
+                    mhi_fixalloc_free(&special_alloc, x);
+                    if (!s->specials) special_bit(s, false);
+                    mhi_gc_mark_object(obj);
+                    continue;
+                }
+            }
+            p = &x->next;
+        }
+    } else if (ph == 4) {
+        clear_links(s, SP_LONG_LINK);
+    }
+}
+
+uint64_t mhi_gc_finalize_locked(void) {
+    mhi_lock_assert_held(&G->lock);
+    if (!special_inited) return 0;
+    uint64_t before = atomic_load_explicit(&queue_len, memory_order_relaxed);
+    /* The queue's objects are roots (a finalizer not run yet). */
+    for (queued *q = queue_head; q; q = q->next) mhi_gc_mark_object(q->obj);
+    for (int ph = 1; ph <= 4; ph++) {
+        walk_ctx c = {ph};
+        mhi_gc_each_span_locked(phase, &c);
+    }
+    return atomic_load_explicit(&queue_len, memory_order_relaxed) - before;
+}
+
+/* Sweeping s: the records of its dead objects go (lock held). */
+void mhi_gc_sweep_specials_locked(mhi_span *s, const uint64_t *live) {
+    size_t size = mhi_gc_elem_size(s);
+    for (mhi_special **p = &s->specials; *p;) {
+        mhi_special *x = *p;
+        uint32_t i = (uint32_t)(x->offset / size);
+        if (!(live[i >> 6] >> (i & 63) & 1)) {
+            if (x->kind != SP_FINALIZER) *(void **)x->fn = NULL;
+            unlink_special(s, p);
+            continue;
+        }
+        p = &x->next;
+    }
+}
+
+/* Object off of s is freed explicitly (or s is): its records go. */
+void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all) {
+    for (mhi_special **p = &s->specials; *p;) {
+        mhi_special *x = *p;
+        if (all || x->offset == off) {
+            if (x->kind != SP_FINALIZER) *(void **)x->fn = NULL;
+            unlink_special(s, p);
+            continue;
+        }
+        p = &x->next;
+    }
+}
+
+/* ---- running finalizers ---- */
+
+/* Take one ready finalizer and run it; false if none. */
+static bool run_one(void) {
+    mhi_lock(&G->lock);
+    queued *q = queue_head;
+    if (q) {
+        queue_head = q->next;
+        if (!queue_head) queue_tail = &queue_head;
+        atomic_fetch_sub_explicit(&queue_len, 1, memory_order_relaxed);
+    }
+    mhi_unlock(&G->lock);
+    if (!q) return false;
+    /* (the object stays reachable from this frame while fn runs) */
+    void *volatile obj = q->obj;
+    mh_gc_finalizer_fn fn = q->fn;
+    void *data = q->data;
+    mhi_lock(&G->lock);
+    mhi_fixalloc_free(&queue_alloc, q);
+    mhi_unlock(&G->lock);
+    fn(obj, data);
+    obj = NULL;
+    return true;
+}
+
+MH_API size_t mh_gc_run_finalizers(void) {
+    (void)mhi_gc_thread_get();
+    size_t n = 0;
+    while (run_one()) n++;
+    return n;
+}
+
+MH_API size_t mh_gc_finalizers_pending(void) {
+    return (size_t)atomic_load_explicit(&queue_len, memory_order_relaxed);
+}
+
+MH_API void mh_gc_set_finalize_on_demand(int on) { atomic_store(&on_demand, on != 0); }
+MH_API void mh_gc_set_finalizer_notifier(void (*fn)(void)) { atomic_store(&notifier, fn); }
+
+static _Atomic uint32_t fin_wake; /* futex word: advanced when work is queued */
+static _Atomic int fin_started;
+
+static void *wait_wake(void *arg) {
+    mhi_os_futex_wait(&fin_wake, (uint32_t)(uintptr_t)arg, -1);
+    return NULL;
+}
+
+static void *finalizer_main(void *arg) {
+    (void)arg;
+    mh_gc_register_thread();
+    for (;;) {
+        uint32_t w = atomic_load_explicit(&fin_wake, memory_order_acquire);
+        while (run_one()) {
+        }
+        /* (blocked while it sleeps: it holds no heap pointer) */
+        if (atomic_load_explicit(&fin_wake, memory_order_acquire) == w)
+            (void)mh_gc_do_blocking(wait_wake, (void *)(uintptr_t)w);
+    }
+    return NULL;
+}
+
+/* After a cycle that queued finalizers (no lock held, the world running). */
+void mhi_gc_finalizers_queued(void) {
+    if (!atomic_load_explicit(&queue_len, memory_order_relaxed)) return;
+    void (*n)(void) = atomic_load(&notifier);
+    if (atomic_load(&on_demand)) {
+        if (n) n();
+        return;
+    }
+    int expect = 0;
+    if (!atomic_load(&fin_started) && atomic_compare_exchange_strong(&fin_started, &expect, 1))
+        if (!mhi_os_thread_start(finalizer_main, NULL)) atomic_store(&fin_started, 0);
+    atomic_fetch_add_explicit(&fin_wake, 1, memory_order_release);
+    mhi_os_futex_wake_all(&fin_wake);
+}
+
+void mhi_gc_final_fork_child(void) { atomic_store(&fin_started, 0); }
+
+/* For the verifier: records on s sorted, inside s, and links counted. */
+size_t mhi_gc_verify_specials_locked(mhi_span *s) {
+    size_t errors = 0, prev = 0;
+    int pk = 0;
+    for (mhi_special *x = s->specials; x; x = x->next) {
+        MHI_VERIFY(&errors, x->offset < s->nelems * mhi_gc_elem_size(s) &&
+                                (x->offset > prev || (x->offset == prev && x->kind >= pk)),
+                   "gc span %p: special at %zu out of order", (void *)s->base, x->offset);
+        prev = x->offset;
+        pk = x->kind;
+    }
+    return errors;
+}
