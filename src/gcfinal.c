@@ -234,6 +234,7 @@ typedef struct {
 } walk_ctx;
 
 static bool marked(const mhi_span *s, size_t off) {
+    if (s->gc_kind == MHI_GC_UNCOLL) return true; /* (alive until freed; marked or not) */
     size_t size = mhi_gc_elem_size(s);
     uint32_t i = (uint32_t)(off / size);
     return mhi_gc_marks(s)[i >> 6] >> (i & 63) & 1;

@@ -236,6 +236,12 @@ static void test_links(void) {
     links = mh_gc_malloc_atomic(8 * sizeof(void *));
     REQUIRE(links != NULL);
     memset(links, 0, 8 * sizeof(void *));
+    /* an uncollectable object lives, referenced or not: its link stays */
+    void *u = mh_gc_malloc_uncollectable(32);
+    REQUIRE(u != NULL);
+    links[5] = u;
+    REQUIRE(mh_gc_register_disappearing_link(&links[5], u) == 0);
+    u = NULL;
     nran = 0;
     make_linked();
     make_freed_link();
@@ -246,6 +252,7 @@ static void test_links(void) {
     EXACT(links[2] == NULL);
     CHECK(links[1] != NULL); /* long: b waits for its finalizer, alive */
     CHECK(links[4] != NULL); /* unregistered: untouched (e itself is dead) */
+    CHECK(links[5] != NULL); /* uncollectable */
     EXACT(run() == 2);
     run();
     /* a's finalizer, when it ran, found its short link already cleared */
@@ -253,6 +260,9 @@ static void test_links(void) {
     EXACT(link_fin_saw_cleared == 1);
     collect();
     EXACT(links[1] == NULL); /* b gone after its finalizer */
+    CHECK(links[5] != NULL);
+    mh_gc_free(links[5]); /* freeing it clears its link */
+    CHECK(links[5] == NULL);
 }
 
 /* ---- the finalizer thread ---- */
