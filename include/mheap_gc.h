@@ -159,6 +159,25 @@ MH_API size_t mh_gc_run_finalizers(void);
 MH_API size_t mh_gc_finalizers_pending(void);
 MH_API void mh_gc_set_finalize_on_demand(int on);
 MH_API void mh_gc_set_finalizer_notifier(void (*fn)(void));
+
+/* A cleanup, in the manner of Go's runtime.AddCleanup: fn(arg) runs once
+ * after obj is unreachable, where finalizers run; it does not keep obj
+ * alive and never sees it (arg should not point to obj: that would keep
+ * it until the cleanup runs).  Several cleanups may be added to one
+ * object.  Returns a handle for mh_gc_cancel_cleanup(obj, handle), which
+ * returns 1 if it cancelled one not yet run, or NULL with errno EINVAL or
+ * ENOMEM.  Arguments of finalizers and cleanups are roots until they run.
+ *
+ * A weak handle, in the manner of Go's weak.Pointer: mh_gc_weak_make(p)
+ * gives the one handle for p (an address inside a live GC object; the
+ * same p gives the same handle while the object lives); mh_gc_weak_get
+ * returns p while the object lives, NULL once it is unreachable (cleared
+ * with the disappearing links, before finalizers).  The handle is itself a
+ * GC object: keep it like any other. */
+MH_API void *mh_gc_add_cleanup(void *obj, void (*fn)(void *arg), void *arg);
+MH_API int mh_gc_cancel_cleanup(void *obj, void *cleanup);
+MH_API void *mh_gc_weak_make(const void *p);
+MH_API void *mh_gc_weak_get(const void *handle);
 /* Convenience readers. */
 MH_API size_t mh_gc_heap_size(void);
 MH_API size_t mh_gc_live_bytes(void);

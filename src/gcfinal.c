@@ -34,7 +34,8 @@
 
 #define G (&mhi_gc_)
 
-enum { SP_FINALIZER = 1, SP_LINK = 2, SP_LONG_LINK = 3 };
+/* (sorted within an offset by kind) */
+enum { SP_FINALIZER = 1, SP_LINK = 2, SP_LONG_LINK = 3, SP_CLEANUP = 4, SP_WEAK = 5 };
 
 typedef struct mhi_special mhi_special;
 struct mhi_special {
@@ -42,16 +43,17 @@ struct mhi_special {
     size_t offset; /* of the object in its span */
     uint8_t kind;
     uint8_t mode; /* finalizers: MH_GC_FINALIZE_* */
-    void *fn;     /* finalizer: the function; link: the link's address */
-    void *data;   /* finalizer: its argument */
+    void *fn;     /* finalizer, cleanup: the function; link: the link's
+                   * address; weak: the handle (a pointer-free GC object) */
+    void *data;   /* finalizer, cleanup: the argument (a root) */
 };
 
-/* A ready finalizer (queue: GC lock). */
+/* A ready finalizer, or cleanup (obj NULL) (queue: GC lock). */
 typedef struct queued queued;
 struct queued {
     queued *next;
     void *obj;
-    mh_gc_finalizer_fn fn;
+    mh_gc_finalizer_fn fn; /* (a cleanup's: called as fn(data, NULL)) */
     void *data;
 };
 
@@ -93,10 +95,18 @@ static mhi_special *find(mhi_span *s, size_t off, int k, mhi_special ***pp) {
     return x && x->offset == off && x->kind == k ? x : NULL;
 }
 
+static bool is_link(int kind) { return kind == SP_LINK || kind == SP_LONG_LINK; }
+
+/* A dying or freed object's record: a link or a weak handle reads NULL. */
+static void clear_ref(mhi_special *x) {
+    if (is_link(x->kind)) *(void **)x->fn = NULL;
+    else if (x->kind == SP_WEAK) __atomic_store_n((void **)x->fn, NULL, __ATOMIC_RELAXED);
+}
+
 static void unlink_special(mhi_span *s, mhi_special **p) {
     mhi_special *x = *p;
     *p = x->next;
-    if (x->kind != SP_FINALIZER) links_live--;
+    if (is_link(x->kind)) links_live--;
     mhi_fixalloc_free(&special_alloc, x);
     if (!s->specials) special_bit(s, false);
 }
@@ -227,6 +237,98 @@ static int unregister_link(void **link) {
 
 MH_API int mh_gc_unregister_link(void **link) { return unregister_link(link); }
 
+/* ---- cleanups and weak handles ---- */
+
+MH_API void *mh_gc_add_cleanup(void *obj, void (*fn)(void *arg), void *arg) {
+    (void)mhi_gc_thread_get();
+    size_t off;
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    mhi_lock(&G->lock);
+    mhi_span *s = object_of(obj, &off);
+    if (!s || s->gc_kind == MHI_GC_UNCOLL) {
+        mhi_unlock(&G->lock);
+        errno = EINVAL;
+        return NULL;
+    }
+    special_init_locked();
+    mhi_special **p;
+    (void)find(s, off, SP_CLEANUP + 1, &p); /* (after this offset's cleanups) */
+    mhi_special *x = mhi_fixalloc_alloc(&special_alloc);
+    if (!x) {
+        mhi_unlock(&G->lock);
+        errno = ENOMEM;
+        return NULL;
+    }
+    *x = (mhi_special){*p, off, SP_CLEANUP, 0, (void *)(void (*)(void))fn, arg};
+    *p = x;
+    special_bit(s, true);
+    mhi_unlock(&G->lock);
+    return x;
+}
+
+MH_API int mh_gc_cancel_cleanup(void *obj, void *cleanup) {
+    size_t off;
+    int found = 0;
+    mhi_lock(&G->lock);
+    mhi_span *s = object_of(obj, &off);
+    if (s)
+        for (mhi_special **p = &s->specials; *p; p = &(*p)->next)
+            if (*p == cleanup && (*p)->kind == SP_CLEANUP) {
+                unlink_special(s, p);
+                found = 1;
+                break;
+            }
+    mhi_unlock(&G->lock);
+    return found;
+}
+
+MH_API void *mh_gc_weak_make(const void *p) {
+    if (!p) return NULL;
+    (void)mhi_gc_thread_get();
+    /* (the handle is allocated first, outside the lock; dropped if the
+     * object has one already) */
+    void **h = mh_gc_malloc_atomic(sizeof *h);
+    if (!h) return NULL;
+    *h = (void *)p;
+    mhi_lock(&G->lock);
+    mhi_span *s = mhi_gc_span_of(p);
+    long i = s ? mhi_gc_object_index(s, (uintptr_t)p) : -1;
+    if (i < 0) {
+        mhi_unlock(&G->lock);
+        errno = EINVAL;
+        return NULL;
+    }
+    /* One handle per object and offset: the offset is p's, interior
+     * pointers included. */
+    size_t off = (uintptr_t)p - s->base;
+    special_init_locked();
+    mhi_special **pp, *x = find(s, off, SP_WEAK, &pp);
+    if (x) {
+        void *old = x->fn;
+        mhi_unlock(&G->lock);
+        return old;
+    }
+    x = mhi_fixalloc_alloc(&special_alloc);
+    if (!x) {
+        mhi_unlock(&G->lock);
+        errno = ENOMEM;
+        return NULL;
+    }
+    *x = (mhi_special){*pp, off, SP_WEAK, 0, h, NULL};
+    *pp = x;
+    special_bit(s, true);
+    mhi_unlock(&G->lock);
+    return h;
+}
+
+MH_API void *mh_gc_weak_get(const void *handle) {
+    if (!handle) return NULL;
+    return __atomic_load_n((void *const *)handle, __ATOMIC_RELAXED);
+}
+
 /* ---- in the pause ---- */
 
 typedef struct {
@@ -240,11 +342,11 @@ static bool marked(const mhi_span *s, size_t off) {
     return mhi_gc_marks(s)[i >> 6] >> (i & 63) & 1;
 }
 
-static void clear_links(mhi_span *s, int kind) {
+static void clear_links(mhi_span *s, int kind, int kind2) {
     for (mhi_special **p = &s->specials; *p;) {
         mhi_special *x = *p;
-        if (x->kind == kind && !marked(s, x->offset)) {
-            *(void **)x->fn = NULL;
+        if ((x->kind == kind || x->kind == kind2) && !marked(s, x->offset)) {
+            clear_ref(x);
             unlink_special(s, p);
             continue;
         }
@@ -252,11 +354,24 @@ static void clear_links(mhi_span *s, int kind) {
     }
 }
 
+static void enqueue(void *obj, mh_gc_finalizer_fn fn, void *data, queued *q) {
+    *q = (queued){NULL, obj, fn, data};
+    *queue_tail = q;
+    queue_tail = &q->next;
+    atomic_fetch_add_explicit(&queue_len, 1, memory_order_relaxed);
+}
+
 static void phase(mhi_span *s, void *arg) {
     if (!s->specials) return;
     int ph = ((walk_ctx *)arg)->phase;
-    if (ph == 1) {
-        clear_links(s, SP_LINK);
+    if (ph == 0) {
+        /* Roots: finalizers' and cleanups' arguments, weak handles. */
+        for (mhi_special *x = s->specials; x; x = x->next) {
+            if (x->kind == SP_FINALIZER || x->kind == SP_CLEANUP) mhi_gc_mark_word((uintptr_t)x->data);
+            if (x->kind == SP_WEAK) mhi_gc_mark_word((uintptr_t)x->fn);
+        }
+    } else if (ph == 1) {
+        clear_links(s, SP_LINK, SP_WEAK);
     } else if (ph == 2) {
         for (mhi_special *x = s->specials; x; x = x->next)
             if (x->kind == SP_FINALIZER && x->mode != MH_GC_FINALIZE_NO_ORDER &&
@@ -272,10 +387,7 @@ static void phase(mhi_span *s, void *arg) {
                 queued *q = mhi_fixalloc_alloc(&queue_alloc);
                 if (q) { /* (without memory it waits for the next cycle) */
                     void *obj = (void *)(s->base + x->offset);
-                    *q = (queued){NULL, obj, (mh_gc_finalizer_fn)x->fn, x->data};
-                    *queue_tail = q;
-                    queue_tail = &q->next;
-                    atomic_fetch_add_explicit(&queue_len, 1, memory_order_relaxed);
+                    enqueue(obj, (mh_gc_finalizer_fn)x->fn, x->data, q);
                     *p = x->next;
                     mhi_fixalloc_free(&special_alloc, x);
                     if (!s->specials) special_bit(s, false);
@@ -286,7 +398,21 @@ static void phase(mhi_span *s, void *arg) {
             p = &x->next;
         }
     } else if (ph == 4) {
-        clear_links(s, SP_LONG_LINK);
+        clear_links(s, SP_LONG_LINK, 0);
+        /* Cleanups of objects gone for good: queued without their object,
+         * which the sweep frees. */
+        for (mhi_special **p = &s->specials; *p;) {
+            mhi_special *x = *p;
+            if (x->kind == SP_CLEANUP && !marked(s, x->offset)) {
+                queued *q = mhi_fixalloc_alloc(&queue_alloc);
+                if (q) {
+                    enqueue(NULL, (mh_gc_finalizer_fn)x->fn, x->data, q);
+                    unlink_special(s, p);
+                    continue;
+                }
+            }
+            p = &x->next;
+        }
     }
 }
 
@@ -294,9 +420,12 @@ uint64_t mhi_gc_finalize_locked(void) {
     mhi_lock_assert_held(&G->lock);
     if (!special_inited) return 0;
     uint64_t before = atomic_load_explicit(&queue_len, memory_order_relaxed);
-    /* The queue's objects are roots (a finalizer not run yet). */
-    for (queued *q = queue_head; q; q = q->next) mhi_gc_mark_object(q->obj);
-    for (int ph = 1; ph <= 4; ph++) {
+    /* The queue's objects and arguments are roots (not run yet). */
+    for (queued *q = queue_head; q; q = q->next) {
+        if (q->obj) mhi_gc_mark_object(q->obj);
+        mhi_gc_mark_word((uintptr_t)q->data);
+    }
+    for (int ph = 0; ph <= 4; ph++) {
         walk_ctx c = {ph};
         mhi_gc_each_span_locked(phase, &c);
     }
@@ -310,7 +439,7 @@ void mhi_gc_sweep_specials_locked(mhi_span *s, const uint64_t *live) {
         mhi_special *x = *p;
         uint32_t i = (uint32_t)(x->offset / size);
         if (!(live[i >> 6] >> (i & 63) & 1)) {
-            if (x->kind != SP_FINALIZER) *(void **)x->fn = NULL;
+            clear_ref(x);
             unlink_special(s, p);
             continue;
         }
@@ -323,7 +452,7 @@ void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all) {
     for (mhi_special **p = &s->specials; *p;) {
         mhi_special *x = *p;
         if (all || x->offset == off) {
-            if (x->kind != SP_FINALIZER) *(void **)x->fn = NULL;
+            clear_ref(x);
             unlink_special(s, p);
             continue;
         }
@@ -344,15 +473,16 @@ static bool run_one(void) {
     }
     mhi_unlock(&G->lock);
     if (!q) return false;
-    /* (the object stays reachable from this frame while fn runs) */
+    /* (the object and argument stay reachable from this frame meanwhile) */
     void *volatile obj = q->obj;
     mh_gc_finalizer_fn fn = q->fn;
-    void *data = q->data;
+    void *volatile data = q->data;
     mhi_lock(&G->lock);
     mhi_fixalloc_free(&queue_alloc, q);
     mhi_unlock(&G->lock);
-    fn(obj, data);
-    obj = NULL;
+    if (obj) fn(obj, data);
+    else ((void (*)(void *))(void (*)(void))fn)(data); /* a cleanup */
+    obj = data = NULL;
     return true;
 }
 

@@ -391,6 +391,12 @@ void mhi_gc_mark_object(void *obj) {
     drain(m);
 }
 
+void mhi_gc_mark_word(uintptr_t w) {
+    marker *m = &markers[0];
+    (void)mark_word(m, w);
+    drain(m);
+}
+
 uint64_t mhi_gc_mark_extra(void) {
     marker *m = &markers[0];
     while (atomic_load(&overflowed)) {

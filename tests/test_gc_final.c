@@ -16,6 +16,12 @@
  *   thread      finalizers run on mheap's finalizer thread by default;
  *   bounded     10^6 links registered on objects then dropped leave the
  *               GC heap and mheap's metadata bounded;
+ *   cleanups    a cleanup runs once after its object is unreachable,
+ *               never sees it, does not keep it; several per object; a
+ *               cancelled one never runs; a finalizer's or cleanup's
+ *               argument is a root until it runs;
+ *   weak        one handle per object and offset; it reads the pointer
+ *               while the object lives and NULL once it is gone;
  *   errors      registering on a pointer that is not a GC object's start
  *               gives EINVAL. */
 #define _GNU_SOURCE
@@ -331,6 +337,116 @@ static void test_bounded(void) {
     CHECK(b.meta_sys <= a.meta_sys + ((uint64_t)4 << 20));
 }
 
+/* ---- cleanups, arguments as roots, weak handles ---- */
+
+static int cleanup_runs[4];
+static long arg_seen;
+static void cleanup(void *arg) {
+    obj *a = arg;
+    if (a && a->check == a->id * 7) arg_seen = a->id; /* its argument, intact */
+    cleanup_runs[a ? 0 : 1]++;
+}
+static void cleanup_plain(void *arg) { cleanup_runs[2 + (int)(intptr_t)arg]++; }
+
+static uintptr_t cleaned_obj, cleanup_arg; /* disguised */
+static void *cancelled;
+
+static __attribute__((noinline)) void make_cleanups(void) {
+    obj *o = make(801, NULL);
+    obj *arg = make(802, NULL); /* referenced only by the cleanup */
+    REQUIRE(mh_gc_add_cleanup(o, cleanup, arg) != NULL);
+    REQUIRE(mh_gc_add_cleanup(o, cleanup_plain, (void *)0) != NULL);
+    cancelled = mh_gc_add_cleanup(o, cleanup_plain, (void *)1);
+    REQUIRE(cancelled != NULL);
+    CHECK_EQ(mh_gc_cancel_cleanup(o, cancelled), 1);
+    CHECK_EQ(mh_gc_cancel_cleanup(o, cancelled), 0);
+    cleaned_obj = (uintptr_t)o ^ DISGUISE;
+    cleanup_arg = (uintptr_t)arg ^ DISGUISE;
+}
+
+static void test_cleanups(void) {
+    make_cleanups();
+    scrub_stack();
+    /* the cycle that finds o unreachable queues its cleanups; their
+     * argument, referenced by nothing else, lives until they run */
+    collect();
+    EXACT(mh_gc_finalizers_pending() == 2);
+    CHECK(mh_gc_finalizers_pending() == 0 ||
+          mh_gc_base((void *)(cleanup_arg ^ DISGUISE), NULL) == (void *)(cleanup_arg ^ DISGUISE));
+    for (int r = 0; r < 3; r++) {
+        collect();
+        run();
+    }
+    CHECK(cleanup_runs[0] <= 1 && cleanup_runs[1] == 0 && cleanup_runs[2] <= 1 && cleanup_runs[3] == 0);
+    EXACT(cleanup_runs[0] == 1 && cleanup_runs[2] == 1 && arg_seen == 802);
+    /* the object is freed (a cleanup does not keep it) */
+    EXACT(mh_gc_base((void *)(cleaned_obj ^ DISGUISE), NULL) == NULL);
+    errno = 0;
+    CHECK(mh_gc_add_cleanup(&arg_seen, cleanup, NULL) == NULL && errno == EINVAL);
+}
+
+static void **weak_handles; /* pointer-free: holds handles, keeps them */
+static uintptr_t weak_target;
+
+static __attribute__((noinline)) void make_weak(void) {
+    obj *o = make(901, NULL);
+    void *h = mh_gc_weak_make(o);
+    REQUIRE(h != NULL);
+    CHECK(mh_gc_weak_make(o) == h);                    /* canonical */
+    CHECK(mh_gc_weak_make((char *)o + 8) != h);        /* another offset */
+    CHECK(mh_gc_weak_get(h) == o);
+    weak_handles[0] = h;
+    weak_target = (uintptr_t)o ^ DISGUISE;
+}
+
+static obj *strong;
+static int weak_fin_saw; /* 1: the handle read NULL when the finalizer ran */
+static void *weak_fin_handle;
+static void weak_fin(void *p, void *data) {
+    (void)p;
+    (void)data;
+    weak_fin_saw = mh_gc_weak_get(weak_fin_handle) == NULL;
+}
+
+static __attribute__((noinline)) void make_weak_final(void) {
+    obj *o = make(902, NULL);
+    weak_fin_handle = mh_gc_weak_make(o);
+    REQUIRE(weak_fin_handle != NULL);
+    weak_handles[1] = weak_fin_handle;
+    REQUIRE(mh_gc_register_finalizer(o, weak_fin, NULL, MH_GC_FINALIZE_ORDERED, NULL, NULL) == 0);
+}
+
+static void test_weak(void) {
+    /* the handles are GC objects: keep them reachable from a scanned root */
+    static void **root;
+    root = mh_gc_malloc(4 * sizeof(void *));
+    REQUIRE(root != NULL);
+    weak_handles = root;
+    make_weak();
+    strong = (obj *)(weak_target ^ DISGUISE);
+    collect();
+    CHECK(mh_gc_weak_get(weak_handles[0]) == strong); /* alive while referenced */
+    strong = NULL;
+    scrub_stack();
+    for (int r = 0; r < 2; r++) collect();
+    EXACT(mh_gc_weak_get(weak_handles[0]) == NULL);
+    void *g = mh_gc_weak_get(weak_handles[0]);
+    CHECK(g == NULL || g == (void *)(weak_target ^ DISGUISE));
+    CHECK(mh_gc_weak_get(NULL) == NULL);
+    /* cleared when the object becomes unreachable, before its finalizer
+     * (which keeps it alive a cycle longer) runs */
+    weak_fin_saw = -1;
+    make_weak_final();
+    scrub_stack();
+    for (int r = 0; r < 2 && weak_fin_saw == -1; r++) {
+        collect();
+        run();
+    }
+    CHECK(weak_fin_saw != 0);
+    EXACT(weak_fin_saw == 1);
+    root = NULL;
+}
+
 static void test_errors(void) {
     int local;
     errno = 0;
@@ -372,6 +488,10 @@ int main(void) {
     test_links();
     scrub_stack();
     test_thread();
+    scrub_stack();
+    test_cleanups();
+    scrub_stack();
+    test_weak();
     scrub_stack();
     test_bounded();
     CHECK_EQ(mh_heap_verify(), 0);
