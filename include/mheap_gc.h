@@ -143,10 +143,13 @@ MH_API size_t mh_gc_stats_get(mh_gc_stats_t *out, size_t size);
  * it in pointer-free memory, or disguised) is set to NULL once obj is
  * unreachable, before finalizers are considered; a long link only once obj
  * is gone for good (after finalization, so not if a finalizer keeps it).
- * Register returns 0, 1 if link was already registered for obj, or -1 with
- * errno EINVAL or ENOMEM; mh_gc_unregister_link takes the link off the
- * object *link points to and returns 1 if it was registered.  Freeing obj
- * explicitly clears its links and drops its finalizer. */
+ * A link belongs to one object: register returns 0, or 1 if link was
+ * registered already (it now belongs to obj), or -1 with errno EINVAL or
+ * ENOMEM; mh_gc_unregister_link (by the link's address: *link may be
+ * disguised) returns 1 if it was registered.  A link whose own location is
+ * in a GC object that dies is dropped without a write.  Freeing obj
+ * explicitly clears its links and drops its finalizer (so does realloc
+ * when it moves obj). */
 enum { MH_GC_FINALIZE_ORDERED = 0, MH_GC_FINALIZE_IGNORE_SELF = 1, MH_GC_FINALIZE_NO_ORDER = 2 };
 typedef void (*mh_gc_finalizer_fn)(void *obj, void *data);
 MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data, int mode,

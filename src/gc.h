@@ -172,6 +172,7 @@ void mhi_gc_mark_contents(uintptr_t lo, uintptr_t hi, uintptr_t self);
 void mhi_gc_mark_object(void *obj);
 void mhi_gc_mark_word(uintptr_t w); /* a conservative word, as a root */
 uint64_t mhi_gc_mark_extra(void);
+void mhi_gc_mark_settle(void); /* after a drop for want of stack: rescan */
 /* In the child of fork: the marker threads are gone. */
 void mhi_gc_mark_fork_child(void);
 

@@ -39,28 +39,23 @@ enum { SP_FINALIZER = 1, SP_LINK = 2, SP_LONG_LINK = 3, SP_CLEANUP = 4, SP_WEAK 
 
 typedef struct mhi_special mhi_special;
 struct mhi_special {
-    mhi_special *next;
-    size_t offset; /* of the object in its span */
+    mhi_special *next; /* on its span's list, or on the queue */
+    mhi_span *span;    /* the span it is on */
+    size_t offset;     /* of the object in its span */
     uint8_t kind;
     uint8_t mode; /* finalizers: MH_GC_FINALIZE_* */
     void *fn;     /* finalizer, cleanup: the function; link: the link's
                    * address; weak: the handle (a pointer-free GC object) */
     void *data;   /* finalizer, cleanup: the argument (a root) */
+    void *obj;    /* queued: the object (NULL for a cleanup) */
 };
 
-/* A ready finalizer, or cleanup (obj NULL) (queue: GC lock). */
-typedef struct queued queued;
-struct queued {
-    queued *next;
-    void *obj;
-    mh_gc_finalizer_fn fn; /* (a cleanup's: called as fn(data, NULL)) */
-    void *data;
-};
-
-static mhi_fixalloc special_alloc, queue_alloc; /* (GC lock) */
+/* Ready finalizers and cleanups are their records, off their span and on
+ * the queue (GC lock): nothing is allocated in the pause. */
+static mhi_fixalloc special_alloc; /* (GC lock) */
 static _Atomic uint64_t special_sys;
 static bool special_inited;
-static queued *queue_head, **queue_tail = &queue_head;
+static mhi_special *queue_head, **queue_tail = &queue_head;
 static _Atomic uint64_t queue_len;
 static _Atomic int on_demand;
 static void (*_Atomic notifier)(void);
@@ -69,7 +64,6 @@ static uint64_t links_live; /* registered links (GC lock) */
 static void special_init_locked(void) {
     if (special_inited) return;
     mhi_fixalloc_init(&special_alloc, sizeof(mhi_special), &special_sys);
-    mhi_fixalloc_init(&queue_alloc, sizeof(queued), &special_sys);
     special_inited = true;
 }
 
@@ -97,18 +91,94 @@ static mhi_special *find(mhi_span *s, size_t off, int k, mhi_special ***pp) {
 
 static bool is_link(int kind) { return kind == SP_LINK || kind == SP_LONG_LINK; }
 
+/* ---- the links' index: link address -> its record (GC lock) ----
+ * Open addressing, linear probing; memory from the OS (link addresses
+ * are not roots).  A link belongs to one object at a time. */
+typedef struct {
+    uintptr_t link; /* 0: empty, 1: deleted */
+    mhi_special *rec;
+} link_slot;
+static link_slot *ht;
+static size_t ht_cap, ht_used, ht_dead;
+static _Atomic uint64_t ht_sys;
+
+static size_t ht_hash(uintptr_t k) { return (size_t)((k >> 3) * 0x9e3779b97f4a7c15ULL >> 17); }
+
+static link_slot *ht_find(uintptr_t link) {
+    if (!ht_cap) return NULL;
+    for (size_t i = ht_hash(link) & (ht_cap - 1);; i = (i + 1) & (ht_cap - 1)) {
+        if (ht[i].link == link) return &ht[i];
+        if (ht[i].link == 0) return NULL;
+    }
+}
+
+static bool ht_grow(void) {
+    /* (twice the size, unless deleted slots were most of the load) */
+    size_t cap = !ht_cap ? 1024 : ht_used * 4 > ht_cap ? ht_cap * 2 : ht_cap;
+    link_slot *n = mhi_os_alloc(cap * sizeof *n, &ht_sys);
+    if (!n) return false;
+    for (size_t i = 0; i < ht_cap; i++)
+        if (ht[i].link > 1)
+            for (size_t j = ht_hash(ht[i].link) & (cap - 1);; j = (j + 1) & (cap - 1))
+                if (!n[j].link) {
+                    n[j] = ht[i];
+                    break;
+                }
+    if (ht) mhi_os_release(ht, ht_cap * sizeof *ht, &ht_sys);
+    ht = n;
+    ht_cap = cap;
+    ht_dead = 0;
+    return true;
+}
+
+static bool ht_put(uintptr_t link, mhi_special *rec) {
+    if ((ht_used + ht_dead + 1) * 2 > ht_cap && !ht_grow()) return false;
+    for (size_t i = ht_hash(link) & (ht_cap - 1);; i = (i + 1) & (ht_cap - 1))
+        if (ht[i].link <= 1) {
+            if (ht[i].link == 1) ht_dead--;
+            ht[i] = (link_slot){link, rec};
+            ht_used++;
+            return true;
+        }
+}
+
+static void ht_del(uintptr_t link) {
+    link_slot *e = ht_find(link);
+    if (!e) return;
+    e->link = 1;
+    e->rec = NULL;
+    ht_used--;
+    ht_dead++;
+}
+
 /* A dying or freed object's record: a link or a weak handle reads NULL. */
 static void clear_ref(mhi_special *x) {
     if (is_link(x->kind)) *(void **)x->fn = NULL;
     else if (x->kind == SP_WEAK) __atomic_store_n((void **)x->fn, NULL, __ATOMIC_RELAXED);
 }
 
-static void unlink_special(mhi_span *s, mhi_special **p) {
+/* Take *p off s's list (and a link out of the index), keeping it. */
+static mhi_special *detach(mhi_span *s, mhi_special **p) {
     mhi_special *x = *p;
     *p = x->next;
-    if (is_link(x->kind)) links_live--;
-    mhi_fixalloc_free(&special_alloc, x);
+    x->next = NULL;
+    if (is_link(x->kind)) {
+        links_live--;
+        ht_del((uintptr_t)x->fn);
+    }
     if (!s->specials) special_bit(s, false);
+    return x;
+}
+
+static void unlink_special(mhi_span *s, mhi_special **p) {
+    mhi_fixalloc_free(&special_alloc, detach(s, p));
+}
+
+/* The link to rec on its span's list. */
+static mhi_special **link_to(mhi_special *rec) {
+    mhi_special **p = &rec->span->specials;
+    while (*p != rec) p = &(*p)->next;
+    return p;
 }
 
 /* The GC span and object start of p (a live object's base), or NULL. */
@@ -163,7 +233,7 @@ MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data
         errno = ENOMEM;
         return -1;
     }
-    *x = (mhi_special){*p, off, SP_FINALIZER, (uint8_t)mode, (void *)fn, data};
+    *x = (mhi_special){*p, s, off, SP_FINALIZER, (uint8_t)mode, (void *)fn, data, NULL};
     *p = x;
     special_bit(s, true);
     mhi_unlock(&G->lock);
@@ -185,26 +255,34 @@ static int register_link(void **link, const void *obj, int kind) {
         return -1;
     }
     special_init_locked();
-    /* (one record per link and object: the same link again is a no-op) */
-    mhi_special **p;
-    (void)find(s, off, kind, &p);
-    for (mhi_special *x = *p; x && x->offset == off && x->kind == kind; x = x->next)
-        if (x->fn == (void *)link) {
+    /* A link registered already (for this object or another) is moved:
+     * it belongs to its last object. */
+    int was = 0;
+    link_slot *e = ht_find((uintptr_t)link);
+    if (e) {
+        mhi_special *old = e->rec;
+        if (old->span == s && old->offset == off && old->kind == kind) {
             mhi_unlock(&G->lock);
             return 1;
         }
+        unlink_special(old->span, link_to(old));
+        was = 1;
+    }
+    mhi_special **p;
+    (void)find(s, off, kind, &p);
     mhi_special *x = mhi_fixalloc_alloc(&special_alloc);
-    if (!x) {
+    if (!x || !ht_put((uintptr_t)link, x)) {
+        if (x) mhi_fixalloc_free(&special_alloc, x);
         mhi_unlock(&G->lock);
         errno = ENOMEM;
         return -1;
     }
-    *x = (mhi_special){*p, off, (uint8_t)kind, 0, (void *)link, NULL};
+    *x = (mhi_special){*p, s, off, (uint8_t)kind, 0, (void *)link, NULL, NULL};
     *p = x;
     links_live++;
     special_bit(s, true);
     mhi_unlock(&G->lock);
-    return 0;
+    return was;
 }
 
 MH_API int mh_gc_register_disappearing_link(void **link, const void *obj) {
@@ -214,25 +292,15 @@ MH_API int mh_gc_register_long_link(void **link, const void *obj) {
     return register_link(link, obj, SP_LONG_LINK);
 }
 
-/* Remove the record of link (of either kind) from the object *link
- * points to; returns whether one was there. */
+/* Remove link's record (found by the link's address: its value may be
+ * disguised); returns whether it was registered. */
 static int unregister_link(void **link) {
     if (!link) return 0;
     mhi_lock(&G->lock);
-    size_t off;
-    mhi_span *s = object_of(*link, &off);
-    int found = 0;
-    if (s)
-        for (mhi_special **p = &s->specials; *p; p = &(*p)->next) {
-            mhi_special *x = *p;
-            if (x->offset == off && x->kind != SP_FINALIZER && x->fn == (void *)link) {
-                unlink_special(s, p);
-                found = 1;
-                break;
-            }
-        }
+    link_slot *e = ht_find((uintptr_t)link);
+    if (e) unlink_special(e->rec->span, link_to(e->rec));
     mhi_unlock(&G->lock);
-    return found;
+    return e != NULL;
 }
 
 MH_API int mh_gc_unregister_link(void **link) { return unregister_link(link); }
@@ -262,7 +330,7 @@ MH_API void *mh_gc_add_cleanup(void *obj, void (*fn)(void *arg), void *arg) {
         errno = ENOMEM;
         return NULL;
     }
-    *x = (mhi_special){*p, off, SP_CLEANUP, 0, (void *)(void (*)(void))fn, arg};
+    *x = (mhi_special){*p, s, off, SP_CLEANUP, 0, (void *)(void (*)(void))fn, arg, NULL};
     *p = x;
     special_bit(s, true);
     mhi_unlock(&G->lock);
@@ -317,7 +385,7 @@ MH_API void *mh_gc_weak_make(const void *p) {
         errno = ENOMEM;
         return NULL;
     }
-    *x = (mhi_special){*pp, off, SP_WEAK, 0, h, NULL};
+    *x = (mhi_special){*pp, s, off, SP_WEAK, 0, h, NULL, NULL};
     *pp = x;
     special_bit(s, true);
     mhi_unlock(&G->lock);
@@ -354,10 +422,12 @@ static void clear_links(mhi_span *s, int kind, int kind2) {
     }
 }
 
-static void enqueue(void *obj, mh_gc_finalizer_fn fn, void *data, queued *q) {
-    *q = (queued){NULL, obj, fn, data};
-    *queue_tail = q;
-    queue_tail = &q->next;
+/* Move record x (detached) to the queue, for obj (NULL: a cleanup). */
+static void enqueue(mhi_special *x, void *obj) {
+    x->obj = obj;
+    x->next = NULL;
+    *queue_tail = x;
+    queue_tail = &x->next;
     atomic_fetch_add_explicit(&queue_len, 1, memory_order_relaxed);
 }
 
@@ -381,19 +451,13 @@ static void phase(mhi_span *s, void *arg) {
                                      x->mode == MH_GC_FINALIZE_IGNORE_SELF ? o : 0);
             }
     } else if (ph == 3) {
+        /* (queued here, marked after the whole walk: marking one must not
+         * hide another that is just as unreachable) */
         for (mhi_special **p = &s->specials; *p;) {
             mhi_special *x = *p;
             if (x->kind == SP_FINALIZER && !marked(s, x->offset)) {
-                queued *q = mhi_fixalloc_alloc(&queue_alloc);
-                if (q) { /* (without memory it waits for the next cycle) */
-                    void *obj = (void *)(s->base + x->offset);
-                    enqueue(obj, (mh_gc_finalizer_fn)x->fn, x->data, q);
-                    *p = x->next;
-                    mhi_fixalloc_free(&special_alloc, x);
-                    if (!s->specials) special_bit(s, false);
-                    mhi_gc_mark_object(obj);
-                    continue;
-                }
+                enqueue(detach(s, p), (void *)(s->base + x->offset));
+                continue;
             }
             p = &x->next;
         }
@@ -404,15 +468,27 @@ static void phase(mhi_span *s, void *arg) {
         for (mhi_special **p = &s->specials; *p;) {
             mhi_special *x = *p;
             if (x->kind == SP_CLEANUP && !marked(s, x->offset)) {
-                queued *q = mhi_fixalloc_alloc(&queue_alloc);
-                if (q) {
-                    enqueue(NULL, (mh_gc_finalizer_fn)x->fn, x->data, q);
-                    unlink_special(s, p);
-                    continue;
-                }
+                enqueue(detach(s, p), NULL);
+                continue;
             }
             p = &x->next;
         }
+    }
+}
+
+/* Links whose own location is in an object that dies in this cycle go,
+ * without a write (bdwgc's dangling links): the memory is reused. */
+static void drop_dangling_links(void) {
+    for (size_t i = 0; i < ht_cap; i++) {
+        if (ht[i].link <= 1) continue;
+        uintptr_t l = ht[i].link;
+        mhi_span *s = mhi_gc_span_of((const void *)l);
+        if (!s || s->gc_kind == MHI_GC_UNCOLL) continue;
+        uint32_t k = mhi_span_index(s, (const void *)l);
+        if (k >= s->nelems || !mhi_gc_allocated(s, k)) continue;
+        if (marked(s, (size_t)k * mhi_gc_elem_size(s))) continue;
+        mhi_special *rec = ht[i].rec;
+        unlink_special(rec->span, link_to(rec)); /* (marks slot i deleted) */
     }
 }
 
@@ -421,13 +497,22 @@ uint64_t mhi_gc_finalize_locked(void) {
     if (!special_inited) return 0;
     uint64_t before = atomic_load_explicit(&queue_len, memory_order_relaxed);
     /* The queue's objects and arguments are roots (not run yet). */
-    for (queued *q = queue_head; q; q = q->next) {
+    for (mhi_special *q = queue_head; q; q = q->next) {
         if (q->obj) mhi_gc_mark_object(q->obj);
         mhi_gc_mark_word((uintptr_t)q->data);
     }
+    mhi_special **newly = queue_tail;
     for (int ph = 0; ph <= 4; ph++) {
         walk_ctx c = {ph};
         mhi_gc_each_span_locked(phase, &c);
+        if (ph == 3) {
+            /* What the newly ready objects reach lives until they are
+             * finalized. */
+            for (mhi_special *q = *newly; q; q = q->next) mhi_gc_mark_object(q->obj);
+        }
+        /* (marks are complete before the next step reads them) */
+        mhi_gc_mark_settle();
+        if (ph == 1 || ph == 4) drop_dangling_links();
     }
     return atomic_load_explicit(&queue_len, memory_order_relaxed) - before;
 }
@@ -449,9 +534,10 @@ void mhi_gc_sweep_specials_locked(mhi_span *s, const uint64_t *live) {
 
 /* Object off of s is freed explicitly (or s is): its records go. */
 void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all) {
+    size_t size = mhi_gc_elem_size(s);
     for (mhi_special **p = &s->specials; *p;) {
         mhi_special *x = *p;
-        if (all || x->offset == off) {
+        if (all || x->offset / size == off / size) { /* (weak handles: interior offsets) */
             clear_ref(x);
             unlink_special(s, p);
             continue;
@@ -462,25 +548,26 @@ void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all) {
 
 /* ---- running finalizers ---- */
 
-/* Take one ready finalizer and run it; false if none. */
+/* Take one ready finalizer or cleanup and run it; false if none. */
 static bool run_one(void) {
+    /* (copied to this frame under the lock: from the unlock on, a
+     * collection finds the object and argument here, and nowhere else) */
+    void *volatile obj, *volatile data;
+    void *fn;
     mhi_lock(&G->lock);
-    queued *q = queue_head;
+    mhi_special *q = queue_head;
     if (q) {
         queue_head = q->next;
         if (!queue_head) queue_tail = &queue_head;
         atomic_fetch_sub_explicit(&queue_len, 1, memory_order_relaxed);
+        obj = q->obj;
+        data = q->data;
+        fn = q->fn;
+        mhi_fixalloc_free(&special_alloc, q);
     }
     mhi_unlock(&G->lock);
     if (!q) return false;
-    /* (the object and argument stay reachable from this frame meanwhile) */
-    void *volatile obj = q->obj;
-    mh_gc_finalizer_fn fn = q->fn;
-    void *volatile data = q->data;
-    mhi_lock(&G->lock);
-    mhi_fixalloc_free(&queue_alloc, q);
-    mhi_unlock(&G->lock);
-    if (obj) fn(obj, data);
+    if (obj) ((mh_gc_finalizer_fn)fn)(obj, data);
     else ((void (*)(void *))(void (*)(void))fn)(data); /* a cleanup */
     obj = data = NULL;
     return true;

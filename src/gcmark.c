@@ -397,13 +397,18 @@ void mhi_gc_mark_word(uintptr_t w) {
     drain(m);
 }
 
-uint64_t mhi_gc_mark_extra(void) {
+void mhi_gc_mark_settle(void) {
     marker *m = &markers[0];
     while (atomic_load(&overflowed)) {
         atomic_store(&overflowed, false);
         mhi_gc_each_span_locked(rescan_span, m);
         drain(m);
     }
+}
+
+uint64_t mhi_gc_mark_extra(void) {
+    marker *m = &markers[0];
+    mhi_gc_mark_settle();
     uint64_t b = m->marked;
     m->marked = 0;
     return b;

@@ -113,7 +113,23 @@ static void test_order(void) {
     CHECK_EQ(bad, 0);
 }
 
+/* A no-order chain allocated head first. */
+static __attribute__((noinline)) void make_chain_head_first(long base) {
+    obj *a = make(base + 1, NULL), *b = make(base + 2, NULL), *c = make(base + 3, NULL);
+    a->next = b;
+    b->next = c;
+    obj *all[3] = {a, b, c};
+    for (int i = 0; i < 3; i++)
+        REQUIRE(mh_gc_register_finalizer(all[i], record, (void *)(intptr_t)all[i]->id,
+                                         MH_GC_FINALIZE_NO_ORDER, NULL, NULL) == 0);
+}
+
 static void test_no_order(void) {
+    nran = 0;
+    make_chain_head_first(250);
+    scrub_stack();
+    collect();
+    EXACT(run() == 3);
     nran = 0;
     make_chain(MH_GC_FINALIZE_NO_ORDER, 200);
     scrub_stack();
@@ -238,6 +254,69 @@ static __attribute__((noinline)) void make_freed_link(void) {
     CHECK_EQ(mh_gc_unregister_link(&links[4]), 0);
 }
 
+/* A link's record outlives neither its object nor its own location. */
+static __attribute__((noinline)) uintptr_t make_box_link(obj *target) {
+    void **box = mh_gc_malloc_atomic(sizeof(void *));
+    REQUIRE(box != NULL);
+    *box = target;
+    REQUIRE(mh_gc_register_disappearing_link(box, target) == 0);
+    return (uintptr_t)box ^ DISGUISE;
+}
+
+static obj *target_keep;
+
+static void test_link_records(void) {
+    /* the boxes holding the links die first; their slots are reused by
+     * objects holding a pattern; then the target dies: nothing is written
+     * into the new objects */
+    target_keep = make(1001, NULL);
+    for (int i = 0; i < 200; i++) (void)make_box_link(target_keep);
+    scrub_stack();
+    collect();
+    collect();
+    uint64_t **fill = mh_gc_malloc(400 * sizeof *fill);
+    REQUIRE(fill != NULL);
+    for (int i = 0; i < 400; i++) {
+        fill[i] = mh_gc_malloc_atomic(sizeof(void *));
+        REQUIRE(fill[i] != NULL);
+        *fill[i] = 0x5151515151515151ULL;
+    }
+    target_keep = NULL;
+    scrub_stack();
+    collect();
+    int clobbered = 0;
+    for (int i = 0; i < 400; i++) clobbered += *fill[i] != 0x5151515151515151ULL;
+    CHECK_EQ(clobbered, 0);
+
+    /* re-registered for another object: it belongs to the last one */
+    void **l = mh_gc_malloc_atomic(2 * sizeof(void *));
+    REQUIRE(l != NULL);
+    obj *o1 = make(1002, NULL), *o2 = make(1003, NULL);
+    l[0] = o1;
+    CHECK_EQ(mh_gc_register_disappearing_link(&l[0], o1), 0);
+    l[0] = o2;
+    CHECK_EQ(mh_gc_register_disappearing_link(&l[0], o2), 1);
+    o1 = NULL;
+    scrub_stack();
+    collect();
+    CHECK(l[0] == o2);
+    /* unregistered by its address, though its value is disguised */
+    l[1] = (void *)((uintptr_t)o2 ^ DISGUISE);
+    CHECK_EQ(mh_gc_register_disappearing_link(&l[1], o2), 0);
+    CHECK_EQ(mh_gc_unregister_link(&l[1]), 1);
+    CHECK_EQ(mh_gc_unregister_link(&l[1]), 0);
+    CHECK(l[1] == (void *)((uintptr_t)o2 ^ DISGUISE));
+    /* a weak handle made from an interior pointer is cleared by free */
+    obj *w = make(1004, NULL);
+    void *h = mh_gc_weak_make((char *)w + 8);
+    REQUIRE(h != NULL);
+    static void *volatile keep_h;
+    keep_h = h;
+    mh_gc_free(w);
+    CHECK(mh_gc_weak_get(keep_h) == NULL);
+    keep_h = NULL;
+}
+
 static void test_links(void) {
     links = mh_gc_malloc_atomic(8 * sizeof(void *));
     REQUIRE(links != NULL);
@@ -308,7 +387,7 @@ static __attribute__((noinline)) void link_and_drop(void **slot, int n) {
     for (int i = 0; i < n; i++) {
         obj *o = make(i, NULL);
         *slot = o;
-        REQUIRE(mh_gc_register_disappearing_link(slot, o) == 0);
+        REQUIRE(mh_gc_register_disappearing_link(slot, o) >= 0); /* (1: moved from the last) */
     }
 }
 
@@ -486,6 +565,8 @@ int main(void) {
     test_resurrect();
     scrub_stack();
     test_links();
+    scrub_stack();
+    test_link_records();
     scrub_stack();
     test_thread();
     scrub_stack();
