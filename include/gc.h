@@ -1,45 +1,152 @@
-/* gc.h - a source-compatible subset of the Boehm-Demers-Weiser collector's
- * interface (bdwgc 8.2, gc.h), on mheap's garbage-collected heap
- * (mheap_gc.h).  A program that uses only the names below builds against
- * mheap unchanged: compile with -I<mheap>/include and link libmheap.
+/* gc.h - the Boehm-Demers-Weiser collector's interface, as bdwgc 8.2's
+ * gc.h declares it, on mheap's garbage-collected heap (mheap_gc.h).  A
+ * program written for bdwgc builds unchanged: compile and link with
+ * `pkg-config --cflags --libs mheap-gc` (or -I<mheap>/include and
+ * libmheap).  <gc/gc.h> is the same header; <gc/gc_mark.h> has the start
+ * callback and the heap bounds; with GC_THREADS this header redirects the
+ * pthread calls as bdwgc's does (gc/gc_pthread_redirects.h).
  *
- * The functions have bdwgc's names and C signatures and the macros expand
- * to them as bdwgc's do when GC_DEBUG is not defined.  What differs:
+ * Every function has bdwgc's C signature and every macro expands as
+ * bdwgc's does, GC_DEBUG, GC_THREADS and GC_INIT's configuration macros
+ * included.  A bdwgc name this header does not declare fails at compile
+ * time.  Where the behaviour differs from bdwgc's:
  *
- *   - Threads.  bdwgc, built with thread support, needs GC_THREADS defined
- *     before this header so that pthread_create is redirected to
- *     GC_pthread_create.  Here GC_THREADS is ignored: a thread is
- *     registered by its first GC call and unregistered when it exits.  A
- *     thread that holds GC pointers before its first GC call (for example
- *     its only reference to its start argument) calls
- *     mh_gc_register_thread() first.
- *   - GC_get_heap_size() is the GC heap's bytes as mheap counts them (spans
- *     held by the GC heap), which need not match bdwgc's figure for the
- *     same program.
- *   - GC_INIT() is optional: every GC function initialises the heap.  It
- *     still registers the calling thread at once.
+ *   - Interior pointers are always recognised (as with bdwgc's default);
+ *     GC_set_all_interior_pointers(0) says once on stderr that it is not
+ *     honoured, and GC_get_all_interior_pointers() is 1.
+ *   - No incremental or generational mode: GC_enable_incremental() and
+ *     GC_set_time_limit() are accepted and change nothing (bdwgc too may
+ *     decline incremental mode), GC_is_incremental_mode() is 0.
+ *   - No blacklisting: the _ignore_off_page forms allocate as the plain
+ *     ones.  GC_malloc_atomic_uncollectable gives an uncollectable object
+ *     that is scanned and zeroed (it may keep more alive, never less).
+ *   - The GC_debug_ forms (what GC_MALLOC and friends call when GC_DEBUG
+ *     is defined) allocate as the plain forms: no header, no checks, the
+ *     file and line are not kept.
+ *   - GC_set_free_space_divisor(d) sets the GC percent (mh_gc_set_percent)
+ *     to 100 / d, rounded: bdwgc collects after allocating about heap / d
+ *     bytes, mheap when the heap has grown by percent / 100 of the live
+ *     heap.  d = 0 is misuse (bdwgc divides by it): the program aborts.
+ *   - GC_gcollect() and GC_gcollect_and_unmap() do nothing while
+ *     collection is disabled, as in bdwgc.  GC_collect_a_little() runs a
+ *     collection when one is due, else sweeps a few spans, and returns
+ *     non-zero while spans are left to sweep.  GC_expand_hp(n) lets the
+ *     heap grow by n bytes more before the next collection (memory comes
+ *     from the OS as the heap grows into it); it fails only when the
+ *     limit (GC_set_max_heap_size) is nearer.
+ *   - Statistics are mheap's own figures (equal values are not to be
+ *     expected from the two collectors): GC_get_heap_size() is the bytes
+ *     of the spans the GC heap holds; GC_get_free_bytes() the free slots
+ *     of the spans no thread is allocating from (a lower bound);
+ *     GC_get_memory_use() the heap size less that; GC_get_total_bytes()
+ *     the bytes handed to allocation (a span's free room when a thread
+ *     takes it, a large object's size); GC_get_bytes_since_gc() the same
+ *     since the last collection began; no unmapped bytes.
+ *   - Roots: the data and bss of the program and of every loaded library
+ *     are always scanned; GC_set_no_dls(1) says once that it is not
+ *     honoured.  GC_remove_roots(lo, hi) removes the added ranges lying
+ *     inside [lo, hi), GC_clear_roots() every added range.
+ *   - Threads: a thread is registered by its first GC call (bdwgc needs
+ *     GC_register_my_thread or GC_pthread_create), and GC_pthread_create
+ *     starts the thread registered, so that its start argument is safe
+ *     even if only the new thread holds it.  The stack base given to
+ *     GC_register_my_thread is not needed (the thread's stack is known);
+ *     one outside the thread's stack is reported once.  Threads are
+ *     stopped with one signal (GC_get_suspend_signal(), the option
+ *     gc_signal) and woken without one: GC_get_thr_restart_signal()
+ *     gives the same signal, GC_set_thr_restart_signal() changes nothing.
+ *   - GC_call_with_alloc_lock(fn, cd) and GC_alloc_lock() hold off every
+ *     collection (mh_gc_lock); allocation is not held up.  fn must not
+ *     collect (bdwgc: nor allocate).
+ *   - GC_is_visible(p) aborts ("mheap: GC_is_visible: <p>") unless p is
+ *     an aligned word of a scanned or uncollectable object, the calling
+ *     thread's stack or TLS, static data, an added root or (with the
+ *     option gc_scan_malloc) a block of mheap's malloc.
+ *   - Messages for what is not honoured go through the warn procedure
+ *     (GC_set_warn_proc), each once, as "mheap: <what>" without printf
+ *     conversions; the default prints the line on stderr.
  *
- * MHEAP_GC_BOEHM_COMPAT is defined so that a program can tell this header
- * from bdwgc's. */
+ * Not declared yet (finalization, weak links, typed allocation and kinds
+ * are being built in the core): GC_register_finalizer and its variants
+ * and GC_REGISTER_FINALIZER* macros, GC_invoke_finalizers,
+ * GC_should_invoke_finalizers, GC_set_finalize_on_demand,
+ * GC_set_java_finalization, GC_set_finalizer_notifier,
+ * GC_set_await_finalize_proc, GC_set_allocd_bytes_per_finalizer,
+ * GC_register_disappearing_link, GC_general_register_disappearing_link,
+ * GC_move_disappearing_link, GC_unregister_disappearing_link, the long
+ * links, toggle references, GC_GENERAL_REGISTER_DISAPPEARING_LINK,
+ * GC_REGISTER_LONG_LINK, GC_HIDE_POINTER / GC_REVEAL_POINTER,
+ * GC_reachable_here, GC_NO_MEMORY; gc_typed.h; the kinds and mark
+ * procedures of gc_mark.h (GC_new_kind, GC_generic_malloc, ...).
+ *
+ * Not declared (not supported): GC_memalign, GC_posix_memalign,
+ * GC_try_to_collect and the stop functions, GC_get_prof_stats,
+ * collection and heap-resize events, leak-finding mode, GC_set_dont_expand,
+ * GC_exclude_static_roots, GC_dump*, the pointer-checking calls
+ * (GC_same_obj, GC_pre_incr, GC_PTR_ADD, GC_PTR_STORE, ...),
+ * GC_set_stackbottom and alternate stacks, GC_stop_world_external,
+ * GC_set_handle_fork and GC_atfork_* (fork is always handled), GC_deinit,
+ * stubborn objects, the deprecated variables (GC_gc_no, GC_dont_gc, ...),
+ * GC_set_max_retries, GC_set_full_freq, GC_set_abort_func,
+ * GC_set_log_fd, GC_wcsdup, and the configuration macros GC_DONT_EXPAND,
+ * GC_FORCE_UNMAP_ON_GCOLLECT, GC_MAX_RETRIES, GC_FULL_FREQ,
+ * GC_ALLOCD_BYTES_PER_FINALIZER and GC_USE_LD_WRAP (each an #error).
+ *
+ * MHEAP_GC_BOEHM_COMPAT is defined, so that a program can tell this
+ * header from bdwgc's. */
 #ifndef GC_H
 #define GC_H
 
-#include <stddef.h>
+#include "gc/gc_version.h"
 
 #define MHEAP_GC_BOEHM_COMPAT 1
 
-#ifdef __cplusplus
-extern "C" {
+/* ---- configuration (bdwgc's gc_config_macros.h, for Linux) ---------------- */
+
+#if defined(GC_LINUX_THREADS) || defined(LINUX_THREADS)
+#ifndef GC_THREADS
+#define GC_THREADS
+#endif
+#endif
+#undef GC_PTHREADS
+#ifdef GC_THREADS
+#define GC_PTHREADS
+#ifndef GC_LINUX_THREADS
+#define GC_LINUX_THREADS
+#endif
+#ifndef _REENTRANT
+#define _REENTRANT 1
+#endif
+#ifndef GC_HAVE_PTHREAD_EXIT
+#define GC_HAVE_PTHREAD_EXIT
+#define GC_PTHREAD_EXIT_ATTRIBUTE __attribute__((__noreturn__))
+#endif
 #endif
 
-/* Unsigned and signed integers of a pointer's width. */
-typedef unsigned long GC_word;
-typedef long GC_signed_word;
-typedef void *GC_PTR;
+#if defined(GC_USE_LD_WRAP)
+#error "mheap's gc.h: GC_USE_LD_WRAP is not supported (there are no __wrap_ functions); use the redirecting macros"
+#endif
+#ifdef GC_DONT_EXPAND
+#error "mheap's gc.h: GC_DONT_EXPAND (GC_set_dont_expand) is not supported"
+#endif
+#ifdef GC_FORCE_UNMAP_ON_GCOLLECT
+#error "mheap's gc.h: GC_FORCE_UNMAP_ON_GCOLLECT is not supported (GC_gcollect_and_unmap releases memory)"
+#endif
+#ifdef GC_MAX_RETRIES
+#error "mheap's gc.h: GC_MAX_RETRIES (GC_set_max_retries) is not supported"
+#endif
+#ifdef GC_FULL_FREQ
+#error "mheap's gc.h: GC_FULL_FREQ (GC_set_full_freq) is not supported (no generational mode)"
+#endif
+#ifdef GC_ALLOCD_BYTES_PER_FINALIZER
+#error "mheap's gc.h: GC_ALLOCD_BYTES_PER_FINALIZER is not supported yet (no finalizers)"
+#endif
+
+#include <stddef.h>
 
 #ifndef GC_API
 #if defined(__GNUC__)
-#define GC_API extern __attribute__((visibility("default")))
+#define GC_API extern __attribute__((__visibility__("default")))
 #else
 #define GC_API extern
 #endif
@@ -52,57 +159,402 @@ typedef void *GC_PTR;
 #endif
 
 #ifndef GC_ATTR_MALLOC
-#if defined(__GNUC__)
+#if defined(GC_OOM_FUNC_RETURNS_ALIAS)
+#define GC_ATTR_MALLOC
+#elif defined(__GNUC__)
 #define GC_ATTR_MALLOC __attribute__((__malloc__))
 #else
 #define GC_ATTR_MALLOC
 #endif
 #endif
 #ifndef GC_ATTR_ALLOC_SIZE
+#undef GC_ATTR_CALLOC_SIZE
 #if defined(__GNUC__)
 #define GC_ATTR_ALLOC_SIZE(argnum) __attribute__((__alloc_size__(argnum)))
+#define GC_ATTR_CALLOC_SIZE(n, s) __attribute__((__alloc_size__(n, s)))
 #else
 #define GC_ATTR_ALLOC_SIZE(argnum)
 #endif
 #endif
+#ifndef GC_ATTR_CALLOC_SIZE
+#define GC_ATTR_CALLOC_SIZE(n, s)
+#endif
+#ifndef GC_ATTR_NONNULL
+#if defined(__GNUC__)
+#define GC_ATTR_NONNULL(argnum) __attribute__((__nonnull__(argnum)))
+#else
+#define GC_ATTR_NONNULL(argnum)
+#endif
+#endif
+#ifndef GC_ATTR_CONST
+#if defined(__GNUC__)
+#define GC_ATTR_CONST __attribute__((__const__))
+#else
+#define GC_ATTR_CONST
+#endif
+#endif
+#ifndef GC_ATTR_DEPRECATED
+#if defined(__GNUC__)
+#define GC_ATTR_DEPRECATED __attribute__((__deprecated__))
+#else
+#define GC_ATTR_DEPRECATED
+#endif
+#endif
+
+/* The debug forms' extra arguments: the file and line, as bdwgc passes
+ * them where the C library can save call stacks (every glibc). */
+#define GC_EXTRAS __FILE__, __LINE__
+#define GC_EXTRA_PARAMS const char *s, int i
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Unsigned and signed integers of a pointer's width. */
+typedef unsigned long GC_word;
+typedef long GC_signed_word;
+typedef void *GC_PTR;
+
+/* ((major << 16) | (minor << 8) | micro) of gc_version.h. */
+GC_API unsigned GC_CALL GC_get_version(void);
+
+/* ---- set-up ------------------------------------------------------------------ */
 
 /* Initialise the collector and register the calling thread; repeated
- * calls do nothing more. */
+ * calls do nothing more.  Optional: every GC function initialises. */
 GC_API void GC_CALL GC_init(void);
+
+/* ---- allocation ---------------------------------------------------------------- */
 
 /* Scanned, zeroed memory. */
 GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL GC_malloc(size_t /* size_in_bytes */);
 /* Memory that holds no pointers: never scanned, not zeroed. */
 GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL
 GC_malloc_atomic(size_t /* size_in_bytes */);
+/* Copies in pointer-free memory; NULL s gives NULL. */
+GC_API GC_ATTR_MALLOC char *GC_CALL GC_strdup(const char *);
+GC_API GC_ATTR_MALLOC char *GC_CALL GC_strndup(const char *, size_t) GC_ATTR_NONNULL(1);
 /* Scanned, zeroed, never collected; released only by GC_free. */
 GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL
 GC_malloc_uncollectable(size_t /* size_in_bytes */);
-/* Resize, keeping the object's kind.  NULL old_object: GC_malloc; a new
- * size of 0 with a non-NULL old_object: GC_free, and NULL is returned. */
+/* The same (scanned and zeroed too: there is no pointer-free
+ * uncollectable kind). */
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL
+GC_malloc_atomic_uncollectable(size_t /* size_in_bytes */);
+/* As GC_malloc and GC_malloc_atomic (no blacklisting to steer). */
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL GC_malloc_ignore_off_page(size_t /* lb */);
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL
+GC_malloc_atomic_ignore_off_page(size_t /* lb */);
+/* Release an object now; GC_free(0) does nothing.  p must start an
+ * object (else "mheap: invalid pointer" and abort). */
+GC_API void GC_CALL GC_free(void *);
+/* The start of the object holding p (its interior too), or NULL. */
+GC_API void *GC_CALL GC_base(void * /* displaced_pointer */);
+/* Non-zero if p lies in a span of the GC heap (in an object or not). */
+GC_API int GC_CALL GC_is_heap_ptr(const void *);
+/* The usable size of the object starting at p (0 if p starts none). */
+GC_API size_t GC_CALL GC_size(const void * /* obj_addr */) GC_ATTR_NONNULL(1);
+/* Resize, keeping the object's kind, as realloc; NULL old_object:
+ * GC_malloc; a new size of 0 with a non-NULL old_object: GC_free, and
+ * NULL is returned.  Growing a scanned object zeroes the new part. */
 GC_API void *GC_CALL GC_realloc(void * /* old_object */, size_t /* new_size_in_bytes */)
     GC_ATTR_ALLOC_SIZE(2);
-/* Release an object now; GC_free(0) does nothing. */
-GC_API void GC_CALL GC_free(void *);
 
-/* A full collection now. */
-GC_API void GC_CALL GC_gcollect(void);
-/* Collections completed so far. */
-GC_API GC_word GC_CALL GC_get_gc_no(void);
-/* Bytes of the GC heap. */
-GC_API size_t GC_CALL GC_get_heap_size(void);
+/* Called with the size when an allocation fails (after collecting): its
+ * result is returned instead of NULL (it must be NULL or an object of
+ * the GC heap).  Default: none, NULL is returned with errno ENOMEM. */
+typedef void *(GC_CALLBACK *GC_oom_func)(size_t /* bytes_requested */);
+GC_API void GC_CALL GC_set_oom_fn(GC_oom_func) GC_ATTR_NONNULL(1);
+GC_API GC_oom_func GC_CALL GC_get_oom_fn(void);
 
-#define GC_INIT() \
-    { GC_init(); }
+/* The debug forms allocate as the plain forms (no header, no checks). */
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL GC_debug_malloc(size_t /* size_in_bytes */,
+                                                                         GC_EXTRA_PARAMS);
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL
+GC_debug_malloc_atomic(size_t /* size_in_bytes */, GC_EXTRA_PARAMS);
+GC_API GC_ATTR_MALLOC char *GC_CALL GC_debug_strdup(const char *, GC_EXTRA_PARAMS);
+GC_API GC_ATTR_MALLOC char *GC_CALL GC_debug_strndup(const char *, size_t, GC_EXTRA_PARAMS)
+    GC_ATTR_NONNULL(1);
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL
+GC_debug_malloc_uncollectable(size_t /* size_in_bytes */, GC_EXTRA_PARAMS);
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL
+GC_debug_malloc_atomic_uncollectable(size_t /* size_in_bytes */, GC_EXTRA_PARAMS);
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL
+GC_debug_malloc_ignore_off_page(size_t /* size_in_bytes */, GC_EXTRA_PARAMS);
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL
+GC_debug_malloc_atomic_ignore_off_page(size_t /* size_in_bytes */, GC_EXTRA_PARAMS);
+GC_API void GC_CALL GC_debug_free(void *);
+GC_API void *GC_CALL GC_debug_realloc(void * /* old_object */, size_t /* new_size_in_bytes */,
+                                      GC_EXTRA_PARAMS) GC_ATTR_ALLOC_SIZE(2);
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL
+GC_debug_malloc_replacement(size_t /* size_in_bytes */);
+GC_API GC_ATTR_ALLOC_SIZE(2) void *GC_CALL GC_debug_realloc_replacement(void * /* object_addr */,
+                                                                        size_t /* size_in_bytes */);
+
+#ifdef GC_DEBUG_REPLACEMENT
+#define GC_MALLOC(sz) GC_debug_malloc_replacement(sz)
+#define GC_REALLOC(old, sz) GC_debug_realloc_replacement(old, sz)
+#elif defined(GC_DEBUG)
+#define GC_MALLOC(sz) GC_debug_malloc(sz, GC_EXTRAS)
+#define GC_REALLOC(old, sz) GC_debug_realloc(old, sz, GC_EXTRAS)
+#else
 #define GC_MALLOC(sz) GC_malloc(sz)
-#define GC_MALLOC_ATOMIC(sz) GC_malloc_atomic(sz)
-#define GC_MALLOC_UNCOLLECTABLE(sz) GC_malloc_uncollectable(sz)
 #define GC_REALLOC(old, sz) GC_realloc(old, sz)
+#endif
+
+#ifdef GC_DEBUG
+#define GC_MALLOC_ATOMIC(sz) GC_debug_malloc_atomic(sz, GC_EXTRAS)
+#define GC_STRDUP(s) GC_debug_strdup(s, GC_EXTRAS)
+#define GC_STRNDUP(s, sz) GC_debug_strndup(s, sz, GC_EXTRAS)
+#define GC_MALLOC_ATOMIC_UNCOLLECTABLE(sz) GC_debug_malloc_atomic_uncollectable(sz, GC_EXTRAS)
+#define GC_MALLOC_UNCOLLECTABLE(sz) GC_debug_malloc_uncollectable(sz, GC_EXTRAS)
+#define GC_MALLOC_IGNORE_OFF_PAGE(sz) GC_debug_malloc_ignore_off_page(sz, GC_EXTRAS)
+#define GC_MALLOC_ATOMIC_IGNORE_OFF_PAGE(sz) GC_debug_malloc_atomic_ignore_off_page(sz, GC_EXTRAS)
+#define GC_FREE(p) GC_debug_free(p)
+#define GC_REGISTER_DISPLACEMENT(n) GC_debug_register_displacement(n)
+#else
+#define GC_MALLOC_ATOMIC(sz) GC_malloc_atomic(sz)
+#define GC_STRDUP(s) GC_strdup(s)
+#define GC_STRNDUP(s, sz) GC_strndup(s, sz)
+#define GC_MALLOC_ATOMIC_UNCOLLECTABLE(sz) GC_malloc_atomic_uncollectable(sz)
+#define GC_MALLOC_UNCOLLECTABLE(sz) GC_malloc_uncollectable(sz)
+#define GC_MALLOC_IGNORE_OFF_PAGE(sz) GC_malloc_ignore_off_page(sz)
+#define GC_MALLOC_ATOMIC_IGNORE_OFF_PAGE(sz) GC_malloc_atomic_ignore_off_page(sz)
 #define GC_FREE(p) GC_free(p)
+#define GC_REGISTER_DISPLACEMENT(n) GC_register_displacement(n)
+#endif
 
 #define GC_NEW(t) ((t *)GC_MALLOC(sizeof(t)))
 #define GC_NEW_ATOMIC(t) ((t *)GC_MALLOC_ATOMIC(sizeof(t)))
 #define GC_NEW_UNCOLLECTABLE(t) ((t *)GC_MALLOC_UNCOLLECTABLE(sizeof(t)))
+
+/* A list of objects of lb bytes (scanned, zeroed but for the link),
+ * linked through their first word; NULL if none could be allocated. */
+GC_API GC_ATTR_MALLOC void *GC_CALL GC_malloc_many(size_t /* lb */);
+#define GC_NEXT(p) (*(void **)(p))
+
+/* Every interior pointer counts already: these do nothing. */
+GC_API void GC_CALL GC_register_displacement(size_t /* n */);
+GC_API void GC_CALL GC_debug_register_displacement(size_t /* n */);
+
+/* ---- collection ---------------------------------------------------------------- */
+
+/* A full collection now (nothing while collection is disabled). */
+GC_API void GC_CALL GC_gcollect(void);
+/* The same, then sweeping finishes and free memory goes back to the OS. */
+GC_API void GC_CALL GC_gcollect_and_unmap(void);
+/* A collection if one is due, else a few spans swept; returns non-zero
+ * while spans are left to sweep. */
+GC_API int GC_CALL GC_collect_a_little(void);
+/* Disable and enable collection; they nest.  A disabled heap grows. */
+GC_API void GC_CALL GC_disable(void);
+GC_API void GC_CALL GC_enable(void);
+GC_API int GC_CALL GC_is_disabled(void);
+/* Let the heap grow by n bytes more before the next collection; 1, or 0
+ * when the heap's limit is nearer. */
+GC_API int GC_CALL GC_expand_hp(size_t /* number_of_bytes */);
+/* A hard limit on the GC heap (0: none), mh_gc_set_memory_limit. */
+GC_API void GC_CALL GC_set_max_heap_size(GC_word /* n */);
+/* The pacing, as a divisor (see above); the getter gives the divisor
+ * last set, or 100 / percent rounded (at least 1) when the percent was
+ * set another way, 0 for a negative percent (no pacing). */
+GC_API void GC_CALL GC_set_free_space_divisor(GC_word);
+GC_API GC_word GC_CALL GC_get_free_space_divisor(void);
+/* No incremental mode: accepted, without effect. */
+GC_API void GC_CALL GC_enable_incremental(void);
+GC_API int GC_CALL GC_is_incremental_mode(void);
+#define GC_TIME_UNLIMITED 999999
+GC_API void GC_CALL GC_set_time_limit(unsigned long);
+GC_API unsigned long GC_CALL GC_get_time_limit(void);
+/* Always 1 (see above). */
+GC_API void GC_CALL GC_set_all_interior_pointers(int);
+GC_API int GC_CALL GC_get_all_interior_pointers(void);
+
+/* ---- roots ---------------------------------------------------------------------- */
+
+/* Scan [low_address, high_address_plus_1) as a root (aligned inward to
+ * whole words).  Out of memory for the table: "mheap: ..." and abort. */
+GC_API void GC_CALL GC_add_roots(void * /* low_address */, void * /* high_address_plus_1 */);
+/* Remove the added ranges lying wholly inside the region. */
+GC_API void GC_CALL GC_remove_roots(void * /* low_address */, void * /* high_address_plus_1 */);
+/* Remove every added range (the program's and libraries' data stay). */
+GC_API void GC_CALL GC_clear_roots(void);
+/* Libraries' data are always roots: setting 1 says so once. */
+GC_API void GC_CALL GC_set_no_dls(int);
+GC_API int GC_CALL GC_get_no_dls(void);
+
+/* ---- statistics ---------------------------------------------------------------- */
+
+/* Completed collections. */
+GC_API GC_word GC_CALL GC_get_gc_no(void);
+/* Bytes (see above for what each counts). */
+GC_API size_t GC_CALL GC_get_heap_size(void);
+GC_API size_t GC_CALL GC_get_free_bytes(void);
+GC_API size_t GC_CALL GC_get_unmapped_bytes(void);
+GC_API size_t GC_CALL GC_get_bytes_since_gc(void);
+GC_API size_t GC_CALL GC_get_total_bytes(void);
+GC_API size_t GC_CALL GC_get_memory_use(void);
+/* The five at one moment; any pointer may be NULL. */
+GC_API void GC_CALL GC_get_heap_usage_safe(GC_word * /* pheap_size */, GC_word * /* pfree_bytes */,
+                                           GC_word * /* punmapped_bytes */,
+                                           GC_word * /* pbytes_since_gc */,
+                                           GC_word * /* ptotal_bytes */);
+
+/* ---- messages ------------------------------------------------------------------ */
+
+/* Where the layer's notes go: msg is a printf format for one GC_word
+ * argument (mheap's own notes have no conversion).  The default prints
+ * msg on stderr; GC_ignore_warn_proc drops it. */
+typedef void(GC_CALLBACK *GC_warn_proc)(char * /* msg */, GC_word /* arg */);
+GC_API void GC_CALL GC_set_warn_proc(GC_warn_proc /* p */) GC_ATTR_NONNULL(1);
+GC_API GC_warn_proc GC_CALL GC_get_warn_proc(void);
+GC_API void GC_CALLBACK GC_ignore_warn_proc(char *, GC_word);
+
+/* ---- threads and locking ------------------------------------------------------- */
+
+#define GC_SUCCESS 0
+#define GC_DUPLICATE 1
+#define GC_NO_THREADS 2
+#define GC_UNIMPLEMENTED 3
+#define GC_NOT_FOUND 4
+
+typedef void *(GC_CALLBACK *GC_fn_type)(void * /* client_data */);
+
+#ifdef GC_THREADS
+/* Collections are held off between the two (not reentrant). */
+GC_API void GC_CALL GC_alloc_lock(void);
+GC_API void GC_CALL GC_alloc_unlock(void);
+#else
+#define GC_alloc_lock() (void)0
+#define GC_alloc_unlock() (void)0
+#endif
+/* fn(client_data) with collections held off; fn must not collect. */
+GC_API void *GC_CALL GC_call_with_alloc_lock(GC_fn_type /* fn */, void * /* client_data */)
+    GC_ATTR_NONNULL(1);
+
+/* The cold end of a thread's stack. */
+struct GC_stack_base {
+    void *mem_base;
+};
+typedef void *(GC_CALLBACK *GC_stack_base_func)(struct GC_stack_base * /* sb */, void * /* arg */);
+/* fn(sb, arg) with sb in this call's frame. */
+GC_API void *GC_CALL GC_call_with_stack_base(GC_stack_base_func /* fn */, void * /* arg */)
+    GC_ATTR_NONNULL(1);
+/* The calling thread's stack base: GC_SUCCESS or GC_UNIMPLEMENTED. */
+GC_API int GC_CALL GC_get_stack_base(struct GC_stack_base *) GC_ATTR_NONNULL(1);
+
+#ifdef GC_THREADS
+/* The marker threads start when a collection wants them: this only
+ * records the count (the option gc_markers; 0: one per core). */
+GC_API void GC_CALL GC_set_markers_count(unsigned);
+/* The stop signal (the option gc_signal): only before the first thread
+ * registers.  The restart signal is not used. */
+GC_API void GC_CALL GC_set_suspend_signal(int);
+GC_API void GC_CALL GC_set_thr_restart_signal(int);
+GC_API int GC_CALL GC_get_suspend_signal(void);
+GC_API int GC_CALL GC_get_thr_restart_signal(void);
+/* Registration is always allowed: this does nothing. */
+GC_API void GC_CALL GC_allow_register_threads(void);
+/* GC_SUCCESS, or GC_DUPLICATE if the thread was registered already
+ * (every GC call registers it). */
+GC_API int GC_CALL GC_register_my_thread(const struct GC_stack_base *) GC_ATTR_NONNULL(1);
+GC_API int GC_CALL GC_thread_is_registered(void);
+/* GC_SUCCESS; the thread may register again later. */
+GC_API int GC_CALL GC_unregister_my_thread(void);
+#endif
+/* Does nothing: marker threads start as collections need them. */
+GC_API void GC_CALL GC_start_mark_threads(void);
+
+/* fn(client_data) in a blocked region (mh_gc_do_blocking): the thread is
+ * not stopped for collections, and its frames below this call are not
+ * scanned; fn may call GC_call_with_gc_active to touch the heap again. */
+GC_API void *GC_CALL GC_do_blocking(GC_fn_type /* fn */, void * /* client_data */)
+    GC_ATTR_NONNULL(1);
+GC_API void *GC_CALL GC_call_with_gc_active(GC_fn_type /* fn */, void * /* client_data */)
+    GC_ATTR_NONNULL(1);
+
+/* Aborts ("mheap: GC_is_visible: <p>") unless p is a word the collector
+ * scans (see above); returns p. */
+GC_API void *GC_CALL GC_is_visible(void * /* p */);
+
+#ifdef GC_PTHREADS
+#ifdef __cplusplus
+}
+#endif
+#include "gc/gc_pthread_redirects.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+#endif
+
+/* ---- GC_INIT ------------------------------------------------------------------- */
+
+#ifdef GC_DONT_GC
+#define GC_INIT_CONF_DONT_GC GC_disable()
+#else
+#define GC_INIT_CONF_DONT_GC
+#endif
+#if defined(GC_FREE_SPACE_DIVISOR)
+#define GC_INIT_CONF_FREE_SPACE_DIVISOR GC_set_free_space_divisor(GC_FREE_SPACE_DIVISOR)
+#else
+#define GC_INIT_CONF_FREE_SPACE_DIVISOR
+#endif
+#if defined(GC_TIME_LIMIT)
+#define GC_INIT_CONF_TIME_LIMIT GC_set_time_limit(GC_TIME_LIMIT)
+#else
+#define GC_INIT_CONF_TIME_LIMIT
+#endif
+#if defined(GC_MARKERS) && defined(GC_THREADS)
+#define GC_INIT_CONF_MARKERS GC_set_markers_count(GC_MARKERS)
+#else
+#define GC_INIT_CONF_MARKERS
+#endif
+#if defined(GC_SIG_SUSPEND) && defined(GC_THREADS)
+#define GC_INIT_CONF_SUSPEND_SIGNAL GC_set_suspend_signal(GC_SIG_SUSPEND)
+#else
+#define GC_INIT_CONF_SUSPEND_SIGNAL
+#endif
+#if defined(GC_SIG_THR_RESTART) && defined(GC_THREADS)
+#define GC_INIT_CONF_THR_RESTART_SIGNAL GC_set_thr_restart_signal(GC_SIG_THR_RESTART)
+#else
+#define GC_INIT_CONF_THR_RESTART_SIGNAL
+#endif
+#if defined(GC_MAXIMUM_HEAP_SIZE)
+#define GC_INIT_CONF_MAXIMUM_HEAP_SIZE GC_set_max_heap_size(GC_MAXIMUM_HEAP_SIZE)
+#else
+#define GC_INIT_CONF_MAXIMUM_HEAP_SIZE
+#endif
+#ifdef GC_IGNORE_WARN
+#define GC_INIT_CONF_IGNORE_WARN GC_set_warn_proc(GC_ignore_warn_proc)
+#else
+#define GC_INIT_CONF_IGNORE_WARN
+#endif
+#if defined(GC_INITIAL_HEAP_SIZE)
+#define GC_INIT_CONF_INITIAL_HEAP_SIZE                                                      \
+    {                                                                                       \
+        size_t heap_size = GC_get_heap_size();                                              \
+        if (heap_size < (GC_INITIAL_HEAP_SIZE))                                             \
+            (void)GC_expand_hp((GC_INITIAL_HEAP_SIZE) - heap_size);                         \
+    }
+#else
+#define GC_INIT_CONF_INITIAL_HEAP_SIZE
+#endif
+
+/* From the main program, before other GC calls: the configuration
+ * macros above, then GC_init.  Repeated calls are harmless. */
+#define GC_INIT()                                                                           \
+    {                                                                                       \
+        GC_INIT_CONF_DONT_GC;                                                               \
+        GC_INIT_CONF_FREE_SPACE_DIVISOR;                                                    \
+        GC_INIT_CONF_TIME_LIMIT;                                                            \
+        GC_INIT_CONF_MARKERS;                                                               \
+        GC_INIT_CONF_SUSPEND_SIGNAL;                                                        \
+        GC_INIT_CONF_THR_RESTART_SIGNAL;                                                    \
+        GC_INIT_CONF_MAXIMUM_HEAP_SIZE;                                                     \
+        GC_init();                                                                          \
+        GC_INIT_CONF_IGNORE_WARN;                                                           \
+        GC_INIT_CONF_INITIAL_HEAP_SIZE;                                                     \
+    }
 
 #ifdef __cplusplus
 }

@@ -186,6 +186,70 @@ MH_API size_t mh_gc_heap_size(void);
 MH_API size_t mh_gc_live_bytes(void);
 MH_API uint64_t mh_gc_cycles(void);
 
+/* ---- more control and queries (bdwgc's interface, gc.h, is built on
+ * these) ----------------------------------------------------------------- */
+
+/* Stop scanning every range added with mh_gc_add_roots. */
+MH_API void mh_gc_clear_roots(void);
+/* Stop scanning the added ranges that lie wholly inside [lo, hi) (every
+ * bound rounded inward to whole words first). */
+MH_API void mh_gc_remove_roots_within(void *lo, void *hi);
+/* Non-zero while collection is disabled (mh_gc_disable). */
+MH_API int mh_gc_is_disabled(void);
+/* The percent in force (mh_gc_set_percent, option gc_percent). */
+MH_API long mh_gc_get_percent(void);
+/* A little of the collector's work: a collection if pacing says one is
+ * due (and collection is enabled), then a few spans swept.  Returns
+ * non-zero while spans are left to sweep. */
+MH_API int mh_gc_collect_a_little(void);
+/* Let the GC heap grow by bytes more before the next collection (that
+ * collection sets the goal afresh); memory comes from the OS as the heap
+ * grows into it.  Returns 0, or -1 with errno ENOMEM when the memory limit
+ * is nearer than that. */
+MH_API int mh_gc_expand(size_t bytes);
+
+/* Called at the start of every collection by the collecting thread,
+ * before the world stops, with collections held off: it must not collect,
+ * allocate GC memory, or wait for a thread that does.  NULL: none. */
+typedef void (*mh_gc_start_fn)(void);
+MH_API void mh_gc_set_start_callback(mh_gc_start_fn fn);
+MH_API mh_gc_start_fn mh_gc_get_start_callback(void);
+
+/* Hold off collections: none runs or starts between the two calls
+ * (allocation goes on; the calling thread is registered first).  Not
+ * reentrant; the holder must not collect, allocate GC memory (that may
+ * collect), register or unregister threads, or call mh_gc_stats_get. */
+MH_API void mh_gc_lock(void);
+MH_API void mh_gc_unlock(void);
+
+/* Is the calling thread registered?  (Does not register it.) */
+MH_API int mh_gc_thread_registered(void);
+/* From inside the fn of mh_gc_do_blocking: run fn(arg) as a thread that
+ * is not blocked (stopped for collections, its whole stack scanned), then
+ * block again.  Elsewhere: fn(arg). */
+MH_API void *mh_gc_call_active(void *(*fn)(void *), void *arg);
+/* The signal that stops threads (before the first thread registers: the
+ * one that will be installed). */
+MH_API int mh_gc_stop_signal(void);
+
+/* Does p lie in a span of the GC heap (in an object or not)? */
+MH_API int mh_gc_is_heap_ptr(const void *p);
+/* Is p an aligned word that collections scan: in an allocated scanned or
+ * uncollectable object, the calling thread's stack or TLS, the static data
+ * of the program or a library, an added range, or (option gc_scan_malloc)
+ * a block of malloc's heap? */
+MH_API int mh_gc_is_visible(const void *p);
+
+/* Free bytes: the free slots of the GC heap's spans that no thread is
+ * allocating from (a lower bound: the free room of threads' current spans,
+ * and dead objects not swept yet, count as used); *heap_bytes (if given)
+ * gets the GC heap's bytes at the same moment. */
+MH_API size_t mh_gc_free_bytes(size_t *heap_bytes);
+/* The statistic alloc_bytes, read without a lock, and its growth since
+ * the last collection began. */
+MH_API uint64_t mh_gc_alloc_bytes(void);
+MH_API uint64_t mh_gc_bytes_since_gc(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -57,6 +57,7 @@ static bool arena_register(uintptr_t base) {
     if (next) next->prev = ar;
     else mhi_arena_last = ar;
     mhi_arena_stat.narenas++;
+    mhi_gc_boehm_heap_bounds(mhi_arena_list->base, mhi_arena_last->base + MHI_ARENA_SIZE);
     atomic_store_explicit(slot, ar, memory_order_release);
     return true;
 }

@@ -138,6 +138,10 @@ typedef struct {
 extern mhi_arena_stats mhi_arena_stat;
 extern mhi_arena *mhi_arena_list; /* lowest arena; list ascends by base */
 extern mhi_arena *mhi_arena_last; /* highest arena */
+/* Told the range from the lowest arena's base to the highest arena's end
+ * each time an arena is added (heap lock held): gc_boehm.c publishes it
+ * as bdwgc's GC_least_plausible_heap_addr / GC_greatest_plausible_heap_addr. */
+void mhi_gc_boehm_heap_bounds(uintptr_t lo, uintptr_t hi);
 
 /* Heap lock held.  Make `size` more bytes Ready (size a multiple of the
  * page size) and return their base, reserving arenas as needed.  When the

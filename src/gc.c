@@ -217,6 +217,8 @@ static void cycle_locked(void *arg) {
     c->live = live;
 }
 
+static void cycle_begins(void); /* (the start callback: at the end of this file) */
+
 /* forced: run even if disabled or if another thread just collected;
  * release: finish sweeping and return free memory to the OS; flush: every
  * thread's cached spans go back to the lists. */
@@ -239,6 +241,7 @@ static void gc_collect(bool forced, bool release, bool flush) {
         return;
     }
     atomic_store(&G->collecting, 1);
+    cycle_begins();
     mhi_gc_finish_sweep();
     /* Marker threads start here, not in the pause: creating a thread
      * allocates, and may need locks a stopped thread holds. */
@@ -327,8 +330,15 @@ MH_API void *mh_gc_malloc_uncollectable(size_t size) { return gc_alloc(size, MHI
  * exported mh_gc_ function from there goes through the PLT). */
 MH_API void *GC_malloc(size_t size);
 MH_API void *GC_malloc_atomic(size_t size);
-MH_API void *GC_malloc(size_t size) { return gc_alloc(size, MHI_GC_SCAN); }
-MH_API void *GC_malloc_atomic(size_t size) { return gc_alloc(size, MHI_GC_NOSCAN); }
+void *mhi_gc_boehm_oom(size_t size); /* gc_boehm.c: the GC_set_oom_fn function's answer */
+MH_API void *GC_malloc(size_t size) {
+    void *p = gc_alloc(size, MHI_GC_SCAN);
+    return MHI_LIKELY(p != NULL) ? p : mhi_gc_boehm_oom(size);
+}
+MH_API void *GC_malloc_atomic(size_t size) {
+    void *p = gc_alloc(size, MHI_GC_NOSCAN);
+    return MHI_LIKELY(p != NULL) ? p : mhi_gc_boehm_oom(size);
+}
 
 MH_API void mh_gc_free(void *p) {
     if (p) mhi_gc_free_object(p);
@@ -436,4 +446,161 @@ void mhi_gc_stats_fill(mh_stats_t *st) {
     st->gc_live_bytes = g.live_bytes;
     /* (the histogram's fields follow one another: api.c checks) */
     memcpy((char *)st + offsetof(mh_stats_t, gc_pause_hist_0), g.pause_hist, sizeof g.pause_hist);
+}
+
+/* ---- more of the API: what bdwgc's interface (gc_boehm.c) needs ---- */
+
+/* Word bounds: a root range is scanned from lo rounded up to hi rounded
+ * down. */
+static inline uintptr_t word_up(uintptr_t a) {
+    return (a + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+}
+static inline uintptr_t word_down(uintptr_t a) { return a & ~(uintptr_t)(sizeof(uintptr_t) - 1); }
+
+MH_API void mh_gc_clear_roots(void) {
+    mhi_lock(&G->roots);
+    nadded = 0;
+    mhi_unlock(&G->roots);
+}
+
+MH_API void mh_gc_remove_roots_within(void *lo, void *hi) {
+    uintptr_t l = word_up((uintptr_t)lo), h = word_down((uintptr_t)hi);
+    if (l >= h) return;
+    mhi_lock(&G->roots);
+    for (size_t i = 0; i < nadded;) {
+        if (word_up(added[i][0]) >= l && word_down(added[i][1]) <= h) {
+            added[i][0] = added[nadded - 1][0];
+            added[i][1] = added[nadded - 1][1];
+            nadded--;
+        } else {
+            i++;
+        }
+    }
+    mhi_unlock(&G->roots);
+}
+
+MH_API int mh_gc_is_disabled(void) { return atomic_load(&G->disabled) > 0; }
+
+MH_API long mh_gc_get_percent(void) { return atomic_load(&G->percent); }
+
+MH_API int mh_gc_collect_a_little(void) {
+    mhi_gc_init();
+    maybe_collect();
+    return mhi_gc_sweep_some(8) != 0;
+}
+
+/* The goal rises so that bytes more can be allocated before the next
+ * cycle (until that cycle sets its own goal). */
+MH_API int mh_gc_expand(size_t bytes) {
+    mhi_gc_init();
+    uint64_t limit = atomic_load(&G->limit), heap = atomic_load(&G->heap_bytes);
+    if (limit && (bytes > limit || heap > limit - bytes)) {
+        errno = ENOMEM;
+        return -1;
+    }
+    mhi_lock(&G->lock);
+    uint64_t want = G->live_bytes + atomic_load(&G->alloc_since) + bytes;
+    if (want > atomic_load(&G->next_gc)) atomic_store(&G->next_gc, want);
+    mhi_unlock(&G->lock);
+    return 0;
+}
+
+/* The start callback, and the allocation count when the last cycle
+ * began (for mh_gc_bytes_since_gc). */
+static _Atomic(mh_gc_start_fn) start_callback;
+static _Atomic uint64_t alloc_at_cycle;
+
+/* In gc_collect, with the world lock held, before anything else. */
+static void cycle_begins(void) {
+    atomic_store(&alloc_at_cycle, atomic_load(&G->alloc_bytes));
+    mh_gc_start_fn fn = atomic_load(&start_callback);
+    if (fn) fn();
+}
+
+MH_API void mh_gc_set_start_callback(mh_gc_start_fn fn) { atomic_store(&start_callback, fn); }
+MH_API mh_gc_start_fn mh_gc_get_start_callback(void) { return atomic_load(&start_callback); }
+
+MH_API void mh_gc_lock(void) {
+    (void)mhi_gc_thread_get(); /* (registering takes the world lock) */
+    mhi_lock(&G->world);
+}
+MH_API void mh_gc_unlock(void) { mhi_unlock(&G->world); }
+
+MH_API int mh_gc_thread_registered(void) { return mhi_gc_self->registered; }
+
+/* (gcworld.c stores the signal once, when the first thread registers;
+ * until then it is the one that will be installed) */
+MH_API int mh_gc_stop_signal(void) {
+    int sig = __atomic_load_n(&G->stop_signal, __ATOMIC_ACQUIRE);
+    if (sig) return sig;
+    long o = mhi_option(MHI_OPT_gc_signal);
+    return o > 0 ? (int)o : mhi_os_stop_signal_default();
+}
+
+MH_API int mh_gc_is_heap_ptr(const void *p) { return mhi_gc_span_of(p) != NULL; }
+
+typedef struct {
+    uintptr_t a;
+    bool found;
+} find_range_ctx;
+
+static void find_range(void *ctx, uintptr_t lo, uintptr_t hi) {
+    find_range_ctx *f = ctx;
+    if (f->a >= word_up(lo) && f->a < word_down(hi)) f->found = true;
+}
+
+MH_API int mh_gc_is_visible(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    if (a & (sizeof(uintptr_t) - 1)) return 0;
+    mhi_span *s = mhi_gc_span_of(p);
+    if (s) return s->gc_kind != MHI_GC_NOSCAN && mhi_gc_object_index(s, a) >= 0;
+    /* the calling thread's stack */
+    mhi_gc_thread *t = mhi_gc_self;
+    uintptr_t lo = t->stack_lo, hi = t->stack_hi;
+    if (!t->registered && !mhi_os_stack_bounds(&lo, &hi)) lo = hi = 0;
+    if (a >= lo && a < hi) return 1;
+    /* added roots */
+    find_range_ctx f = {a, false};
+    mhi_lock(&G->roots);
+    for (size_t i = 0; i < nadded && !f.found; i++) find_range(&f, added[i][0], added[i][1]);
+    mhi_unlock(&G->roots);
+    if (f.found) return 1;
+    /* static data (less mheap's address map, which is never scanned) and
+     * this thread's TLS */
+    uintptr_t xlo = (uintptr_t)&mhi_arena_map, xhi = xlo + sizeof mhi_arena_map;
+    if (a >= xlo && a < xhi) return 0;
+    mhi_os_each_data_range(false, find_range, &f);
+    if (!f.found) mhi_os_each_data_range(true, find_range, &f);
+    if (f.found) return 1;
+    /* malloc's blocks, when collections scan them */
+    if (mhi_option(MHI_OPT_gc_scan_malloc)) {
+        mhi_span *m = mhi_heap_span(a);
+        if (m && mhi_span_state(m) == MHI_SPAN_INUSE && mhi_span_kind(m) != MHI_KIND_GC) return 1;
+    }
+    return 0;
+}
+
+/* Free slots of the spans on the lists (no thread's cache): exact for
+ * swept spans; an unswept one counts its dead objects as allocated. */
+static void count_free(mhi_span *s, void *ctx) {
+    uint64_t *nfree = ctx;
+    uint32_t used = mhi_gc_count_allocated(s);
+    if (s->nelems > used) *nfree += (uint64_t)(s->nelems - used) * mhi_gc_elem_size(s);
+}
+
+MH_API size_t mh_gc_free_bytes(size_t *heap_bytes) {
+    uint64_t nfree = 0;
+    mhi_lock(&G->lock);
+    mhi_gc_each_span_locked(count_free, &nfree);
+    uint64_t heap = atomic_load(&G->heap_bytes);
+    mhi_unlock(&G->lock);
+    if (heap_bytes) *heap_bytes = (size_t)heap;
+    return (size_t)nfree;
+}
+
+MH_API uint64_t mh_gc_alloc_bytes(void) { return atomic_load(&G->alloc_bytes); }
+
+MH_API uint64_t mh_gc_bytes_since_gc(void) {
+    uint64_t at = atomic_load(&alloc_at_cycle), now = atomic_load(&G->alloc_bytes);
+    return now > at ? now - at : 0;
 }

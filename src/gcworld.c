@@ -72,7 +72,9 @@ static void world_init_locked(void) {
     world_inited = true;
     mhi_fixalloc_init(&thread_alloc, sizeof(mhi_gc_thread), &thread_sys);
     long sig = mhi_option(MHI_OPT_gc_signal);
-    G->stop_signal = sig > 0 ? (int)sig : mhi_os_stop_signal_default();
+    /* (atomic: mh_gc_stop_signal reads it without the lock) */
+    __atomic_store_n(&G->stop_signal, sig > 0 ? (int)sig : mhi_os_stop_signal_default(),
+                     __ATOMIC_RELEASE);
     if (!mhi_os_signal_install(G->stop_signal, stop_handler))
         mhi_fatal("cannot install the GC's stop signal %d", G->stop_signal);
     key_ok = mhi_os_key_new(&thread_key, thread_exit);
@@ -143,14 +145,9 @@ MH_API void mh_gc_unregister_thread(void) {
     mhi_unlock(&G->world);
 }
 
-MH_API void *mh_gc_do_blocking(void *(*fn)(void *), void *arg) {
-    mhi_gc_thread *t = mhi_gc_thread_get();
-    jmp_buf regs; /* the callee-saved registers, on this frame */
-    __builtin_unwind_init();
-    (void)setjmp(regs);
-    atomic_store_explicit(&t->sp, (uintptr_t)&regs, memory_order_release);
-    atomic_store(&t->state, MHI_GC_BLOCKED);
-    void *r = fn(arg);
+/* The calling thread t, blocked, runs again: once no collection is
+ * stopping the world. */
+static void leave_blocked(mhi_gc_thread *t) {
     for (;;) {
         atomic_store(&t->state, MHI_GC_RUNNING);
         if (!atomic_load(&stopping)) break;
@@ -160,6 +157,17 @@ MH_API void *mh_gc_do_blocking(void *(*fn)(void *), void *arg) {
         while (atomic_load(&stopping) && atomic_load_explicit(&epoch, memory_order_acquire) == e)
             mhi_os_futex_wait(&epoch, e, 10);
     }
+}
+
+MH_API void *mh_gc_do_blocking(void *(*fn)(void *), void *arg) {
+    mhi_gc_thread *t = mhi_gc_thread_get();
+    jmp_buf regs; /* the callee-saved registers, on this frame */
+    __builtin_unwind_init();
+    (void)setjmp(regs);
+    atomic_store_explicit(&t->sp, (uintptr_t)&regs, memory_order_release);
+    atomic_store(&t->state, MHI_GC_BLOCKED);
+    void *r = fn(arg);
+    leave_blocked(t);
     return r;
 }
 
@@ -234,4 +242,20 @@ void mhi_gc_fork_child(void) {
         if (world_inited) mhi_fixalloc_free(&thread_alloc, t);
     }
     if (self->registered) self->id = mhi_os_thread_id();
+}
+
+/* ---- an active region inside a blocked one ---- */
+
+/* The stack pointer the blocked region saved stays as it was: when the
+ * thread blocks again, its frames below the region are not scanned, as
+ * before (a collection meanwhile scans them all: the thread runs). */
+MH_API void *mh_gc_call_active(void *(*fn)(void *), void *arg) {
+    mhi_gc_thread *t = mhi_gc_thread_get();
+    if (atomic_load(&t->state) != MHI_GC_BLOCKED) return fn(arg);
+    uintptr_t sp = atomic_load_explicit(&t->sp, memory_order_relaxed);
+    leave_blocked(t);
+    void *r = fn(arg);
+    atomic_store_explicit(&t->sp, sp, memory_order_release);
+    atomic_store(&t->state, MHI_GC_BLOCKED);
+    return r;
 }

@@ -7,9 +7,9 @@
  * builds trees k, k + threads, ...), so that the work equals gcbench's.
  * Each thread also checks the long-lived tree after each depth.
  *
- * GC_THREADS makes bdwgc's gc.h send pthread_create to GC_pthread_create,
- * which registers the threads with the collector; mheap registers a thread
- * at its first GC call and ignores the macro. */
+ * GC_THREADS makes gc.h (bdwgc's and mheap's) send pthread_create to
+ * GC_pthread_create, which starts the threads registered with the
+ * collector. */
 #define GC_THREADS
 #include "gcbench.h"
 

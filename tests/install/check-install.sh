@@ -1,7 +1,8 @@
 #!/bin/sh
-# Installs the build into a temporary prefix, then uses it the three ways
-# README describes: pkg-config + shared library, the static library, and
-# the launcher.  Exit 77 (skipped) when pkg-config is missing.
+# Installs the build into a temporary prefix, then uses it the ways README
+# describes: pkg-config + shared library, the static library, the
+# launcher, and a program for bdwgc's gc.h built with mheap-gc.pc.  Exit 77
+# (skipped) when pkg-config is missing.
 set -eu
 build=$1
 src=$2
@@ -23,3 +24,10 @@ case "$out" in "mheap owns malloc"*) ;; *) echo "FAIL: static"; exit 1 ;; esac
 out=$("$prefix/bin/mheap" run --stats -- true 2>&1)
 echo "$out" | grep -q "mheap: statistics" || { echo "FAIL: launcher"; exit 1; }
 echo "launcher: ok"
+# (mheap-gc.pc's include directory comes before /usr/include, where a
+# bdwgc's gc.h may be)
+cc "$src/tests/install/use_gc.c" $(pkg-config --cflags --libs mheap-gc) -Wl,-rpath,"$libdir" -o "$prefix/use_gc"
+out=$("$prefix/use_gc")
+echo "gc.h: $out"
+case "$out" in "mheap's gc.h works"*) ;; *) echo "FAIL: gc.h"; exit 1 ;; esac
+[ ! -e "$prefix/include/gc.h" ] || { echo "FAIL: gc.h installed beside mheap.h"; exit 1; }

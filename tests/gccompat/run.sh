@@ -1,0 +1,67 @@
+#!/bin/sh
+# run.sh MHEAP_PROGRAM SRC_DIR WORK_DIR [CC]
+#
+# The gc_compat test: tests/gccompat/compat.c built against bdwgc here
+# (Debian's libgc-dev: its gc.h from /usr/include, -lgc; installed with
+# apt-get when missing, as demo/run-demo.sh does) and, by CMake, against
+# mheap (MHEAP_PROGRAM).  Both must exit 0 and print the same standard
+# output, byte for byte.  Exit 77 (skipped) when bdwgc cannot be had.
+set -eu
+mh=$1
+src=$2
+work=$3
+cc=${4:-cc}
+mkdir -p "$work"
+
+have_libgc() {
+    [ -f /usr/include/gc.h ] && [ -f /usr/include/gc/gc_mark.h ] || return 1
+    for d in /usr/lib/$("$cc" -print-multiarch 2>/dev/null) /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib; do
+        [ -e "$d/libgc.so" ] && return 0
+    done
+    return 1
+}
+install_libgc() {
+    if [ "$(id -u)" = 0 ]; then sudo=""
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"
+    else echo "libgc-dev (bdwgc) is missing, and this is not root and has no sudo"; return 1
+    fi
+    command -v apt-get >/dev/null 2>&1 || { echo "libgc-dev (bdwgc) is missing, and there is no apt-get"; return 1; }
+    echo "installing libgc-dev (bdwgc) with apt-get"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libgc-dev >/dev/null 2>&1 ||
+        { $sudo apt-get update -q >/dev/null 2>&1 &&
+          $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libgc-dev >/dev/null 2>&1; }
+}
+if ! have_libgc; then
+    install_libgc || true
+    if ! have_libgc; then
+        echo "gc_compat skipped: bdwgc (libgc-dev) is not installed and could not be installed"
+        exit 77
+    fi
+fi
+
+# bdwgc's build sees only the system headers: never mheap's include/.
+bdw=$work/compat-bdwgc
+"$cc" -std=c11 -O2 -Wall -Wextra -Werror -o "$bdw" "$src/compat.c" "$src/compat_debug.c" -lgc -lpthread -ldl
+
+status=0
+env -u GC_PRINT_STATS -u GC_MARKERS -u GC_DONT_GC "$bdw" >"$work/bdwgc.out" 2>"$work/bdwgc.err" || status=$?
+if [ $status != 0 ]; then
+    echo "FAIL: the bdwgc build exited with $status"
+    grep -v ': ok$' "$work/bdwgc.out" || true
+    tail -n 5 "$work/bdwgc.err"
+    exit 1
+fi
+"$mh" >"$work/mheap.out" 2>"$work/mheap.err" || status=$?
+if [ $status != 0 ]; then
+    echo "FAIL: the mheap build exited with $status"
+    grep -v ': ok$' "$work/mheap.out" || true
+    tail -n 5 "$work/mheap.err"
+    exit 1
+fi
+if ! cmp -s "$work/bdwgc.out" "$work/mheap.out"; then
+    echo "FAIL: the outputs differ (bdwgc -, mheap +)"
+    diff -u "$work/bdwgc.out" "$work/mheap.out" || true
+    exit 1
+fi
+echo "bdwgc and mheap: the same $(wc -l <"$work/mheap.out") lines"
+tail -n 1 "$work/mheap.out"
