@@ -66,18 +66,15 @@
  *     (GC_set_warn_proc), each once, as "mheap: <what>" without printf
  *     conversions; the default prints the line on stderr.
  *
- * Not declared yet (finalization, weak links, typed allocation and kinds
- * are being built in the core): GC_register_finalizer and its variants
- * and GC_REGISTER_FINALIZER* macros, GC_invoke_finalizers,
- * GC_should_invoke_finalizers, GC_set_finalize_on_demand,
- * GC_set_java_finalization, GC_set_finalizer_notifier,
- * GC_set_await_finalize_proc, GC_set_allocd_bytes_per_finalizer,
- * GC_register_disappearing_link, GC_general_register_disappearing_link,
- * GC_move_disappearing_link, GC_unregister_disappearing_link, the long
- * links, toggle references, GC_GENERAL_REGISTER_DISAPPEARING_LINK,
- * GC_REGISTER_LONG_LINK, GC_HIDE_POINTER / GC_REVEAL_POINTER,
- * GC_reachable_here, GC_NO_MEMORY; gc_typed.h; the kinds and mark
- * procedures of gc_mark.h (GC_new_kind, GC_generic_malloc, ...).
+ *   - Finalizers run on mheap's finalizer thread unless
+ *     GC_set_finalize_on_demand(1) (bdwgc runs them in allocating threads);
+ *     with it, as in bdwgc, the program calls GC_invoke_finalizers.
+ *
+ * Not declared yet: GC_register_finalizer_unreachable and Java-style
+ * finalization (GC_set_java_finalization), GC_set_await_finalize_proc,
+ * GC_set_allocd_bytes_per_finalizer, toggle references,
+ * GC_reachable_here; gc_typed.h; the kinds and mark procedures of
+ * gc_mark.h (GC_new_kind, GC_generic_malloc, ...).
  *
  * Not declared (not supported): GC_memalign, GC_posix_memalign,
  * GC_try_to_collect and the stop functions, GC_get_prof_stats,
@@ -417,6 +414,55 @@ GC_API void GC_CALLBACK GC_ignore_warn_proc(char *, GC_word);
 #define GC_NO_THREADS 2
 #define GC_UNIMPLEMENTED 3
 #define GC_NOT_FOUND 4
+#define GC_NO_MEMORY 2
+
+/* ---- finalization and links (mheap_gc.h's, with bdwgc's names) ----------------- */
+
+typedef void(GC_CALLBACK *GC_finalization_proc)(void * /* obj */, void * /* client_data */);
+/* obj: the start of a collectable object.  fn NULL removes its finalizer;
+ * *ofn, *ocd (when not NULL) get the one it replaced. */
+GC_API void GC_CALL GC_register_finalizer(void * /* obj */, GC_finalization_proc /* fn */,
+                                          void * /* cd */, GC_finalization_proc * /* ofn */,
+                                          void ** /* ocd */) GC_ATTR_NONNULL(1);
+GC_API void GC_CALL GC_register_finalizer_ignore_self(void *, GC_finalization_proc, void *,
+                                                      GC_finalization_proc *, void **)
+    GC_ATTR_NONNULL(1);
+GC_API void GC_CALL GC_register_finalizer_no_order(void *, GC_finalization_proc, void *,
+                                                   GC_finalization_proc *, void **)
+    GC_ATTR_NONNULL(1);
+/* Run the ready finalizers; returns how many ran. */
+GC_API int GC_CALL GC_invoke_finalizers(void);
+GC_API int GC_CALL GC_should_invoke_finalizers(void);
+GC_API void GC_CALL GC_set_finalize_on_demand(int);
+GC_API int GC_CALL GC_get_finalize_on_demand(void);
+typedef void(GC_CALLBACK *GC_finalizer_notifier_proc)(void);
+GC_API void GC_CALL GC_set_finalizer_notifier(GC_finalizer_notifier_proc);
+GC_API GC_finalizer_notifier_proc GC_CALL GC_get_finalizer_notifier(void);
+/* Links: GC_SUCCESS, GC_DUPLICATE (registered already: it now belongs to
+ * obj) or GC_NO_MEMORY; unregister returns 1 if it was registered; move:
+ * GC_SUCCESS, GC_DUPLICATE (new_link taken) or GC_NOT_FOUND. */
+GC_API int GC_CALL GC_register_disappearing_link(void ** /* link */) GC_ATTR_NONNULL(1);
+GC_API int GC_CALL GC_general_register_disappearing_link(void ** /* link */, const void * /* obj */)
+    GC_ATTR_NONNULL(1) GC_ATTR_NONNULL(2);
+GC_API int GC_CALL GC_move_disappearing_link(void ** /* link */, void ** /* new_link */)
+    GC_ATTR_NONNULL(2);
+GC_API int GC_CALL GC_unregister_disappearing_link(void ** /* link */);
+GC_API int GC_CALL GC_register_long_link(void ** /* link */, const void * /* obj */)
+    GC_ATTR_NONNULL(1) GC_ATTR_NONNULL(2);
+GC_API int GC_CALL GC_move_long_link(void **, void **) GC_ATTR_NONNULL(2);
+GC_API int GC_CALL GC_unregister_long_link(void **);
+
+/* A pointer kept where the collector does not take it for one. */
+#define GC_HIDE_POINTER(p) (~(GC_word)(p))
+#define GC_REVEAL_POINTER(p) ((void *)GC_HIDE_POINTER(p))
+#define GC_REGISTER_FINALIZER(p, f, d, of, od) GC_register_finalizer(p, f, d, of, od)
+#define GC_REGISTER_FINALIZER_IGNORE_SELF(p, f, d, of, od)                                  \
+    GC_register_finalizer_ignore_self(p, f, d, of, od)
+#define GC_REGISTER_FINALIZER_NO_ORDER(p, f, d, of, od)                                     \
+    GC_register_finalizer_no_order(p, f, d, of, od)
+#define GC_GENERAL_REGISTER_DISAPPEARING_LINK(link, obj)                                    \
+    GC_general_register_disappearing_link(link, obj)
+#define GC_REGISTER_LONG_LINK(link, obj) GC_register_long_link(link, obj)
 
 typedef void *(GC_CALLBACK *GC_fn_type)(void * /* client_data */);
 

@@ -157,6 +157,10 @@ MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data
 MH_API int mh_gc_register_disappearing_link(void **link, const void *obj);
 MH_API int mh_gc_register_long_link(void **link, const void *obj);
 MH_API int mh_gc_unregister_link(void **link);
+/* Move link's registration (a long link's, if long_link) to new_link:
+ * 0, 1 if new_link is registered already (nothing moves), -2 if link is
+ * not registered as that kind, -1 with errno EINVAL or ENOMEM. */
+MH_API int mh_gc_move_link(void **link, void **new_link, int long_link);
 /* Run the ready finalizers on the calling thread; returns how many ran. */
 MH_API size_t mh_gc_run_finalizers(void);
 MH_API size_t mh_gc_finalizers_pending(void);

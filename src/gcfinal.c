@@ -305,6 +305,35 @@ static int unregister_link(void **link) {
 
 MH_API int mh_gc_unregister_link(void **link) { return unregister_link(link); }
 
+MH_API int mh_gc_move_link(void **link, void **new_link, int long_link) {
+    if (!new_link || ((uintptr_t)new_link & (sizeof(void *) - 1))) {
+        errno = EINVAL;
+        return -1;
+    }
+    mhi_lock(&G->lock);
+    link_slot *e = ht_find((uintptr_t)link);
+    int r = 0;
+    if (!e || (e->rec->kind == SP_LONG_LINK) != (long_link != 0)) {
+        r = -2; /* not registered (as that kind) */
+    } else if (new_link != link) {
+        if (ht_find((uintptr_t)new_link)) {
+            r = 1; /* new_link has an object already */
+        } else {
+            mhi_special *rec = e->rec;
+            ht_del((uintptr_t)link);
+            if (ht_put((uintptr_t)new_link, rec)) {
+                rec->fn = (void *)new_link;
+            } else {
+                (void)ht_put((uintptr_t)link, rec); /* (a slot was just freed) */
+                r = -1;
+                errno = ENOMEM;
+            }
+        }
+    }
+    mhi_unlock(&G->lock);
+    return r;
+}
+
 /* ---- cleanups and weak handles ---- */
 
 MH_API void *mh_gc_add_cleanup(void *obj, void (*fn)(void *arg), void *arg) {
