@@ -112,7 +112,7 @@ static void *churn_roots(void *arg) {
 
 static const char *lib_path;
 
-static void *churn_dlopen(void *arg) {
+static __attribute__((unused)) void *churn_dlopen(void *arg) {
     (void)arg;
     while (!atomic_load(&stop)) {
         void *h = dlopen(lib_path, RTLD_NOW | RTLD_LOCAL);
