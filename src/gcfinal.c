@@ -181,6 +181,21 @@ static mhi_special **link_to(mhi_special *rec) {
     return p;
 }
 
+/* A new record on s at *p (its place in the order): NULL with errno
+ * ENOMEM. */
+static mhi_special *insert(mhi_span *s, mhi_special **p, size_t off, int kind, int mode, void *fn,
+                           void *data) {
+    mhi_special *x = mhi_fixalloc_alloc(&special_alloc);
+    if (!x) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    *x = (mhi_special){*p, s, off, (uint8_t)kind, (uint8_t)mode, fn, data, NULL};
+    *p = x;
+    special_bit(s, true);
+    return x;
+}
+
 /* The GC span and object start of p (a live object's base), or NULL. */
 static mhi_span *object_of(const void *p, size_t *off) {
     mhi_span *s = mhi_gc_span_of(p);
@@ -227,17 +242,9 @@ MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data
         mhi_unlock(&G->lock);
         return 0;
     }
-    x = mhi_fixalloc_alloc(&special_alloc);
-    if (!x) {
-        mhi_unlock(&G->lock);
-        errno = ENOMEM;
-        return -1;
-    }
-    *x = (mhi_special){*p, s, off, SP_FINALIZER, (uint8_t)mode, (void *)fn, data, NULL};
-    *p = x;
-    special_bit(s, true);
+    x = insert(s, p, off, SP_FINALIZER, mode, (void *)fn, data);
     mhi_unlock(&G->lock);
-    return 0;
+    return x ? 0 : -1;
 }
 
 static int register_link(void **link, const void *obj, int kind) {
@@ -270,19 +277,17 @@ static int register_link(void **link, const void *obj, int kind) {
     }
     mhi_special **p;
     (void)find(s, off, kind, &p);
-    mhi_special *x = mhi_fixalloc_alloc(&special_alloc);
-    if (!x || !ht_put((uintptr_t)link, x)) {
-        if (x) mhi_fixalloc_free(&special_alloc, x);
-        mhi_unlock(&G->lock);
-        errno = ENOMEM;
-        return -1;
+    mhi_special *x = insert(s, p, off, kind, 0, (void *)link, NULL);
+    if (x) {
+        links_live++;
+        if (!ht_put((uintptr_t)link, x)) {
+            unlink_special(s, p); /* (*p is x) */
+            errno = ENOMEM;
+            x = NULL;
+        }
     }
-    *x = (mhi_special){*p, s, off, (uint8_t)kind, 0, (void *)link, NULL, NULL};
-    *p = x;
-    links_live++;
-    special_bit(s, true);
     mhi_unlock(&G->lock);
-    return was;
+    return x ? was : -1;
 }
 
 MH_API int mh_gc_register_disappearing_link(void **link, const void *obj) {
@@ -353,15 +358,7 @@ MH_API void *mh_gc_add_cleanup(void *obj, void (*fn)(void *arg), void *arg) {
     special_init_locked();
     mhi_special **p;
     (void)find(s, off, SP_CLEANUP + 1, &p); /* (after this offset's cleanups) */
-    mhi_special *x = mhi_fixalloc_alloc(&special_alloc);
-    if (!x) {
-        mhi_unlock(&G->lock);
-        errno = ENOMEM;
-        return NULL;
-    }
-    *x = (mhi_special){*p, s, off, SP_CLEANUP, 0, (void *)(void (*)(void))fn, arg, NULL};
-    *p = x;
-    special_bit(s, true);
+    mhi_special *x = insert(s, p, off, SP_CLEANUP, 0, (void *)(void (*)(void))fn, arg);
     mhi_unlock(&G->lock);
     return x;
 }
@@ -408,17 +405,9 @@ MH_API void *mh_gc_weak_make(const void *p) {
         mhi_unlock(&G->lock);
         return old;
     }
-    x = mhi_fixalloc_alloc(&special_alloc);
-    if (!x) {
-        mhi_unlock(&G->lock);
-        errno = ENOMEM;
-        return NULL;
-    }
-    *x = (mhi_special){*pp, s, off, SP_WEAK, 0, h, NULL, NULL};
-    *pp = x;
-    special_bit(s, true);
+    x = insert(s, pp, off, SP_WEAK, 0, h, NULL);
     mhi_unlock(&G->lock);
-    return h;
+    return x ? h : NULL;
 }
 
 MH_API void *mh_gc_weak_get(const void *handle) {
