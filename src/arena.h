@@ -47,8 +47,8 @@ struct mhi_arena {
      * by whoever adds a special, so every write to them is an atomic
      * read-modify-write of its word (mhi_arena_bit_or / _and): a plain
      * store would lose a neighbour's bit.  The collector's marking sets marks
-     * and clears them at the start of each mark; nothing writes special
-     * yet. */
+     * and clears them at the start of each mark; gcfinal.c sets special
+     * when a GC span gets its first record and clears it with the last. */
     uint64_t free[MHI_ARENA_WORDS];
     uint64_t scav[MHI_ARENA_WORDS];
     /* rel:     scavenged by the scavenger (it was resident before), as
