@@ -78,6 +78,8 @@
  *
  * Not declared (not supported): GC_memalign, GC_posix_memalign,
  * GC_try_to_collect and the stop functions, GC_get_prof_stats,
+ * GC_incremental_protection_needs and GC_PROTECTS_*,
+ * GC_start_incremental_collection, GC_set_manual_vdb_allowed,
  * collection and heap-resize events, leak-finding mode, GC_set_dont_expand,
  * GC_exclude_static_roots, GC_dump*, the pointer-checking calls
  * (GC_same_obj, GC_pre_incr, GC_PTR_ADD, GC_PTR_STORE, ...),
@@ -353,8 +355,9 @@ GC_API int GC_CALL GC_expand_hp(size_t /* number_of_bytes */);
 /* A hard limit on the GC heap (0: none), mh_gc_set_memory_limit. */
 GC_API void GC_CALL GC_set_max_heap_size(GC_word /* n */);
 /* The pacing, as a divisor (see above); the getter gives the divisor
- * last set, or 100 / percent rounded (at least 1) when the percent was
- * set another way, 0 for a negative percent (no pacing). */
+ * last set while the percent is the one it gave, else 100 / percent
+ * rounded (at least 1; 201 for a percent of 0, 0 for a negative one: no
+ * pacing). */
 GC_API void GC_CALL GC_set_free_space_divisor(GC_word);
 GC_API GC_word GC_CALL GC_get_free_space_divisor(void);
 /* No incremental mode: accepted, without effect. */

@@ -10,9 +10,10 @@
  * stacks and registers, one byte past its end) keeps it alive.  Objects
  * never move.
  *
- * A thread is registered by its first mh_gc_ call (allocation included)
- * and unregistered when it exits; mh_gc_register_thread does it at once
- * (needed only when the thread keeps GC pointers before its first call).
+ * A thread is registered by its first mh_gc_ call that allocates,
+ * collects, blocks or locks, and unregistered when it exits;
+ * mh_gc_register_thread does it at once (needed only when the thread
+ * keeps GC pointers before its first such call).
  * Collection stops every registered thread with a signal (gc_signal option,
  * default SIGRTMIN+5), except those inside mh_gc_do_blocking.
  *
