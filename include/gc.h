@@ -261,7 +261,9 @@ GC_API void *GC_CALL GC_realloc(void * /* old_object */, size_t /* new_size_in_b
 
 /* Called with the size when an allocation fails (after collecting): its
  * result is returned instead of NULL (it must be NULL or an object of
- * the GC heap).  Default: none, NULL is returned with errno ENOMEM. */
+ * the GC heap; GC_realloc copies into it what fits of the old object's
+ * contents and frees the old object, as bdwgc does).  The default
+ * returns NULL (errno is ENOMEM). */
 typedef void *(GC_CALLBACK *GC_oom_func)(size_t /* bytes_requested */);
 GC_API void GC_CALL GC_set_oom_fn(GC_oom_func) GC_ATTR_NONNULL(1);
 GC_API GC_oom_func GC_CALL GC_get_oom_fn(void);

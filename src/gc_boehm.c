@@ -123,13 +123,25 @@ GCB_EXPORT char *GC_CALL GC_strndup(const char *s, size_t size) {
 }
 
 /* bdwgc's rule for a size of 0 is fixed (free, return NULL) where C's
- * realloc leaves it to the implementation, so it is handled here. */
+ * realloc leaves it to the implementation, so it is handled here.  When
+ * the new object cannot be had, the OOM function's object (if another)
+ * takes what of the contents fits, and the old object goes, as in bdwgc. */
 GCB_EXPORT void *GC_CALL GC_realloc(void *old_object, size_t new_size) {
     if (old_object && new_size == 0) {
         mh_gc_free(old_object);
         return NULL;
     }
-    return got(mh_gc_realloc(old_object, new_size), new_size);
+    void *q = mh_gc_realloc(old_object, new_size);
+    if (q || !old_object) return got(q, new_size);
+    q = mhi_gc_boehm_oom(new_size);
+    if (q && q != old_object) {
+        size_t n = mh_gc_size(old_object), room = mh_gc_size(q);
+        if (n > new_size) n = new_size;
+        if (n > room) n = room;
+        memcpy(q, old_object, n);
+        mh_gc_free(old_object);
+    }
+    return q;
 }
 
 GCB_EXPORT void GC_CALL GC_free(void *p) { mh_gc_free(p); }

@@ -479,7 +479,11 @@ static void test_hooks(void) {
     CHECK(GC_malloc(32 << 20) == oom_answer && oom_size == (size_t)32 << 20);
     CHECK(GC_malloc_atomic(32 << 20) == oom_answer);
     CHECK(GC_malloc_uncollectable(32 << 20) == oom_answer);
-    CHECK(GC_realloc(oom_answer, 32 << 20) == oom_answer);
+    /* (realloc: the answer takes the contents, the old object goes) */
+    char *old_obj = GC_malloc(64);
+    memcpy(old_obj, "moved", 6);
+    CHECK(GC_realloc(old_obj, 32 << 20) == oom_answer && strcmp(oom_answer, "moved") == 0);
+    CHECK(GC_realloc(oom_answer, 32 << 20) == oom_answer && alive(oom_answer));
     CHECK(GC_strndup("abc", 3) != NULL);
     oom_answer = NULL;
     errno = 0;
