@@ -17,9 +17,20 @@ mhi_arena *mhi_arena_last;
 /* The growth frontier: [grow_cur, grow_end) is reserved, not yet Ready. */
 static uintptr_t grow_cur, grow_end;
 /* Where to ask for the next arena: right above the last one.  The first
- * hint leaves room below for other mappings and keeps heap addresses in a
- * recognisable range. */
-static uintptr_t arena_hint = (uintptr_t)0x2000 << 32;
+ * is placed at random, so that heap addresses differ from run to run (a
+ * fork child keeps its parent's): a 64 MiB-aligned address in
+ * [17 TiB, 81 TiB), 2^20 places: above AddressSanitizer's shadow (it ends
+ * just above 16 TiB), below where the kernel puts a PIE program and its
+ * brk (from 0x555555554000, 85 TiB) and the mmap area under the stack
+ * near 128 TiB.  Where the place is taken, the kernel chooses. */
+#define ARENA_HINT_LO (((uintptr_t)17) << 40)
+#define ARENA_HINT_PLACES ((uintptr_t)1 << 20)
+static uintptr_t arena_hint;
+
+static uintptr_t arena_first_hint(void) {
+    uint64_t r = mhi_os_random64();
+    return ARENA_HINT_LO + (uintptr_t)(r % ARENA_HINT_PLACES) * MHI_ARENA_SIZE;
+}
 
 void mhi_arena_missing(uintptr_t a) {
     mhi_fatal("no arena for heap address: %p", (void *)a);
@@ -70,6 +81,7 @@ uintptr_t mhi_arena_grow_locked(size_t size, uintptr_t *tail_base, size_t *tail_
         size_t need = size;
         size_t len = (need + MHI_ARENA_SIZE - 1) & ~(MHI_ARENA_SIZE - 1);
         if (len < need) return 0; /* overflow */
+        if (!arena_hint) arena_hint = arena_first_hint();
         uintptr_t hint = grow_end ? grow_end : arena_hint;
         char *p = mhi_os_reserve((void *)hint, len, MHI_ARENA_SIZE, &mhi_arena_stat.reserved);
         if (!p) return 0;

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/sysinfo.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,6 +85,36 @@ void *mhi_os_reserve(void *hint, size_t len, size_t align, _Atomic uint64_t *sta
     }
     stat_add(stat, (int64_t)len);
     return p;
+}
+
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+uint64_t mhi_os_random64(void) {
+    uint64_t r = 0;
+    int errno_saved = errno;
+#ifdef SYS_getrandom
+    long n = syscall(SYS_getrandom, &r, sizeof r, 1 /* GRND_NONBLOCK */);
+    errno = errno_saved;
+    if (n == (long)sizeof r) return r;
+#endif
+    /* The fallback never exposes the kernel's AT_RANDOM bytes (the C
+     * library's stack canary comes from them): they go in only through
+     * the one-way mix, with the clocks, the pid and ASLR'd addresses. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    r = mix64((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    r = mix64(r ^ ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec));
+    r = mix64(r ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)&ts);
+    r = mix64(r ^ (uint64_t)(uintptr_t)&mhi_os_random64);
+    const uint64_t *at = (const uint64_t *)getauxval(AT_RANDOM);
+    if (at) r = mix64(r ^ mix64(at[0] ^ mix64(at[1])));
+    errno = errno_saved;
+    return r;
 }
 
 bool mhi_os_commit(void *p, size_t len, _Atomic uint64_t *stat) {

@@ -45,6 +45,11 @@ void mhi_os_release(void *p, size_t len, _Atomic uint64_t *stat);
 /* Reserve and commit in one step, for metadata: zeroed memory or NULL. */
 void *mhi_os_alloc(size_t len, _Atomic uint64_t *stat);
 
+/* 64 random bits: the kernel's getrandom(2), without blocking; where that
+ * fails (no entropy yet, a seccomp filter, an old kernel), a mix of the
+ * clocks, the process id and the addresses ASLR chose.  Allocates nothing. */
+uint64_t mhi_os_random64(void);
+
 /* Number of pages of [p, p+len) resident in memory (mincore). */
 size_t mhi_os_resident(void *p, size_t len);
 
