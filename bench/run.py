@@ -44,7 +44,8 @@ The pieces live in bench/benchlib/ (see its __init__.py).
 After the malloc section comes the garbage-collector section (benchlib/
 gc.py): the programs of bench/gc/ under Debian's bdwgc as shipped, a tuned
 bdwgc and mheap's collector, written to gc-results-<mode>.csv/.md in the
-same directory.  --no-gc leaves it out; --gc-only runs it alone.
+same directory.  --no-gc leaves it out; --gc-only runs it alone;
+--gc-programs picks some of its programs.
 """
 
 import argparse
@@ -95,6 +96,8 @@ def parse_args():
                       "section (bench/gc/ under bdwgc and mheap)")
     sect.add_argument("--no-gc", action="store_true", help="leave out the garbage-collector "
                       "section")
+    ap.add_argument("--gc-programs", help="comma-separated programs of the garbage-collector "
+                    "section to run (default: all)")
     ap.add_argument("--plot-data", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.extra_libs = parse_libs(ap, args.lib)
@@ -271,7 +274,7 @@ def main():
         bad = malloc_section(args, build, outdir, repeats, timeout)
     if not args.no_gc:
         bad = run_gc_section(build, args.mode, repeats, args.seed, timeout, outdir,
-                             not args.no_install, command) or bad
+                             not args.no_install, command, args.gc_programs) or bad
     return 1 if bad else 0
 
 

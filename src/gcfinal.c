@@ -60,6 +60,7 @@ static _Atomic uint64_t queue_len;
 static _Atomic int on_demand;
 static void (*_Atomic notifier)(void);
 static uint64_t links_live; /* registered links (GC lock) */
+static uint64_t kind_live[SP_WEAK + 1]; /* records on spans, by kind (GC lock) */
 
 static void special_init_locked(void) {
     if (special_inited) return;
@@ -162,6 +163,7 @@ static mhi_special *detach(mhi_span *s, mhi_special **p) {
     mhi_special *x = *p;
     *p = x->next;
     x->next = NULL;
+    kind_live[x->kind]--;
     if (is_link(x->kind)) {
         links_live--;
         ht_del((uintptr_t)x->fn);
@@ -192,6 +194,7 @@ static mhi_special *insert(mhi_span *s, mhi_special **p, size_t off, int kind, i
     }
     *x = (mhi_special){*p, s, off, (uint8_t)kind, (uint8_t)mode, fn, data, NULL};
     *p = x;
+    kind_live[kind]++;
     special_bit(s, true);
     return x;
 }
@@ -520,9 +523,14 @@ uint64_t mhi_gc_finalize_locked(void) {
         mhi_gc_mark_word((uintptr_t)q->data);
     }
     mhi_special **newly = queue_tail;
+    const uint64_t *n = kind_live;
+    /* (a step no record needs skips its walk over every span) */
+    bool needed[5] = {n[SP_FINALIZER] || n[SP_CLEANUP] || n[SP_WEAK], n[SP_LINK] || n[SP_WEAK],
+                      n[SP_FINALIZER] != 0, n[SP_FINALIZER] != 0,
+                      n[SP_LONG_LINK] || n[SP_CLEANUP]};
     for (int ph = 0; ph <= 4; ph++) {
         walk_ctx c = {ph};
-        mhi_gc_each_span_locked(phase, &c);
+        if (needed[ph]) mhi_gc_each_span_locked(phase, &c);
         if (ph == 3) {
             /* What the newly ready objects reach lives until they are
              * finalized. */
@@ -530,7 +538,7 @@ uint64_t mhi_gc_finalize_locked(void) {
         }
         /* (marks are complete before the next step reads them) */
         mhi_gc_mark_settle();
-        if (ph == 1 || ph == 4) drop_dangling_links();
+        if ((ph == 1 || ph == 4) && links_live) drop_dangling_links();
     }
     return atomic_load_explicit(&queue_len, memory_order_relaxed) - before;
 }

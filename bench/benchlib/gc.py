@@ -58,8 +58,9 @@ class GcProgram:
     """A bench/gc/ program: its source name, a description, and its
     arguments in each mode (the seed, where it takes one, is added last)."""
 
-    def __init__(self, name, desc, quick, full, seeded=False):
+    def __init__(self, name, desc, quick, full, seeded=False, src=None):
         self.name, self.desc, self.seeded = name, desc, seeded
+        self.src = src or name  # bench/gc/<src>.c (one source may serve two programs)
         self.args = {"quick": quick, "full": full}
 
     def argv(self, mode, seed):
@@ -77,6 +78,23 @@ def programs():
                   "randomly set (new node or GC_REALLOC), deleted (some with GC_FREE) and read; "
                   "arguments entries, operations, seed", quick=[400000, 1600000],
                   full=[1000000, 4000000], seeded=True),
+        GcProgram("gcfinalize", "objects of 48..144 bytes with a buffer, each with a finalizer "
+                  "(3/4 ordered, 1/4 no-order), 1/8 of the steps a chain of 2..6 of them, 1/16 "
+                  "kept in a table of `live` slots; finalizers count, check, touch the next "
+                  "object of a chain and now and then allocate or resurrect; finalizers as the "
+                  "collector runs them by default; arguments objects, live, 0, seed",
+                  quick=[400000, 20000, 0], full=[1000000, 20000, 0], seeded=True),
+        GcProgram("gcfinalize_od", "gcfinalize with GC_set_finalize_on_demand(1), the main loop "
+                  "calling GC_invoke_finalizers every 1024 steps when "
+                  "GC_should_invoke_finalizers says so; arguments objects, live, 1, seed",
+                  quick=[400000, 20000, 1], full=[1000000, 20000, 1], seeded=True,
+                  src="gcfinalize"),
+        GcProgram("gcweak", "weak-key intern table: symbols held by hidden keys registered "
+                  "with GC_general_register_disappearing_link, interned, looked up, dropped and "
+                  "deleted at random, cleared keys purged, the table rebuilt at twice its live "
+                  "entries with GC_move_disappearing_link; arguments keys, roots, operations, "
+                  "seed", quick=[400000, 40000, 1600000], full=[1000000, 100000, 4000000],
+                  seeded=True),
     ]
 
 
@@ -175,15 +193,18 @@ def build_all(build, progs, plans):
     headers = [str(p) for p in GC_SRC.glob("*.h")] + [str(ROOT / "include" / "gc.h")]
     exes = {}
     for c, (cflags, extra, link, _) in plans.items():
+        built = {}  # source -> executable, or None when it failed
         for p in progs:
-            srcfile = str(GC_SRC / (p.name + ".c"))
-            out = out_dir / c / p.name
-            cmd = [cc] + CFLAGS + cflags + [srcfile] + extra + ["-o", str(out)] + link
-            err = compile_one(cmd, out, [srcfile] + extra + headers)
-            if err:
-                log("gc: %s for %s does not build (skipped):\n%s" % (p.name, c, err))
-                continue
-            exes[(p.name, c)] = out
+            if p.src not in built:
+                srcfile = str(GC_SRC / (p.src + ".c"))
+                out = out_dir / c / p.src
+                cmd = [cc] + CFLAGS + cflags + [srcfile] + extra + ["-o", str(out)] + link
+                err = compile_one(cmd, out, [srcfile] + extra + headers)
+                if err:
+                    log("gc: %s for %s does not build (skipped):\n%s" % (p.src, c, err))
+                built[p.src] = None if err else out
+            if built[p.src]:
+                exes[(p.name, c)] = built[p.src]
     return launcher, exes
 
 
@@ -281,7 +302,7 @@ def log_row_tail(row):
 
 
 def log_gc_row(k, total, row):
-    log("[%3d/%d] round %d %-10s %-11s time %-8s rss %6.1f MiB  gc %-5s max pause %s ms%s" % (
+    log("[%3d/%d] round %d %-13s %-11s time %-8s rss %6.1f MiB  gc %-5s max pause %s ms%s" % (
         k, total, row["round"], row["program"], row["collector"], row["time_s"] or "-",
         int(row["maxrss_kib"]) / 1024.0, row["gc_no"] or "-", row["pause_max_ms"] or "-",
         log_row_tail(row)))
@@ -420,7 +441,8 @@ def gc_markdown(run, body):
           "Machine:", ""]
     md += ["- %s: %s" % (k, v) for k, v in run["info"].items()]
     md += ["", "Programs (bench/gc/, one source each, built once per collector):", ""]
-    md += ["- `%s %s`: %s" % (p.name, " ".join(p.argv(mode, run["seed"])), p.desc)
+    md += ["- `%s%s %s`: %s" % (p.name, "" if p.src == p.name else " (%s.c)" % p.src,
+                                  " ".join(p.argv(mode, run["seed"])), p.desc)
            for p in run["progs"]]
     md += ["", PAUSE_NOTE, ""]
     for note in run["skipped"]:
@@ -437,17 +459,31 @@ def write_gc_csv(path, rows):
 
 # ---------------------------------------------------------------- the section
 
-def run_gc_section(build, mode, repeats, seed, timeout, outdir, allow_install, command):
-    """Builds and runs the GC benchmarks, prints the table and writes
-    gc-results-<mode>.csv/.md under outdir; returns True when a run failed
-    or a checksum differed."""
+def select_programs(only):
+    """The programs named in only (comma-separated; None: all)."""
+    progs = programs()
+    if not only:
+        return progs
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in [p.name for p in progs]]
+    if unknown:
+        sys.exit("gc: unknown program(s) %s (known: %s)" % (
+            ", ".join(unknown), ", ".join(p.name for p in progs)))
+    return [p for p in progs if p.name in names]
+
+
+def run_gc_section(build, mode, repeats, seed, timeout, outdir, allow_install, command,
+                   only=None):
+    """Builds and runs the GC benchmarks (those named in only, or all),
+    prints the table and writes gc-results-<mode>.csv/.md under outdir;
+    returns True when a run failed or a checksum differed."""
     t_start = time.time()
     log("")
     log("==== garbage collectors: bench/gc/ under %s ====" % ", ".join(COLLECTORS))
     if not ensure_libgc(allow_install):
         log("gc: libgc-dev (bdwgc) is not installed: GC section skipped")
         return False
-    progs = programs()
+    progs = select_programs(only)
     plans, skipped = compile_plans(build)
     launcher, exes = build_all(build, progs, plans)
     colls = [c for c in COLLECTORS if any((p.name, c) in exes for p in progs)]
