@@ -159,10 +159,17 @@ static void trace(uint64_t before, uint64_t live, uint64_t pause_ns) {
 #undef MB10
 }
 
-/* The next goal: the live heap plus percent of it and of the roots. */
+/* The next goal: the live heap plus percent of it and of the roots.  What
+ * only finalization keeps (objects ready for finalization and what they
+ * reach, G->final_bytes) is in the live heap but earns no growth: it is
+ * garbage once its finalizers have run, and growing by percent of it
+ * made a program that finalizes most of what it allocates raise its
+ * goal cycle after cycle. */
 static void set_goal(uint64_t live, uint64_t roots) {
     long pct = atomic_load(&G->percent);
-    uint64_t goal = pct < 0 ? UINT64_MAX : live + (live + roots) / 100 * (uint64_t)pct;
+    uint64_t final = G->final_bytes < live ? G->final_bytes : live;
+    uint64_t base = live - final;
+    uint64_t goal = pct < 0 ? UINT64_MAX : live + (base + roots) / 100 * (uint64_t)pct;
     if (goal < GC_MIN_HEAP) goal = GC_MIN_HEAP;
     atomic_store(&G->next_gc, goal);
 }
@@ -195,7 +202,9 @@ static void cycle_locked(void *arg) {
     unsigned used = 1;
     uint64_t live = mhi_gc_mark_locked((const uintptr_t(*)[2])ranges, nranges, &roots, &used);
     c->queued = mhi_gc_finalize_locked();
-    live += mhi_gc_mark_extra();
+    uint64_t final = mhi_gc_mark_extra();
+    live += final;
+    G->final_bytes = final;
     if (c->flush) {
         /* Threads in a blocked region are at a safe point: their cached
          * spans go to the lists now (others give theirs up at their next

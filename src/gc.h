@@ -102,6 +102,7 @@ typedef struct {
     _Atomic uint64_t next_gc;     /* start a cycle when live + alloc_since reach it */
     uint64_t live_bytes;          /* marked by the last cycle */
     uint64_t roots_bytes;         /* root bytes scanned by the last cycle */
+    uint64_t final_bytes;         /* of live_bytes, marked only for finalization */
     _Atomic int disabled;         /* mh_gc_disable nesting */
     _Atomic long percent;
     _Atomic uint64_t limit;
