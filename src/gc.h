@@ -257,6 +257,8 @@ bool mhi_gc_mark_push(uintptr_t w);
  * entries below msp move to the marker's own stack; returns the slot to
  * write the next entry into (NULL if the thread is not marking). */
 mhi_gc_mse *mhi_gc_mark_overflow(mhi_gc_mse *msp);
+/* Is the calling thread running a mark procedure or the other-roots hook? */
+bool mhi_gc_marking(void);
 /* From a mark procedure or the other-roots hook: scan [lo, hi)
  * (aligned inward to words) conservatively (false: not marking). */
 bool mhi_gc_mark_push_range(uintptr_t lo, uintptr_t hi);

@@ -140,15 +140,27 @@ GCB_EXPORT int GC_CALL GC_is_marked(const void *p) {
     mhi_span *s = object_at(p, &i, "GC_is_marked: not the start of an object");
     return (int)(__atomic_load_n(&mhi_gc_marks(s)[i >> 6], __ATOMIC_RELAXED) >> (i & 63) & 1);
 }
-GCB_EXPORT void GC_CALL GC_set_mark_bit(const void *p) {
+/* Outside a mark only a span waiting for its sweep has mark bits that
+ * mean anything (they say what the sweep keeps); a swept span's are
+ * clear until the next mark, which must find them so. */
+static uint64_t *settable_bit(const void *p, uint64_t *bit, const char *who) {
     uint32_t i;
-    mhi_span *s = object_at(p, &i, "GC_set_mark_bit: not the start of an object");
-    __atomic_fetch_or(&mhi_gc_marks(s)[i >> 6], 1ULL << (i & 63), __ATOMIC_RELAXED);
+    mhi_span *s = object_at(p, &i, who);
+    *bit = 1ULL << (i & 63);
+    if (!mhi_gc_marking() &&
+        atomic_load_explicit(&s->sweepgen, memory_order_relaxed) ==
+            atomic_load_explicit(&mhi_gc_.sweepgen, memory_order_relaxed))
+        return NULL;
+    return &mhi_gc_marks(s)[i >> 6];
+}
+
+GCB_EXPORT void GC_CALL GC_set_mark_bit(const void *p) {
+    uint64_t bit, *w = settable_bit(p, &bit, "GC_set_mark_bit: not the start of an object");
+    if (w) __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
 }
 GCB_EXPORT void GC_CALL GC_clear_mark_bit(const void *p) {
-    uint32_t i;
-    mhi_span *s = object_at(p, &i, "GC_clear_mark_bit: not the start of an object");
-    __atomic_fetch_and(&mhi_gc_marks(s)[i >> 6], ~(1ULL << (i & 63)), __ATOMIC_RELAXED);
+    uint64_t bit, *w = settable_bit(p, &bit, "GC_clear_mark_bit: not the start of an object");
+    if (w) __atomic_fetch_and(w, ~bit, __ATOMIC_RELAXED);
 }
 
 GCB_EXPORT int GC_CALL GC_get_kind_and_size(const void *p, size_t *psize) {

@@ -526,6 +526,8 @@ bool mhi_gc_mark_push_range(uintptr_t lo, uintptr_t hi) {
 
 _Atomic(void (*)(void)) mhi_gc_other_roots;
 
+bool mhi_gc_marking(void) { return cur_marker != NULL; }
+
 bool mhi_gc_mark_push(uintptr_t w) {
     marker *m = cur_marker;
     if (!m) return false;

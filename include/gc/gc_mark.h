@@ -209,8 +209,11 @@ typedef void(GC_CALLBACK *GC_start_callback_proc)(void);
 GC_API void GC_CALL GC_set_start_callback(GC_start_callback_proc);
 GC_API GC_start_callback_proc GC_CALL GC_get_start_callback(void);
 
-/* The mark bit of the object starting at p: set by the last mark (and
- * the one running, from a mark procedure); sweeping clears it again. */
+/* The mark bit of the object starting at p: from a mark procedure, the
+ * running mark's (setting it marks the object without marking what it
+ * points to, as in bdwgc); otherwise the last mark's, which says whether
+ * the object survives until its span is swept: once it is, its bits are
+ * 0 until the next mark, and setting or clearing them does nothing. */
 GC_API int GC_CALL GC_is_marked(const void *) GC_ATTR_NONNULL(1);
 GC_API void GC_CALL GC_clear_mark_bit(const void *) GC_ATTR_NONNULL(1);
 GC_API void GC_CALL GC_set_mark_bit(const void *) GC_ATTR_NONNULL(1);
