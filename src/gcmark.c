@@ -537,7 +537,7 @@ bool mhi_gc_mark_push(uintptr_t w) {
 
 mhi_gc_mse *mhi_gc_mark_overflow(mhi_gc_mse *msp) {
     marker *m = cur_marker;
-    if (!m) return NULL;
+    if (!m || !m->scratch) return NULL; /* (the other-roots hook has no scratch stack) */
     mhi_gc_mse *base = m->scratch;
     if (msp > base + SCRATCH) msp = base + SCRATCH;
     for (mhi_gc_mse *e = base + 1; e < msp; e++)
