@@ -2,9 +2,13 @@
  * gc.h declares it, on mheap's garbage-collected heap (mheap_gc.h).  A
  * program written for bdwgc builds unchanged: compile and link with
  * `pkg-config --cflags --libs mheap-gc` (or -I<mheap>/include and
- * libmheap).  <gc/gc.h> is the same header; <gc/gc_mark.h> has the start
- * callback and the heap bounds; with GC_THREADS this header redirects the
- * pthread calls as bdwgc's does (gc/gc_pthread_redirects.h).
+ * libmheap).  <gc/gc.h> is the same header; <gc/gc_mark.h> has object
+ * kinds, mark procedures, the start callback and the heap bounds;
+ * <gc/gc_typed.h> (and <gc_typed.h>) typed objects; with GC_THREADS this
+ * header redirects the pthread calls as bdwgc's does
+ * (gc/gc_pthread_redirects.h).  A library or program built against
+ * bdwgc's libgc.so runs on mheap with libmheap.so preloaded: the same
+ * functions, calling conventions and structure layouts.
  *
  * Every function has bdwgc's C signature and every macro expands as
  * bdwgc's does, GC_DEBUG, GC_THREADS and GC_INIT's configuration macros
@@ -69,19 +73,25 @@
  *   - Finalizers run on mheap's finalizer thread unless
  *     GC_set_finalize_on_demand(1) (bdwgc runs them in allocating threads);
  *     with it, as in bdwgc, the program calls GC_invoke_finalizers.
+ *   - Kinds, mark procedures and typed objects (gc/gc_mark.h,
+ *     gc/gc_typed.h): allocation of a made kind (typed objects included)
+ *     takes the GC lock each time; mark procedures run in the pause on
+ *     any marker thread.  Those headers list what else differs.
+ *   - GC_dump() prints mheap's statistics (mh_stats_print) on standard
+ *     output; GC_set_java_finalization only records its setting.
  *
- * Not declared yet: GC_register_finalizer_unreachable and Java-style
- * finalization (GC_set_java_finalization), GC_set_await_finalize_proc,
- * GC_set_allocd_bytes_per_finalizer, toggle references,
- * GC_reachable_here; gc_typed.h; the kinds and mark procedures of
- * gc_mark.h (GC_new_kind, GC_generic_malloc, ...).
+ * Not declared yet: GC_register_finalizer_unreachable,
+ * GC_set_await_finalize_proc, GC_set_allocd_bytes_per_finalizer, toggle
+ * references, GC_reachable_here; bdwgc's gc_inline.h (its
+ * GC_generic_malloc_many and GC_malloc_kind are in gc/gc_mark.h).
  *
  * Not declared (not supported): GC_memalign, GC_posix_memalign,
  * GC_try_to_collect and the stop functions, GC_get_prof_stats,
  * GC_incremental_protection_needs and GC_PROTECTS_*,
  * GC_start_incremental_collection, GC_set_manual_vdb_allowed,
  * collection and heap-resize events, leak-finding mode, GC_set_dont_expand,
- * GC_exclude_static_roots, GC_dump*, the pointer-checking calls
+ * GC_exclude_static_roots, GC_dump_named, GC_dump_regions,
+ * GC_dump_finalization, the pointer-checking calls
  * (GC_same_obj, GC_pre_incr, GC_PTR_ADD, GC_PTR_STORE, ...),
  * GC_set_stackbottom and alternate stacks, GC_stop_world_external,
  * GC_set_handle_fork and GC_atfork_* (fork is always handled), GC_deinit,
@@ -387,6 +397,10 @@ GC_API int GC_CALL GC_get_no_dls(void);
 
 /* ---- statistics ---------------------------------------------------------------- */
 
+/* mheap's statistics on standard output (mh_stats_print), where bdwgc
+ * lists its heap's blocks. */
+GC_API void GC_CALL GC_dump(void);
+
 /* Completed collections. */
 GC_API GC_word GC_CALL GC_get_gc_no(void);
 /* Bytes (see above for what each counts). */
@@ -411,6 +425,11 @@ typedef void(GC_CALLBACK *GC_warn_proc)(char * /* msg */, GC_word /* arg */);
 GC_API void GC_CALL GC_set_warn_proc(GC_warn_proc /* p */) GC_ATTR_NONNULL(1);
 GC_API GC_warn_proc GC_CALL GC_get_warn_proc(void);
 GC_API void GC_CALLBACK GC_ignore_warn_proc(char *, GC_word);
+
+/* Java-style finalization: the setting is kept, and finalizers run as
+ * they do without it. */
+GC_API void GC_CALL GC_set_java_finalization(int);
+GC_API int GC_CALL GC_get_java_finalization(void);
 
 /* ---- threads and locking ------------------------------------------------------- */
 

@@ -310,6 +310,7 @@ static MHI_NOINLINE void *gc_alloc_slow(size_t size, int k) {
         void *p;
         if (size > MHI_SMALL_SIZE_MAX) p = mhi_gc_alloc_large(size, k, &need_gc);
         else if (k == MHI_GC_UNCOLL) p = mhi_gc_alloc_uncollectable(mhi_size_class(size));
+        else if (k >= MHI_GC_NKINDS) p = mhi_gc_alloc_kind_small(mhi_size_class(size), k, &need_gc);
         else p = mhi_gc_refill(t, mhi_size_class(size), k, &need_gc);
         if (p) return p;
         if (!need_gc || attempt == 2) return gc_oom(size);
@@ -322,8 +323,9 @@ static MHI_NOINLINE void *gc_alloc_slow(size_t size, int k) {
     }
 }
 
+/* (the kinds below MHI_GC_UNCOLL are the ones threads cache spans of) */
 static inline __attribute__((always_inline)) void *gc_alloc(size_t size, int k) {
-    if (MHI_LIKELY(size <= MHI_SMALL_SIZE_MAX && k != MHI_GC_UNCOLL)) {
+    if (MHI_LIKELY(size <= MHI_SMALL_SIZE_MAX && k < MHI_GC_UNCOLL)) {
         void *p = mhi_gc_pop(mhi_gc_self, mhi_size_class(size), k);
         if (MHI_LIKELY(p != NULL)) return p;
     }
@@ -331,6 +333,7 @@ static inline __attribute__((always_inline)) void *gc_alloc(size_t size, int k) 
 }
 
 MH_API void *mh_gc_malloc(size_t size) { return gc_alloc(size, MHI_GC_SCAN); }
+void *mhi_gc_alloc(size_t size, int k) { return gc_alloc(size, k); }
 MH_API void *mh_gc_malloc_atomic(size_t size) { return gc_alloc(size, MHI_GC_NOSCAN); }
 MH_API void *mh_gc_malloc_uncollectable(size_t size) { return gc_alloc(size, MHI_GC_UNCOLL); }
 

@@ -7,7 +7,8 @@
  * GC spans are page-heap spans of kind MHI_KIND_GC, of malloc's size
  * classes (one object per span above 32 KiB), in three kinds: scanned,
  * pointer-free (never scanned) and uncollectable (scanned as roots, never
- * swept).  Each span has two side bitmaps, one bit per object (span.h):
+ * swept), and the kinds made later (mhi_gc_kind_new: bdwgc's GC_new_kind),
+ * each marked by its descriptor (below).  Each span has two side bitmaps, one bit per object (span.h):
  * gc_alloc and gc_mark (reached in the last mark); no header is added to
  * objects.  Slot i is allocated iff i < gc_freeindex or its alloc bit is
  * set: a thread allocating from its current span advances gc_freeindex
@@ -57,7 +58,71 @@
 #include "sizeclass.h"
 #include "span.h"
 
-enum mhi_gc_kind { MHI_GC_SCAN = 0, MHI_GC_NOSCAN = 1, MHI_GC_UNCOLL = 2, MHI_GC_NKINDS = 3 };
+/* Span kinds.  A thread caches spans of the first MHI_GC_NKINDS only;
+ * the kinds made by mhi_gc_kind_new (MHI_GC_NKINDS and up) allocate
+ * under the GC lock from uncached spans. */
+enum mhi_gc_kind {
+    MHI_GC_SCAN = 0,
+    MHI_GC_NOSCAN = 1,
+    MHI_GC_UNCOLL = 2,
+    MHI_GC_NKINDS = 3,
+    MHI_GC_MAXKINDS = 24
+};
+
+/* ---- Mark descriptors (bdwgc's, gc/gc_mark.h) ----
+ * A word saying how to mark an object or a range, tagged in its low two
+ * bits:
+ *   LENGTH      the word is a length in bytes: scan that many from the
+ *               start, conservatively;
+ *   BITMAP      bit 63 - i (i < 62) set: word i from the start may be a
+ *               pointer (the others are not looked at);
+ *   PROC        call mark procedure (d >> 2) & 63 with env d >> 8;
+ *   PER_OBJECT  the real descriptor is in the object, at offset d & ~3
+ *               (d >= 0), or (d < 0) in the record the object's first word
+ *               points to, at minus (d & ~3) less 16 bytes from it.
+ * A kind's descriptor, plus the object's size when the kind adjusts it,
+ * marks each object of the kind (a LENGTH 0 marks nothing). */
+enum {
+    MHI_GC_DS_LENGTH = 0,
+    MHI_GC_DS_BITMAP = 1,
+    MHI_GC_DS_PROC = 2,
+    MHI_GC_DS_PER_OBJECT = 3,
+    MHI_GC_DS_TAGS = 3,
+    MHI_GC_DS_TAG_BITS = 2,
+    MHI_GC_LOG_MAX_PROCS = 6,
+    MHI_GC_MAX_PROCS = 1 << MHI_GC_LOG_MAX_PROCS,
+    MHI_GC_INDIR_BIAS = 0x10
+};
+
+/* A mark stack entry, as bdwgc's struct GC_ms_entry: a start and the
+ * descriptor for what follows it. */
+typedef struct mhi_gc_mse {
+    uintptr_t start, descr;
+} mhi_gc_mse;
+
+/* A mark procedure (bdwgc's GC_mark_proc): called by a marker, in the
+ * pause, with the start of an object (or what an entry named), the top
+ * entry of a stack with room for at least one more, its end, and the
+ * descriptor's env.  It pushes entries (++msp), or marks through
+ * mhi_gc_mark_push; it calls mhi_gc_mark_overflow for a slot when msp
+ * reaches lim.  Returns the top entry. */
+typedef mhi_gc_mse *(*mhi_gc_mark_proc)(uintptr_t *addr, mhi_gc_mse *msp, mhi_gc_mse *lim,
+                                        uintptr_t env);
+
+/* Each kind's descriptor, and whether the object's size is added to it
+ * and objects are zeroed (written once, before the kind is counted in
+ * nkinds; the three first: LENGTH, adjusted). */
+typedef struct {
+    uintptr_t descr;
+    bool adjust, clear;
+} mhi_gc_kind_info;
+extern mhi_gc_kind_info mhi_gc_kinds[MHI_GC_MAXKINDS];
+
+/* The span lists of one class and kind (lock): swept with free objects,
+ * swept and full, needing sweeping. */
+typedef struct {
+    mhi_span_list partial, full, unswept;
+} mhi_gc_lists;
 
 /* Bitmap words per span (the most objects a class has is 512): a span's
  * alloc bits, then its mark bits. */
@@ -84,12 +149,13 @@ enum { MHI_GC_RUNNING = 0, MHI_GC_BLOCKED = 1 };
 typedef struct {
     mhi_lock_t world, roots, lock;
     _Atomic uint32_t sweepgen; /* h (written in the pause, under lock) */
-    /* Uncached spans by class and kind (lock): swept with free objects,
-     * swept and full, and needing sweeping.  Class 0 holds the spans of
-     * one object (above 32 KiB), on full or unswept. */
-    mhi_span_list partial[MHI_NUM_CLASSES][MHI_GC_NKINDS];
-    mhi_span_list full[MHI_NUM_CLASSES][MHI_GC_NKINDS];
-    mhi_span_list unswept[MHI_NUM_CLASSES][MHI_GC_NKINDS];
+    /* Uncached spans by kind and class (lock): lists[k][c], an array of
+     * MHI_NUM_CLASSES per kind, from the OS when the kind is made.  Class
+     * 0 holds the spans of one object (above 32 KiB), on full or
+     * unswept.  nkinds: kinds made (written under the lock, release). */
+    mhi_gc_lists *lists[MHI_GC_MAXKINDS];
+    _Atomic int nkinds;
+    _Atomic uint64_t kinds_sys;
     uint64_t unswept_pages; /* pages on the unswept lists */
     uint64_t sweep_ppb;     /* pages to sweep per byte taken, 16.16 (lock) */
     uint64_t sweep_debt;    /* owed, 16.16 (lock) */
@@ -132,6 +198,13 @@ void mhi_gc_heap_init_locked(void);
 void *mhi_gc_refill(mhi_gc_thread *t, size_t c, int k, bool *need_gc);
 void *mhi_gc_alloc_large(size_t size, int k, bool *need_gc);
 void *mhi_gc_alloc_uncollectable(size_t c);
+/* An object of class c of a made kind k (>= MHI_GC_NKINDS), from an
+ * uncached span under the lock, zeroed when the kind clears or is marked
+ * by a procedure or a per-object descriptor. */
+void *mhi_gc_alloc_kind_small(size_t c, int k, bool *need_gc);
+/* A new kind (see mhi_gc_kinds), or -1 when MHI_GC_MAXKINDS are made or
+ * its lists cannot be had. */
+int mhi_gc_kind_new(uintptr_t descr, bool adjust, bool clear);
 /* t's current spans go back to the lists (t is the caller, or stopped at
  * a safe point: in a blocked region, or gone). */
 void mhi_gc_release_thread_spans(mhi_gc_thread *t);
@@ -174,6 +247,27 @@ void mhi_gc_mark_object(void *obj);
 void mhi_gc_mark_word(uintptr_t w); /* a conservative word, as a root */
 uint64_t mhi_gc_mark_extra(void);
 void mhi_gc_mark_settle(void); /* after a drop for want of stack: rescan */
+/* A new mark procedure's index (1 up: 0 is none), or -1 when
+ * MHI_GC_MAX_PROCS - 1 are registered. */
+int mhi_gc_proc_new(mhi_gc_mark_proc proc);
+/* From a mark procedure, on the marker calling it (false if the calling
+ * thread is not marking): mark the object w points into, queuing it for
+ * its kind's marking. */
+bool mhi_gc_mark_push(uintptr_t w);
+/* From a mark procedure whose stack is full (msp at or past lim): the
+ * entries below msp move to the marker's own stack; returns the slot to
+ * write the next entry into (NULL if the thread is not marking). */
+mhi_gc_mse *mhi_gc_mark_overflow(mhi_gc_mse *msp);
+/* Is the calling thread running a mark procedure or the other-roots hook? */
+bool mhi_gc_marking(void);
+/* From a mark procedure or the other-roots hook: scan [lo, hi)
+ * (aligned inward to words) conservatively (false: not marking). */
+bool mhi_gc_mark_push_range(uintptr_t lo, uintptr_t hi);
+/* Called by the collecting thread in each mark after the roots, to push
+ * more (mhi_gc_mark_push, mhi_gc_mark_push_range): bdwgc's
+ * GC_set_push_other_roots.  It runs in the pause: no allocation, no
+ * locks. */
+extern _Atomic(void (*)(void)) mhi_gc_other_roots;
 /* In the child of fork: the marker threads are gone. */
 void mhi_gc_mark_fork_child(void);
 
@@ -199,6 +293,10 @@ void mhi_gc_fork_parent_lock(void);
 
 /* ---- gc.c ---- */
 void mhi_gc_collect(bool forced, bool release);
+/* An object of size bytes of any kind k (the three first: as
+ * mh_gc_malloc and friends), with pacing and the retries after a
+ * collection; NULL with errno ENOMEM. */
+void *mhi_gc_alloc(size_t size, int k);
 void mhi_gc_init(void);
 /* Fill the collector's fields of the main statistics (gc_*). */
 void mhi_gc_stats_fill(mh_stats_t *st);

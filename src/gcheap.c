@@ -10,12 +10,43 @@
 
 mhi_span mhi_gc_span_empty; /* nelems 0: every pop fails */
 
+/* The three first kinds' lists (the others' come from the OS). */
+static mhi_gc_lists base_lists[MHI_GC_NKINDS][MHI_NUM_CLASSES];
+
+mhi_gc_kind_info mhi_gc_kinds[MHI_GC_MAXKINDS] = {
+    [MHI_GC_SCAN] = {MHI_GC_DS_LENGTH, true, true},
+    [MHI_GC_NOSCAN] = {MHI_GC_DS_LENGTH, false, false},
+    [MHI_GC_UNCOLL] = {MHI_GC_DS_LENGTH, true, true},
+};
+
 void mhi_gc_heap_init_locked(void) {
     mhi_lock_assert_held(&G->lock);
     if (G->inited) return;
     mhi_fixalloc_init(&G->bitsalloc, 2 * MHI_GC_BITWORDS * sizeof(uint64_t), &G->bits_sys);
     atomic_store_explicit(&G->sweepgen, 2, memory_order_relaxed);
+    for (int k = 0; k < MHI_GC_NKINDS; k++) G->lists[k] = base_lists[k];
+    atomic_store_explicit(&G->nkinds, MHI_GC_NKINDS, memory_order_release);
     G->inited = true;
+}
+
+/* Kinds made so far (lock held, or in the pause). */
+static inline int nkinds(void) { return atomic_load_explicit(&G->nkinds, memory_order_relaxed); }
+
+int mhi_gc_kind_new(uintptr_t descr, bool adjust, bool clear) {
+    mhi_lock(&G->lock);
+    mhi_gc_heap_init_locked();
+    int k = nkinds();
+    mhi_gc_lists *l = NULL;
+    if (k < MHI_GC_MAXKINDS) l = mhi_os_alloc(MHI_NUM_CLASSES * sizeof *l, &G->kinds_sys);
+    if (l) {
+        G->lists[k] = l; /* (zero: empty lists) */
+        mhi_gc_kinds[k] = (mhi_gc_kind_info){descr, adjust, clear};
+        atomic_store_explicit(&G->nkinds, k + 1, memory_order_release);
+    } else {
+        k = -1;
+    }
+    mhi_unlock(&G->lock);
+    return k;
 }
 
 /* Add to a counter that only GC-lock holders write (and anyone reads):
@@ -30,11 +61,12 @@ static inline uint32_t sweepgen(void) {
 }
 
 
-/* (the lists are indexed [class][kind]; spans of one object have class 0,
+/* (the lists are indexed [kind][class]; spans of one object have class 0,
  * and are never partial) */
-#define PARTIAL(s) (&G->partial[(s)->sizeclass][(s)->gc_kind])
-#define FULL(s) (&G->full[(s)->sizeclass][(s)->gc_kind])
-#define UNSWEPT(s) (&G->unswept[(s)->sizeclass][(s)->gc_kind])
+#define LISTS(c, k) (&G->lists[k][c])
+#define PARTIAL(s) (&LISTS((s)->sizeclass, (s)->gc_kind)->partial)
+#define FULL(s) (&LISTS((s)->sizeclass, (s)->gc_kind)->full)
+#define UNSWEPT(s) (&LISTS((s)->sizeclass, (s)->gc_kind)->unswept)
 
 /* Which list holds uncached s: MHI_WHERE_CPARTIAL (partial),
  * MHI_WHERE_CFULL (full), MHI_WHERE_AVAIL (unswept), MHI_WHERE_NONE. */
@@ -138,8 +170,8 @@ static size_t sweep_locked(size_t max, uint64_t npages) {
     size_t n = 0;
     uint64_t pages = 0;
     for (size_t c = 0; c < MHI_NUM_CLASSES && n < max && pages < npages; c++)
-        for (int k = 0; k < MHI_GC_NKINDS && n < max && pages < npages; k++)
-            for (mhi_span_list *l = &G->unswept[c][k]; l->first && n < max && pages < npages; n++) {
+        for (int k = 0; k < nkinds() && n < max && pages < npages; k++)
+            for (mhi_span_list *l = &LISTS(c, k)->unswept; l->first && n < max && pages < npages; n++) {
                 pages += l->first->npages;
                 (void)sweep_first(l);
             }
@@ -304,14 +336,14 @@ static void *claim_slot(mhi_span *s) {
  * the uncollectable path (lock held): a swept partial one, else one swept
  * now (lazy sweeping), else a new one. */
 static mhi_span *span_get(size_t c, int k, bool *need_gc) {
-    mhi_span_list *l = &G->partial[c][k];
+    mhi_span_list *l = &LISTS(c, k)->partial;
     if (l->first) {
         mhi_span *s = l->first;
         unlist(s);
         return s;
     }
-    while (G->unswept[c][k].first) {
-        mhi_span *s = sweep_first(&G->unswept[c][k]);
+    while (LISTS(c, k)->unswept.first) {
+        mhi_span *s = sweep_first(&LISTS(c, k)->unswept);
         if (s && s->gc_where == MHI_WHERE_CPARTIAL) {
             unlist(s);
             return s;
@@ -377,7 +409,7 @@ void *mhi_gc_alloc_uncollectable(size_t c) {
     bool need_gc = false;
     mhi_lock(&G->lock);
     mhi_gc_heap_init_locked();
-    mhi_span *s = G->partial[c][MHI_GC_UNCOLL].first;
+    mhi_span *s = LISTS(c, MHI_GC_UNCOLL)->partial.first;
     if (s) unlist(s);
     else s = span_new(c, mhi_class_npages[c], MHI_GC_UNCOLL, &need_gc);
     void *p = NULL;
@@ -385,6 +417,26 @@ void *mhi_gc_alloc_uncollectable(size_t c) {
         p = claim_slot(s);
         if (s->needzero) mhi_gc_zero(p, s->elemsize);
         file_swept(s);
+        locked_add(&G->alloc_since, s->elemsize);
+        locked_add(&G->alloc_bytes, s->elemsize);
+    }
+    mhi_unlock(&G->lock);
+    return p;
+}
+
+void *mhi_gc_alloc_kind_small(size_t c, int k, bool *need_gc) {
+    mhi_lock(&G->lock);
+    /* (a swept span: exact alloc bits, freeindex 0) */
+    mhi_span *s = span_get(c, k, need_gc);
+    void *p = NULL;
+    if (s) {
+        p = claim_slot(s); /* (it has a free slot) */
+        const mhi_gc_kind_info *ki = &mhi_gc_kinds[k];
+        uintptr_t tag = ki->descr & MHI_GC_DS_TAGS;
+        if (s->needzero && (ki->clear || tag == MHI_GC_DS_PROC || tag == MHI_GC_DS_PER_OBJECT))
+            mhi_gc_zero(p, s->elemsize);
+        file_swept(s);
+        sweep_credit_locked(s->elemsize);
         locked_add(&G->alloc_since, s->elemsize);
         locked_add(&G->alloc_bytes, s->elemsize);
     }
@@ -454,10 +506,10 @@ void mhi_gc_start_sweep_locked(void) {
     /* This mark covered every object allocated so far: only the spans
      * threads keep allocating from need a snapshot, taken now. */
     mhi_gc_each_span_locked(snapshot, NULL);
-    for (size_t c = 0; c < MHI_NUM_CLASSES; c++)
-        for (int k = 0; k < MHI_GC_UNCOLL; k++) {
-            unsweep_list(&G->partial[c][k]);
-            unsweep_list(&G->full[c][k]);
+    for (int k = 0; k < nkinds(); k++)
+        for (size_t c = 0; c < MHI_NUM_CLASSES && k != MHI_GC_UNCOLL; c++) {
+            unsweep_list(&LISTS(c, k)->partial);
+            unsweep_list(&LISTS(c, k)->full);
         }
     atomic_store_explicit(&G->sweepgen, sweepgen() + 2, memory_order_relaxed);
     /* Sweep credit: every unswept page by the time the heap has grown by
@@ -471,9 +523,9 @@ void mhi_gc_start_sweep_locked(void) {
     reclaim_w = 0;
     /* Uncollectable spans are never swept: they stay current. */
     for (size_t c = 0; c < MHI_NUM_CLASSES; c++) {
-        for (mhi_span *s = G->partial[c][MHI_GC_UNCOLL].first; s; s = s->next)
+        for (mhi_span *s = LISTS(c, MHI_GC_UNCOLL)->partial.first; s; s = s->next)
             atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
-        for (mhi_span *s = G->full[c][MHI_GC_UNCOLL].first; s; s = s->next)
+        for (mhi_span *s = LISTS(c, MHI_GC_UNCOLL)->full.first; s; s = s->next)
             atomic_store_explicit(&s->sweepgen, sweepgen(), memory_order_relaxed);
     }
 }
@@ -528,9 +580,11 @@ void mhi_gc_free_object(void *p) {
 /* ---- walking and verifying ---- */
 
 void mhi_gc_each_span_locked(void (*fn)(mhi_span *s, void *ctx), void *ctx) {
+    if (!G->inited) return;
     for (size_t c = 0; c < MHI_NUM_CLASSES; c++)
-        for (int k = 0; k < MHI_GC_NKINDS; k++) {
-            mhi_span_list *ls[3] = {&G->partial[c][k], &G->full[c][k], &G->unswept[c][k]};
+        for (int k = 0; k < nkinds(); k++) {
+            mhi_gc_lists *l = LISTS(c, k);
+            mhi_span_list *ls[3] = {&l->partial, &l->full, &l->unswept};
             for (int i = 0; i < 3; i++)
                 for (mhi_span *s = ls[i]->first; s; s = s->next) fn(s, ctx);
         }
@@ -552,7 +606,7 @@ static void verify_span(mhi_span *s, void *arg) {
     uint32_t h = sweepgen(), sg = atomic_load_explicit(&s->sweepgen, memory_order_relaxed);
     MHI_VERIFY(e, s->state == MHI_SPAN_INUSE && s->kind == MHI_KIND_GC, "gc span %p: state %d kind %d",
                b, s->state, s->kind);
-    MHI_VERIFY(e, s->gc_kind < MHI_GC_NKINDS, "gc span %p: kind %d", b, s->gc_kind);
+    MHI_VERIFY(e, s->gc_kind < nkinds(), "gc span %p: kind %d", b, s->gc_kind);
     /* (an unswept span may lag several generations: see gc.h) */
     MHI_VERIFY(e, sg == h || ((h - sg) % 2 == 0 && (s->gc_where == MHI_WHERE_AVAIL || s->gc_cached)),
                "gc span %p: sweepgen %u, heap %u", b, sg, h);
@@ -586,9 +640,9 @@ size_t mhi_gc_verify(void) {
     MHI_VERIFY(&v.errors, v.bytes == hb, "gc heap holds %llu bytes of spans, counted %llu",
                (unsigned long long)v.bytes, (unsigned long long)hb);
     uint64_t up = 0;
-    for (size_t c = 0; c < MHI_NUM_CLASSES; c++)
-        for (int k = 0; k < MHI_GC_NKINDS; k++)
-            for (mhi_span *s = G->unswept[c][k].first; s; s = s->next) up += s->npages;
+    for (size_t c = 0; c < MHI_NUM_CLASSES && G->inited; c++)
+        for (int k = 0; k < nkinds(); k++)
+            for (mhi_span *s = LISTS(c, k)->unswept.first; s; s = s->next) up += s->npages;
     MHI_VERIFY(&v.errors, up == G->unswept_pages, "gc: %llu unswept pages listed, %llu counted",
                (unsigned long long)up, (unsigned long long)G->unswept_pages);
     mhi_unlock(&G->lock);

@@ -3,16 +3,27 @@
  * the world is stopped, with the GC lock held by the collecting thread,
  * which marks too.
  *
- * Work is ranges of memory to scan.  Each marker has its own stack of
- * ranges (memory from the OS, doubled when full; when it cannot grow the
- * range is dropped and the mark ends with a rescan of every marked
+ * Work is entries of bdwgc's form (gc.h): a start and a descriptor,
+ * nearly always a LENGTH (a range to scan conservatively); objects of a
+ * made kind are pushed with their kind's descriptor, which may name a
+ * bitmap of their pointer words, a mark procedure, or a descriptor kept
+ * in the object.  Each marker has its own stack of
+ * entries (memory from the OS, doubled when full; when it cannot grow the
+ * entry is dropped and the mark ends with a rescan of every marked
  * object, as bdwgc does).  A marker that runs dry takes ranges from a
  * shared pool; a busy marker that sees an idle one waiting moves the
  * oldest half of its stack (the biggest subtrees of a depth-first walk)
  * to the pool.  The mark ends when every marker is idle and the pool is
  * empty.  A range longer than MARK_CHUNK is split as it is popped, so the
  * markers share one large object.  Mark bits are set with an atomic OR
- * when more than one marker runs. */
+ * when more than one marker runs.
+ *
+ * A mark procedure runs on the marker that pops its entry (any marker
+ * thread, or the collecting thread), with that marker in the thread's
+ * cur_marker: the objects it marks through mhi_gc_mark_push go straight
+ * onto that marker's stack, and the entries it pushes itself go into the
+ * marker's scratch stack, moved onto its own stack when the procedure
+ * returns (or when the scratch stack fills: mhi_gc_mark_overflow). */
 #include <sched.h>
 
 #include "gc.h"
@@ -30,17 +41,22 @@
  * alone: waking the other markers would cost more than they save. */
 #define PARALLEL_MIN_LIVE ((uint64_t)1 << 20)
 
-/* A range to scan; bit 0 of lo set: a stack or registers, where a pointer
- * one past an object's end (a loop's end pointer) keeps the object. */
+/* A range to scan in the prefetch queue; bit 0 of lo set (of an entry's
+ * start, for a LENGTH): a stack or registers, where a pointer one past an
+ * object's end (a loop's end pointer) keeps the object. */
 typedef struct {
     uintptr_t lo, hi;
 } range;
 
+/* Entries a mark procedure may push before its stack is full. */
+#define SCRATCH 512
+
 typedef struct {
-    range *st;
+    mhi_gc_mse *st;
     size_t len, cap;
     uint64_t marked; /* bytes this marker marked */
     uint32_t pops;   /* since the last look at the pool */
+    mhi_gc_mse *scratch; /* [0] below the bottom, then SCRATCH - 1 slots */
 } __attribute__((aligned(MHI_CACHE_LINE))) marker;
 
 static marker markers[MAX_MARKERS];
@@ -49,9 +65,14 @@ static bool parallel;         /* nmarkers > 1 */
 static _Atomic bool overflowed;
 static _Atomic uint64_t stack_sys;
 
-static bool stack_grow(range **st, size_t *cap, size_t len) {
+/* The marker this thread marks for, while it runs a mark procedure. */
+static __thread marker *cur_marker __attribute__((tls_model("initial-exec")));
+static _Atomic(mhi_gc_mark_proc) procs[MHI_GC_MAX_PROCS];
+static _Atomic int nprocs = 1; /* (0 is none) */
+
+static bool stack_grow(mhi_gc_mse **st, size_t *cap, size_t len) {
     size_t ncap = *cap ? *cap * 2 : 4096;
-    range *n = mhi_os_alloc(ncap * sizeof *n, &stack_sys);
+    mhi_gc_mse *n = mhi_os_alloc(ncap * sizeof *n, &stack_sys);
     if (!n) return false;
     if (*st) {
         memcpy(n, *st, len * sizeof *n);
@@ -62,19 +83,34 @@ static bool stack_grow(range **st, size_t *cap, size_t len) {
     return true;
 }
 
-static inline void push(marker *m, uintptr_t lo, uintptr_t hi) {
+static inline void push(marker *m, uintptr_t start, uintptr_t descr) {
     if (MHI_UNLIKELY(m->len == m->cap) && !stack_grow(&m->st, &m->cap, m->len)) {
         atomic_store_explicit(&overflowed, true, memory_order_relaxed); /* rescan finds it */
         return;
     }
-    m->st[m->len++] = (range){lo, hi};
+    m->st[m->len++] = (mhi_gc_mse){start, descr};
+}
+
+/* An object of a made kind: its kind's descriptor. */
+static MHI_NOINLINE void push_kind(marker *m, uintptr_t obj, size_t size, int k) {
+    const mhi_gc_kind_info *ki = &mhi_gc_kinds[k];
+    uintptr_t d = ki->descr + (ki->adjust ? size : 0);
+    if (d) push(m, obj, d);
+}
+
+/* Queue the marked object obj of s (size bytes) for marking its contents. */
+static inline void push_object(marker *m, const mhi_span *s, uintptr_t obj, size_t size) {
+    int k = s->gc_kind;
+    if (k == MHI_GC_NOSCAN) return;
+    if (MHI_LIKELY(k < MHI_GC_NKINDS)) push(m, obj, size);
+    else push_kind(m, obj, size, k);
 }
 
 /* ---- the shared pool ---- */
 
 static struct {
-    _Atomic uint32_t lock; /* a spin lock: held for a copy of a few ranges */
-    range *st;
+    _Atomic uint32_t lock; /* a spin lock: held for a copy of a few entries */
+    mhi_gc_mse *st;
     size_t len, cap;
     unsigned idle;
     bool done;
@@ -170,7 +206,7 @@ mark_word(marker *m, uintptr_t w) {
     if (!(__atomic_load_n(&sa->marks[pg / 64], __ATOMIC_RELAXED) >> (pg % 64) & 1))
         mhi_arena_bit_or(sa->marks, pg);
     m->marked += size;
-    if (s->gc_kind != MHI_GC_NOSCAN) push(m, obj, obj + size);
+    push_object(m, s, obj, size);
     return w == obj;
 }
 
@@ -201,25 +237,87 @@ __attribute__((no_sanitize("address", "thread"), noinline)) static void scan_roo
     scan(m, lo, hi, edge);
 }
 
+/* ---- entries other than ranges ---- */
+
+/* Run the mark procedure of descriptor d on start. */
+static void call_proc(marker *m, uintptr_t start, uintptr_t d) {
+    mhi_gc_mark_proc proc =
+        atomic_load_explicit(&procs[(d >> MHI_GC_DS_TAG_BITS) & (MHI_GC_MAX_PROCS - 1)],
+                             memory_order_acquire);
+    if (!proc) return;
+    if (!m->scratch) {
+        m->scratch = mhi_os_alloc(SCRATCH * sizeof *m->scratch, &stack_sys);
+        if (!m->scratch) {
+            atomic_store_explicit(&overflowed, true, memory_order_relaxed); /* (the rescan retries) */
+            return;
+        }
+    }
+    mhi_gc_mse *base = m->scratch, *lim = base + SCRATCH;
+    marker *was = cur_marker;
+    cur_marker = m;
+    mhi_gc_mse *top = proc((uintptr_t *)start, base, lim, d >> (MHI_GC_DS_TAG_BITS + MHI_GC_LOG_MAX_PROCS));
+    cur_marker = was;
+    if (top < base || top >= lim)
+        mhi_fatal_at("a mark procedure returned a stack pointer outside its stack", (void *)top);
+    for (mhi_gc_mse *e = base + 1; e <= top; e++)
+        if (e->descr) push(m, e->start, e->descr);
+}
+
+/* An entry whose descriptor is not a LENGTH (d's tag is not 0). */
+__attribute__((no_sanitize("address", "thread"), noinline)) static void
+mark_descr(marker *m, uintptr_t start, uintptr_t d) {
+    for (int depth = 0; depth < 4; depth++) {
+        switch (d & MHI_GC_DS_TAGS) {
+        case MHI_GC_DS_LENGTH:
+            if (d) push(m, start, d);
+            return;
+        case MHI_GC_DS_BITMAP:
+            start &= ~(uintptr_t)7;
+            for (uintptr_t bits = d & ~(uintptr_t)MHI_GC_DS_TAGS, p = start; bits; bits <<= 1, p += 8)
+                if ((intptr_t)bits < 0) (void)mark_word(m, *(const uintptr_t *)p);
+            return;
+        case MHI_GC_DS_PROC:
+            call_proc(m, start, d);
+            return;
+        default: /* PER_OBJECT */
+            if ((intptr_t)d >= 0) {
+                d = *(const uintptr_t *)(start + (d & ~(uintptr_t)MHI_GC_DS_TAGS));
+            } else {
+                /* (0: an object not yet given its type) */
+                uintptr_t type = *(const uintptr_t *)start;
+                if (!type) return;
+                d = *(const uintptr_t *)(type - (uintptr_t)((intptr_t)d + MHI_GC_INDIR_BIAS -
+                                                            MHI_GC_DS_PER_OBJECT));
+            }
+            if (!d) return;
+        }
+    }
+}
+
 /* Scan everything on m's stack, giving work to the pool when a marker
  * waits for it.  Ranges pass through a small queue between the stack and
  * the scan, their first line prefetched as they enter it, so each load
  * has PREFETCH_DEPTH scans' time to arrive (the stack alone would scan an
- * object right after finding it). */
+ * object right after finding it).  Other entries are marked as they are
+ * popped. */
 #define PREFETCH_DEPTH 8
 __attribute__((no_sanitize("address", "thread"), noinline)) static void drain(marker *m) {
     range q[PREFETCH_DEPTH];
     unsigned head = 0, n = 0;
     for (;;) {
         while (n < PREFETCH_DEPTH && m->len) {
-            range r = m->st[--m->len];
-            uintptr_t lo = r.lo & ~(uintptr_t)1;
-            if (r.hi - lo > MARK_CHUNK) {
-                push(m, (lo + MARK_CHUNK) | (r.lo & 1), r.hi);
-                r.hi = lo + MARK_CHUNK;
+            mhi_gc_mse e = m->st[--m->len];
+            if (MHI_UNLIKELY(e.descr & MHI_GC_DS_TAGS)) {
+                mark_descr(m, e.start, e.descr);
+                continue;
+            }
+            uintptr_t lo = e.start & ~(uintptr_t)1, len = e.descr;
+            if (len > MARK_CHUNK) {
+                push(m, e.start + MARK_CHUNK, len - MARK_CHUNK);
+                len = MARK_CHUNK;
             }
             __builtin_prefetch((const void *)lo);
-            q[(head + n++) % PREFETCH_DEPTH] = r;
+            q[(head + n++) % PREFETCH_DEPTH] = (range){e.start, lo + len};
         }
         if (!n) return;
         range r = q[head];
@@ -335,8 +433,7 @@ static void rescan_span(mhi_span *s, void *ctx) {
     size_t size = mhi_gc_elem_size(s);
     for (uint32_t i = 0; i < s->nelems; i++)
         if (mhi_gc_marks(s)[i >> 6] >> (i & 63) & 1) {
-            uintptr_t o = s->base + (uintptr_t)i * size;
-            push(m, o, o + size);
+            push_object(m, s, s->base + (uintptr_t)i * size, size);
             if (m->len > 64) drain(m);
         }
 }
@@ -404,6 +501,48 @@ void mhi_gc_mark_settle(void) {
         mhi_gc_each_span_locked(rescan_span, m);
         drain(m);
     }
+}
+
+/* ---- for mark procedures ---- */
+
+int mhi_gc_proc_new(mhi_gc_mark_proc proc) {
+    int i = atomic_fetch_add(&nprocs, 1);
+    if (i >= MHI_GC_MAX_PROCS) {
+        atomic_store(&nprocs, MHI_GC_MAX_PROCS);
+        return -1;
+    }
+    atomic_store_explicit(&procs[i], proc, memory_order_release);
+    return i;
+}
+
+bool mhi_gc_mark_push_range(uintptr_t lo, uintptr_t hi) {
+    marker *m = cur_marker;
+    if (!m) return false;
+    lo = (lo + 7) & ~(uintptr_t)7;
+    hi &= ~(uintptr_t)7;
+    if (hi > lo) push(m, lo, hi - lo);
+    return true;
+}
+
+_Atomic(void (*)(void)) mhi_gc_other_roots;
+
+bool mhi_gc_marking(void) { return cur_marker != NULL; }
+
+bool mhi_gc_mark_push(uintptr_t w) {
+    marker *m = cur_marker;
+    if (!m) return false;
+    (void)mark_word(m, w);
+    return true;
+}
+
+mhi_gc_mse *mhi_gc_mark_overflow(mhi_gc_mse *msp) {
+    marker *m = cur_marker;
+    if (!m || !m->scratch) return NULL; /* (the other-roots hook has no scratch stack) */
+    mhi_gc_mse *base = m->scratch;
+    if (msp > base + SCRATCH) msp = base + SCRATCH;
+    for (mhi_gc_mse *e = base + 1; e < msp; e++)
+        if (e->descr) push(m, e->start, e->descr);
+    return base + 1;
 }
 
 uint64_t mhi_gc_mark_extra(void) {
@@ -491,6 +630,13 @@ uint64_t mhi_gc_mark_locked(const uintptr_t (*data)[2], size_t ndata, uint64_t *
     uncoll_ctx uc = {m, 0};
     mhi_gc_each_span_locked(scan_uncollectable, &uc);
     rb += uc.bytes;
+    void (*other)(void) = atomic_load(&mhi_gc_other_roots);
+    if (other) {
+        cur_marker = m;
+        other();
+        cur_marker = NULL;
+        drain(m);
+    }
     mark_loop(m);
     if (parallel) {
         uint32_t busy;
