@@ -80,7 +80,8 @@ enum {
 
 typedef struct mhi_special mhi_special;
 struct mhi_special {
-    mhi_special *next; /* on its span's list, or on the queue */
+    mhi_special *next;   /* on its span's list, or on the queue */
+    mhi_special **pprev; /* on a span's list: the link to it (O(1) removal) */
     mhi_span *span;    /* the span it is on */
     size_t offset;     /* of the object in its span */
     uint8_t kind;
@@ -212,12 +213,26 @@ static void clear_ref(mhi_special *x) {
     else if (x->kind == SP_WEAK) __atomic_store_n((void **)x->fn, NULL, __ATOMIC_RELAXED);
 }
 
+/* Put x on a list at *p; take *p off its list. */
+static void put(mhi_special **p, mhi_special *x) {
+    x->next = *p;
+    x->pprev = p;
+    if (*p) (*p)->pprev = &x->next;
+    *p = x;
+}
+static mhi_special *take(mhi_special **p) {
+    mhi_special *x = *p;
+    *p = x->next;
+    if (x->next) x->next->pprev = p;
+    x->next = NULL;
+    x->pprev = NULL;
+    return x;
+}
+
 /* Take *p off s's list (a link out of the index too), keeping it; a link
  * or home leaves its partner an orphan. */
 static mhi_special *detach(mhi_span *s, mhi_special **p) {
-    mhi_special *x = *p;
-    *p = x->next;
-    x->next = NULL;
+    mhi_special *x = take(p);
     if (is_link(x->kind)) {
         links_live--;
         ht_del(rec_key(x));
@@ -235,11 +250,7 @@ static void unlink_special(mhi_span *s, mhi_special **p) {
 }
 
 /* The link to rec on its span's list. */
-static mhi_special **link_to(mhi_special *rec) {
-    mhi_special **p = &rec->span->specials;
-    while (*p != rec) p = &(*p)->next;
-    return p;
-}
+static mhi_special **link_to(mhi_special *rec) { return rec->pprev; }
 
 /* Remove a link and its home (not while walking either's list). */
 static void drop_link(mhi_special *rec) {
@@ -266,8 +277,7 @@ static void drop_homes(mhi_special *h) {
 static void attach(mhi_special *x) {
     mhi_special **p;
     (void)find(x->span, x->offset, x->kind, &p);
-    x->next = *p;
-    *p = x;
+    put(p, x);
     special_bit(x->span, true);
 }
 
@@ -280,8 +290,8 @@ static mhi_special *insert(mhi_span *s, mhi_special **p, size_t off, int kind, i
         errno = ENOMEM;
         return NULL;
     }
-    *x = (mhi_special){*p, s, off, (uint8_t)kind, (uint8_t)mode, fn, data, NULL};
-    *p = x;
+    *x = (mhi_special){NULL, NULL, s, off, (uint8_t)kind, (uint8_t)mode, fn, data, NULL};
+    put(p, x);
     special_bit(s, true);
     return x;
 }
@@ -355,16 +365,15 @@ static bool make_home(mhi_special *rec, void **link, mhi_special **home) {
     *home = NULL;
     if (!cs) return true;
     mhi_special **hp;
-    (void)find(cs, coff, SP_HOME + 1, &hp); /* (after this offset's homes) */
+    (void)find(cs, coff, SP_HOME, &hp); /* (before this offset's other homes) */
     *home = insert(cs, hp, coff, SP_HOME, 0, (void *)link, rec);
     return *home != NULL;
 }
 
 /* Move rec (a link, on a list) to the object at off of s. */
 static void move_record(mhi_special *rec, mhi_span *s, size_t off) {
-    mhi_special **p = link_to(rec);
     mhi_span *was = rec->span;
-    *p = rec->next;
+    (void)take(link_to(rec));
     if (!was->specials) special_bit(was, false);
     rec->span = s;
     rec->offset = off;
@@ -698,7 +707,7 @@ static void phase(mhi_span *s, void *arg) {
                     unlink_special(s, p); /* an orphan */
                     continue;
                 }
-                *p = x->next; /* (its link goes after this walk of s) */
+                (void)take(p); /* (its link goes after this walk of s) */
                 x->next = gone;
                 gone = x;
                 continue;
@@ -794,7 +803,7 @@ void mhi_gc_sweep_specials_locked(mhi_span *s, const uint64_t *live) {
         uint32_t i = (uint32_t)(x->offset / size);
         if (!(live[i >> 6] >> (i & 63) & 1)) {
             if (x->kind == SP_HOME && x->data) {
-                *p = x->next;
+                (void)take(p);
                 x->next = gone;
                 gone = x;
                 continue;
@@ -818,7 +827,7 @@ void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all) {
         mhi_special *x = *p;
         if (all || x->offset / size == off / size) { /* (weak handles: interior offsets) */
             if (x->kind == SP_HOME && x->data) {
-                *p = x->next;
+                (void)take(p);
                 x->next = gone;
                 gone = x;
                 continue;
@@ -966,8 +975,9 @@ size_t mhi_gc_verify_specials_locked(mhi_span *s) {
         MHI_VERIFY(&errors, x->offset < s->nelems * mhi_gc_elem_size(s) &&
                                 (x->offset > prev || (x->offset == prev && x->kind >= pk)),
                    "gc span %p: special at %zu out of order", (void *)s->base, x->offset);
-        MHI_VERIFY(&errors, x->span == s, "gc span %p: special at %zu names another span",
-                   (void *)s->base, x->offset);
+        MHI_VERIFY(&errors, x->span == s && *x->pprev == x,
+                   "gc span %p: special at %zu names another span or place", (void *)s->base,
+                   x->offset);
         if ((is_link(x->kind) || x->kind == SP_HOME) && x->data)
             MHI_VERIFY(&errors, ((mhi_special *)x->data)->data == x && ((mhi_special *)x->data)->fn == x->fn,
                        "gc span %p: link %p and its home disagree", (void *)s->base, x->fn);
