@@ -251,7 +251,7 @@ static void bad_long(uintptr_t obj) {
     static void *slot;
     (void)GC_register_long_link(&slot, (void *)obj);
 }
-static void bad_move(uintptr_t link) { (void)GC_move_long_link(NULL, (void **)link); }
+static void bad_move(uintptr_t link) { (void)GC_move_long_link(weak_box, (void **)link); }
 static void bad_self(uintptr_t link) { (void)GC_register_disappearing_link((void **)link); }
 
 static void test_misuse(void) {
@@ -263,7 +263,7 @@ static void test_misuse(void) {
     static int not_heap;
     child_expect_abort("long link to static", bad_long, (uintptr_t)&not_heap, "GC_register_long_link",
                        (uintptr_t)&not_heap);
-    child_expect_abort("move to NULL", bad_move, 0, "GC_move_long_link", 0);
+    child_expect_abort("move to unaligned", bad_move, odd, "GC_move_long_link", odd);
     static void *outside;
     child_expect_abort("own object outside", bad_self, (uintptr_t)&outside, "GC_register_disappearing_link",
                        (uintptr_t)&outside);
