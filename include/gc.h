@@ -72,18 +72,30 @@
  *
  *   - Finalizers run on mheap's finalizer thread unless
  *     GC_set_finalize_on_demand(1) (bdwgc runs them in allocating threads);
- *     with it, as in bdwgc, the program calls GC_invoke_finalizers.
+ *     with it, as in bdwgc, the program calls GC_invoke_finalizers.  The
+ *     await procedure and the toggle-reference function run after and
+ *     before the collector's pause, on the collecting thread, collections
+ *     held off (bdwgc: with its lock held).
+ *   - A finalization cycle is not reported through the warn procedure
+ *     each collection (bdwgc: "Finalization cycle involving ..."): with the
+ *     option verbose, the first one found is said once on stderr.
+ *   - With GC_java_finalization 0, what a no-order object reaches is still
+ *     kept until its finalizer has run (bdwgc frees it, and the finalizer
+ *     may read freed memory); only unreachable finalizers change (they act
+ *     as ordered ones, as in bdwgc).
+ *   - A link whose own location is in an object freed explicitly (GC_free)
+ *     is dropped (bdwgc: unsafe; it may later write into reused memory).
+ *   - GC_set_interrupt_finalizers is bdwgc 8.3's, declared here too.
  *   - Kinds, mark procedures and typed objects (gc/gc_mark.h,
  *     gc/gc_typed.h): allocation of a made kind (typed objects included)
  *     takes the GC lock each time; mark procedures run in the pause on
  *     any marker thread.  Those headers list what else differs.
  *   - GC_dump() prints mheap's statistics (mh_stats_print) on standard
- *     output; GC_set_java_finalization only records its setting.
+ *     output.
  *
- * Not declared yet: GC_register_finalizer_unreachable,
- * GC_set_await_finalize_proc, GC_set_allocd_bytes_per_finalizer, toggle
- * references, GC_reachable_here; bdwgc's gc_inline.h (its
- * GC_generic_malloc_many and GC_malloc_kind are in gc/gc_mark.h).
+ * Not declared yet: GC_set_allocd_bytes_per_finalizer, GC_finalize_all
+ * (javaxfc.h); bdwgc's gc_inline.h (its GC_generic_malloc_many and
+ * GC_malloc_kind are in gc/gc_mark.h).
  *
  * Not declared (not supported): GC_memalign, GC_posix_memalign,
  * GC_try_to_collect and the stop functions, GC_get_prof_stats,
@@ -95,7 +107,8 @@
  * (GC_same_obj, GC_pre_incr, GC_PTR_ADD, GC_PTR_STORE, ...),
  * GC_set_stackbottom and alternate stacks, GC_stop_world_external,
  * GC_set_handle_fork and GC_atfork_* (fork is always handled), GC_deinit,
- * stubborn objects, the deprecated variables (GC_gc_no, GC_dont_gc, ...),
+ * stubborn objects, the deprecated variables but the three of
+ * finalization (GC_gc_no, GC_dont_gc, ...),
  * GC_set_max_retries, GC_set_full_freq, GC_set_abort_func,
  * GC_set_log_fd, GC_wcsdup, and the configuration macros GC_DONT_EXPAND,
  * GC_FORCE_UNMAP_ON_GCOLLECT, GC_MAX_RETRIES, GC_FULL_FREQ,
@@ -148,7 +161,7 @@
 #error "mheap's gc.h: GC_FULL_FREQ (GC_set_full_freq) is not supported (no generational mode)"
 #endif
 #ifdef GC_ALLOCD_BYTES_PER_FINALIZER
-#error "mheap's gc.h: GC_ALLOCD_BYTES_PER_FINALIZER is not supported yet (no finalizers)"
+#error "mheap's gc.h: GC_ALLOCD_BYTES_PER_FINALIZER is not supported yet (finalizers run on mheap's finalizer thread)"
 #endif
 
 #include <stddef.h>
@@ -443,28 +456,71 @@ GC_API int GC_CALL GC_get_java_finalization(void);
 /* ---- finalization and links (mheap_gc.h's, with bdwgc's names) ----------------- */
 
 typedef void(GC_CALLBACK *GC_finalization_proc)(void * /* obj */, void * /* client_data */);
-/* obj: the start of a collectable object.  fn NULL removes its finalizer;
- * *ofn, *ocd (when not NULL) get the one it replaced. */
+/* obj: the start of a collectable object (anything else is ignored, and
+ * *ofn, *ocd get NULL).  fn NULL removes its finalizer; *ofn, *ocd (when
+ * not NULL) get the one it replaced. */
 GC_API void GC_CALL GC_register_finalizer(void * /* obj */, GC_finalization_proc /* fn */,
                                           void * /* cd */, GC_finalization_proc * /* ofn */,
                                           void ** /* ocd */) GC_ATTR_NONNULL(1);
+GC_API void GC_CALL GC_debug_register_finalizer(void *, GC_finalization_proc, void *,
+                                                GC_finalization_proc *, void **) GC_ATTR_NONNULL(1);
 GC_API void GC_CALL GC_register_finalizer_ignore_self(void *, GC_finalization_proc, void *,
                                                       GC_finalization_proc *, void **)
+    GC_ATTR_NONNULL(1);
+GC_API void GC_CALL GC_debug_register_finalizer_ignore_self(void *, GC_finalization_proc, void *,
+                                                            GC_finalization_proc *, void **)
     GC_ATTR_NONNULL(1);
 GC_API void GC_CALL GC_register_finalizer_no_order(void *, GC_finalization_proc, void *,
                                                    GC_finalization_proc *, void **)
     GC_ATTR_NONNULL(1);
-/* Run the ready finalizers; returns how many ran. */
+GC_API void GC_CALL GC_debug_register_finalizer_no_order(void *, GC_finalization_proc, void *,
+                                                         GC_finalization_proc *, void **)
+    GC_ATTR_NONNULL(1);
+/* Not run while another object ready for finalization reaches obj (see
+ * GC_java_finalization, which it needs). */
+GC_API void GC_CALL GC_register_finalizer_unreachable(void *, GC_finalization_proc, void *,
+                                                      GC_finalization_proc *, void **)
+    GC_ATTR_NONNULL(1);
+GC_API void GC_CALL GC_debug_register_finalizer_unreachable(void *, GC_finalization_proc, void *,
+                                                            GC_finalization_proc *, void **)
+    GC_ATTR_NONNULL(1);
+/* Run the ready finalizers (at most the interrupt count, if not 0);
+ * returns how many ran. */
 GC_API int GC_CALL GC_invoke_finalizers(void);
 GC_API int GC_CALL GC_should_invoke_finalizers(void);
+/* (bdwgc 8.3's) */
+GC_API void GC_CALL GC_set_interrupt_finalizers(unsigned);
+GC_API unsigned GC_CALL GC_get_interrupt_finalizers(void);
+/* The switches are these variables, which a program may also write
+ * (unsynchronised, as in bdwgc); each is read where it decides.
+ * GC_finalize_on_demand (0): finalizers run only in GC_invoke_finalizers,
+ * and the notifier is called after each collection that ends with some
+ * ready.  GC_java_finalization (1, as Debian builds bdwgc): what no-order
+ * objects reach is marked after the ready ones are chosen, and unreachable
+ * finalizers work (with 0 they act as ordered ones). */
+GC_API GC_ATTR_DEPRECATED int GC_finalize_on_demand;
+GC_API GC_ATTR_DEPRECATED int GC_java_finalization;
 GC_API void GC_CALL GC_set_finalize_on_demand(int);
 GC_API int GC_CALL GC_get_finalize_on_demand(void);
+GC_API void GC_CALL GC_set_java_finalization(int);
+GC_API int GC_CALL GC_get_java_finalization(void);
 typedef void(GC_CALLBACK *GC_finalizer_notifier_proc)(void);
+GC_API GC_ATTR_DEPRECATED GC_finalizer_notifier_proc GC_finalizer_notifier;
 GC_API void GC_CALL GC_set_finalizer_notifier(GC_finalizer_notifier_proc);
 GC_API GC_finalizer_notifier_proc GC_CALL GC_get_finalizer_notifier(void);
+/* Called with each object a collection makes ready, after the pause, by
+ * the collecting thread with collections held off (it must not allocate
+ * or collect); 0: none. */
+typedef void(GC_CALLBACK *GC_await_finalize_proc)(void * /* obj */);
+GC_API void GC_CALL GC_set_await_finalize_proc(GC_await_finalize_proc);
+GC_API GC_await_finalize_proc GC_CALL GC_get_await_finalize_proc(void);
+
 /* Links: GC_SUCCESS, GC_DUPLICATE (registered already: it now belongs to
- * obj) or GC_NO_MEMORY; unregister returns 1 if it was registered; move:
- * GC_SUCCESS, GC_DUPLICATE (new_link taken) or GC_NOT_FOUND. */
+ * obj) or GC_NO_MEMORY; short and long links are apart (one address may
+ * be both); unregister returns 1 if it was registered (as that kind);
+ * move: GC_SUCCESS, GC_DUPLICATE (new_link taken) or GC_NOT_FOUND.  A NULL
+ * or unaligned link, and an obj outside the GC heap, are misuse (an
+ * interior pointer counts for its object). */
 GC_API int GC_CALL GC_register_disappearing_link(void ** /* link */) GC_ATTR_NONNULL(1);
 GC_API int GC_CALL GC_general_register_disappearing_link(void ** /* link */, const void * /* obj */)
     GC_ATTR_NONNULL(1) GC_ATTR_NONNULL(2);
@@ -476,17 +532,49 @@ GC_API int GC_CALL GC_register_long_link(void ** /* link */, const void * /* obj
 GC_API int GC_CALL GC_move_long_link(void **, void **) GC_ATTR_NONNULL(2);
 GC_API int GC_CALL GC_unregister_long_link(void **);
 
+/* Toggle references (mh_gc_toggleref_add): before each collection the
+ * function says, for every object added, whether it is now held strongly,
+ * weakly, or no more.  It runs on the collecting thread with collections
+ * held off.  Without a function, GC_toggleref_add registers nothing and
+ * returns GC_SUCCESS; else GC_SUCCESS or GC_NO_MEMORY (an obj that does
+ * not start a GC object is misuse). */
+typedef enum { GC_TOGGLE_REF_DROP, GC_TOGGLE_REF_STRONG, GC_TOGGLE_REF_WEAK } GC_ToggleRefStatus;
+typedef GC_ToggleRefStatus(GC_CALLBACK *GC_toggleref_func)(void * /* obj */);
+GC_API void GC_CALL GC_set_toggleref_func(GC_toggleref_func);
+GC_API GC_toggleref_func GC_CALL GC_get_toggleref_func(void);
+GC_API int GC_CALL GC_toggleref_add(void * /* obj */, int /* is_strong */) GC_ATTR_NONNULL(1);
+
 /* A pointer kept where the collector does not take it for one. */
 #define GC_HIDE_POINTER(p) (~(GC_word)(p))
 #define GC_REVEAL_POINTER(p) ((void *)GC_HIDE_POINTER(p))
+#ifdef GC_DEBUG
+#define GC_REGISTER_FINALIZER(p, f, d, of, od) GC_debug_register_finalizer(p, f, d, of, od)
+#define GC_REGISTER_FINALIZER_IGNORE_SELF(p, f, d, of, od)                                  \
+    GC_debug_register_finalizer_ignore_self(p, f, d, of, od)
+#define GC_REGISTER_FINALIZER_NO_ORDER(p, f, d, of, od)                                     \
+    GC_debug_register_finalizer_no_order(p, f, d, of, od)
+#define GC_REGISTER_FINALIZER_UNREACHABLE(p, f, d, of, od)                                  \
+    GC_debug_register_finalizer_unreachable(p, f, d, of, od)
+#define GC_GENERAL_REGISTER_DISAPPEARING_LINK(link, obj)                                    \
+    GC_general_register_disappearing_link(link, GC_base((/* no const */ void *)(obj)))
+#define GC_REGISTER_LONG_LINK(link, obj)                                                    \
+    GC_register_long_link(link, GC_base((/* no const */ void *)(obj)))
+#else
 #define GC_REGISTER_FINALIZER(p, f, d, of, od) GC_register_finalizer(p, f, d, of, od)
 #define GC_REGISTER_FINALIZER_IGNORE_SELF(p, f, d, of, od)                                  \
     GC_register_finalizer_ignore_self(p, f, d, of, od)
 #define GC_REGISTER_FINALIZER_NO_ORDER(p, f, d, of, od)                                     \
     GC_register_finalizer_no_order(p, f, d, of, od)
+#define GC_REGISTER_FINALIZER_UNREACHABLE(p, f, d, of, od)                                  \
+    GC_register_finalizer_unreachable(p, f, d, of, od)
 #define GC_GENERAL_REGISTER_DISAPPEARING_LINK(link, obj)                                    \
     GC_general_register_disappearing_link(link, obj)
 #define GC_REGISTER_LONG_LINK(link, obj) GC_register_long_link(link, obj)
+#endif
+
+/* Keep ptr's object reachable up to this point (its finalizer not run
+ * while the program still uses what it releases). */
+#define GC_reachable_here(ptr) __asm__ __volatile__(" " : : "X"(ptr) : "memory")
 
 typedef void *(GC_CALLBACK *GC_fn_type)(void * /* client_data */);
 

@@ -124,18 +124,28 @@ MH_API size_t mh_gc_stats_get(mh_gc_stats_t *out, size_t size);
  * collectable GC object) is found unreachable, outside the collector's
  * pause: on mheap's finalizer thread, or, with mh_gc_set_finalize_on_demand
  * (1), when the program calls mh_gc_run_finalizers (the notifier set with
- * mh_gc_set_finalizer_notifier is called after each cycle that made some
- * ready).  It may allocate, register finalizers, and resurrect obj by
+ * mh_gc_set_finalizer_notifier is called after each cycle that ends with
+ * some ready).  It may allocate, register finalizers, and resurrect obj by
  * storing it somewhere reachable.  Modes, as bdwgc's:
  *   MH_GC_FINALIZE_ORDERED      (bdwgc's default) everything obj reaches
  *                               stays alive until its finalizer has run; if
  *                               A reaches finalizable B, A's runs first and
  *                               B's in a later cycle; a cycle of such
- *                               objects is never finalized;
+ *                               objects is never finalized (with the option
+ *                               verbose, the first one found is reported
+ *                               once, as one line on stderr);
  *   MH_GC_FINALIZE_IGNORE_SELF  the same, but obj's pointers to itself do
  *                               not count;
  *   MH_GC_FINALIZE_NO_ORDER     ready as soon as obj is unreachable, in no
- *                               particular order.
+ *                               particular order (what obj reaches is kept
+ *                               until its finalizer has run);
+ *   MH_GC_FINALIZE_UNREACHABLE  ordered, and moreover not ready while
+ *                               another object ready for finalization (a
+ *                               no-order one) reaches obj: it runs only once
+ *                               no finalizer can bring obj back.  It needs
+ *                               Java-style finalization, bdwgc's
+ *                               GC_java_finalization, on by default; with it
+ *                               off the mode acts as ordered.
  * fn NULL removes obj's finalizer.  *old_fn and *old_data (when not NULL)
  * get the finalizer it replaced.  Returns 0, or -1 with errno EINVAL (obj
  * is not the start of a collectable GC object) or ENOMEM.
@@ -144,29 +154,63 @@ MH_API size_t mh_gc_stats_get(mh_gc_stats_t *out, size_t size);
  * it in pointer-free memory, or disguised) is set to NULL once obj is
  * unreachable, before finalizers are considered; a long link only once obj
  * is gone for good (after finalization, so not if a finalizer keeps it).
- * A link belongs to one object: register returns 0, or 1 if link was
- * registered already (it now belongs to obj), or -1 with errno EINVAL or
- * ENOMEM; mh_gc_unregister_link (by the link's address: *link may be
- * disguised) returns 1 if it was registered.  A link whose own location is
- * in a GC object that dies is dropped without a write.  Freeing obj
- * explicitly clears its links and drops its finalizer (so does realloc
- * when it moves obj). */
-enum { MH_GC_FINALIZE_ORDERED = 0, MH_GC_FINALIZE_IGNORE_SELF = 1, MH_GC_FINALIZE_NO_ORDER = 2 };
+ * Short and long links are apart: one address may be registered as one of
+ * each.  A link belongs to one object: register returns 0, or 1 if link
+ * was registered already as that kind (it now belongs to obj), or -1 with
+ * errno EINVAL or ENOMEM; mh_gc_unregister_link (a short link) and
+ * mh_gc_unregister_long_link find it by the link's address (*link may be
+ * disguised) and return 1 if it was registered.  A link whose own location
+ * is in a GC object that dies or is freed is dropped without a write.
+ * Freeing obj explicitly clears its links and drops its finalizer (so does
+ * realloc when it moves obj). */
+enum {
+    MH_GC_FINALIZE_ORDERED = 0,
+    MH_GC_FINALIZE_IGNORE_SELF = 1,
+    MH_GC_FINALIZE_NO_ORDER = 2,
+    MH_GC_FINALIZE_UNREACHABLE = 3
+};
 typedef void (*mh_gc_finalizer_fn)(void *obj, void *data);
 MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data, int mode,
                                     mh_gc_finalizer_fn *old_fn, void **old_data);
 MH_API int mh_gc_register_disappearing_link(void **link, const void *obj);
 MH_API int mh_gc_register_long_link(void **link, const void *obj);
 MH_API int mh_gc_unregister_link(void **link);
+MH_API int mh_gc_unregister_long_link(void **link);
 /* Move link's registration (a long link's, if long_link) to new_link:
- * 0, 1 if new_link is registered already (nothing moves), -2 if link is
- * not registered as that kind, -1 with errno EINVAL or ENOMEM. */
+ * 0 (new_link == link: 0 if link is registered), 1 if new_link is
+ * registered already as that kind (nothing moves), -2 if link is not
+ * registered as that kind, -1 with errno EINVAL or ENOMEM. */
 MH_API int mh_gc_move_link(void **link, void **new_link, int long_link);
-/* Run the ready finalizers on the calling thread; returns how many ran. */
+/* Run the ready finalizers and cleanups on the calling thread; returns how
+ * many ran.  The _max form runs at most max of them (0: all). */
 MH_API size_t mh_gc_run_finalizers(void);
+MH_API size_t mh_gc_run_finalizers_max(size_t max);
 MH_API size_t mh_gc_finalizers_pending(void);
 MH_API void mh_gc_set_finalize_on_demand(int on);
 MH_API void mh_gc_set_finalizer_notifier(void (*fn)(void));
+/* Called with each object a collection made ready for finalization, by
+ * the collecting thread after the pause and before the object's finalizer
+ * can run, with collections held off: it must not collect, allocate GC
+ * memory, or wait for a thread that does.  NULL: none. */
+typedef void (*mh_gc_await_fn)(void *obj);
+MH_API void mh_gc_set_await_finalize_fn(mh_gc_await_fn fn);
+MH_API mh_gc_await_fn mh_gc_get_await_finalize_fn(void);
+
+/* Toggle references, for runtimes whose objects are also counted by
+ * another system: mh_gc_toggleref_add(obj, strong) holds obj (the start
+ * of a GC object) strongly (as a root) or weakly (dropped once obj is gone
+ * for good, as a long link).  Before each collection, the function set
+ * with mh_gc_set_toggleref_fn is called for every object held, and says
+ * what it is to be now: MH_GC_TOGGLEREF_STRONG, _WEAK, or _DROP (no longer
+ * held); it runs on the collecting thread with collections held off, under
+ * the same rules as the await function.  Without a function nothing is
+ * held: add returns 0 and does nothing.  add returns 0, or -1 with errno
+ * EINVAL (not an object's start) or ENOMEM. */
+enum { MH_GC_TOGGLEREF_DROP = 0, MH_GC_TOGGLEREF_STRONG = 1, MH_GC_TOGGLEREF_WEAK = 2 };
+typedef int (*mh_gc_toggleref_fn)(void *obj);
+MH_API void mh_gc_set_toggleref_fn(mh_gc_toggleref_fn fn);
+MH_API mh_gc_toggleref_fn mh_gc_get_toggleref_fn(void);
+MH_API int mh_gc_toggleref_add(void *obj, int strong);
 
 /* A cleanup, in the manner of Go's runtime.AddCleanup: fn(arg) runs once
  * after obj is unreachable, where finalizers run; it does not keep obj

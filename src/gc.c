@@ -251,6 +251,7 @@ static void gc_collect(bool forced, bool release, bool flush) {
     }
     atomic_store(&G->collecting, 1);
     cycle_begins();
+    mhi_gc_final_cycle_begins();
     mhi_gc_finish_sweep();
     /* Marker threads start here, not in the pause: creating a thread
      * allocates, and may need locks a stopped thread holds. */
@@ -263,10 +264,11 @@ static void gc_collect(bool forced, bool release, bool flush) {
     uint64_t before = c.before, live = c.live, pause = c.pause;
     note_pause(pause);
     __atomic_store_n(&G->cycles, G->cycles + 1, __ATOMIC_RELAXED);
+    mhi_gc_final_cycle_end();
     atomic_store(&G->collecting, 0);
     mhi_unlock(&G->world);
     if (mhi_option(MHI_OPT_gctrace)) trace(before, live, pause);
-    if (c.queued) mhi_gc_finalizers_queued();
+    mhi_gc_finalizers_queued();
     if (release) {
         mhi_gc_finish_sweep();
         (void)mh_release_memory();
@@ -456,6 +458,7 @@ void mhi_gc_stats_fill(mh_stats_t *st) {
     st->gc_freed_bytes = g.freed_bytes;
     st->gc_heap_bytes = g.heap_bytes;
     st->gc_live_bytes = g.live_bytes;
+    st->meta_sys += mhi_gc_final_sys(); /* (special records, the links' index) */
     /* (the histogram's fields follow one another: api.c checks) */
     memcpy((char *)st + offsetof(mh_stats_t, gc_pause_hist_0), g.pause_hist, sizeof g.pause_hist);
 }

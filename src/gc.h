@@ -280,6 +280,10 @@ void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all);
 size_t mhi_gc_verify_specials_locked(mhi_span *s);
 void mhi_gc_finalizers_queued(void); /* after the cycle, no lock */
 void mhi_gc_final_fork_child(void);
+/* At a cycle's start and end, the world running, the world lock held. */
+void mhi_gc_final_cycle_begins(void);
+void mhi_gc_final_cycle_end(void);
+uint64_t mhi_gc_final_sys(void); /* its metadata's bytes from the OS (any lock) */
 
 /* ---- gcworld.c ---- */
 mhi_gc_thread *mhi_gc_thread_get(void);

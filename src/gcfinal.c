@@ -1,6 +1,7 @@
 /* gcfinal.c - the GC heap's specials: per-object records kept on their
- * span (the seed's specials), and on them finalizers and disappearing
- * links (gc.h, mheap_gc.h).
+ * span (the seed's specials), and on them finalizers, disappearing and
+ * long links, cleanups and weak handles (gc.h, mheap_gc.h); and the toggle
+ * references, kept in a table of their own.
  *
  * A span's records form one list sorted by (offset, kind); offsets are
  * full width.  They come from one fixalloc.  On GC spans they are guarded
@@ -9,44 +10,87 @@
  * span with records has its page's bit set in its arena's `special`
  * bitmap, which reclaim checks (such a span is swept, never freed whole).
  *
+ * A link has its record on its object's span, is indexed by its own
+ * address (short and long links apart: one address may hold one of each),
+ * and, when its location lies in a GC object, has a second record, its
+ * "home", on that object's span: the home drops the link when that object
+ * is freed or dies, so a link never writes into memory that was reused.
+ * A link and its home point at each other; removing one leaves the other
+ * an orphan that the next pause (or the next removal) frees.
+ *
  * Finalization, in the pause after the mark (bdwgc's order):
- *   1. short links to unmarked objects are cleared;
- *   2. every unmarked object with an ordered finalizer has its contents
- *      marked, not itself (ignore-self: pointers to itself are skipped;
- *      no-order: nothing);
- *   3. the finalizable objects still unmarked are ready: their finalizer
- *      records move to the queue, and they are marked with everything
- *      they reach, to live until their finalizer has run;
- *   4. long links to objects still unmarked are cleared.
+ *   0. roots: the queued objects, finalizers' and cleanups' arguments,
+ *      weak handles, objects with a strong toggle reference;
+ *   1. short links and weak handles of unmarked objects are cleared;
+ *   2. every unmarked object with an ordered, ignore-self or unreachable
+ *      finalizer has its contents marked, not itself (ignore-self:
+ *      pointers to itself are skipped; no-order: nothing); one that is
+ *      marked afterwards is on a cycle, and is reported once;
+ *   3. the finalizable objects still unmarked are ready: their records
+ *      move to the queue, and they are marked with everything they reach,
+ *      to live until their finalizer has run; but with Java-style
+ *      finalization (bdwgc's GC_java_finalization, on by default) an
+ *      object with an unreachable finalizer is marked last, and goes back
+ *      to its span unfinalized if another ready object reached it;
+ *   4. long links to objects still unmarked are cleared, their cleanups
+ *      queued, links whose own location dies are dropped, and weak toggle
+ *      references to unmarked objects are cleared.
  * An object that a finalizable object reaches is thus kept until that
  * finalizer has run, and a cycle of ordered finalizable objects is never
  * finalized (each keeps the next).  Queued objects are roots until their
  * finalizer runs: on the finalizer thread (started after the first cycle
  * that queues one, registered, so finalizers may allocate and resurrect),
  * or, on demand, when the program calls mh_gc_run_finalizers (told by the
- * notifier). */
+ * notifier).  With an await function set, the objects a pause made ready
+ * wait off the queue until it has been called for each, after the pause.
+ *
+ * bdwgc's switches (GC_finalize_on_demand, GC_java_finalization,
+ * GC_finalizer_notifier) are variables a program may write: they are
+ * defined in gc_boehm_final.c, are the storage of the mh_gc_ setters too,
+ * and are read here each time they decide something (a binary linked
+ * against libgc has its own copy of them, which libmheap.so, preloaded
+ * beneath it, must read). */
 #include <errno.h>
 
 #include "gc.h"
 
+#include "options.h"
 #include "pageheap.h"
 #include "print.h"
 
 #define G (&mhi_gc_)
 
+/* bdwgc's switches (gc_boehm_final.c): plain variables a program may
+ * write, read with relaxed atomic loads. */
+extern int GC_finalize_on_demand;
+extern int GC_java_finalization;
+extern void (*GC_finalizer_notifier)(void);
+#define SWITCH_GET(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define SWITCH_SET(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
+
 /* (sorted within an offset by kind) */
-enum { SP_FINALIZER = 1, SP_LINK = 2, SP_LONG_LINK = 3, SP_CLEANUP = 4, SP_WEAK = 5 };
+enum {
+    SP_FINALIZER = 1,
+    SP_LINK = 2,
+    SP_LONG_LINK = 3,
+    SP_CLEANUP = 4,
+    SP_WEAK = 5,
+    SP_HOME = 6, /* a link whose location is in this object */
+};
 
 typedef struct mhi_special mhi_special;
 struct mhi_special {
-    mhi_special *next; /* on its span's list, or on the queue */
+    mhi_special *next;   /* on its span's list, or on the queue */
+    mhi_special **pprev; /* on a span's list: the link to it (O(1) removal) */
     mhi_span *span;    /* the span it is on */
     size_t offset;     /* of the object in its span */
     uint8_t kind;
     uint8_t mode; /* finalizers: MH_GC_FINALIZE_* */
-    void *fn;     /* finalizer, cleanup: the function; link: the link's
-                   * address; weak: the handle (a pointer-free GC object) */
-    void *data;   /* finalizer, cleanup: the argument (a root) */
+    void *fn;     /* finalizer, cleanup: the function; link, home: the
+                   * link's address; weak: the handle (a pointer-free GC
+                   * object) */
+    void *data;   /* finalizer, cleanup: the argument (a root); link: its
+                   * home or NULL; home: its link or NULL (an orphan) */
     void *obj;    /* queued: the object (NULL for a cleanup) */
 };
 
@@ -56,11 +100,15 @@ static mhi_fixalloc special_alloc; /* (GC lock) */
 static _Atomic uint64_t special_sys;
 static bool special_inited;
 static mhi_special *queue_head, **queue_tail = &queue_head;
-static _Atomic uint64_t queue_len;
-static _Atomic int on_demand;
-static void (*_Atomic notifier)(void);
-static uint64_t links_live; /* registered links (GC lock) */
-static uint64_t kind_live[SP_WEAK + 1]; /* records on spans, by kind (GC lock) */
+static _Atomic uint64_t queue_len; /* on the queue and awaiting */
+/* Made ready by the last pause, waiting for the await function (GC lock;
+ * the world lock holds collections off until they are on the queue). */
+static mhi_special *await_head;
+static void (*_Atomic await_fn)(void *obj);
+static uint64_t links_live;      /* registered links (GC lock) */
+static bool any_unreachable;     /* an unreachable finalizer was registered */
+static void *cycle_found;        /* a finalization cycle, for the report */
+static bool cycle_reported;      /* (world lock) */
 
 static void special_init_locked(void) {
     if (special_inited) return;
@@ -92,24 +140,30 @@ static mhi_special *find(mhi_span *s, size_t off, int k, mhi_special ***pp) {
 
 static bool is_link(int kind) { return kind == SP_LINK || kind == SP_LONG_LINK; }
 
-/* ---- the links' index: link address -> its record (GC lock) ----
+/* ---- the links' index: link address and kind -> its record (GC lock) ----
  * Open addressing, linear probing; memory from the OS (link addresses
- * are not roots).  A link belongs to one object at a time. */
+ * are not roots).  The key is the link's address, with bit 2 set for a
+ * long link (links are word-aligned). */
 typedef struct {
-    uintptr_t link; /* 0: empty, 1: deleted */
+    uintptr_t key; /* 0: empty, 1: deleted */
     mhi_special *rec;
 } link_slot;
 static link_slot *ht;
 static size_t ht_cap, ht_used, ht_dead;
 static _Atomic uint64_t ht_sys;
 
-static size_t ht_hash(uintptr_t k) { return (size_t)((k >> 3) * 0x9e3779b97f4a7c15ULL >> 17); }
+static uintptr_t link_key(void **link, int kind) {
+    return (uintptr_t)link | (kind == SP_LONG_LINK ? 4 : 0);
+}
+static uintptr_t rec_key(const mhi_special *x) { return link_key(x->fn, x->kind); }
 
-static link_slot *ht_find(uintptr_t link) {
+static size_t ht_hash(uintptr_t k) { return (size_t)((k >> 2) * 0x9e3779b97f4a7c15ULL >> 17); }
+
+static link_slot *ht_find(uintptr_t key) {
     if (!ht_cap) return NULL;
-    for (size_t i = ht_hash(link) & (ht_cap - 1);; i = (i + 1) & (ht_cap - 1)) {
-        if (ht[i].link == link) return &ht[i];
-        if (ht[i].link == 0) return NULL;
+    for (size_t i = ht_hash(key) & (ht_cap - 1);; i = (i + 1) & (ht_cap - 1)) {
+        if (ht[i].key == key) return &ht[i];
+        if (ht[i].key == 0) return NULL;
     }
 }
 
@@ -119,9 +173,9 @@ static bool ht_grow(void) {
     link_slot *n = mhi_os_alloc(cap * sizeof *n, &ht_sys);
     if (!n) return false;
     for (size_t i = 0; i < ht_cap; i++)
-        if (ht[i].link > 1)
-            for (size_t j = ht_hash(ht[i].link) & (cap - 1);; j = (j + 1) & (cap - 1))
-                if (!n[j].link) {
+        if (ht[i].key > 1)
+            for (size_t j = ht_hash(ht[i].key) & (cap - 1);; j = (j + 1) & (cap - 1))
+                if (!n[j].key) {
                     n[j] = ht[i];
                     break;
                 }
@@ -132,21 +186,22 @@ static bool ht_grow(void) {
     return true;
 }
 
-static bool ht_put(uintptr_t link, mhi_special *rec) {
+/* (key must not be in the table; may grow it, moving every slot) */
+static bool ht_put(uintptr_t key, mhi_special *rec) {
     if ((ht_used + ht_dead + 1) * 2 > ht_cap && !ht_grow()) return false;
-    for (size_t i = ht_hash(link) & (ht_cap - 1);; i = (i + 1) & (ht_cap - 1))
-        if (ht[i].link <= 1) {
-            if (ht[i].link == 1) ht_dead--;
-            ht[i] = (link_slot){link, rec};
+    for (size_t i = ht_hash(key) & (ht_cap - 1);; i = (i + 1) & (ht_cap - 1))
+        if (ht[i].key <= 1) {
+            if (ht[i].key == 1) ht_dead--;
+            ht[i] = (link_slot){key, rec};
             ht_used++;
             return true;
         }
 }
 
-static void ht_del(uintptr_t link) {
-    link_slot *e = ht_find(link);
+static void ht_del(uintptr_t key) {
+    link_slot *e = ht_find(key);
     if (!e) return;
-    e->link = 1;
+    e->key = 1;
     e->rec = NULL;
     ht_used--;
     ht_dead++;
@@ -158,15 +213,33 @@ static void clear_ref(mhi_special *x) {
     else if (x->kind == SP_WEAK) __atomic_store_n((void **)x->fn, NULL, __ATOMIC_RELAXED);
 }
 
-/* Take *p off s's list (and a link out of the index), keeping it. */
-static mhi_special *detach(mhi_span *s, mhi_special **p) {
+/* Put x on a list at *p; take *p off its list. */
+static void put(mhi_special **p, mhi_special *x) {
+    x->next = *p;
+    x->pprev = p;
+    if (*p) (*p)->pprev = &x->next;
+    *p = x;
+}
+static mhi_special *take(mhi_special **p) {
     mhi_special *x = *p;
     *p = x->next;
+    if (x->next) x->next->pprev = p;
     x->next = NULL;
-    kind_live[x->kind]--;
+    x->pprev = NULL;
+    return x;
+}
+
+/* Take *p off s's list (a link out of the index too), keeping it; a link
+ * or home leaves its partner an orphan. */
+static mhi_special *detach(mhi_span *s, mhi_special **p) {
+    mhi_special *x = take(p);
     if (is_link(x->kind)) {
         links_live--;
-        ht_del((uintptr_t)x->fn);
+        ht_del(rec_key(x));
+    }
+    if ((is_link(x->kind) || x->kind == SP_HOME) && x->data) {
+        ((mhi_special *)x->data)->data = NULL;
+        x->data = NULL;
     }
     if (!s->specials) special_bit(s, false);
     return x;
@@ -177,10 +250,35 @@ static void unlink_special(mhi_span *s, mhi_special **p) {
 }
 
 /* The link to rec on its span's list. */
-static mhi_special **link_to(mhi_special *rec) {
-    mhi_special **p = &rec->span->specials;
-    while (*p != rec) p = &(*p)->next;
-    return p;
+static mhi_special **link_to(mhi_special *rec) { return rec->pprev; }
+
+/* Remove a link and its home (not while walking either's list). */
+static void drop_link(mhi_special *rec) {
+    mhi_special *home = rec->data;
+    unlink_special(rec->span, link_to(rec));
+    if (home) unlink_special(home->span, link_to(home));
+}
+
+/* Homes taken off a list while it was walked (chained by next), whose
+ * container is gone: their links go, without a write. */
+static void drop_homes(mhi_special *h) {
+    while (h) {
+        mhi_special *next = h->next, *rec = h->data;
+        if (rec) {
+            rec->data = NULL;
+            unlink_special(rec->span, link_to(rec));
+        }
+        mhi_fixalloc_free(&special_alloc, h);
+        h = next;
+    }
+}
+
+/* Put a record (off every list) back at its place on its span. */
+static void attach(mhi_special *x) {
+    mhi_special **p;
+    (void)find(x->span, x->offset, x->kind, &p);
+    put(p, x);
+    special_bit(x->span, true);
 }
 
 /* A new record on s at *p (its place in the order): NULL with errno
@@ -192,9 +290,8 @@ static mhi_special *insert(mhi_span *s, mhi_special **p, size_t off, int kind, i
         errno = ENOMEM;
         return NULL;
     }
-    *x = (mhi_special){*p, s, off, (uint8_t)kind, (uint8_t)mode, fn, data, NULL};
-    *p = x;
-    kind_live[kind]++;
+    *x = (mhi_special){NULL, NULL, s, off, (uint8_t)kind, (uint8_t)mode, fn, data, NULL};
+    put(p, x);
     special_bit(s, true);
     return x;
 }
@@ -209,11 +306,20 @@ static mhi_span *object_of(const void *p, size_t *off) {
     return (uintptr_t)p == s->base + *off ? s : NULL;
 }
 
+/* The GC span and offset of the allocated object holding p, or NULL. */
+static mhi_span *container_of(const void *p, size_t *off) {
+    mhi_span *s = mhi_gc_span_of(p);
+    long i = s ? mhi_gc_object_index(s, (uintptr_t)p) : -1;
+    if (i < 0) return NULL;
+    *off = (size_t)i * mhi_gc_elem_size(s);
+    return s;
+}
+
 MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data, int mode,
                                     mh_gc_finalizer_fn *old_fn, void **old_data) {
     if (old_fn) *old_fn = NULL;
     if (old_data) *old_data = NULL;
-    if (mode < MH_GC_FINALIZE_ORDERED || mode > MH_GC_FINALIZE_NO_ORDER) {
+    if (mode < MH_GC_FINALIZE_ORDERED || mode > MH_GC_FINALIZE_UNREACHABLE) {
         errno = EINVAL;
         return -1;
     }
@@ -227,6 +333,7 @@ MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data
         return -1;
     }
     special_init_locked();
+    if (fn && mode == MH_GC_FINALIZE_UNREACHABLE) any_unreachable = true;
     mhi_special **p, *x = find(s, off, SP_FINALIZER, &p);
     if (x) {
         if (old_fn) *old_fn = (mh_gc_finalizer_fn)x->fn;
@@ -250,6 +357,29 @@ MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data
     return x ? 0 : -1;
 }
 
+/* A home for rec if its link lies in a GC object (*home NULL if not);
+ * false if memory ran out.  The caller sets rec->data. */
+static bool make_home(mhi_special *rec, void **link, mhi_special **home) {
+    size_t coff;
+    mhi_span *cs = container_of(link, &coff);
+    *home = NULL;
+    if (!cs) return true;
+    mhi_special **hp;
+    (void)find(cs, coff, SP_HOME, &hp); /* (before this offset's other homes) */
+    *home = insert(cs, hp, coff, SP_HOME, 0, (void *)link, rec);
+    return *home != NULL;
+}
+
+/* Move rec (a link, on a list) to the object at off of s. */
+static void move_record(mhi_special *rec, mhi_span *s, size_t off) {
+    mhi_span *was = rec->span;
+    (void)take(link_to(rec));
+    if (!was->specials) special_bit(was, false);
+    rec->span = s;
+    rec->offset = off;
+    attach(rec);
+}
+
 static int register_link(void **link, const void *obj, int kind) {
     if (!link || ((uintptr_t)link & (sizeof(void *) - 1))) {
         errno = EINVAL;
@@ -265,32 +395,37 @@ static int register_link(void **link, const void *obj, int kind) {
         return -1;
     }
     special_init_locked();
-    /* A link registered already (for this object or another) is moved:
-     * it belongs to its last object. */
-    int was = 0;
-    link_slot *e = ht_find((uintptr_t)link);
+    /* A link registered already (for this object or another) now belongs
+     * to obj: its record moves (nothing is allocated). */
+    link_slot *e = ht_find(link_key(link, kind));
     if (e) {
         mhi_special *old = e->rec;
-        if (old->span == s && old->offset == off && old->kind == kind) {
-            mhi_unlock(&G->lock);
-            return 1;
-        }
-        unlink_special(old->span, link_to(old));
-        was = 1;
+        if (old->span != s || old->offset != off) move_record(old, s, off);
+        mhi_unlock(&G->lock);
+        return 1;
     }
     mhi_special **p;
     (void)find(s, off, kind, &p);
     mhi_special *x = insert(s, p, off, kind, 0, (void *)link, NULL);
     if (x) {
         links_live++;
-        if (!ht_put((uintptr_t)link, x)) {
-            unlink_special(s, p); /* (*p is x) */
+        if (!ht_put(link_key(link, kind), x)) {
+            unlink_special(s, p); /* (*p is x; not in the index: ht_del finds nothing) */
             errno = ENOMEM;
             x = NULL;
+        } else {
+            mhi_special *h;
+            if (make_home(x, link, &h)) {
+                x->data = h;
+            } else {
+                drop_link(x);
+                errno = ENOMEM;
+                x = NULL;
+            }
         }
     }
     mhi_unlock(&G->lock);
-    return x ? was : -1;
+    return x ? 0 : -1;
 }
 
 MH_API int mh_gc_register_disappearing_link(void **link, const void *obj) {
@@ -300,43 +435,54 @@ MH_API int mh_gc_register_long_link(void **link, const void *obj) {
     return register_link(link, obj, SP_LONG_LINK);
 }
 
-/* Remove link's record (found by the link's address: its value may be
- * disguised); returns whether it was registered. */
-static int unregister_link(void **link) {
-    if (!link) return 0;
+/* Remove link's record of that kind (found by the link's address: its
+ * value may be disguised); returns whether it was registered. */
+static int unregister_link(void **link, int kind) {
+    if (!link || ((uintptr_t)link & (sizeof(void *) - 1))) return 0;
     mhi_lock(&G->lock);
-    link_slot *e = ht_find((uintptr_t)link);
-    if (e) unlink_special(e->rec->span, link_to(e->rec));
+    link_slot *e = ht_find(link_key(link, kind));
+    if (e) drop_link(e->rec);
     mhi_unlock(&G->lock);
     return e != NULL;
 }
 
-MH_API int mh_gc_unregister_link(void **link) { return unregister_link(link); }
+MH_API int mh_gc_unregister_link(void **link) { return unregister_link(link, SP_LINK); }
+MH_API int mh_gc_unregister_long_link(void **link) { return unregister_link(link, SP_LONG_LINK); }
 
 MH_API int mh_gc_move_link(void **link, void **new_link, int long_link) {
     if (!new_link || ((uintptr_t)new_link & (sizeof(void *) - 1))) {
         errno = EINVAL;
         return -1;
     }
+    int kind = long_link ? SP_LONG_LINK : SP_LINK;
+    if ((uintptr_t)link & (sizeof(void *) - 1)) return -2;
     mhi_lock(&G->lock);
-    link_slot *e = ht_find((uintptr_t)link);
+    link_slot *e = link ? ht_find(link_key(link, kind)) : NULL;
     int r = 0;
-    if (!e || (e->rec->kind == SP_LONG_LINK) != (long_link != 0)) {
+    if (!e) {
         r = -2; /* not registered (as that kind) */
     } else if (new_link != link) {
-        if (ht_find((uintptr_t)new_link)) {
+        mhi_special *rec = e->rec, *old_home = rec->data, *h;
+        if (ht_find(link_key(new_link, kind))) {
             r = 1; /* new_link has an object already */
-        } else {
-            mhi_special *rec = e->rec;
-            ht_del((uintptr_t)link);
-            if (ht_put((uintptr_t)new_link, rec)) {
-                rec->fn = (void *)new_link;
-            } else {
-                (void)ht_put((uintptr_t)link, rec); /* (a slot was just freed) */
-                r = -1;
-                errno = ENOMEM;
+        } else if (!make_home(rec, new_link, &h)) {
+            r = -1;
+        } else if (!ht_put(link_key(new_link, kind), rec)) { /* (e is stale from here) */
+            if (h) {
+                h->data = NULL;
+                unlink_special(h->span, link_to(h));
             }
+            r = -1;
+        } else {
+            ht_del(link_key(link, kind));
+            rec->fn = (void *)new_link;
+            if (old_home) {
+                old_home->data = NULL;
+                unlink_special(old_home->span, link_to(old_home));
+            }
+            rec->data = h;
         }
+        if (r == -1) errno = ENOMEM;
     }
     mhi_unlock(&G->lock);
     return r;
@@ -418,6 +564,66 @@ MH_API void *mh_gc_weak_get(const void *handle) {
     return __atomic_load_n((void *const *)handle, __ATOMIC_RELAXED);
 }
 
+/* ---- toggle references (world lock) ----
+ * A table of objects, each held strongly (a root) or weakly (cleared with
+ * the long links); before each collection the toggle function says what
+ * each is to be now.  Memory from the OS (not scanned). */
+static uintptr_t *tr;          /* object | 1 if weak; 0: cleared */
+static size_t tr_len, tr_cap;
+static _Atomic uint64_t tr_sys;
+static mh_gc_toggleref_fn _Atomic tr_fn;
+
+MH_API void mh_gc_set_toggleref_fn(mh_gc_toggleref_fn fn) { atomic_store(&tr_fn, fn); }
+MH_API mh_gc_toggleref_fn mh_gc_get_toggleref_fn(void) { return atomic_load(&tr_fn); }
+
+MH_API int mh_gc_toggleref_add(void *obj, int strong) {
+    if (!obj || mh_gc_base(obj, NULL) != obj) {
+        errno = EINVAL;
+        return -1;
+    }
+    mh_gc_lock();
+    int r = 0;
+    if (!atomic_load(&tr_fn)) {
+        /* (as bdwgc: without a function, nothing is registered) */
+    } else if (tr_len == tr_cap) {
+        size_t cap = tr_cap ? tr_cap * 2 : 512;
+        uintptr_t *n = mhi_os_alloc(cap * sizeof *n, &tr_sys);
+        if (!n) {
+            errno = ENOMEM;
+            r = -1;
+        } else {
+            if (tr) {
+                memcpy(n, tr, tr_len * sizeof *n);
+                mhi_os_release(tr, tr_cap * sizeof *tr, &tr_sys);
+            }
+            tr = n;
+            tr_cap = cap;
+        }
+    }
+    if (r == 0 && atomic_load(&tr_fn)) tr[tr_len++] = (uintptr_t)obj | (strong ? 0 : 1);
+    mh_gc_unlock();
+    return r;
+}
+
+/* Before a collection (world lock held, the world running): ask the
+ * function about each object; drop the cleared and the freed ones. */
+void mhi_gc_final_cycle_begins(void) {
+    mhi_lock_assert_held(&G->world);
+    mh_gc_toggleref_fn fn = atomic_load(&tr_fn);
+    if (!fn || !tr_len) return;
+    size_t n = 0;
+    for (size_t i = 0; i < tr_len; i++) {
+        void *o = (void *)(tr[i] & ~(uintptr_t)1);
+        if (!o || mh_gc_base(o, NULL) != o) continue; /* (gone, or freed explicitly) */
+        int st = fn(o);
+        if (st == MH_GC_TOGGLEREF_STRONG) tr[n++] = (uintptr_t)o;
+        else if (st == MH_GC_TOGGLEREF_WEAK) tr[n++] = (uintptr_t)o | 1;
+        else if (st != MH_GC_TOGGLEREF_DROP) mhi_fatal("toggle-reference function: status %d for %p", st, o);
+    }
+    if (n < tr_len) memset(tr + n, 0, (tr_len - n) * sizeof *tr);
+    tr_len = n;
+}
+
 /* ---- in the pause ---- */
 
 typedef struct {
@@ -436,7 +642,7 @@ static void clear_links(mhi_span *s, int kind, int kind2) {
         mhi_special *x = *p;
         if ((x->kind == kind || x->kind == kind2) && !marked(s, x->offset)) {
             clear_ref(x);
-            unlink_special(s, p);
+            unlink_special(s, p); /* (its home is left an orphan) */
             continue;
         }
         p = &x->next;
@@ -470,6 +676,8 @@ static void phase(mhi_span *s, void *arg) {
                 uintptr_t o = s->base + x->offset;
                 mhi_gc_mark_contents(o, o + mhi_gc_elem_size(s),
                                      x->mode == MH_GC_FINALIZE_IGNORE_SELF ? o : 0);
+                /* (marked by what it reaches: it is on a cycle) */
+                if (!cycle_found && marked(s, x->offset)) cycle_found = (void *)o;
             }
     } else if (ph == 3) {
         /* (queued here, marked after the whole walk: marking one must not
@@ -485,60 +693,103 @@ static void phase(mhi_span *s, void *arg) {
     } else if (ph == 4) {
         clear_links(s, SP_LONG_LINK, 0);
         /* Cleanups of objects gone for good: queued without their object,
-         * which the sweep frees. */
+         * which the sweep frees.  Links whose own location dies go without
+         * a write (bdwgc's dangling links): the memory is reused. */
+        mhi_special *gone = NULL;
         for (mhi_special **p = &s->specials; *p;) {
             mhi_special *x = *p;
             if (x->kind == SP_CLEANUP && !marked(s, x->offset)) {
                 enqueue(detach(s, p), NULL);
                 continue;
             }
+            if (x->kind == SP_HOME && (!x->data || !marked(s, x->offset))) {
+                if (!x->data) {
+                    unlink_special(s, p); /* an orphan */
+                    continue;
+                }
+                (void)take(p); /* (its link goes after this walk of s) */
+                x->next = gone;
+                gone = x;
+                continue;
+            }
             p = &x->next;
         }
+        if (!s->specials) special_bit(s, false);
+        drop_homes(gone);
     }
 }
 
-/* Links whose own location is in an object that dies in this cycle go,
- * without a write (bdwgc's dangling links): the memory is reused. */
-static void drop_dangling_links(void) {
-    for (size_t i = 0; i < ht_cap; i++) {
-        if (ht[i].link <= 1) continue;
-        uintptr_t l = ht[i].link;
-        mhi_span *s = mhi_gc_span_of((const void *)l);
-        if (!s || s->gc_kind == MHI_GC_UNCOLL) continue;
-        uint32_t k = mhi_span_index(s, (const void *)l);
-        if (k >= s->nelems || !mhi_gc_allocated(s, k)) continue;
-        if (marked(s, (size_t)k * mhi_gc_elem_size(s))) continue;
-        mhi_special *rec = ht[i].rec;
-        unlink_special(rec->span, link_to(rec)); /* (marks slot i deleted) */
+/* The objects just queued (from *newly) live until their finalizers have
+ * run: marked with what they reach.  With Java-style finalization an
+ * object with an unreachable finalizer is left to the last: if another
+ * ready object reached it, it goes back to its span and waits. */
+static void keep_ready(mhi_special **newly) {
+    bool java = SWITCH_GET(GC_java_finalization) != 0;
+    bool hold = java && any_unreachable;
+    for (mhi_special *q = *newly; q; q = q->next)
+        if (!hold || q->mode != MH_GC_FINALIZE_UNREACHABLE) mhi_gc_mark_object(q->obj);
+    mhi_gc_mark_settle();
+    if (!hold) return;
+    mhi_special **p = newly;
+    while (*p) {
+        mhi_special *q = *p;
+        if (q->mode == MH_GC_FINALIZE_UNREACHABLE && marked(q->span, q->offset)) {
+            *p = q->next;
+            atomic_fetch_sub_explicit(&queue_len, 1, memory_order_relaxed);
+            q->obj = NULL;
+            attach(q);
+            continue;
+        }
+        p = &q->next;
     }
+    queue_tail = p;
+    for (mhi_special *q = *newly; q; q = q->next)
+        if (q->mode == MH_GC_FINALIZE_UNREACHABLE) mhi_gc_mark_object(q->obj);
+    mhi_gc_mark_settle();
 }
 
 uint64_t mhi_gc_finalize_locked(void) {
     mhi_lock_assert_held(&G->lock);
-    if (!special_inited) return 0;
+    if (!special_inited && !tr_len) return 0;
     uint64_t before = atomic_load_explicit(&queue_len, memory_order_relaxed);
-    /* The queue's objects and arguments are roots (not run yet). */
+    /* The queue's objects and arguments are roots (not run yet); so are
+     * the objects of strong toggle references. */
     for (mhi_special *q = queue_head; q; q = q->next) {
         if (q->obj) mhi_gc_mark_object(q->obj);
         mhi_gc_mark_word((uintptr_t)q->data);
     }
+    for (mhi_special *q = await_head; q; q = q->next) {
+        mhi_gc_mark_object(q->obj);
+        mhi_gc_mark_word((uintptr_t)q->data);
+    }
+    for (size_t i = 0; i < tr_len; i++)
+        if (tr[i] && !(tr[i] & 1)) mhi_gc_mark_object((void *)tr[i]);
     mhi_special **newly = queue_tail;
-    const uint64_t *n = kind_live;
-    /* (a step no record needs skips its walk over every span) */
-    bool needed[5] = {n[SP_FINALIZER] || n[SP_CLEANUP] || n[SP_WEAK], n[SP_LINK] || n[SP_WEAK],
-                      n[SP_FINALIZER] != 0, n[SP_FINALIZER] != 0,
-                      n[SP_LONG_LINK] || n[SP_CLEANUP]};
-    for (int ph = 0; ph <= 4; ph++) {
-        walk_ctx c = {ph};
-        if (needed[ph]) mhi_gc_each_span_locked(phase, &c);
-        if (ph == 3) {
-            /* What the newly ready objects reach lives until they are
-             * finalized. */
-            for (mhi_special *q = *newly; q; q = q->next) mhi_gc_mark_object(q->obj);
+    if (special_inited)
+        for (int ph = 0; ph <= 4; ph++) {
+            walk_ctx c = {ph};
+            mhi_gc_each_span_locked(phase, &c);
+            /* (marks are complete before the next step reads them) */
+            mhi_gc_mark_settle();
+            if (ph == 3) {
+                keep_ready(newly);
+                /* With an await function, the newly ready wait off the
+                 * queue until it has been called for each. */
+                if (*newly && atomic_load(&await_fn)) {
+                    mhi_special **t = &await_head;
+                    while (*t) t = &(*t)->next;
+                    *t = *newly;
+                    *newly = NULL;
+                    queue_tail = newly;
+                }
+            }
         }
-        /* (marks are complete before the next step reads them) */
-        mhi_gc_mark_settle();
-        if ((ph == 1 || ph == 4) && links_live) drop_dangling_links();
+    /* Weak toggle references to objects gone for good are cleared. */
+    for (size_t i = 0; i < tr_len; i++) {
+        size_t off;
+        mhi_span *s;
+        if ((tr[i] & 1) && (!(s = object_of((void *)(tr[i] & ~(uintptr_t)1), &off)) || !marked(s, off)))
+            tr[i] = 0;
     }
     return atomic_load_explicit(&queue_len, memory_order_relaxed) - before;
 }
@@ -546,30 +797,83 @@ uint64_t mhi_gc_finalize_locked(void) {
 /* Sweeping s: the records of its dead objects go (lock held). */
 void mhi_gc_sweep_specials_locked(mhi_span *s, const uint64_t *live) {
     size_t size = mhi_gc_elem_size(s);
+    mhi_special *gone = NULL;
     for (mhi_special **p = &s->specials; *p;) {
         mhi_special *x = *p;
         uint32_t i = (uint32_t)(x->offset / size);
         if (!(live[i >> 6] >> (i & 63) & 1)) {
+            if (x->kind == SP_HOME && x->data) {
+                (void)take(p);
+                x->next = gone;
+                gone = x;
+                continue;
+            }
             clear_ref(x);
             unlink_special(s, p);
             continue;
         }
         p = &x->next;
     }
+    if (!s->specials) special_bit(s, false);
+    drop_homes(gone);
 }
 
-/* Object off of s is freed explicitly (or s is): its records go. */
+/* Object off of s is freed explicitly (or s is): its records go, and the
+ * links whose location is in it. */
 void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all) {
     size_t size = mhi_gc_elem_size(s);
+    mhi_special *gone = NULL;
     for (mhi_special **p = &s->specials; *p;) {
         mhi_special *x = *p;
         if (all || x->offset / size == off / size) { /* (weak handles: interior offsets) */
+            if (x->kind == SP_HOME && x->data) {
+                (void)take(p);
+                x->next = gone;
+                gone = x;
+                continue;
+            }
             clear_ref(x);
             unlink_special(s, p);
             continue;
         }
         p = &x->next;
     }
+    if (!s->specials) special_bit(s, false);
+    drop_homes(gone);
+}
+
+/* ---- after the pause ---- */
+
+MH_API void mh_gc_set_await_finalize_fn(void (*fn)(void *obj)) { atomic_store(&await_fn, fn); }
+MH_API mh_gc_await_fn mh_gc_get_await_finalize_fn(void) { return atomic_load(&await_fn); }
+
+/* At the end of a collection, the world running, the world lock held (no
+ * other collection starts): the await function is called for each object
+ * the pause made ready, which then joins the queue; a finalization cycle
+ * found is reported, once, with the option verbose. */
+void mhi_gc_final_cycle_end(void) {
+    mhi_lock_assert_held(&G->world);
+    if (cycle_found && !cycle_reported && mhi_option(MHI_OPT_verbose)) {
+        cycle_reported = true;
+        mhi_printf(2, "mheap: finalization cycle involving %p: its finalizers never run\n",
+                   cycle_found);
+    }
+    cycle_found = NULL;
+    mhi_lock(&G->lock);
+    mhi_special *w = await_head;
+    await_head = NULL;
+    mhi_unlock(&G->lock);
+    if (!w) return;
+    void (*fn)(void *) = atomic_load(&await_fn);
+    /* (off every list, reachable from here only: the world lock keeps
+     * collections away until they are on the queue) */
+    mhi_special **last = &w;
+    for (; *last; last = &(*last)->next)
+        if (fn) fn((*last)->obj);
+    mhi_lock(&G->lock);
+    *queue_tail = w;
+    queue_tail = last;
+    mhi_unlock(&G->lock);
 }
 
 /* ---- running finalizers ---- */
@@ -599,19 +903,21 @@ static bool run_one(void) {
     return true;
 }
 
-MH_API size_t mh_gc_run_finalizers(void) {
+MH_API size_t mh_gc_run_finalizers_max(size_t max) {
     (void)mhi_gc_thread_get();
     size_t n = 0;
-    while (run_one()) n++;
+    while ((!max || n < max) && run_one()) n++;
     return n;
 }
+
+MH_API size_t mh_gc_run_finalizers(void) { return mh_gc_run_finalizers_max(0); }
 
 MH_API size_t mh_gc_finalizers_pending(void) {
     return (size_t)atomic_load_explicit(&queue_len, memory_order_relaxed);
 }
 
-MH_API void mh_gc_set_finalize_on_demand(int on) { atomic_store(&on_demand, on != 0); }
-MH_API void mh_gc_set_finalizer_notifier(void (*fn)(void)) { atomic_store(&notifier, fn); }
+MH_API void mh_gc_set_finalize_on_demand(int on) { SWITCH_SET(GC_finalize_on_demand, on != 0); }
+MH_API void mh_gc_set_finalizer_notifier(void (*fn)(void)) { SWITCH_SET(GC_finalizer_notifier, fn); }
 
 static _Atomic uint32_t fin_wake; /* futex word: advanced when work is queued */
 static _Atomic int fin_started;
@@ -626,7 +932,8 @@ static void *finalizer_main(void *arg) {
     mh_gc_register_thread();
     for (;;) {
         uint32_t w = atomic_load_explicit(&fin_wake, memory_order_acquire);
-        while (run_one()) {
+        /* (finalization on demand, switched on meanwhile, stops it) */
+        while (!SWITCH_GET(GC_finalize_on_demand) && run_one()) {
         }
         /* (blocked while it sleeps: it holds no heap pointer) */
         if (atomic_load_explicit(&fin_wake, memory_order_acquire) == w)
@@ -635,11 +942,12 @@ static void *finalizer_main(void *arg) {
     return NULL;
 }
 
-/* After a cycle that queued finalizers (no lock held, the world running). */
+/* After every cycle (no lock held, the world running): with finalizers
+ * ready, the notifier is told (on demand) or the finalizer thread woken. */
 void mhi_gc_finalizers_queued(void) {
     if (!atomic_load_explicit(&queue_len, memory_order_relaxed)) return;
-    void (*n)(void) = atomic_load(&notifier);
-    if (atomic_load(&on_demand)) {
+    if (SWITCH_GET(GC_finalize_on_demand)) {
+        void (*n)(void) = SWITCH_GET(GC_finalizer_notifier);
         if (n) n();
         return;
     }
@@ -652,7 +960,14 @@ void mhi_gc_finalizers_queued(void) {
 
 void mhi_gc_final_fork_child(void) { atomic_store(&fin_started, 0); }
 
-/* For the verifier: records on s sorted, inside s, and links counted. */
+/* The finalization metadata taken from the OS: records, the links'
+ * index, the toggle references (counted in meta_sys). */
+uint64_t mhi_gc_final_sys(void) {
+    return atomic_load(&special_sys) + atomic_load(&ht_sys) + atomic_load(&tr_sys);
+}
+
+/* For the verifier: records on s sorted and inside s; a link and its home
+ * point at each other. */
 size_t mhi_gc_verify_specials_locked(mhi_span *s) {
     size_t errors = 0, prev = 0;
     int pk = 0;
@@ -660,6 +975,12 @@ size_t mhi_gc_verify_specials_locked(mhi_span *s) {
         MHI_VERIFY(&errors, x->offset < s->nelems * mhi_gc_elem_size(s) &&
                                 (x->offset > prev || (x->offset == prev && x->kind >= pk)),
                    "gc span %p: special at %zu out of order", (void *)s->base, x->offset);
+        MHI_VERIFY(&errors, x->span == s && *x->pprev == x,
+                   "gc span %p: special at %zu names another span or place", (void *)s->base,
+                   x->offset);
+        if ((is_link(x->kind) || x->kind == SP_HOME) && x->data)
+            MHI_VERIFY(&errors, ((mhi_special *)x->data)->data == x && ((mhi_special *)x->data)->fn == x->fn,
+                       "gc span %p: link %p and its home disagree", (void *)s->base, x->fn);
         prev = x->offset;
         pk = x->kind;
     }

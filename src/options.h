@@ -13,7 +13,8 @@
 #define MHI_OPTIONS(X)                                                                       \
     X(stats, 0, 0, "print statistics to stderr at exit")                                     \
     X(verbose, 0, mhi_option_set_verbose,                                                    \
-      "print every option with its value at start, then heap events (growth, releases) to stderr") \
+      "print every option with its value at start, then heap events (growth, releases, the first " \
+      "finalization cycle found) to stderr") \
     X(scavenge_delay_ms, 500, mhi_option_set_scavenge_delay,                                  \
       "free pages unused this long go back to the OS")                                       \
     X(abort_on_oom, 0, 0, "abort with a message instead of returning NULL")                  \

@@ -12,8 +12,13 @@
  * disabling, collections counted, the statistics' invariants, the OOM
  * function, the start callback, threads created through the redirected
  * pthread_create (and registered by hand), blocked regions, the signal
- * mask, dlopen, and the GC_DEBUG forms (compat_debug.c).  The exit status
- * is 1 if a check failed. */
+ * mask, dlopen, the GC_DEBUG forms (compat_debug.c), and finalization:
+ * the link calls' results, the switches and their variables, on-demand
+ * finalization, and, for each kind of finalizer, only what both promise
+ * whatever a stale word on the stack keeps (a finalizer never runs twice,
+ * nor out of order, nor on a cycle; what it sees is intact; a strong
+ * toggle reference keeps its object).  The exit status is 1 if a check
+ * failed. */
 #define _GNU_SOURCE
 #include <pthread.h>
 
@@ -496,6 +501,190 @@ static void test_threads(void) {
     if (lib) dlclose(lib);
 }
 
+/* ---- finalization ----------------------------------------------------------- */
+
+/* (the variables are deprecated in both headers) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+static int fin_seq, fin_bad, fin_twice, fin_notified;
+static int fin_at[16]; /* the order each id's finalizer ran in (0: not yet) */
+static void GC_CALLBACK fin_note(void *obj, void *cd) {
+    node *n = obj;
+    long id = (long)(intptr_t)cd;
+    if (id < 0 || id >= 16 || n->value != id) {
+        fin_bad++;
+        return;
+    }
+    if (n->next && n->next->value != id + 1) fin_bad++; /* what it reaches, intact */
+    if (fin_at[id]) fin_twice++;
+    fin_at[id] = ++fin_seq;
+}
+static void GC_CALLBACK fin_notify(void) { fin_notified++; }
+
+static __attribute__((noinline)) node *fin_make(long id, node *next, int kind) {
+    node *n = make(id);
+    n->next = next;
+    void *cd = (void *)(intptr_t)id;
+    if (kind == 0) GC_REGISTER_FINALIZER(n, fin_note, cd, 0, 0);
+    else if (kind == 1) GC_REGISTER_FINALIZER_IGNORE_SELF(n, fin_note, cd, 0, 0);
+    else if (kind == 2) GC_REGISTER_FINALIZER_NO_ORDER(n, fin_note, cd, 0, 0);
+    else GC_REGISTER_FINALIZER_UNREACHABLE(n, fin_note, cd, 0, 0);
+    return n;
+}
+
+static __attribute__((noinline)) void fin_objects(void) {
+    /* an ordered chain 1 -> 2 -> 3 */
+    fin_make(1, fin_make(2, fin_make(3, NULL, 0), 0), 0);
+    /* an ordered cycle 4 <-> 5 */
+    node *c = fin_make(5, NULL, 0), *b = fin_make(4, c, 0);
+    c->next = b;
+    c->value = 5; /* (5's successor is 4: checked below, not by fin_note) */
+    /* ignore-self, pointing at itself */
+    node *s = fin_make(6, NULL, 1);
+    (void)s;
+    /* no-order 8 reaching unreachable-finalizable 9 */
+    fin_make(8, fin_make(9, NULL, 3), 2);
+}
+
+static void test_finalization(void) {
+    const char *part = "finalization";
+    CHECK(part, GC_get_java_finalization() == 1 && GC_java_finalization == 1);
+    CHECK(part, GC_get_finalize_on_demand() == 0);
+    GC_finalize_on_demand = 1; /* (written directly: the setter's storage) */
+    CHECK(part, GC_get_finalize_on_demand() == 1);
+    GC_finalizer_notifier = fin_notify;
+    CHECK(part, GC_get_finalizer_notifier() == fin_notify);
+    GC_set_finalizer_notifier(0);
+    CHECK(part, GC_finalizer_notifier == 0);
+    GC_set_finalizer_notifier(fin_notify);
+
+    /* the replaced finalizer comes back */
+    node *o = make(0);
+    GC_finalization_proc ofn = fin_note;
+    void *ocd = &ofn;
+    GC_REGISTER_FINALIZER(o, fin_note, (void *)7, &ofn, &ocd);
+    CHECK(part, ofn == 0 && ocd == 0);
+    GC_REGISTER_FINALIZER(o, 0, 0, &ofn, &ocd);
+    CHECK(part, ofn == fin_note && ocd == (void *)7);
+    int local;
+    GC_REGISTER_FINALIZER(&local, fin_note, 0, &ofn, &ocd); /* (not in the heap: ignored) */
+    CHECK(part, ofn == 0 && ocd == 0);
+
+    fin_objects();
+    scrub_stack();
+    for (int r = 0; r < 6; r++) {
+        GC_gcollect();
+        GC_invoke_finalizers();
+    }
+    CHECK(part, GC_should_invoke_finalizers() == 0 && GC_invoke_finalizers() == 0);
+    CHECK(part, fin_bad == 0 && fin_twice == 0);
+    /* never a cycle; a chain head first; unreachable after no-order */
+    CHECK(part, fin_at[4] == 0 && fin_at[5] == 0);
+    CHECK(part, (!fin_at[2] || (fin_at[1] && fin_at[1] < fin_at[2])) &&
+                    (!fin_at[3] || (fin_at[2] && fin_at[2] < fin_at[3])));
+    CHECK(part, !fin_at[9] || (fin_at[8] && fin_at[8] < fin_at[9]));
+    CHECK(part, fin_seq == 0 || fin_notified > 0);
+    GC_set_finalizer_notifier(0);
+}
+
+static void test_links(void) {
+    const char *part = "links";
+    void **l = GC_MALLOC_ATOMIC(4 * sizeof(void *));
+    node *o = make(1), *p = make(2);
+    l[0] = o;
+    CHECK(part, GC_general_register_disappearing_link(&l[0], o) == GC_SUCCESS);
+    CHECK(part, GC_general_register_disappearing_link(&l[0], p) == GC_DUPLICATE);
+    CHECK(part, GC_register_long_link(&l[0], o) == GC_SUCCESS); /* (apart) */
+    CHECK(part, GC_register_long_link(&l[0], p) == GC_DUPLICATE);
+    CHECK(part, GC_register_long_link(&l[1], p) == GC_SUCCESS);
+    CHECK(part, GC_move_disappearing_link(&l[0], &l[1]) == GC_SUCCESS);
+    CHECK(part, GC_move_disappearing_link(&l[0], &l[2]) == GC_NOT_FOUND);
+    CHECK(part, GC_move_disappearing_link(&l[1], &l[1]) == GC_SUCCESS);
+    CHECK(part, GC_move_long_link(&l[1], &l[0]) == GC_DUPLICATE);
+    CHECK(part, GC_move_long_link(&l[2], &l[2]) == GC_NOT_FOUND);
+    CHECK(part, GC_move_long_link((void **)((char *)l + 3), &l[2]) == GC_NOT_FOUND);
+    CHECK(part, GC_unregister_disappearing_link(&l[0]) == 0);
+    CHECK(part, GC_unregister_disappearing_link(&l[1]) == 1);
+    CHECK(part, GC_unregister_disappearing_link(&l[1]) == 0);
+    CHECK(part, GC_unregister_long_link(&l[0]) == 1 && GC_unregister_long_link(&l[1]) == 1);
+    CHECK(part, GC_unregister_long_link(&l[1]) == 0);
+    CHECK(part, GC_unregister_disappearing_link((void **)((char *)l + 3)) == 0);
+    node *self = make(3);
+    self->next = (node *)GC_HIDE_POINTER(self);
+    CHECK(part, GC_register_disappearing_link((void **)&self->next) == GC_SUCCESS);
+    CHECK(part, GC_register_disappearing_link((void **)&self->next) == GC_DUPLICATE);
+    GC_gcollect();
+    CHECK(part, GC_REVEAL_POINTER(self->next) == self && self->value == 3);
+    CHECK(part, GC_unregister_disappearing_link((void **)&self->next) == 1);
+    /* links of objects kept alive are never cleared */
+    l[2] = o;
+    l[3] = p;
+    CHECK(part, GC_general_register_disappearing_link(&l[2], o) == GC_SUCCESS);
+    CHECK(part, GC_register_long_link(&l[3], p) == GC_SUCCESS);
+    GC_gcollect();
+    CHECK(part, l[2] == o && l[3] == p && o->value == 1 && p->value == 2);
+    GC_reachable_here(o);
+    GC_reachable_here(p);
+}
+
+static GC_word toggled; /* hidden */
+static int toggle_asked, toggle_drop;
+static GC_ToggleRefStatus GC_CALLBACK toggle_fn(void *obj) {
+    if ((GC_word)obj == GC_HIDE_POINTER(toggled)) toggle_asked++;
+    return toggle_drop ? GC_TOGGLE_REF_DROP : GC_TOGGLE_REF_STRONG;
+}
+static void **toggle_link;
+static __attribute__((noinline)) void toggle_object(void) {
+    node *n = make(11);
+    toggled = GC_HIDE_POINTER(n);
+    toggle_link[0] = n;
+    if (GC_general_register_disappearing_link(&toggle_link[0], n) != GC_SUCCESS) toggle_asked = -100;
+    if (GC_toggleref_add(n, 1) != GC_SUCCESS) toggle_asked = -100;
+}
+static int awaits, await_bad;
+static void GC_CALLBACK await_fn(void *obj) {
+    awaits++;
+    if (!GC_base(obj)) await_bad++;
+}
+
+static void test_toggle_await(void) {
+    const char *part = "toggleref";
+    CHECK(part, GC_toggleref_add(make(0), 1) == GC_SUCCESS); /* (no function yet) */
+    toggle_link = GC_MALLOC_ATOMIC(sizeof(void *));
+    GC_set_toggleref_func(toggle_fn);
+    CHECK(part, GC_get_toggleref_func() == toggle_fn);
+    toggle_object();
+    scrub_stack();
+    GC_gcollect();
+    GC_gcollect();
+    node *n = GC_REVEAL_POINTER(toggled);
+    CHECK(part, toggle_asked >= 2 && toggle_link[0] == n && n->value == 11);
+    /* (dropped before the function goes: bdwgc would call a null one) */
+    toggle_drop = 1;
+    GC_gcollect();
+    int asked = toggle_asked;
+    GC_gcollect();
+    CHECK(part, toggle_asked == asked);
+    GC_set_toggleref_func(0);
+    CHECK(part, GC_get_toggleref_func() == 0);
+
+    part = "await";
+    GC_set_await_finalize_proc(await_fn);
+    CHECK(part, GC_get_await_finalize_proc() == await_fn);
+    (void)GC_invoke_finalizers(); /* (from here on, each ready one was awaited) */
+    int before = fin_seq;
+    fin_make(12, NULL, 2);
+    scrub_stack();
+    GC_gcollect();
+    int ran = GC_invoke_finalizers();
+    CHECK(part, await_bad == 0 && awaits >= ran && fin_seq - before == ran);
+    GC_set_await_finalize_proc(0);
+    GC_finalize_on_demand = 0; /* (on demand since test_finalization) */
+}
+
+#pragma GCC diagnostic pop
+
 int main(int argc, char **argv) {
     (void)argv;
     GC_set_markers_count(0);
@@ -518,6 +707,9 @@ int main(int argc, char **argv) {
     test_misc();
     test_threads();
     check("debug", "GC_DEBUG forms", debug_forms() == 0);
+    test_finalization();
+    test_links();
+    test_toggle_await();
     printf("%s\n", failures ? "FAILED" : "all checks passed");
     return failures ? 1 : 0;
 }
