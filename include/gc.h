@@ -439,11 +439,6 @@ GC_API void GC_CALL GC_set_warn_proc(GC_warn_proc /* p */) GC_ATTR_NONNULL(1);
 GC_API GC_warn_proc GC_CALL GC_get_warn_proc(void);
 GC_API void GC_CALLBACK GC_ignore_warn_proc(char *, GC_word);
 
-/* Java-style finalization: the setting is kept, and finalizers run as
- * they do without it. */
-GC_API void GC_CALL GC_set_java_finalization(int);
-GC_API int GC_CALL GC_get_java_finalization(void);
-
 /* ---- threads and locking ------------------------------------------------------- */
 
 #define GC_SUCCESS 0

@@ -217,14 +217,5 @@ GCB_EXPORT void GC_CALL GC_generic_malloc_many(size_t lb, int k, void **result) 
     *result = got(head, size);
 }
 
-/* ---- minimal stand-ins ----
- * GC_dump prints mheap's statistics (bdwgc prints its heap's blocks);
- * GC_set_java_finalization only records the flag (its semantics are not
- * built here). */
-
+/* GC_dump prints mheap's statistics (bdwgc prints its heap's blocks). */
 GCB_EXPORT void GC_CALL GC_dump(void) { mh_stats_print(1); }
-
-static _Atomic int java_finalization;
-
-GCB_EXPORT void GC_CALL GC_set_java_finalization(int on) { atomic_store(&java_finalization, on); }
-GCB_EXPORT int GC_CALL GC_get_java_finalization(void) { return atomic_load(&java_finalization); }
