@@ -412,6 +412,35 @@ GC_API void GC_CALL GC_set_warn_proc(GC_warn_proc /* p */) GC_ATTR_NONNULL(1);
 GC_API GC_warn_proc GC_CALL GC_get_warn_proc(void);
 GC_API void GC_CALLBACK GC_ignore_warn_proc(char *, GC_word);
 
+/* ---- bdwgc's variables (deprecated there: the setters and getters are
+ * the interface) ------------------------------------------------------------ */
+
+/* Each is read where bdwgc reads it, so that a program writing one
+ * directly (even a binary built against libgc.so.1, whose copy of the
+ * variable libmheap.so then uses) gets what the top of this header says. */
+GC_API GC_ATTR_DEPRECATED GC_word GC_gc_no;              /* +1 per collection */
+GC_API GC_ATTR_DEPRECATED int GC_parallel;               /* markers > 1, set at start */
+GC_API GC_ATTR_DEPRECATED GC_oom_func GC_oom_fn;         /* GC_set_oom_fn's */
+typedef void(GC_CALLBACK *GC_on_heap_resize_proc)(GC_word /* new_size */);
+GC_API GC_ATTR_DEPRECATED GC_on_heap_resize_proc GC_on_heap_resize;
+GC_API GC_ATTR_DEPRECATED int GC_find_leak;              /* not supported */
+GC_API GC_ATTR_DEPRECATED int GC_all_interior_pointers;  /* 0: not honoured */
+GC_API
+#ifndef GC_DONT_GC
+GC_ATTR_DEPRECATED
+#endif
+    int GC_dont_gc; /* non-zero: no collection (GC_disable adds 1) */
+GC_API GC_ATTR_DEPRECATED int GC_dont_expand;            /* not honoured */
+GC_API GC_ATTR_DEPRECATED int GC_use_entire_heap;        /* not honoured */
+GC_API GC_ATTR_DEPRECATED int GC_full_freq;              /* (incremental mode only) */
+GC_API GC_ATTR_DEPRECATED GC_word GC_non_gc_bytes;       /* uncollectable bytes */
+GC_API GC_ATTR_DEPRECATED int GC_no_dls;                 /* 1: not honoured */
+GC_API GC_ATTR_DEPRECATED GC_word GC_free_space_divisor; /* the GC percent, as 100 / d */
+GC_API GC_ATTR_DEPRECATED GC_word GC_max_retries;        /* non-zero: not honoured */
+GC_API GC_ATTR_DEPRECATED char *GC_stackbottom;          /* the main stack's base */
+GC_API GC_ATTR_DEPRECATED int GC_dont_precollect;        /* (never precollects) */
+GC_API GC_ATTR_DEPRECATED unsigned long GC_time_limit;   /* (incremental mode only) */
+
 /* ---- threads and locking ------------------------------------------------------- */
 
 #define GC_SUCCESS 0
@@ -527,6 +556,9 @@ GC_API void *GC_CALL GC_call_with_gc_active(GC_fn_type /* fn */, void * /* clien
 /* Aborts ("mheap: GC_is_visible: <p>") unless p is a word the collector
  * scans (see above); returns p. */
 GC_API void *GC_CALL GC_is_visible(void * /* p */);
+/* What GC_is_visible calls with p when p is not visible (as bdwgc; the
+ * default prints that line and aborts). */
+GC_API void(GC_CALLBACK *GC_is_visible_print_proc)(void * /* p */);
 
 #ifdef GC_PTHREADS
 #ifdef __cplusplus
