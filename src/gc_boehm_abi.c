@@ -817,7 +817,9 @@ static void read_environment(void) {
     }
     for (size_t i = 0; i < sizeof env_not_honoured / sizeof env_not_honoured[0]; i++) {
         const char *s = getenv(env_not_honoured[i][0]);
-        if (!s || (i == 4 && strcmp(s, "0") == 0)) continue; /* (GC_RETRY_SIGNALS=0: no retry) */
+        if (!s) continue;
+        if (strcmp(env_not_honoured[i][0], "GC_RETRY_SIGNALS") == 0 && strcmp(s, "0") == 0)
+            continue; /* (0: no retrying, as mheap) */
         char line[200];
         mhi_fmt(line, sizeof line, "mheap: %s is not honoured: %s\n", env_not_honoured[i][0],
                 env_not_honoured[i][1]);
