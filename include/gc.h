@@ -32,9 +32,10 @@
  *     collection is disabled, as in bdwgc.  GC_disable() adds 1 to
  *     GC_dont_gc, GC_enable() takes 1 off (never below 0): while it is
  *     non-zero no collection runs, not even near the memory limit (as in
- *     bdwgc: allocation then fails there), and mh_gc_is_disabled() is 1.  GC_collect_a_little() runs a
- *     collection when one is due, else sweeps a few spans, and returns
- *     non-zero while spans are left to sweep.  GC_expand_hp(n) lets the
+ *     bdwgc: allocation then fails there), and mh_gc_is_disabled() is 1.
+ *     GC_collect_a_little() runs a collection when one is due, else
+ *     sweeps a few spans, and returns non-zero while spans are left to
+ *     sweep.  GC_expand_hp(n) lets the
  *     heap grow by n bytes more before the next collection (memory comes
  *     from the OS as the heap grows into it); it fails only when the
  *     limit (GC_set_max_heap_size) is nearer.
