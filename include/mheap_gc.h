@@ -199,7 +199,9 @@ MH_API void mh_gc_clear_roots(void);
 /* Stop scanning the added ranges that lie wholly inside [lo, hi) (every
  * bound rounded inward to whole words first). */
 MH_API void mh_gc_remove_roots_within(void *lo, void *hi);
-/* Non-zero while collection is disabled (mh_gc_disable). */
+/* Non-zero while collection is disabled (mh_gc_disable), or while bdwgc's
+ * GC_dont_gc is non-zero (gc.h's GC_disable; no collection at all then,
+ * mh_gc_collect's included). */
 MH_API int mh_gc_is_disabled(void);
 /* The percent in force (mh_gc_set_percent, option gc_percent). */
 MH_API long mh_gc_get_percent(void);
