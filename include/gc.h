@@ -16,8 +16,9 @@
  * time.  Where the behaviour differs from bdwgc's:
  *
  *   - Interior pointers are always recognised (as with bdwgc's default);
- *     GC_set_all_interior_pointers(0) says once on stderr that it is not
- *     honoured, and GC_get_all_interior_pointers() is 1.
+ *     GC_all_interior_pointers 0 (or GC_set_all_interior_pointers(0))
+ *     says once that it is not honoured, and
+ *     GC_get_all_interior_pointers() is 1.
  *   - No incremental or generational mode: GC_enable_incremental() and
  *     GC_set_time_limit() are accepted and change nothing (bdwgc too may
  *     decline incremental mode), GC_is_incremental_mode() is 0.
@@ -32,9 +33,13 @@
  *     bytes, mheap when the heap has grown by percent / 100 of the live
  *     heap.  d = 0 is misuse (bdwgc divides by it): the program aborts.
  *   - GC_gcollect() and GC_gcollect_and_unmap() do nothing while
- *     collection is disabled, as in bdwgc.  GC_collect_a_little() runs a
- *     collection when one is due, else sweeps a few spans, and returns
- *     non-zero while spans are left to sweep.  GC_expand_hp(n) lets the
+ *     collection is disabled, as in bdwgc.  GC_disable() adds 1 to
+ *     GC_dont_gc, GC_enable() takes 1 off (never below 0): while it is
+ *     non-zero no collection runs, not even near the memory limit (as in
+ *     bdwgc: allocation then fails there), and mh_gc_is_disabled() is 1.
+ *     GC_collect_a_little() runs a collection when one is due, else
+ *     sweeps a few spans, and returns non-zero while spans are left to
+ *     sweep.  GC_expand_hp(n) lets the
  *     heap grow by n bytes more before the next collection (memory comes
  *     from the OS as the heap grows into it); it fails only when the
  *     limit (GC_set_max_heap_size) is nearer.
@@ -70,6 +75,65 @@
  *     (GC_set_warn_proc), each once, as "mheap: <what>" without printf
  *     conversions; the default prints the line on stderr.
  *
+ *   - bdwgc's variables (declared below, deprecated as in bdwgc) are
+ *     read where bdwgc reads them, each time, so that writing one
+ *     directly works, also from a binary built against libgc.so.1 (whose
+ *     copy of the variable libmheap.so then uses): GC_dont_gc at every
+ *     collection; GC_free_space_divisor as a collection starts and in
+ *     its getter (a new value sets the GC percent, 100 / d; 0 is said not
+ *     to be honoured); GC_oom_fn when an allocation fails (NULL: NULL is
+ *     returned); GC_on_heap_resize after a collection that left the heap
+ *     another size (it may shrink to 0); GC_push_other_roots (or what
+ *     GC_set_push_other_roots set) as each collection begins, and it is
+ *     called in the mark after the other roots, the world stopped, where
+ *     GC_push_all, GC_push_all_eager and GC_push_conditional mark a range
+ *     as a root (elsewhere they abort); GC_is_visible_print_proc and the
+ *     GC_same_obj and GC_is_valid_displacement print procedures when a
+ *     check fails.  Written by mheap: GC_gc_no (+1 after every
+ *     collection), GC_non_gc_bytes (the live uncollectable objects'
+ *     bytes; bdwgc 8.2.2 does not count its small ones), GC_parallel (the
+ *     markers less one, at the start; bdwgc sets it when its marker
+ *     threads start), GC_stackbottom (the starting thread's stack base).
+ *     Said once not to be honoured (at the start, after a collection, or
+ *     when set): GC_all_interior_pointers 0, GC_no_dls, GC_find_leak
+ *     (no leak-finding mode), GC_dont_expand, GC_use_entire_heap,
+ *     GC_max_retries (at a failed allocation), GC_stackbottom set before
+ *     the start.  GC_full_freq and GC_time_limit act in bdwgc only in
+ *     incremental mode: kept for the getters.  GC_dont_precollect: mheap
+ *     never collects as it starts.  The internals libgc.so.1 exports as
+ *     data (GC_arrays, GC_objfreelist_ptr and the other free-list
+ *     pointers, GC_gcj_kind, GC_gcj_debug_kind, GC_debug_header_size,
+ *     GC_on_abort) are not defined: no public header declares them.
+ *   - bdwgc's environment variables, read when the GC heap starts
+ *     (whichever interface starts it): GC_INITIAL_HEAP_SIZE (GC_expand_hp
+ *     to that size), GC_MAXIMUM_HEAP_SIZE (GC_set_max_heap_size), both
+ *     with an optional k, M or G; GC_PRINT_STATS (one line per
+ *     collection, the option gctrace); GC_DONT_GC (GC_dont_gc = 1);
+ *     GC_MARKERS, else GC_NPROCS (the option gc_markers);
+ *     GC_FREE_SPACE_DIVISOR (the percent, as above); GC_FIND_LEAK,
+ *     GC_USE_ENTIRE_HEAP and GC_ALL_INTERIOR_POINTERS (their variables);
+ *     GC_FORCE_UNMAP_ON_GCOLLECT (GC_gcollect releases memory as
+ *     GC_gcollect_and_unmap); GC_FULL_FREQUENCY and GC_PAUSE_TIME_TARGET
+ *     (their variables; a pause target is said not to be honoured).  Said
+ *     once not to be honoured: GC_PRINT_VERBOSE_STATS (its extra detail),
+ *     GC_DUMP_REGULARLY, GC_ENABLE_INCREMENTAL, GC_UNMAP_THRESHOLD,
+ *     GC_RETRY_SIGNALS (but 0), GC_BACKTRACES, GC_LOG_FILE,
+ *     GC_PRINT_ADDRESS_MAP, GC_LOOP_ON_ABORT, GC_PRINT_BACK_HEIGHT,
+ *     GC_TRACE.  Accepted without a word (nothing they would change
+ *     exists in mheap): GC_NO_BLACKLIST_WARNING,
+ *     GC_LARGE_ALLOC_WARN_INTERVAL, GC_IGNORE_GCJ_INFO,
+ *     GC_FINDLEAK_DELAY_FREE, GC_ABORT_ON_LEAK, GC_DISABLE_INCREMENTAL,
+ *     GC_USE_GETWRITEWATCH, GC_ONLY_LOG_TO_FILE, GC_NO_RETRY_SIGNALS,
+ *     GC_COLLECT_AT_MALLOC, GC_MARK_STACK_SIZE.
+ *   - Binaries built against libgc.so.1 (LD_PRELOAD=libmheap.so, or
+ *     `mheap run --gc`): libmheap.so defines every function libgc.so.1
+ *     exports from bdwgc's public headers, also those this header does
+ *     not declare (src/gc_boehm_abi.c): each is honoured, or answers
+ *     harmlessly and says once that it is not honoured, or prints
+ *     "mheap: GC_xxx is not supported" and aborts.  Not defined yet: the
+ *     kinds, mark procedures, typed allocation, mark bits, dumps and
+ *     Java-style finalization (tests/gcabi/symbols.sh lists them).
+ *
  *   - Finalizers run on mheap's finalizer thread unless
  *     GC_set_finalize_on_demand(1) (bdwgc runs them in allocating threads);
  *     with it, as in bdwgc, the program calls GC_invoke_finalizers.  The
@@ -93,8 +157,9 @@
  *   - GC_dump() prints mheap's statistics (mh_stats_print) on standard
  *     output.
  *
- * Not declared yet: GC_set_allocd_bytes_per_finalizer, GC_finalize_all
- * (javaxfc.h); bdwgc's gc_inline.h (its GC_generic_malloc_many and
+ * GC_finalize_all is in <gc/javaxfc.h>, as in bdwgc.
+ *
+ * Not declared yet: GC_set_allocd_bytes_per_finalizer; bdwgc's gc_inline.h (its GC_generic_malloc_many and
  * GC_malloc_kind are in gc/gc_mark.h).
  *
  * Not declared (not supported): GC_memalign, GC_posix_memalign,
@@ -102,14 +167,11 @@
  * GC_incremental_protection_needs and GC_PROTECTS_*,
  * GC_start_incremental_collection, GC_set_manual_vdb_allowed,
  * collection and heap-resize events, leak-finding mode, GC_set_dont_expand,
- * GC_exclude_static_roots, GC_dump_named, GC_dump_regions,
- * GC_dump_finalization, the pointer-checking calls
+ * GC_exclude_static_roots, the pointer-checking calls
  * (GC_same_obj, GC_pre_incr, GC_PTR_ADD, GC_PTR_STORE, ...),
  * GC_set_stackbottom and alternate stacks, GC_stop_world_external,
  * GC_set_handle_fork and GC_atfork_* (fork is always handled), GC_deinit,
- * stubborn objects, the deprecated variables but the three of
- * finalization (GC_gc_no, GC_dont_gc, ...),
- * GC_set_max_retries, GC_set_full_freq, GC_set_abort_func,
+ * stubborn objects, GC_set_max_retries, GC_set_full_freq, GC_set_abort_func,
  * GC_set_log_fd, GC_wcsdup, and the configuration macros GC_DONT_EXPAND,
  * GC_FORCE_UNMAP_ON_GCOLLECT, GC_MAX_RETRIES, GC_FULL_FREQ,
  * GC_ALLOCD_BYTES_PER_FINALIZER and GC_USE_LD_WRAP (each an #error).
@@ -413,6 +475,11 @@ GC_API int GC_CALL GC_get_no_dls(void);
 /* mheap's statistics on standard output (mh_stats_print), where bdwgc
  * lists its heap's blocks. */
 GC_API void GC_CALL GC_dump(void);
+/* The same after a line naming the dump; GC_dump_regions the same;
+ * GC_dump_finalization the number of finalizers ready to run. */
+GC_API void GC_CALL GC_dump_named(const char * /* name */);
+GC_API void GC_CALL GC_dump_regions(void);
+GC_API void GC_CALL GC_dump_finalization(void);
 
 /* Completed collections. */
 GC_API GC_word GC_CALL GC_get_gc_no(void);
@@ -438,6 +505,35 @@ typedef void(GC_CALLBACK *GC_warn_proc)(char * /* msg */, GC_word /* arg */);
 GC_API void GC_CALL GC_set_warn_proc(GC_warn_proc /* p */) GC_ATTR_NONNULL(1);
 GC_API GC_warn_proc GC_CALL GC_get_warn_proc(void);
 GC_API void GC_CALLBACK GC_ignore_warn_proc(char *, GC_word);
+
+/* ---- bdwgc's variables (deprecated there: the setters and getters are
+ * the interface) ------------------------------------------------------------ */
+
+/* Each is read where bdwgc reads it, so that a program writing one
+ * directly (even a binary built against libgc.so.1, whose copy of the
+ * variable libmheap.so then uses) gets what the top of this header says. */
+GC_API GC_ATTR_DEPRECATED GC_word GC_gc_no;              /* +1 per collection */
+GC_API GC_ATTR_DEPRECATED int GC_parallel;               /* markers > 1, set at start */
+GC_API GC_ATTR_DEPRECATED GC_oom_func GC_oom_fn;         /* GC_set_oom_fn's */
+typedef void(GC_CALLBACK *GC_on_heap_resize_proc)(GC_word /* new_size */);
+GC_API GC_ATTR_DEPRECATED GC_on_heap_resize_proc GC_on_heap_resize;
+GC_API GC_ATTR_DEPRECATED int GC_find_leak;              /* not supported */
+GC_API GC_ATTR_DEPRECATED int GC_all_interior_pointers;  /* 0: not honoured */
+GC_API
+#ifndef GC_DONT_GC
+GC_ATTR_DEPRECATED
+#endif
+    int GC_dont_gc; /* non-zero: no collection (GC_disable adds 1) */
+GC_API GC_ATTR_DEPRECATED int GC_dont_expand;            /* not honoured */
+GC_API GC_ATTR_DEPRECATED int GC_use_entire_heap;        /* not honoured */
+GC_API GC_ATTR_DEPRECATED int GC_full_freq;              /* (incremental mode only) */
+GC_API GC_ATTR_DEPRECATED GC_word GC_non_gc_bytes;       /* uncollectable bytes */
+GC_API GC_ATTR_DEPRECATED int GC_no_dls;                 /* 1: not honoured */
+GC_API GC_ATTR_DEPRECATED GC_word GC_free_space_divisor; /* the GC percent, as 100 / d */
+GC_API GC_ATTR_DEPRECATED GC_word GC_max_retries;        /* non-zero: not honoured */
+GC_API GC_ATTR_DEPRECATED char *GC_stackbottom;          /* the main stack's base */
+GC_API GC_ATTR_DEPRECATED int GC_dont_precollect;        /* (never precollects) */
+GC_API GC_ATTR_DEPRECATED unsigned long GC_time_limit;   /* (incremental mode only) */
 
 /* ---- threads and locking ------------------------------------------------------- */
 
@@ -629,6 +725,9 @@ GC_API void *GC_CALL GC_call_with_gc_active(GC_fn_type /* fn */, void * /* clien
 /* Aborts ("mheap: GC_is_visible: <p>") unless p is a word the collector
  * scans (see above); returns p. */
 GC_API void *GC_CALL GC_is_visible(void * /* p */);
+/* What GC_is_visible calls with p when p is not visible (as bdwgc; the
+ * default prints that line and aborts). */
+GC_API void(GC_CALLBACK *GC_is_visible_print_proc)(void * /* p */);
 
 #ifdef GC_PTHREADS
 #ifdef __cplusplus

@@ -185,6 +185,11 @@ MH_API int mh_gc_move_link(void **link, void **new_link, int long_link);
  * many ran.  The _max form runs at most max of them (0: all). */
 MH_API size_t mh_gc_run_finalizers(void);
 MH_API size_t mh_gc_run_finalizers_max(size_t max);
+/* Run every registered finalizer now, reachable objects' too (for a
+ * program's exit, as Java's runFinalizersOnExit): a collection makes them
+ * all ready, this thread runs them, and again while finalizers register
+ * new ones.  Returns how many ran here.  Collections must be allowed. */
+MH_API size_t mh_gc_finalize_all(void);
 MH_API size_t mh_gc_finalizers_pending(void);
 MH_API void mh_gc_set_finalize_on_demand(int on);
 MH_API void mh_gc_set_finalizer_notifier(void (*fn)(void));
@@ -243,7 +248,9 @@ MH_API void mh_gc_clear_roots(void);
 /* Stop scanning the added ranges that lie wholly inside [lo, hi) (every
  * bound rounded inward to whole words first). */
 MH_API void mh_gc_remove_roots_within(void *lo, void *hi);
-/* Non-zero while collection is disabled (mh_gc_disable). */
+/* Non-zero while collection is disabled (mh_gc_disable), or while bdwgc's
+ * GC_dont_gc is non-zero (gc.h's GC_disable; no collection at all then,
+ * mh_gc_collect's included). */
 MH_API int mh_gc_is_disabled(void);
 /* The percent in force (mh_gc_set_percent, option gc_percent). */
 MH_API long mh_gc_get_percent(void);

@@ -36,6 +36,18 @@ mhi_gc mhi_gc_ = {
 
 #define GC_MIN_HEAP ((uint64_t)4 << 20)
 
+/* bdwgc's layer (gc_boehm_abi.c): GC_dont_gc, a variable of bdwgc's that
+ * a binary built against libgc.so.1 may hold its own copy of (so it is
+ * read through its symbol, each time); non-zero: no collection at all.
+ * The hooks: the heap starts, a cycle starts (world lock held), the
+ * other roots are pushed (in the pause), a cycle is done (no lock). */
+extern __attribute__((visibility("default"))) int GC_dont_gc;
+static inline bool boehm_dont_gc(void) { return __atomic_load_n(&GC_dont_gc, __ATOMIC_RELAXED) != 0; }
+int mhi_gc_boehm_no_auto(void);
+void mhi_gc_boehm_init(void);
+void mhi_gc_boehm_cycle_begins(void);
+void mhi_gc_boehm_cycle_done(void);
+
 /* ---- set-up ---- */
 
 static _Atomic int gc_inited;
@@ -58,6 +70,7 @@ void mhi_gc_init(void) {
     sweep_task_index = mhi_bg_add(sweep_task);
     if (mhi_option(MHI_OPT_background)) mhi_bg_start();
     atomic_store_explicit(&gc_inited, 2, memory_order_release);
+    mhi_gc_boehm_init(); /* (it may call the API, which waits for 2) */
 }
 
 /* ---- roots gathered before the pause ---- */
@@ -233,7 +246,7 @@ static void cycle_begins(void); /* (the start callback: at the end of this file)
  * thread's cached spans go back to the lists. */
 static void gc_collect(bool forced, bool release, bool flush) {
     mhi_gc_thread *self = mhi_gc_thread_get();
-    if (!forced && atomic_load(&G->disabled)) return;
+    if (boehm_dont_gc() || (!forced && atomic_load(&G->disabled))) return;
     /* This thread's roots: its registers, spilled into this frame, and
      * its stack from here up (the frames the collection calls below are
      * mheap's own, and hold no pointer of the program's). */
@@ -268,6 +281,7 @@ static void gc_collect(bool forced, bool release, bool flush) {
     atomic_store(&G->collecting, 0);
     mhi_unlock(&G->world);
     if (mhi_option(MHI_OPT_gctrace)) trace(before, live, pause);
+    mhi_gc_boehm_cycle_done();
     mhi_gc_finalizers_queued();
     if (release) {
         mhi_gc_finish_sweep();
@@ -284,7 +298,8 @@ static inline void maybe_collect(void) {
     uint64_t used = G->live_bytes + atomic_load_explicit(&G->alloc_since, memory_order_relaxed);
     if (MHI_UNLIKELY(used >= atomic_load_explicit(&G->next_gc, memory_order_relaxed)) &&
         !atomic_load_explicit(&G->disabled, memory_order_relaxed) &&
-        !atomic_load_explicit(&G->collecting, memory_order_relaxed))
+        !atomic_load_explicit(&G->collecting, memory_order_relaxed) && !boehm_dont_gc() &&
+        !mhi_gc_boehm_no_auto())
         mhi_gc_collect(false, false);
 }
 
@@ -494,7 +509,7 @@ MH_API void mh_gc_remove_roots_within(void *lo, void *hi) {
     mhi_unlock(&G->roots);
 }
 
-MH_API int mh_gc_is_disabled(void) { return atomic_load(&G->disabled) > 0; }
+MH_API int mh_gc_is_disabled(void) { return atomic_load(&G->disabled) > 0 || boehm_dont_gc(); }
 
 MH_API long mh_gc_get_percent(void) { return atomic_load(&G->percent); }
 
@@ -528,6 +543,7 @@ static _Atomic uint64_t alloc_at_cycle;
 /* In gc_collect, with the world lock held, before anything else. */
 static void cycle_begins(void) {
     atomic_store(&alloc_at_cycle, atomic_load(&G->alloc_bytes));
+    mhi_gc_boehm_cycle_begins();
     mh_gc_start_fn fn = atomic_load(&start_callback);
     if (fn) fn();
 }

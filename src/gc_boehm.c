@@ -66,31 +66,21 @@ GCB_EXPORT void GC_CALL GC_init(void) { (void)mh_gc_register_thread(); }
 
 /* ---- allocation ---- */
 
-static void *GC_CALLBACK default_oom(size_t size) {
-    (void)size;
-    return NULL;
-}
-
-static _Atomic(GC_oom_func) oom_fn = default_oom;
-
-GCB_EXPORT void GC_CALL GC_set_oom_fn(GC_oom_func fn) {
-    if (!fn) mhi_fatal_at("GC_set_oom_fn", NULL);
-    atomic_store(&oom_fn, fn);
-}
-GCB_EXPORT GC_oom_func GC_CALL GC_get_oom_fn(void) { return atomic_load(&oom_fn); }
-
-/* What a failed allocation of size bytes returns (errno is ENOMEM). */
+/* gc_boehm_abi.c: what a failed allocation of size bytes returns (errno
+ * is ENOMEM), and the count of uncollectable bytes (GC_non_gc_bytes). */
 void *mhi_gc_boehm_oom(size_t size);
-void *mhi_gc_boehm_oom(size_t size) { return atomic_load(&oom_fn)(size); }
+void mhi_gc_boehm_non_gc(const void *p, int sign);
 
 static inline void *got(void *p, size_t size) { return p ? p : mhi_gc_boehm_oom(size); }
 
-GCB_EXPORT void *GC_CALL GC_malloc_uncollectable(size_t size) {
-    return got(mh_gc_malloc_uncollectable(size), size);
+static void *uncollectable(size_t size) {
+    void *p = mh_gc_malloc_uncollectable(size);
+    if (!p) return mhi_gc_boehm_oom(size);
+    mhi_gc_boehm_non_gc(p, 1);
+    return p;
 }
-GCB_EXPORT void *GC_CALL GC_malloc_atomic_uncollectable(size_t size) {
-    return got(mh_gc_malloc_uncollectable(size), size);
-}
+GCB_EXPORT void *GC_CALL GC_malloc_uncollectable(size_t size) { return uncollectable(size); }
+GCB_EXPORT void *GC_CALL GC_malloc_atomic_uncollectable(size_t size) { return uncollectable(size); }
 GCB_EXPORT void *GC_CALL GC_malloc_ignore_off_page(size_t size) {
     return got(mh_gc_malloc(size), size);
 }
@@ -128,23 +118,29 @@ GCB_EXPORT char *GC_CALL GC_strndup(const char *s, size_t size) {
  * takes what of the contents fits, and the old object goes, as in bdwgc. */
 GCB_EXPORT void *GC_CALL GC_realloc(void *old_object, size_t new_size) {
     if (old_object && new_size == 0) {
-        mh_gc_free(old_object);
+        GC_free(old_object);
         return NULL;
     }
+    if (old_object) mhi_gc_boehm_non_gc(old_object, -1);
     void *q = mh_gc_realloc(old_object, new_size);
+    if (q) mhi_gc_boehm_non_gc(q, 1);
     if (q || !old_object) return got(q, new_size);
+    mhi_gc_boehm_non_gc(old_object, 1); /* (still there) */
     q = mhi_gc_boehm_oom(new_size);
     if (q && q != old_object) {
         size_t n = mh_gc_size(old_object), room = mh_gc_size(q);
         if (n > new_size) n = new_size;
         if (n > room) n = room;
         memcpy(q, old_object, n);
-        mh_gc_free(old_object);
+        GC_free(old_object);
     }
     return q;
 }
 
-GCB_EXPORT void GC_CALL GC_free(void *p) { mh_gc_free(p); }
+GCB_EXPORT void GC_CALL GC_free(void *p) {
+    mhi_gc_boehm_non_gc(p, -1);
+    mh_gc_free(p);
+}
 GCB_EXPORT void *GC_CALL GC_base(void *p) { return mh_gc_base(p, NULL); }
 GCB_EXPORT int GC_CALL GC_is_heap_ptr(const void *p) { return mh_gc_is_heap_ptr(p); }
 GCB_EXPORT size_t GC_CALL GC_size(const void *p) { return mh_gc_size(p); }
@@ -213,57 +209,14 @@ GCB_EXPORT void *GC_CALL GC_debug_realloc_replacement(void *p, size_t size) {
 
 /* ---- collection ---- */
 
-GCB_EXPORT void GC_CALL GC_gcollect(void) {
-    if (!mh_gc_is_disabled()) mh_gc_collect(0);
-}
-GCB_EXPORT void GC_CALL GC_gcollect_and_unmap(void) {
-    if (!mh_gc_is_disabled()) mh_gc_collect(1);
-}
+/* (GC_gcollect, GC_disable and the other calls on bdwgc's variables are
+ * in gc_boehm_abi.c) */
 GCB_EXPORT int GC_CALL GC_collect_a_little(void) { return mh_gc_collect_a_little(); }
-GCB_EXPORT void GC_CALL GC_disable(void) { mh_gc_disable(); }
-GCB_EXPORT void GC_CALL GC_enable(void) { mh_gc_enable(); }
-GCB_EXPORT int GC_CALL GC_is_disabled(void) { return mh_gc_is_disabled(); }
 GCB_EXPORT int GC_CALL GC_expand_hp(size_t bytes) { return mh_gc_expand(bytes) == 0; }
 GCB_EXPORT void GC_CALL GC_set_max_heap_size(GC_word n) { mh_gc_set_memory_limit((size_t)n); }
 
-/* The divisor last set, and the percent it gave (the getter answers with
- * the divisor while that percent is in force). */
-static _Atomic GC_word divisor_set;
-static _Atomic long divisor_percent;
-
-GCB_EXPORT void GC_CALL GC_set_free_space_divisor(GC_word d) {
-    if (d == 0) mhi_fatal("GC_set_free_space_divisor: 0 (the divisor must be at least 1)");
-    long pct = (long)((100 + d / 2) / d);
-    atomic_store(&divisor_percent, pct);
-    atomic_store(&divisor_set, d);
-    mh_gc_set_percent(pct);
-}
-
-GCB_EXPORT GC_word GC_CALL GC_get_free_space_divisor(void) {
-    long pct = mh_gc_get_percent();
-    GC_word d = atomic_load(&divisor_set);
-    if (d && pct == atomic_load(&divisor_percent)) return d;
-    if (pct < 0) return 0;
-    if (pct == 0) return 201; /* (the smallest divisor that gives 0) */
-    d = (GC_word)((100 + pct / 2) / pct);
-    return d ? d : 1;
-}
-
-static _Atomic unsigned long time_limit = GC_TIME_UNLIMITED;
-
 GCB_EXPORT void GC_CALL GC_enable_incremental(void) { GC_init(); }
 GCB_EXPORT int GC_CALL GC_is_incremental_mode(void) { return 0; }
-GCB_EXPORT void GC_CALL GC_set_time_limit(unsigned long ms) { atomic_store(&time_limit, ms); }
-GCB_EXPORT unsigned long GC_CALL GC_get_time_limit(void) { return atomic_load(&time_limit); }
-
-static _Atomic int said_interior;
-
-GCB_EXPORT void GC_CALL GC_set_all_interior_pointers(int on) {
-    if (!on)
-        note_once(&said_interior, "mheap: GC_set_all_interior_pointers(0) is not supported: "
-                                  "interior pointers are always recognised\n");
-}
-GCB_EXPORT int GC_CALL GC_get_all_interior_pointers(void) { return 1; }
 
 /* ---- roots ---- */
 
@@ -273,19 +226,8 @@ GCB_EXPORT void GC_CALL GC_add_roots(void *lo, void *hi) {
 GCB_EXPORT void GC_CALL GC_remove_roots(void *lo, void *hi) { mh_gc_remove_roots_within(lo, hi); }
 GCB_EXPORT void GC_CALL GC_clear_roots(void) { mh_gc_clear_roots(); }
 
-static _Atomic int no_dls, said_no_dls;
-
-GCB_EXPORT void GC_CALL GC_set_no_dls(int on) {
-    atomic_store(&no_dls, on);
-    if (on)
-        note_once(&said_no_dls, "mheap: GC_set_no_dls(1) is not supported: the data of every "
-                                "loaded library stays a root\n");
-}
-GCB_EXPORT int GC_CALL GC_get_no_dls(void) { return atomic_load(&no_dls); }
-
 /* ---- statistics ---- */
 
-GCB_EXPORT GC_word GC_CALL GC_get_gc_no(void) { return (GC_word)mh_gc_cycles(); }
 GCB_EXPORT size_t GC_CALL GC_get_heap_size(void) { return mh_gc_heap_size(); }
 GCB_EXPORT size_t GC_CALL GC_get_free_bytes(void) { return mh_gc_free_bytes(NULL); }
 GCB_EXPORT size_t GC_CALL GC_get_unmapped_bytes(void) { return 0; }
@@ -384,7 +326,7 @@ GCB_EXPORT void *GC_CALL GC_call_with_gc_active(GC_fn_type fn, void *client_data
 }
 
 GCB_EXPORT void *GC_CALL GC_is_visible(void *p) {
-    if (!mh_gc_is_visible(p)) mhi_fatal_at("GC_is_visible", p);
+    if (!mh_gc_is_visible(p)) __atomic_load_n(&GC_is_visible_print_proc, __ATOMIC_RELAXED)(p);
     return p;
 }
 

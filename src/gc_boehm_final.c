@@ -183,3 +183,5 @@ GCB_EXPORT int GC_CALL GC_move_long_link(void **link, void **new_link) {
     good_link("GC_move_long_link", new_link);
     return move_result(mh_gc_move_link(link, new_link, 1));
 }
+
+GCB_EXPORT void GC_CALL GC_finalize_all(void) { (void)mh_gc_finalize_all(); }

@@ -113,14 +113,18 @@ GCB_EXPORT void GC_CALL GC_push_conditional(void *bottom, void *top, int all) {
     push_range(bottom, top, "GC_push_conditional called outside a mark");
 }
 
-static _Atomic(GC_push_other_roots_proc) other_roots;
+/* The procedure's storage is bdwgc's variable GC_push_other_roots
+ * (gc_boehm_abi.c), which a program may also write directly; each cycle
+ * reads it as it begins.  Set here, it takes effect at once. */
+GC_push_other_roots_proc mhi_gc_boehm_other_roots_fn(void);
+void mhi_gc_boehm_set_other_roots_fn(GC_push_other_roots_proc fn);
 
 GCB_EXPORT void GC_CALL GC_set_push_other_roots(GC_push_other_roots_proc fn) {
-    atomic_store(&other_roots, fn);
+    mhi_gc_boehm_set_other_roots_fn(fn);
     atomic_store(&mhi_gc_other_roots, (void (*)(void))fn);
 }
 GCB_EXPORT GC_push_other_roots_proc GC_CALL GC_get_push_other_roots(void) {
-    return atomic_load(&other_roots);
+    return mhi_gc_boehm_other_roots_fn();
 }
 
 /* ---- mark bits ---- */
@@ -171,9 +175,6 @@ GCB_EXPORT int GC_CALL GC_get_kind_and_size(const void *p, size_t *psize) {
     return k == MHI_GC_SCAN ? GC_I_NORMAL : k == MHI_GC_NOSCAN ? GC_I_PTRFREE : k == MHI_GC_UNCOLL ? 2 : k + 1;
 }
 
-GCB_EXPORT void GC_CALL GC_register_describe_type_fn(int kind, GC_describe_type_fn fn) {
-    (void)kind, (void)fn;
-}
 GCB_EXPORT size_t GC_CALL GC_get_debug_header_size(void) { return 0; }
 
 /* ---- allocation ---- */
@@ -219,3 +220,12 @@ GCB_EXPORT void GC_CALL GC_generic_malloc_many(size_t lb, int k, void **result) 
 
 /* GC_dump prints mheap's statistics (bdwgc prints its heap's blocks). */
 GCB_EXPORT void GC_CALL GC_dump(void) { mh_stats_print(1); }
+GCB_EXPORT void GC_CALL GC_dump_named(const char *name) {
+    if (name) mhi_printf(1, "mheap heap dump: %s\n", name);
+    mh_stats_print(1);
+}
+/* (no regions to list: the arenas are in the statistics) */
+GCB_EXPORT void GC_CALL GC_dump_regions(void) { mh_stats_print(1); }
+GCB_EXPORT void GC_CALL GC_dump_finalization(void) {
+    mhi_printf(1, "mheap finalization: %zu ready to run\n", mh_gc_finalizers_pending());
+}

@@ -109,6 +109,7 @@ static uint64_t links_live;      /* registered links (GC lock) */
 static bool any_unreachable;     /* an unreachable finalizer was registered */
 static void *cycle_found;        /* a finalization cycle, for the report */
 static bool cycle_reported;      /* (world lock) */
+static _Atomic int finalize_all; /* mh_gc_finalize_all: every finalizer is ready */
 
 static void special_init_locked(void) {
     if (special_inited) return;
@@ -628,6 +629,7 @@ void mhi_gc_final_cycle_begins(void) {
 
 typedef struct {
     int phase;
+    bool all; /* mh_gc_finalize_all: every finalizer is ready */
 } walk_ctx;
 
 static bool marked(const mhi_span *s, size_t off) {
@@ -684,7 +686,7 @@ static void phase(mhi_span *s, void *arg) {
          * hide another that is just as unreachable) */
         for (mhi_special **p = &s->specials; *p;) {
             mhi_special *x = *p;
-            if (x->kind == SP_FINALIZER && !marked(s, x->offset)) {
+            if (x->kind == SP_FINALIZER && (!marked(s, x->offset) || ((walk_ctx *)arg)->all)) {
                 enqueue(detach(s, p), (void *)(s->base + x->offset));
                 continue;
             }
@@ -725,7 +727,7 @@ static void phase(mhi_span *s, void *arg) {
  * ready object reached it, it goes back to its span and waits. */
 static void keep_ready(mhi_special **newly) {
     bool java = SWITCH_GET(GC_java_finalization) != 0;
-    bool hold = java && any_unreachable;
+    bool hold = java && any_unreachable && !atomic_load(&finalize_all);
     for (mhi_special *q = *newly; q; q = q->next)
         if (!hold || q->mode != MH_GC_FINALIZE_UNREACHABLE) mhi_gc_mark_object(q->obj);
     mhi_gc_mark_settle();
@@ -767,7 +769,7 @@ uint64_t mhi_gc_finalize_locked(void) {
     mhi_special **newly = queue_tail;
     if (special_inited)
         for (int ph = 0; ph <= 4; ph++) {
-            walk_ctx c = {ph};
+            walk_ctx c = {ph, atomic_load(&finalize_all) != 0};
             mhi_gc_each_span_locked(phase, &c);
             /* (marks are complete before the next step reads them) */
             mhi_gc_mark_settle();
@@ -911,6 +913,23 @@ MH_API size_t mh_gc_run_finalizers_max(size_t max) {
 }
 
 MH_API size_t mh_gc_run_finalizers(void) { return mh_gc_run_finalizers_max(0); }
+
+/* Every registered finalizer made ready by a collection in which finalize_all
+ * is set, run here, until none is left (finalizers that register
+ * finalizers make it go round again, as bdwgc's GC_finalize_all does). */
+MH_API size_t mh_gc_finalize_all(void) {
+    (void)mhi_gc_thread_get();
+    size_t n = 0;
+    for (;;) {
+        atomic_fetch_add(&finalize_all, 1);
+        mh_gc_collect(0);
+        atomic_fetch_sub(&finalize_all, 1);
+        size_t k = mh_gc_run_finalizers();
+        if (!k) break;
+        n += k;
+    }
+    return n;
+}
 
 MH_API size_t mh_gc_finalizers_pending(void) {
     return (size_t)atomic_load_explicit(&queue_len, memory_order_relaxed);

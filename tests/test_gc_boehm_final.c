@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../include/gc.h" /* (by path: tests also see src/gc.h) */
+#include "../include/gc/javaxfc.h"
 #include "check.h"
 #include "child.h"
 
@@ -269,6 +270,42 @@ static void test_misuse(void) {
                        (uintptr_t)&outside);
 }
 
+/* GC_finalize_all: every registered finalizer runs, reachable objects'
+ * too, once each; one that registers a finalizer on another object makes
+ * the call go round again, and that one runs too. */
+static void *all_keep[8];
+static int all_ran[8], all_second;
+
+static void GC_CALLBACK all_second_fin(void *obj, void *cd) {
+    (void)obj, (void)cd;
+    all_second++;
+}
+static void GC_CALLBACK all_fin(void *obj, void *cd) {
+    int i = (int)(intptr_t)cd;
+    CHECK(obj == all_keep[i]);
+    all_ran[i]++;
+    if (i == 0) GC_register_finalizer(all_keep[7], all_second_fin, NULL, NULL, NULL);
+}
+
+static void test_finalize_all(void) {
+    for (int i = 0; i < 8; i++) {
+        all_keep[i] = GC_MALLOC(32);
+        REQUIRE(all_keep[i] != NULL);
+    }
+    for (int i = 0; i < 7; i++)
+        (i % 2 ? GC_register_finalizer_no_order : GC_register_finalizer)(all_keep[i], all_fin,
+                                                                        (void *)(intptr_t)i, NULL, NULL);
+    GC_finalize_all();
+    for (int i = 0; i < 7; i++) CHECK_EQ(all_ran[i], 1);
+    CHECK_EQ(all_second, 1);
+    CHECK_EQ(GC_should_invoke_finalizers(), 0);
+    /* (all ran: nothing is left to run a second time) */
+    GC_finalize_all();
+    for (int i = 0; i < 7; i++) CHECK_EQ(all_ran[i], 1);
+    CHECK_EQ(all_second, 1);
+    for (int i = 0; i < 8; i++) CHECK(GC_base(all_keep[i]) == all_keep[i]); /* (reachable: kept) */
+}
+
 int main(void) {
     GC_INIT();
     GC_set_finalize_on_demand(1);
@@ -339,5 +376,6 @@ int main(void) {
     test_unreachable();
     test_debug_await();
     test_toggle();
+    test_finalize_all();
     return check_done("test_gc_boehm_final");
 }

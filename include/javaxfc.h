@@ -1,0 +1,3 @@
+/* javaxfc.h - the same interface as <gc/javaxfc.h>, under the other
+ * path bdwgc installs it at. */
+#include "gc/javaxfc.h"
