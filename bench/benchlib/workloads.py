@@ -52,19 +52,19 @@ def workloads(cpus=None):
         Workload("handover", "exe", "%d lanes: a thread replaces random slots of its 10k live "
                  "objects (8 B..1000 B), then hands the whole array to a new thread and exits "
                  "(20k replacements per thread)" % t, exe="wl-handover", threads=t,
-                 quick=0.25, full=1.0),
+                 quick=0.3, full=1.0),
         Workload("handover-new", "exe", "handover in C++: operator new, sized operator delete",
-                 exe="wl-handover-new", threads=t, quick=0.25, full=1.0),
+                 exe="wl-handover-new", threads=t, quick=0.3, full=1.0),
         Workload("xflow", "exe", "%d producer(s) allocate 64 B blocks at full speed, %d other "
                  "thread(s) only free them (lock-free chains of 64, no bounded queue)" % (
-                     pairs, pairs), exe="wl-xflow", threads=pairs, quick=0.25, full=1.0),
+                     pairs, pairs), exe="wl-xflow", threads=pairs, quick=0.3, full=1.0),
         Workload("xflow-new", "exe", "xflow in C++: operator new, sized operator delete",
-                 exe="wl-xflow-new", threads=pairs, quick=0.25, full=1.0),
+                 exe="wl-xflow-new", threads=pairs, quick=0.3, full=1.0),
         Workload("xmix", "exe", "%d threads replace random slots of 2000 objects of 16 B..16 KiB "
                  "(log-uniform), written whole; 20%% handed to other threads to free "
-                 "(lock-free chains)" % t, exe="wl-xmix", threads=t, quick=0.2, full=1.0),
+                 "(lock-free chains)" % t, exe="wl-xmix", threads=t, quick=0.3, full=1.0),
         Workload("xmix-new", "exe", "xmix in C++: operator new, sized operator delete",
-                 exe="wl-xmix-new", threads=t, quick=0.2, full=1.0),
+                 exe="wl-xmix-new", threads=t, quick=0.3, full=1.0),
         Workload("large", "exe", "5..25 MiB blocks, up to 20 live, every 4 KiB page written",
                  exe="wl-large", quick=0.2, full=1.0),
         Workload("realloc", "exe", "2000 buffers grown by 1..32-byte appends (exact, doubling, "

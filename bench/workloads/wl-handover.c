@@ -13,8 +13,8 @@
  * frees the array.
  *
  *   wl-handover [lanes [scale [seed [slots [gen_ops]]]]]
- *   full (scale 1): 8 million replacements per lane; slots 10000,
- *   gen_ops 20000 (400 threads per lane)
+ *   full (scale 1): 16 million replacements per lane; slots 10000,
+ *   gen_ops 20000 (800 threads per lane)
  *
  * Built twice (xalloc.h): wl-handover (malloc / free) and wl-handover-new
  * (operator new / sized operator delete). */
@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
   if (slots < 1) slots = 1;
   if (slots > 100000000) slots = 100000000;
   if (gen_ops < 1) gen_ops = 1;
-  uint64_t ops = wl_scaled(8e6, a.scale, gen_ops);
+  uint64_t ops = wl_scaled(16e6, a.scale, gen_ops);
   uint64_t gens = (ops + gen_ops - 1) / gen_ops;
   wl_powerlaw_table(sizes, 8, 1000, 1.5);
   lane *ls = (lane *)aligned_alloc(64, sizeof(lane) * (size_t)nlanes);
