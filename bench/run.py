@@ -24,6 +24,10 @@ or the directory given with --out):
     time-<mode>.png      per workload: time / best peer's time, each allocator
     rss-<mode>.png       per workload: peak RSS / mimalloc's peak RSS
 
+--cpus N sizes the thread counts of the multi-threaded workloads for N
+CPUs instead of this machine's (the wl-* programs also take their thread
+counts as their first argument: see bench/workloads/common.h).
+
 --lib NAME=PATH (repeatable) adds an allocator preloaded from PATH, run in
 the same rounds as the others; it is not a peer.  With it two builds of
 mheap can be set side by side:
@@ -87,6 +91,8 @@ def parse_args():
                     "the same rounds; not a peer (e.g. another build of mheap, to set against "
                     "this one); repeatable")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cpus", type=int, help="size the workloads' thread counts for this many "
+                    "CPUs (default: this machine's)")
     ap.add_argument("--out", help="output directory (default: docs/bench/; with --lib, a new "
                     "temporary directory)")
     ap.add_argument("--no-install", action="store_true", help="never run apt-get")
@@ -144,8 +150,8 @@ def output_dir(args):
 
 # ---------------------------------------------------------------- setup
 
-def select_workloads(only):
-    wls = workloads()
+def select_workloads(only, cpus=None):
+    wls = workloads(cpus)
     if only:
         keep = only.split(",")
         unknown = [k for k in keep if k not in [w.name for w in wls]]
@@ -287,7 +293,7 @@ def malloc_section(args, build, outdir, repeats, timeout):
     mode = args.mode
     extras = [n for n, _ in args.extra_libs]
 
-    wls = select_workloads(args.only)
+    wls = select_workloads(args.only, args.cpus)
     allocs = select_allocators(args.allocators, args.extra_libs)
     install_missing(allocs, wls, not args.no_install)
     libs, allocs = resolve_libs(allocs, build, args.extra_libs)

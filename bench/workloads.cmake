@@ -3,7 +3,10 @@
 #
 # Each wl-*.c is one executable, built against plain libc (no mheap, no
 # sanitizers: they are run with LD_PRELOAD of each allocator), with -O2 and
-# pthreads, into ${CMAKE_BINARY_DIR}/bench/workloads.  Also there:
+# pthreads, into ${CMAKE_BINARY_DIR}/bench/workloads; so is each wl-*.cpp,
+# the C++ twin of a C workload (bench/workloads/xalloc.h), with
+# -fsized-deallocation so that its deletes call the sized operator delete.
+# Also there:
 # rusage-launch, which starts each run and reports its rusage, and
 # libwl-glibc-shim.so, which routes malloc to glibc's for programs linked
 # with another allocator (Debian's redis-server links jemalloc).
@@ -22,6 +25,21 @@ foreach(src ${MHEAP_WORKLOAD_SOURCES})
     LINK_OPTIONS ""
     C_STANDARD 11
     C_EXTENSIONS OFF
+    RUNTIME_OUTPUT_DIRECTORY ${MHEAP_WORKLOADS_OUT})
+  target_include_directories(${name} PRIVATE ${MHEAP_WORKLOADS_DIR})
+  target_link_libraries(${name} PRIVATE Threads::Threads m)
+endforeach()
+
+file(GLOB MHEAP_WORKLOAD_CXX_SOURCES CONFIGURE_DEPENDS ${MHEAP_WORKLOADS_DIR}/wl-*.cpp)
+foreach(src ${MHEAP_WORKLOAD_CXX_SOURCES})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  set_target_properties(${name} PROPERTIES
+    COMPILE_OPTIONS "-O2;-Wall;-Wextra;-fsized-deallocation"
+    LINK_OPTIONS ""
+    CXX_STANDARD 17
+    CXX_STANDARD_REQUIRED ON
+    CXX_EXTENSIONS OFF
     RUNTIME_OUTPUT_DIRECTORY ${MHEAP_WORKLOADS_OUT})
   target_include_directories(${name} PRIVATE ${MHEAP_WORKLOADS_DIR})
   target_link_libraries(${name} PRIVATE Threads::Threads m)

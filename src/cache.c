@@ -432,7 +432,12 @@ void mhi_cache_stash_full(size_t c) {
      * then allocates them again (a tree dropped and rebuilt) then never
      * sends them through the spans. */
     uint32_t lim = cache->stash_lim[c], max = stash_grow_max(c);
-    if (lim < max) {
+    /* Only for a class the thread allocates from (it has a current span
+     * or full spans of it; not avail, which the trim pass changes): a
+     * thread that only frees the class (a consumer) would just park more
+     * of other threads' objects, and walk a stash grown cold when it
+     * sends the older half back. */
+    if (lim < max && (cache->cur[c] != &mhi_span_empty || cache->full[c].first)) {
         uint32_t nl = lim * 2 < max ? lim * 2 : max;
         size_t add = (size_t)(nl - lim) * mhi_class_size[c];
         if (cache->stash_bytes + add <= MHI_STASH_TOTAL) {
@@ -472,11 +477,17 @@ void mhi_cache_free_slow(void *p) {
     uint32_t idx = mhi_span_check(s, p);
     /* A released object reads as zero, unmarked: check relmask. */
     if (kind == MHI_KIND_SMALL_REL) mhi_span_check_released(s, idx, p);
+    /* A thread's first free before its first allocation makes its cache
+     * (before p is marked: the process set-up may allocate).  A thread
+     * that only frees, the consumer of a producer, then stashes its frees
+     * and sends them back in runs, one CAS per run of a span's objects,
+     * rather than a slow path and a CAS on the span's line per object. */
+    if (MHI_UNLIKELY(mhi_tls_cache == &mhi_cache_empty)) (void)cache_create();
     mhi_span_mark_remote(p); /* a marked object: double free */
     mhi_cache *cache = mhi_tls_cache;
     if (mhi_cache_is_static(cache)) {
-        /* No cache (before the thread's first allocation, or after its
-         * exit): straight back to the span, which such a cache never owns. */
+        /* No cache (after the thread's exit, or none could be made):
+         * straight back to the span, which such a cache never owns. */
         *(void **)p = NULL;
         if (push_remote(s, p, p, 1)) {
             bg_check();

@@ -56,8 +56,11 @@
  * 2. Anything else goes to mhi_cache_free_slow: a large object's span goes
  *    back to the page heap; a pointer that is not an object start aborts
  *    ("invalid pointer"), a marked one or a released one aborts ("double
- *    free"); a thread without a cache frees straight into the span.
- * 3. A full stash first grows (within per-thread and global bounds), else
+ *    free"); a thread's first free before any allocation makes its cache
+ *    (then stashes as in step 1); a thread without one (after its exit)
+ *    frees straight into the span.
+ * 3. A full stash first grows (within per-thread and global bounds, and
+ *    only for a class the thread allocates from), else
  *    sends its older half back in runs of one span's objects: onto the
  *    span's free list if this thread owns it (moving the span from full to
  *    avail, or back to the page heap when entirely free), with one CAS

@@ -175,7 +175,8 @@ typedef struct {
     size_t cls_own;  /* with_cache: a class it allocates from first */
     bool with_cache; /* allocate first (a cache of its own), flush at the end */
     /* results, read after join */
-    bool no_cache_made, stashed, flushed_out;
+    bool cache_made, stashed, flushed_out;
+    uint32_t lim_after, nstash_after; /* without a cache: the class's stash at the end */
 } freer_job;
 
 static void *freer_main(void *arg) {
@@ -195,7 +196,14 @@ static void *freer_main(void *arg) {
         j->flushed_out = k->stash[c] == NULL && k->nstash[c] == 0;
         /* the cache goes at thread exit */
     } else {
-        j->no_cache_made = mhi_tls_cache == &mhi_cache_empty;
+        /* The first free made the cache; the objects wait in its stash
+         * until the thread exits. */
+        mhi_cache *k = mhi_tls_cache;
+        size_t c = mhi_heap_span((uintptr_t)j->objs[0])->sizeclass;
+        j->cache_made = !mhi_cache_is_static(k);
+        j->stashed = j->cache_made && k->nstash[c] == j->n && k->stash[c] == j->objs[j->n - 1];
+        j->lim_after = k->stash_lim[c];
+        j->nstash_after = k->nstash[c];
     }
     return NULL;
 }
@@ -285,11 +293,14 @@ static void test_remote(void) {
         if (mhi_heap_span((uintptr_t)objs[i]) != s) mine = false;
     REQUIRE(mine);
 
-    /* A thread with no cache frees five: onto xfree, no cache made. */
+    /* A thread that never allocated frees five: its first free makes its
+     * cache, the five go to its stash, and its exit sends them back onto
+     * xfree (one run). */
     enum { K = 5 };
     freer_job j = {.objs = objs, .n = K};
     run_freer(&j);
-    CHECK(j.no_cache_made);
+    CHECK(j.cache_made);
+    CHECK(j.stashed);
     CHECK_EQ(s->nfree, 0);
     CHECK_EQ(xfree_len(s), K);
     CHECK_EQ(xfree_of(s) & MHI_XF_TAGS, 0); /* cur: no notice armed */
@@ -390,6 +401,24 @@ static void test_remote(void) {
 }
 
 /* ---- stash overflow ---- */
+
+/* ---- a thread that only frees ----
+ * Its stash batches the frees but never grows: it holds at most its first
+ * limit, and the rest went back to the owner's spans. */
+static void test_consumer(void) {
+    size_t c = mhi_size_class(256);
+    enum { MAXO = 512 };
+    static void *objs[MAXO];
+    uint32_t lim = first_lim[c], n = 4 * lim;
+    REQUIRE(n <= MAXO && n > lim);
+    for (uint32_t i = 0; i < n; i++) REQUIRE((objs[i] = mhi_cache_alloc(c)) != NULL);
+    freer_job j = {.objs = objs, .n = n};
+    run_freer(&j);
+    CHECK(j.cache_made);
+    CHECK_EQ(j.lim_after, lim);
+    CHECK(j.nstash_after <= lim);
+    cache_sound("after a consumer's frees");
+}
 
 static void test_overflow(void) {
     size_t c = mhi_size_class(64);
@@ -686,6 +715,7 @@ int main(void) {
     CHECK(mhi_tls_cache == &mhi_cache_empty); /* no cache before the first allocation */
     test_order();
     test_remote();
+    test_consumer();
     test_overflow();
     test_keep();
     test_flush();

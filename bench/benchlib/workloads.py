@@ -24,9 +24,12 @@ PROGRAMS = {"sqlite": ["sqlite3"], "redis": ["redis-server", "redis-benchmark"],
             "gcc": ["gcc"], "python": ["/usr/bin/python3"]}
 
 
-def workloads():
-    t = max(2, NPROC)
-    pairs = max(1, NPROC // 2)
+def workloads(cpus=None):
+    """The workloads, their thread counts sized for cpus CPUs (default: this
+    machine's)."""
+    cpus = cpus or NPROC
+    t = max(2, cpus)
+    pairs = max(1, cpus // 2)
     return [
         Workload("exprtree", "exe", "1 thread: big-number expression trees built and dropped "
                  "(small short-lived objects)", exe="wl-exprtree", quick=0.5, full=1.0),
@@ -46,6 +49,22 @@ def workloads():
         Workload("churn", "exe", "rounds of %d short-lived threads; 30%% of objects freed by "
                  "the next round's threads" % (2 * t), exe="wl-churn", threads=2 * t,
                  quick=0.4, full=1.0),
+        Workload("handover", "exe", "%d lanes: a thread replaces random slots of its 10k live "
+                 "objects (8 B..1000 B), then hands the whole array to a new thread and exits "
+                 "(20k replacements per thread)" % t, exe="wl-handover", threads=t,
+                 quick=0.3, full=1.0),
+        Workload("handover-new", "exe", "handover in C++: operator new, sized operator delete",
+                 exe="wl-handover-new", threads=t, quick=0.3, full=1.0),
+        Workload("xflow", "exe", "%d producer(s) allocate 64 B blocks at full speed, %d other "
+                 "thread(s) only free them (lock-free chains of 64, no bounded queue)" % (
+                     pairs, pairs), exe="wl-xflow", threads=pairs, quick=0.3, full=1.0),
+        Workload("xflow-new", "exe", "xflow in C++: operator new, sized operator delete",
+                 exe="wl-xflow-new", threads=pairs, quick=0.3, full=1.0),
+        Workload("xmix", "exe", "%d threads replace random slots of 2000 objects of 16 B..16 KiB "
+                 "(log-uniform), written whole; 20%% handed to other threads to free "
+                 "(lock-free chains)" % t, exe="wl-xmix", threads=t, quick=0.3, full=1.0),
+        Workload("xmix-new", "exe", "xmix in C++: operator new, sized operator delete",
+                 exe="wl-xmix-new", threads=t, quick=0.3, full=1.0),
         Workload("large", "exe", "5..25 MiB blocks, up to 20 live, every 4 KiB page written",
                  exe="wl-large", quick=0.2, full=1.0),
         Workload("realloc", "exe", "2000 buffers grown by 1..32-byte appends (exact, doubling, "
@@ -77,10 +96,11 @@ def ensure_workloads(build):
     """The wl-* programs and the glibc shim: from <build>/bench/workloads when
     bench/CMakeLists.txt includes workloads.cmake; otherwise built here from
     the same workloads.cmake in a side project under <build>."""
-    names = sorted(p.stem for p in WL_SRC.glob("wl-*.c"))
+    names = sorted(p.stem for p in list(WL_SRC.glob("wl-*.c")) + list(WL_SRC.glob("wl-*.cpp")))
     want = names + ["libwl-glibc-shim.so", "rusage-launch"]
     main_dir = build / "bench" / "workloads"
-    newest_src = max(p.stat().st_mtime for p in WL_SRC.glob("*.[ch]"))
+    newest_src = max(p.stat().st_mtime for p in list(WL_SRC.glob("*.[ch]")) +
+                     list(WL_SRC.glob("*.cpp")))
 
     def complete(d):
         return all((d / n).exists() for n in want) and \
@@ -91,7 +111,7 @@ def ensure_workloads(build):
     side = build / "bench-workloads"
     src = side / "src"
     src.mkdir(parents=True, exist_ok=True)
-    cml = ("cmake_minimum_required(VERSION 3.16)\nproject(mheap_workloads C)\n"
+    cml = ("cmake_minimum_required(VERSION 3.16)\nproject(mheap_workloads C CXX)\n"
            "set(CMAKE_C_STANDARD 11)\nset(CMAKE_C_EXTENSIONS OFF)\n"
            'include("%s")\n' % (ROOT / "bench" / "workloads.cmake"))
     if not (src / "CMakeLists.txt").exists() or (src / "CMakeLists.txt").read_text() != cml:

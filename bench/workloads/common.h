@@ -19,7 +19,9 @@
 #ifndef WL_COMMON_H
 #define WL_COMMON_H
 
+#ifndef _GNU_SOURCE /* (g++ defines it) */
 #define _GNU_SOURCE
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -155,7 +157,7 @@ static inline uint64_t wl_stamp(void *p, size_t size, uint64_t id) {
   uint64_t h = wl_mix64(id) & 0xFFFFFFFFFFFF0000ull;
   if (h == 0) h = 0x10000;
   uint64_t tag = h | (uint64_t)size;
-  unsigned char *c = p;
+  unsigned char *c = (unsigned char *)p;
   if (size > 9) memset(c + 8, (int)(h >> 24) & 0xFF, size - 9);
   memcpy(c, &tag, 8);
   if (size > 8) c[size - 1] = (unsigned char)(h >> 16);
@@ -166,7 +168,7 @@ static inline uint64_t wl_check(const void *p) {
   uint64_t tag;
   memcpy(&tag, p, 8);
   size_t size = (size_t)(tag & 0xFFFF);
-  const unsigned char *c = p;
+  const unsigned char *c = (const unsigned char *)p;
   if (size < 8 || (tag >> 16) == 0) return 0;
   if (size > 8 && c[size - 1] != (unsigned char)(tag >> 16)) return 0;
   return tag;
