@@ -309,7 +309,18 @@ static bool cache_refill_locked(mhi_cache *cache, size_t c) {
     return true;
 }
 
+/* The pop (cache.h) leaves a head whose free mark is damaged to us: a
+ * write reached a free block (an overflow of the block before it, or a
+ * write after free).  Named before its link is followed. */
+static void check_heads(const mhi_cache *cache, size_t c) {
+    void *p = cache->stash[c];
+    if (p && !mhi_free_marked(p)) mhi_fatal_at("corrupted free block", p);
+    p = cache->cur[c]->freelist;
+    if (p && !mhi_free_marked(p)) mhi_fatal_at("corrupted free block", p);
+}
+
 void *mhi_cache_alloc_slow(size_t c) {
+    check_heads(mhi_tls_cache, c);
     mhi_cache *cache = cache_get();
     if (!cache) return mhi_central_alloc_one(c);
     mhi_lock(&cache->lock);

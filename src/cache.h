@@ -95,11 +95,13 @@ static MHI_ALWAYS_INLINE void mhi_stash_push(mhi_cache *cache, size_t c, void *p
 
 /* Take one object of class c without a slow path: from the stash first
  * (objects recently freed here, warm in this core's cache), else the
- * current span; NULL when both are empty. */
+ * current span; NULL when both are empty, or when the head's free mark is
+ * damaged (mhi_cache_alloc_slow then names it). */
 static MHI_ALWAYS_INLINE void *mhi_cache_pop(size_t c) {
     mhi_cache *cache = mhi_tls_cache;
     void *p = cache->stash[c];
     if (MHI_UNLIKELY(p != NULL)) {
+        if (MHI_UNLIKELY(!mhi_free_marked(p))) return NULL; /* (the slow path names it) */
         cache->stash[c] = *(void **)p;
         cache->nstash[c]--;
         mhi_mark_clear(p);
@@ -107,7 +109,7 @@ static MHI_ALWAYS_INLINE void *mhi_cache_pop(size_t c) {
     }
     mhi_span *s = cache->cur[c];
     p = s->freelist;
-    if (MHI_UNLIKELY(!p)) return NULL;
+    if (MHI_UNLIKELY(!p || !mhi_free_marked(p))) return NULL; /* (empty, or damaged) */
     s->freelist = *(void **)p;
     mhi_mark_clear(p);
     s->nfree--;

@@ -161,8 +161,8 @@ void *mhi_central_alloc_one(size_t c) {
     if (s) {
         if (!s->freelist) mhi_span_unrelease(s);
         p = s->freelist;
+        mhi_mark_take(p);
         s->freelist = *(void **)p;
-        mhi_mark_clear(p);
         s->nfree--;
         file_unowned_locked(ce, s);
     }

@@ -28,6 +28,7 @@ set(MHEAP_CONTRACT_ROWS
   double_free_small
   double_free_large
   double_free_thread
+  corrupted_free
   interior
   foreign
   free_sized

@@ -423,6 +423,56 @@ static void row_double_free_thread(void) {
                  "double free");
 }
 
+/* ---- row: a free block damaged by a write (an overflow of the block
+ * before it, or a write after free) is named when it is next handed out;
+ * the default build checks the free mark, word 1 of a free block ---- */
+
+/* Two adjacent blocks of one class, the second at a + size. */
+static char *adjacent_pair(size_t size, char **b) {
+    for (int i = 0; i < 64; i++) {
+        char *a = malloc(size), *c = malloc(size);
+        if (c == a + size) {
+            *b = c;
+            return a;
+        }
+    }
+    say("no adjacent blocks\n");
+    _exit(3);
+}
+
+static void c_overflow_into_stashed(void) {
+    char *b, *a = adjacent_pair(48, &b);
+    free(b);     /* b on this thread's stash */
+    tell(b);
+    memset(a, 'A', 48 + 32); /* 32 bytes past a's end */
+    (void)malloc(48);
+}
+static void c_overflow_memcpy_into_unused(void) {
+    /* A class this program has not used: a is the first block of a new
+     * span, and the block after it is still on the span's free list. */
+    char *a = malloc(1792), src[1792 + 16];
+    memset(src, 'B', sizeof src);
+    tell(a + 1792);
+    memcpy(a, src, sizeof src); /* 16 bytes past a's end */
+    (void)malloc(1792);
+}
+static void c_write_after_free(void) {
+    long *p = malloc(64);
+    free(p);
+    tell(p);
+    p[0] = 1; /* its link and mark, overwritten after free */
+    p[1] = 2;
+    (void)malloc(64);
+}
+
+static void row_corrupted_free(void) {
+    expect_abort("overflow by 32 bytes into a freed neighbour", c_overflow_into_stashed,
+                 "corrupted free block");
+    expect_abort("overflow by memcpy into a never-used neighbour", c_overflow_memcpy_into_unused,
+                 "corrupted free block");
+    expect_abort("write after free, then malloc", c_write_after_free, "corrupted free block");
+}
+
 /* ---- rows: interior and foreign pointers ---- */
 
 static void c_free_interior_small(void) {
@@ -1179,6 +1229,7 @@ static const struct {
     {"double_free_small", row_double_free_small},
     {"double_free_large", row_double_free_large},
     {"double_free_thread", row_double_free_thread},
+    {"corrupted_free", row_corrupted_free},
     {"interior", row_interior},
     {"foreign", row_foreign},
     {"free_sized", row_free_sized},
