@@ -93,6 +93,10 @@ mhi_gc_thread *mhi_gc_thread_get(void) {
     mhi_gc_thread *t = mhi_gc_self;
     if (MHI_LIKELY(t->registered)) return t;
     mhi_gc_init();
+    /* (starting the heap calls the program's procedures, bdwgc's warning
+     * procedure among them, which may have registered this thread) */
+    t = mhi_gc_self;
+    if (t->registered) return t;
     /* Outside every lock: these may allocate or take the loader's lock. */
     mhi_gc_thread tmp = {0};
     if (!mhi_os_stack_bounds(&tmp.stack_lo, &tmp.stack_hi)) {
