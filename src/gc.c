@@ -398,6 +398,12 @@ MH_API void *mh_gc_realloc(void *p, size_t size) {
     if (!s || !old) mhi_fatal_at("invalid pointer", p);
     if (size <= old && size >= old / 2) return p;
     int k = s->gc_kind;
+    /* A kind whose objects carry their descriptor in their last word
+     * (typed objects) cannot move by copying: the word would land
+     * elsewhere, and the old last word would be read as a descriptor. */
+    if (k >= MHI_GC_NKINDS && mhi_gc_kinds[k].adjust &&
+        (mhi_gc_kinds[k].descr & MHI_GC_DS_TAGS) == MHI_GC_DS_PER_OBJECT)
+        mhi_fatal_at("realloc of a typed object", p);
     void *q = gc_alloc(size, k);
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);

@@ -120,7 +120,12 @@ GCB_EXPORT GC_await_finalize_proc GC_CALL GC_get_await_finalize_proc(void) {
 
 static _Atomic GC_toggleref_func toggle_fn;
 
-static int toggle_status(void *obj) { return (int)atomic_load(&toggle_fn)(obj); }
+/* (the function is loaded once: GC_set_toggleref_func(NULL) may run while
+ * a cycle asks; a reference then stays as it is, strong) */
+static int toggle_status(void *obj) {
+    GC_toggleref_func fn = atomic_load(&toggle_fn);
+    return fn ? (int)fn(obj) : GC_TOGGLE_REF_STRONG;
+}
 
 GCB_EXPORT void GC_CALL GC_set_toggleref_func(GC_toggleref_func fn) {
     atomic_store(&toggle_fn, fn);

@@ -146,25 +146,28 @@ GCB_EXPORT int GC_CALL GC_is_marked(const void *p) {
 }
 /* Outside a mark only a span waiting for its sweep has mark bits that
  * mean anything (they say what the sweep keeps); a swept span's are
- * clear until the next mark, which must find them so. */
-static uint64_t *settable_bit(const void *p, uint64_t *bit, const char *who) {
+ * clear until the next mark, which must find them so.  Outside a mark the
+ * GC lock is held across the test and the change, so no sweep comes
+ * between them (a mark procedure runs in the pause, which holds it). */
+static void change_bit(const void *p, bool set, const char *who) {
+    bool marking = mhi_gc_marking();
+    if (!marking) mhi_lock(&mhi_gc_.lock);
     uint32_t i;
     mhi_span *s = object_at(p, &i, who);
-    *bit = 1ULL << (i & 63);
-    if (!mhi_gc_marking() &&
-        atomic_load_explicit(&s->sweepgen, memory_order_relaxed) ==
-            atomic_load_explicit(&mhi_gc_.sweepgen, memory_order_relaxed))
-        return NULL;
-    return &mhi_gc_marks(s)[i >> 6];
+    uint64_t bit = 1ULL << (i & 63), *w = &mhi_gc_marks(s)[i >> 6];
+    if (marking || atomic_load_explicit(&s->sweepgen, memory_order_relaxed) !=
+                       atomic_load_explicit(&mhi_gc_.sweepgen, memory_order_relaxed)) {
+        if (set) __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+        else __atomic_fetch_and(w, ~bit, __ATOMIC_RELAXED);
+    }
+    if (!marking) mhi_unlock(&mhi_gc_.lock);
 }
 
 GCB_EXPORT void GC_CALL GC_set_mark_bit(const void *p) {
-    uint64_t bit, *w = settable_bit(p, &bit, "GC_set_mark_bit: not the start of an object");
-    if (w) __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+    change_bit(p, true, "GC_set_mark_bit: not the start of an object");
 }
 GCB_EXPORT void GC_CALL GC_clear_mark_bit(const void *p) {
-    uint64_t bit, *w = settable_bit(p, &bit, "GC_clear_mark_bit: not the start of an object");
-    if (w) __atomic_fetch_and(w, ~bit, __ATOMIC_RELAXED);
+    change_bit(p, false, "GC_clear_mark_bit: not the start of an object");
 }
 
 GCB_EXPORT int GC_CALL GC_get_kind_and_size(const void *p, size_t *psize) {

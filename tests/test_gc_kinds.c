@@ -403,6 +403,7 @@ static __attribute__((noinline)) void hide_in_mapped(void) {
 
 static void mark_and_push_outside(void) { (void)GC_mark_and_push((void *)0x1000, NULL, NULL, NULL); }
 static void bad_kind(void) { (void)GC_generic_malloc(16, 99); }
+static void realloc_typed(uintptr_t p) { (void)GC_REALLOC((void *)p, 4096); }
 
 static void test_misc(void) {
     void *n = GC_malloc(24), *a = GC_malloc_atomic(24);
@@ -438,6 +439,15 @@ static void test_misc(void) {
 
     child_expect_abort0("GC_mark_and_push outside", mark_and_push_outside,
                         "GC_mark_and_push called outside a mark procedure", 0x1000);
+    /* A typed object cannot be realloc'd to another place (bdwgc: not to
+     * be passed to GC_realloc): misuse, named. */
+    GC_word bm[1] = {0};
+    GC_set_bit(bm, 0);
+    GC_descr d3 = GC_make_descriptor(bm, 3);
+    void *typed_obj = GC_malloc_explicitly_typed(64, d3);
+    REQUIRE(typed_obj != NULL);
+    child_expect_abort("GC_REALLOC of a typed object", realloc_typed, (uintptr_t)typed_obj,
+                       "realloc of a typed object", (uintptr_t)typed_obj);
     char out[512];
     int st = child_run0(bad_kind, out, sizeof out);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
