@@ -106,6 +106,7 @@ static _Atomic uint64_t queue_len; /* on the queue and awaiting */
 static mhi_special *await_head;
 static void (*_Atomic await_fn)(void *obj);
 static uint64_t links_live;      /* registered links (GC lock) */
+static uint64_t recs_live;       /* records allocated and not freed (GC lock) */
 static bool any_unreachable;     /* an unreachable finalizer was registered */
 static void *cycle_found;        /* a finalization cycle, for the report */
 static bool cycle_reported;      /* (world lock) */
@@ -125,6 +126,25 @@ static void special_bit(mhi_span *s, bool on) {
 }
 
 bool mhi_gc_span_has_specials(const mhi_span *s) { return s->specials != NULL; }
+
+/* Records and the links' index are paced as heap memory (bdwgc takes
+ * them from its heap): the bytes taken count as allocated towards the
+ * next goal, and those held count in the live heap (mhi_gc_final_live). */
+static void count_alloc(uint64_t bytes) {
+    atomic_fetch_add_explicit(&G->alloc_since, bytes, memory_order_relaxed);
+}
+static mhi_special *rec_new(void) {
+    mhi_special *x = mhi_fixalloc_alloc(&special_alloc);
+    if (x) {
+        recs_live++;
+        count_alloc(sizeof *x);
+    }
+    return x;
+}
+static void rec_free(mhi_special *x) {
+    recs_live--;
+    mhi_fixalloc_free(&special_alloc, x);
+}
 
 /* The record of kind k at offset off of s (and *pp, the link to it or to
  * where it would go). */
@@ -181,6 +201,7 @@ static bool ht_grow(void) {
                     break;
                 }
     if (ht) mhi_os_release(ht, ht_cap * sizeof *ht, &ht_sys);
+    if (cap > ht_cap) count_alloc((cap - ht_cap) * sizeof *n);
     ht = n;
     ht_cap = cap;
     ht_dead = 0;
@@ -247,7 +268,7 @@ static mhi_special *detach(mhi_span *s, mhi_special **p) {
 }
 
 static void unlink_special(mhi_span *s, mhi_special **p) {
-    mhi_fixalloc_free(&special_alloc, detach(s, p));
+    rec_free(detach(s, p));
 }
 
 /* The link to rec on its span's list. */
@@ -269,7 +290,7 @@ static void drop_homes(mhi_special *h) {
             rec->data = NULL;
             unlink_special(rec->span, link_to(rec));
         }
-        mhi_fixalloc_free(&special_alloc, h);
+        rec_free(h);
         h = next;
     }
 }
@@ -286,7 +307,7 @@ static void attach(mhi_special *x) {
  * ENOMEM. */
 static mhi_special *insert(mhi_span *s, mhi_special **p, size_t off, int kind, int mode, void *fn,
                            void *data) {
-    mhi_special *x = mhi_fixalloc_alloc(&special_alloc);
+    mhi_special *x = rec_new();
     if (!x) {
         errno = ENOMEM;
         return NULL;
@@ -895,7 +916,7 @@ static bool run_one(void) {
         obj = q->obj;
         data = q->data;
         fn = q->fn;
-        mhi_fixalloc_free(&special_alloc, q);
+        rec_free(q);
     }
     mhi_unlock(&G->lock);
     if (!q) return false;
@@ -983,6 +1004,14 @@ void mhi_gc_final_fork_child(void) { atomic_store(&fin_started, 0); }
  * index, the toggle references (counted in meta_sys). */
 uint64_t mhi_gc_final_sys(void) {
     return atomic_load(&special_sys) + atomic_load(&ht_sys) + atomic_load(&tr_sys);
+}
+
+/* The bytes of records and of the links' index held now, counted in the
+ * live heap by each pause (GC lock); *queued: of them, the records of
+ * ready finalizers and cleanups (garbage once run, as G->final_bytes). */
+uint64_t mhi_gc_final_live_locked(uint64_t *queued) {
+    *queued = atomic_load_explicit(&queue_len, memory_order_relaxed) * sizeof(mhi_special);
+    return recs_live * sizeof(mhi_special) + ht_cap * sizeof(link_slot);
 }
 
 /* For the verifier: records on s sorted and inside s; a link and its home
