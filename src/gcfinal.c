@@ -125,6 +125,42 @@ static void special_bit(mhi_span *s, bool on) {
     else mhi_arena_bit_and_not(ar->special, pg);
 }
 
+/* The records on spans, by kind, so that the pause skips the steps no
+ * record needs (GC lock). */
+static uint64_t on_spans[SP_HOME + 1];
+
+/* The spans with records, so that the pause walks only those: a span
+ * joins when it gets its first record and leaves when a walk finds it
+ * without any, or when it is freed (GC lock; gc_rec_next, gc_rec_prev). */
+static mhi_span *rec_spans;
+
+static void rec_spans_add(mhi_span *s) {
+    if (s->gc_recs) return;
+    s->gc_recs = 1;
+    s->gc_rec_prev = NULL;
+    s->gc_rec_next = rec_spans;
+    if (rec_spans) rec_spans->gc_rec_prev = s;
+    rec_spans = s;
+}
+
+static void rec_spans_remove(mhi_span *s) {
+    if (!s->gc_recs) return;
+    s->gc_recs = 0;
+    if (s->gc_rec_prev) s->gc_rec_prev->gc_rec_next = s->gc_rec_next;
+    else rec_spans = s->gc_rec_next;
+    if (s->gc_rec_next) s->gc_rec_next->gc_rec_prev = s->gc_rec_prev;
+}
+
+/* Call fn on each span with records (fn may take records off any span,
+ * and put them on the one it is given). */
+static void each_rec_span(void (*fn)(mhi_span *s, void *arg), void *arg) {
+    for (mhi_span *s = rec_spans, *next; s; s = next) {
+        next = s->gc_rec_next;
+        if (s->specials) fn(s, arg);
+        if (!s->specials) rec_spans_remove(s);
+    }
+}
+
 bool mhi_gc_span_has_specials(const mhi_span *s) { return s->specials != NULL; }
 
 /* Records and the links' index are paced as heap memory (bdwgc takes
@@ -146,13 +182,33 @@ static void rec_free(mhi_special *x) {
     mhi_fixalloc_free(&special_alloc, x);
 }
 
+/* A record's pprev is the address of the next field of the record before
+ * it, or of its span's specials: so the list can be walked backwards. */
+static_assert(offsetof(mhi_special, next) == 0, "a record begins with its next field");
+static mhi_special *prev_of(const mhi_span *s, const mhi_special *x) {
+    return x->pprev == &s->specials ? NULL : (mhi_special *)(void *)x->pprev;
+}
+
+static bool before(const mhi_special *x, size_t off, int k) {
+    return x->offset < off || (x->offset == off && x->kind < k);
+}
+
 /* The record of kind k at offset off of s (and *pp, the link to it or to
- * where it would go). */
+ * where it would go).  Searched from the end nearer to off: objects are
+ * mostly registered in address order, at the end of the list, which the
+ * span keeps (gc_rec_last). */
 static mhi_special *find(mhi_span *s, size_t off, int k, mhi_special ***pp) {
-    mhi_special **p = &s->specials;
-    for (; *p; p = &(*p)->next) {
-        mhi_special *x = *p;
-        if (x->offset > off || (x->offset == off && x->kind >= k)) break;
+    mhi_special **p = &s->specials, *first = s->specials;
+    mhi_special *last = first ? s->gc_rec_last : NULL;
+    if (last && before(last, off, k)) {
+        p = &last->next;
+    } else if (last && off > first->offset && off - first->offset > last->offset - off) {
+        mhi_special *x = last;
+        do x = prev_of(s, x);
+        while (x && !before(x, off, k));
+        p = x ? &x->next : &s->specials;
+    } else {
+        while (*p && before(*p, off, k)) p = &(*p)->next;
     }
     *pp = p;
     mhi_special *x = *p;
@@ -235,26 +291,38 @@ static void clear_ref(mhi_special *x) {
     else if (x->kind == SP_WEAK) __atomic_store_n((void **)x->fn, NULL, __ATOMIC_RELAXED);
 }
 
-/* Put x on a list at *p; take *p off its list. */
-static void put(mhi_special **p, mhi_special *x) {
+/* Put x on s's list at *p; take *p off s's list.  They keep the span's
+ * last record, the counts by kind, the span's bit and its place on the
+ * list of spans with records. */
+static void put(mhi_span *s, mhi_special **p, mhi_special *x) {
+    bool first = !s->specials;
     x->next = *p;
     x->pprev = p;
     if (*p) (*p)->pprev = &x->next;
+    else s->gc_rec_last = x;
     *p = x;
+    on_spans[x->kind]++;
+    if (first) {
+        special_bit(s, true);
+        rec_spans_add(s);
+    }
 }
-static mhi_special *take(mhi_special **p) {
+static mhi_special *take(mhi_span *s, mhi_special **p) {
     mhi_special *x = *p;
     *p = x->next;
     if (x->next) x->next->pprev = p;
+    else if (s->specials) s->gc_rec_last = (mhi_special *)(void *)p; /* (p: the one before) */
+    on_spans[x->kind]--;
     x->next = NULL;
     x->pprev = NULL;
+    if (!s->specials) special_bit(s, false);
     return x;
 }
 
 /* Take *p off s's list (a link out of the index too), keeping it; a link
  * or home leaves its partner an orphan. */
 static mhi_special *detach(mhi_span *s, mhi_special **p) {
-    mhi_special *x = take(p);
+    mhi_special *x = take(s, p);
     if (is_link(x->kind)) {
         links_live--;
         ht_del(rec_key(x));
@@ -263,7 +331,6 @@ static mhi_special *detach(mhi_span *s, mhi_special **p) {
         ((mhi_special *)x->data)->data = NULL;
         x->data = NULL;
     }
-    if (!s->specials) special_bit(s, false);
     return x;
 }
 
@@ -299,8 +366,7 @@ static void drop_homes(mhi_special *h) {
 static void attach(mhi_special *x) {
     mhi_special **p;
     (void)find(x->span, x->offset, x->kind, &p);
-    put(p, x);
-    special_bit(x->span, true);
+    put(x->span, p, x);
 }
 
 /* A new record on s at *p (its place in the order): NULL with errno
@@ -313,8 +379,7 @@ static mhi_special *insert(mhi_span *s, mhi_special **p, size_t off, int kind, i
         return NULL;
     }
     *x = (mhi_special){NULL, NULL, s, off, (uint8_t)kind, (uint8_t)mode, fn, data, NULL};
-    put(p, x);
-    special_bit(s, true);
+    put(s, p, x);
     return x;
 }
 
@@ -395,8 +460,7 @@ static bool make_home(mhi_special *rec, void **link, mhi_special **home) {
 /* Move rec (a link, on a list) to the object at off of s. */
 static void move_record(mhi_special *rec, mhi_span *s, size_t off) {
     mhi_span *was = rec->span;
-    (void)take(link_to(rec));
-    if (!was->specials) special_bit(was, false);
+    (void)take(was, link_to(rec));
     rec->span = s;
     rec->offset = off;
     attach(rec);
@@ -650,8 +714,11 @@ void mhi_gc_final_cycle_begins(void) {
 
 typedef struct {
     int phase;
-    bool all; /* mh_gc_finalize_all: every finalizer is ready */
+    bool all;     /* mh_gc_finalize_all: every finalizer is ready */
+    bool with4;   /* step 1 does step 4's work too (nothing marks between) */
 } walk_ctx;
+
+#define KIND_BIT(k) (1u << (k))
 
 static bool marked(const mhi_span *s, size_t off) {
     if (s->gc_kind == MHI_GC_UNCOLL) return true; /* (alive until freed; marked or not) */
@@ -660,10 +727,12 @@ static bool marked(const mhi_span *s, size_t off) {
     return mhi_gc_marks(s)[i >> 6] >> (i & 63) & 1;
 }
 
-static void clear_links(mhi_span *s, int kind, int kind2) {
+/* Links and weak handles of the kinds in mask (KIND_BIT) whose objects
+ * are unmarked are cleared. */
+static void clear_links(mhi_span *s, unsigned mask) {
     for (mhi_special **p = &s->specials; *p;) {
         mhi_special *x = *p;
-        if ((x->kind == kind || x->kind == kind2) && !marked(s, x->offset)) {
+        if ((mask & KIND_BIT(x->kind)) && !marked(s, x->offset)) {
             clear_ref(x);
             unlink_special(s, p); /* (its home is left an orphan) */
             continue;
@@ -684,6 +753,11 @@ static void enqueue(mhi_special *x, void *obj) {
 static void phase(mhi_span *s, void *arg) {
     if (!s->specials) return;
     int ph = ((walk_ctx *)arg)->phase;
+    unsigned clear4 = KIND_BIT(SP_LONG_LINK);
+    if (ph == 1 && ((walk_ctx *)arg)->with4) {
+        ph = 4;
+        clear4 |= KIND_BIT(SP_LINK) | KIND_BIT(SP_WEAK);
+    }
     if (ph == 0) {
         /* Roots: finalizers' and cleanups' arguments, weak handles. */
         for (mhi_special *x = s->specials; x; x = x->next) {
@@ -691,7 +765,7 @@ static void phase(mhi_span *s, void *arg) {
             if (x->kind == SP_WEAK) mhi_gc_mark_word((uintptr_t)x->fn);
         }
     } else if (ph == 1) {
-        clear_links(s, SP_LINK, SP_WEAK);
+        clear_links(s, KIND_BIT(SP_LINK) | KIND_BIT(SP_WEAK));
     } else if (ph == 2) {
         for (mhi_special *x = s->specials; x; x = x->next)
             if (x->kind == SP_FINALIZER && x->mode != MH_GC_FINALIZE_NO_ORDER &&
@@ -714,7 +788,7 @@ static void phase(mhi_span *s, void *arg) {
             p = &x->next;
         }
     } else if (ph == 4) {
-        clear_links(s, SP_LONG_LINK, 0);
+        clear_links(s, clear4);
         /* Cleanups of objects gone for good: queued without their object,
          * which the sweep frees.  Links whose own location dies go without
          * a write (bdwgc's dangling links): the memory is reused. */
@@ -730,14 +804,13 @@ static void phase(mhi_span *s, void *arg) {
                     unlink_special(s, p); /* an orphan */
                     continue;
                 }
-                (void)take(p); /* (its link goes after this walk of s) */
+                (void)take(s, p); /* (its link goes after this walk of s) */
                 x->next = gone;
                 gone = x;
                 continue;
             }
             p = &x->next;
         }
-        if (!s->specials) special_bit(s, false);
         drop_homes(gone);
     }
 }
@@ -788,10 +861,19 @@ uint64_t mhi_gc_finalize_locked(void) {
     for (size_t i = 0; i < tr_len; i++)
         if (tr[i] && !(tr[i] & 1)) mhi_gc_mark_object((void *)tr[i]);
     mhi_special **newly = queue_tail;
+    /* Each step walks the spans with records, and only when some record
+     * is of a kind it handles; without finalizers nothing is marked after
+     * step 0, and steps 1 and 4 are one walk. */
+    bool with4 = !on_spans[SP_FINALIZER];
     if (special_inited)
         for (int ph = 0; ph <= 4; ph++) {
-            walk_ctx c = {ph, atomic_load(&finalize_all) != 0};
-            mhi_gc_each_span_locked(phase, &c);
+            walk_ctx c = {ph, atomic_load(&finalize_all) != 0, with4};
+            uint64_t n4 = on_spans[SP_LONG_LINK] + on_spans[SP_CLEANUP] + on_spans[SP_HOME];
+            uint64_t n = ph == 0   ? on_spans[SP_FINALIZER] + on_spans[SP_CLEANUP] + on_spans[SP_WEAK]
+                         : ph == 1 ? on_spans[SP_LINK] + on_spans[SP_WEAK] + (with4 ? n4 : 0)
+                         : ph == 4 ? (with4 ? 0 : n4)
+                                   : on_spans[SP_FINALIZER];
+            if (n) each_rec_span(phase, &c);
             /* (marks are complete before the next step reads them) */
             mhi_gc_mark_settle();
             if (ph == 3) {
@@ -826,7 +908,7 @@ void mhi_gc_sweep_specials_locked(mhi_span *s, const uint64_t *live) {
         uint32_t i = (uint32_t)(x->offset / size);
         if (!(live[i >> 6] >> (i & 63) & 1)) {
             if (x->kind == SP_HOME && x->data) {
-                (void)take(p);
+                (void)take(s, p);
                 x->next = gone;
                 gone = x;
                 continue;
@@ -837,7 +919,7 @@ void mhi_gc_sweep_specials_locked(mhi_span *s, const uint64_t *live) {
         }
         p = &x->next;
     }
-    if (!s->specials) special_bit(s, false);
+    if (!s->specials) rec_spans_remove(s);
     drop_homes(gone);
 }
 
@@ -850,7 +932,7 @@ void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all) {
         mhi_special *x = *p;
         if (all || x->offset / size == off / size) { /* (weak handles: interior offsets) */
             if (x->kind == SP_HOME && x->data) {
-                (void)take(p);
+                (void)take(s, p);
                 x->next = gone;
                 gone = x;
                 continue;
@@ -861,7 +943,7 @@ void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all) {
         }
         p = &x->next;
     }
-    if (!s->specials) special_bit(s, false);
+    if (!s->specials) rec_spans_remove(s);
     drop_homes(gone);
 }
 
