@@ -71,11 +71,8 @@ extern void (*GC_finalizer_notifier)(void);
 /* (sorted within an offset by kind) */
 enum {
     SP_FINALIZER = 1,
-    SP_LINK = 2,
-    SP_LONG_LINK = 3,
-    SP_CLEANUP = 4,
-    SP_WEAK = 5,
-    SP_HOME = 6, /* a link whose location is in this object */
+    SP_CLEANUP = 2,
+    SP_WEAK = 3,
 };
 
 typedef struct mhi_special mhi_special;
@@ -86,11 +83,9 @@ struct mhi_special {
     size_t offset;     /* of the object in its span */
     uint8_t kind;
     uint8_t mode; /* finalizers: MH_GC_FINALIZE_* */
-    void *fn;     /* finalizer, cleanup: the function; link, home: the
-                   * link's address; weak: the handle (a pointer-free GC
-                   * object) */
-    void *data;   /* finalizer, cleanup: the argument (a root); link: its
-                   * home or NULL; home: its link or NULL (an orphan) */
+    void *fn;     /* finalizer, cleanup: the function; weak: the handle (a
+                   * pointer-free GC object) */
+    void *data;   /* finalizer, cleanup: the argument (a root) */
     void *obj;    /* queued: the object (NULL for a cleanup) */
 };
 
@@ -105,7 +100,7 @@ static _Atomic uint64_t queue_len; /* on the queue and awaiting */
  * the world lock holds collections off until they are on the queue). */
 static mhi_special *await_head;
 static void (*_Atomic await_fn)(void *obj);
-static uint64_t links_live;      /* registered links (GC lock) */
+static uint64_t links_live[2];   /* registered short and long links (GC lock) */
 static uint64_t recs_live;       /* records allocated and not freed (GC lock) */
 static bool any_unreachable;     /* an unreachable finalizer was registered */
 static void *cycle_found;        /* a finalization cycle, for the report */
@@ -127,7 +122,7 @@ static void special_bit(mhi_span *s, bool on) {
 
 /* The records on spans, by kind, so that the pause skips the steps no
  * record needs (GC lock). */
-static uint64_t on_spans[SP_HOME + 1];
+static uint64_t on_spans[SP_WEAK + 1];
 
 /* The spans with records, so that the pause walks only those: a span
  * joins when it gets its first record and leaves when a walk finds it
@@ -161,7 +156,11 @@ static void each_rec_span(void (*fn)(mhi_span *s, void *arg), void *arg) {
     }
 }
 
-bool mhi_gc_span_has_specials(const mhi_span *s) { return s->specials != NULL; }
+/* Has s records, links to its objects or inside them, or a place on the
+ * list of spans with records? (freeing its objects must tell gcfinal.c) */
+bool mhi_gc_span_has_specials(const mhi_span *s) {
+    return s->specials || s->gc_recs || s->gc_link_objs || s->gc_link_locs;
+}
 
 /* Records and the links' index are paced as heap memory (bdwgc takes
  * them from its heap): the bytes taken count as allocated towards the
@@ -215,24 +214,50 @@ static mhi_special *find(mhi_span *s, size_t off, int k, mhi_special ***pp) {
     return x && x->offset == off && x->kind == k ? x : NULL;
 }
 
-static bool is_link(int kind) { return kind == SP_LINK || kind == SP_LONG_LINK; }
+/* The GC span and object start of p (a live object's base), or NULL. */
+static mhi_span *object_of(const void *p, size_t *off) {
+    mhi_span *s = mhi_gc_span_of(p);
+    if (!s) return NULL;
+    long i = mhi_gc_object_index(s, (uintptr_t)p);
+    if (i < 0) return NULL;
+    *off = (size_t)i * mhi_gc_elem_size(s);
+    return (uintptr_t)p == s->base + *off ? s : NULL;
+}
 
-/* ---- the links' index: link address and kind -> its record (GC lock) ----
- * Open addressing, linear probing; memory from the OS (link addresses
- * are not roots).  The key is the link's address, with bit 2 set for a
- * long link (links are word-aligned). */
+/* The GC span and offset of the allocated object holding p, or NULL. */
+static mhi_span *container_of(const void *p, size_t *off) {
+    mhi_span *s = mhi_gc_span_of(p);
+    long i = s ? mhi_gc_object_index(s, (uintptr_t)p) : -1;
+    if (i < 0) return NULL;
+    *off = (size_t)i * mhi_gc_elem_size(s);
+    return s;
+}
+
+/* ---- links: the links' index, link address and kind -> object (GC lock) ----
+ * A link is its slot here and nothing else: open addressing, linear
+ * probing, memory from the OS (link addresses and their objects are not
+ * roots).  The key is the link's address, with bit 2 set for a long link
+ * (links are word-aligned); the value is the object's address, with bit 0
+ * set when the link lies in a GC object (its container).  Each GC span
+ * counts the links to its objects (gc_link_objs) and those inside them
+ * (gc_link_locs), so that freeing one of its objects looks for links only
+ * where some may be.  The pause walks the index (bdwgc walks its link
+ * tables): a link whose container died goes without a write (the memory
+ * is reused), one whose object died is cleared and goes. */
 typedef struct {
     uintptr_t key; /* 0: empty, 1: deleted */
-    mhi_special *rec;
+    uintptr_t obj;
 } link_slot;
 static link_slot *ht;
 static size_t ht_cap, ht_used, ht_dead;
 static _Atomic uint64_t ht_sys;
 
-static uintptr_t link_key(void **link, int kind) {
-    return (uintptr_t)link | (kind == SP_LONG_LINK ? 4 : 0);
-}
-static uintptr_t rec_key(const mhi_special *x) { return link_key(x->fn, x->kind); }
+#define LINK_LONG ((uintptr_t)4)
+#define LINK_IN_GC ((uintptr_t)1)
+
+static uintptr_t link_key(void **link, bool is_long) { return (uintptr_t)link | (is_long ? LINK_LONG : 0); }
+static void **slot_link(const link_slot *e) { return (void **)(e->key & ~(uintptr_t)7); }
+static void *slot_obj(const link_slot *e) { return (void *)(e->obj & ~LINK_IN_GC); }
 
 static size_t ht_hash(uintptr_t k) { return (size_t)((k >> 2) * 0x9e3779b97f4a7c15ULL >> 17); }
 
@@ -265,30 +290,51 @@ static bool ht_grow(void) {
 }
 
 /* (key must not be in the table; may grow it, moving every slot) */
-static bool ht_put(uintptr_t key, mhi_special *rec) {
+static bool ht_put(uintptr_t key, uintptr_t obj) {
     if ((ht_used + ht_dead + 1) * 2 > ht_cap && !ht_grow()) return false;
     for (size_t i = ht_hash(key) & (ht_cap - 1);; i = (i + 1) & (ht_cap - 1))
         if (ht[i].key <= 1) {
             if (ht[i].key == 1) ht_dead--;
-            ht[i] = (link_slot){key, rec};
+            ht[i] = (link_slot){key, obj};
             ht_used++;
             return true;
         }
 }
 
-static void ht_del(uintptr_t key) {
-    link_slot *e = ht_find(key);
-    if (!e) return;
+/* The link's object and container spans count it (by = 1) or not (-1). */
+static void link_count(void **link, uintptr_t obj, int by) {
+    mhi_span *t = mhi_gc_span_of((void *)(obj & ~LINK_IN_GC));
+    if (t) t->gc_link_objs += (uint32_t)by;
+    if (obj & LINK_IN_GC) {
+        mhi_span *c = mhi_gc_span_of(link);
+        if (c) c->gc_link_locs += (uint32_t)by;
+    }
+}
+
+/* A new link (its key not in the index) for obj: false if memory ran
+ * out. */
+static bool link_add(void **link, bool is_long, void *obj) {
+    size_t coff;
+    uintptr_t v = (uintptr_t)obj | (container_of(link, &coff) ? LINK_IN_GC : 0);
+    if (!ht_put(link_key(link, is_long), v)) return false;
+    link_count(link, v, 1);
+    links_live[is_long]++;
+    return true;
+}
+
+/* The link of slot e goes (the slot is left deleted: walks go on). */
+static void link_drop(link_slot *e) {
+    link_count(slot_link(e), e->obj, -1);
+    links_live[(e->key & LINK_LONG) != 0]--;
     e->key = 1;
-    e->rec = NULL;
+    e->obj = 0;
     ht_used--;
     ht_dead++;
 }
 
-/* A dying or freed object's record: a link or a weak handle reads NULL. */
+/* A dying or freed object's weak handle reads NULL. */
 static void clear_ref(mhi_special *x) {
-    if (is_link(x->kind)) *(void **)x->fn = NULL;
-    else if (x->kind == SP_WEAK) __atomic_store_n((void **)x->fn, NULL, __ATOMIC_RELAXED);
+    if (x->kind == SP_WEAK) __atomic_store_n((void **)x->fn, NULL, __ATOMIC_RELAXED);
 }
 
 /* Put x on s's list at *p; take *p off s's list.  They keep the span's
@@ -319,47 +365,8 @@ static mhi_special *take(mhi_span *s, mhi_special **p) {
     return x;
 }
 
-/* Take *p off s's list (a link out of the index too), keeping it; a link
- * or home leaves its partner an orphan. */
-static mhi_special *detach(mhi_span *s, mhi_special **p) {
-    mhi_special *x = take(s, p);
-    if (is_link(x->kind)) {
-        links_live--;
-        ht_del(rec_key(x));
-    }
-    if ((is_link(x->kind) || x->kind == SP_HOME) && x->data) {
-        ((mhi_special *)x->data)->data = NULL;
-        x->data = NULL;
-    }
-    return x;
-}
-
 static void unlink_special(mhi_span *s, mhi_special **p) {
-    rec_free(detach(s, p));
-}
-
-/* The link to rec on its span's list. */
-static mhi_special **link_to(mhi_special *rec) { return rec->pprev; }
-
-/* Remove a link and its home (not while walking either's list). */
-static void drop_link(mhi_special *rec) {
-    mhi_special *home = rec->data;
-    unlink_special(rec->span, link_to(rec));
-    if (home) unlink_special(home->span, link_to(home));
-}
-
-/* Homes taken off a list while it was walked (chained by next), whose
- * container is gone: their links go, without a write. */
-static void drop_homes(mhi_special *h) {
-    while (h) {
-        mhi_special *next = h->next, *rec = h->data;
-        if (rec) {
-            rec->data = NULL;
-            unlink_special(rec->span, link_to(rec));
-        }
-        rec_free(h);
-        h = next;
-    }
+    rec_free(take(s, p));
 }
 
 /* Put a record (off every list) back at its place on its span. */
@@ -381,25 +388,6 @@ static mhi_special *insert(mhi_span *s, mhi_special **p, size_t off, int kind, i
     *x = (mhi_special){NULL, NULL, s, off, (uint8_t)kind, (uint8_t)mode, fn, data, NULL};
     put(s, p, x);
     return x;
-}
-
-/* The GC span and object start of p (a live object's base), or NULL. */
-static mhi_span *object_of(const void *p, size_t *off) {
-    mhi_span *s = mhi_gc_span_of(p);
-    if (!s) return NULL;
-    long i = mhi_gc_object_index(s, (uintptr_t)p);
-    if (i < 0) return NULL;
-    *off = (size_t)i * mhi_gc_elem_size(s);
-    return (uintptr_t)p == s->base + *off ? s : NULL;
-}
-
-/* The GC span and offset of the allocated object holding p, or NULL. */
-static mhi_span *container_of(const void *p, size_t *off) {
-    mhi_span *s = mhi_gc_span_of(p);
-    long i = s ? mhi_gc_object_index(s, (uintptr_t)p) : -1;
-    if (i < 0) return NULL;
-    *off = (size_t)i * mhi_gc_elem_size(s);
-    return s;
 }
 
 MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data, int mode,
@@ -444,29 +432,7 @@ MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data
     return x ? 0 : -1;
 }
 
-/* A home for rec if its link lies in a GC object (*home NULL if not);
- * false if memory ran out.  The caller sets rec->data. */
-static bool make_home(mhi_special *rec, void **link, mhi_special **home) {
-    size_t coff;
-    mhi_span *cs = container_of(link, &coff);
-    *home = NULL;
-    if (!cs) return true;
-    mhi_special **hp;
-    (void)find(cs, coff, SP_HOME, &hp); /* (before this offset's other homes) */
-    *home = insert(cs, hp, coff, SP_HOME, 0, (void *)link, rec);
-    return *home != NULL;
-}
-
-/* Move rec (a link, on a list) to the object at off of s. */
-static void move_record(mhi_special *rec, mhi_span *s, size_t off) {
-    mhi_span *was = rec->span;
-    (void)take(was, link_to(rec));
-    rec->span = s;
-    rec->offset = off;
-    attach(rec);
-}
-
-static int register_link(void **link, const void *obj, int kind) {
+static int register_link(void **link, const void *obj, bool is_long) {
     if (!link || ((uintptr_t)link & (sizeof(void *) - 1))) {
         errno = EINVAL;
         return -1;
@@ -482,93 +448,66 @@ static int register_link(void **link, const void *obj, int kind) {
     }
     special_init_locked();
     /* A link registered already (for this object or another) now belongs
-     * to obj: its record moves (nothing is allocated). */
-    link_slot *e = ht_find(link_key(link, kind));
+     * to obj (nothing is allocated). */
+    link_slot *e = ht_find(link_key(link, is_long));
     if (e) {
-        mhi_special *old = e->rec;
-        if (old->span != s || old->offset != off) move_record(old, s, off);
+        if (slot_obj(e) != obj) {
+            link_count(link, e->obj, -1);
+            e->obj = (uintptr_t)obj | (e->obj & LINK_IN_GC);
+            link_count(link, e->obj, 1);
+        }
         mhi_unlock(&G->lock);
         return 1;
     }
-    mhi_special **p;
-    (void)find(s, off, kind, &p);
-    mhi_special *x = insert(s, p, off, kind, 0, (void *)link, NULL);
-    if (x) {
-        links_live++;
-        if (!ht_put(link_key(link, kind), x)) {
-            unlink_special(s, p); /* (*p is x; not in the index: ht_del finds nothing) */
-            errno = ENOMEM;
-            x = NULL;
-        } else {
-            mhi_special *h;
-            if (make_home(x, link, &h)) {
-                x->data = h;
-            } else {
-                drop_link(x);
-                errno = ENOMEM;
-                x = NULL;
-            }
-        }
-    }
+    bool ok = link_add(link, is_long, (void *)obj);
     mhi_unlock(&G->lock);
-    return x ? 0 : -1;
+    if (!ok) errno = ENOMEM;
+    return ok ? 0 : -1;
 }
 
 MH_API int mh_gc_register_disappearing_link(void **link, const void *obj) {
-    return register_link(link, obj, SP_LINK);
+    return register_link(link, obj, false);
 }
 MH_API int mh_gc_register_long_link(void **link, const void *obj) {
-    return register_link(link, obj, SP_LONG_LINK);
+    return register_link(link, obj, true);
 }
 
-/* Remove link's record of that kind (found by the link's address: its
- * value may be disguised); returns whether it was registered. */
-static int unregister_link(void **link, int kind) {
+/* Remove the link of that kind (found by the link's address: its value
+ * may be disguised); returns whether it was registered. */
+static int unregister_link(void **link, bool is_long) {
     if (!link || ((uintptr_t)link & (sizeof(void *) - 1))) return 0;
     mhi_lock(&G->lock);
-    link_slot *e = ht_find(link_key(link, kind));
-    if (e) drop_link(e->rec);
+    link_slot *e = ht_find(link_key(link, is_long));
+    if (e) link_drop(e);
     mhi_unlock(&G->lock);
     return e != NULL;
 }
 
-MH_API int mh_gc_unregister_link(void **link) { return unregister_link(link, SP_LINK); }
-MH_API int mh_gc_unregister_long_link(void **link) { return unregister_link(link, SP_LONG_LINK); }
+MH_API int mh_gc_unregister_link(void **link) { return unregister_link(link, false); }
+MH_API int mh_gc_unregister_long_link(void **link) { return unregister_link(link, true); }
 
 MH_API int mh_gc_move_link(void **link, void **new_link, int long_link) {
     if (!new_link || ((uintptr_t)new_link & (sizeof(void *) - 1))) {
         errno = EINVAL;
         return -1;
     }
-    int kind = long_link ? SP_LONG_LINK : SP_LINK;
+    bool is_long = long_link != 0;
     if ((uintptr_t)link & (sizeof(void *) - 1)) return -2;
     mhi_lock(&G->lock);
-    link_slot *e = link ? ht_find(link_key(link, kind)) : NULL;
+    link_slot *e = link ? ht_find(link_key(link, is_long)) : NULL;
     int r = 0;
     if (!e) {
         r = -2; /* not registered (as that kind) */
     } else if (new_link != link) {
-        mhi_special *rec = e->rec, *old_home = rec->data, *h;
-        if (ht_find(link_key(new_link, kind))) {
+        void *obj = slot_obj(e);
+        if (ht_find(link_key(new_link, is_long))) {
             r = 1; /* new_link has an object already */
-        } else if (!make_home(rec, new_link, &h)) {
-            r = -1;
-        } else if (!ht_put(link_key(new_link, kind), rec)) { /* (e is stale from here) */
-            if (h) {
-                h->data = NULL;
-                unlink_special(h->span, link_to(h));
-            }
+        } else if (!link_add(new_link, is_long, obj)) { /* (e is stale from here) */
+            errno = ENOMEM;
             r = -1;
         } else {
-            ht_del(link_key(link, kind));
-            rec->fn = (void *)new_link;
-            if (old_home) {
-                old_home->data = NULL;
-                unlink_special(old_home->span, link_to(old_home));
-            }
-            rec->data = h;
+            link_drop(ht_find(link_key(link, is_long)));
         }
-        if (r == -1) errno = ENOMEM;
     }
     mhi_unlock(&G->lock);
     return r;
@@ -727,17 +666,49 @@ static bool marked(const mhi_span *s, size_t off) {
     return mhi_gc_marks(s)[i >> 6] >> (i & 63) & 1;
 }
 
-/* Links and weak handles of the kinds in mask (KIND_BIT) whose objects
- * are unmarked are cleared. */
-static void clear_links(mhi_span *s, unsigned mask) {
+/* Weak handles of unmarked objects are cleared. */
+static void clear_weak(mhi_span *s) {
     for (mhi_special **p = &s->specials; *p;) {
         mhi_special *x = *p;
-        if ((mask & KIND_BIT(x->kind)) && !marked(s, x->offset)) {
+        if (x->kind == SP_WEAK && !marked(s, x->offset)) {
             clear_ref(x);
-            unlink_special(s, p); /* (its home is left an orphan) */
+            unlink_special(s, p);
             continue;
         }
         p = &x->next;
+    }
+}
+
+static bool object_marked(const void *o) {
+    mhi_span *s = mhi_gc_span_of(o);
+    return s && marked(s, (uintptr_t)o - s->base);
+}
+
+/* Is the GC object holding link marked (allocated, for one freed)? */
+static bool location_lives(void **link) {
+    mhi_span *s = mhi_gc_span_of(link);
+    long i = s ? mhi_gc_object_index(s, (uintptr_t)link) : -1;
+    return i >= 0 && marked(s, (size_t)i * mhi_gc_elem_size(s));
+}
+
+/* The links in the pause: step 1 (shorts: short links to unmarked
+ * objects are cleared) or step 4 (longs: so are long links, and links
+ * whose container is unmarked go without a write), or both. */
+static void links_walk(bool shorts, bool longs) {
+    for (size_t i = 0; i < ht_cap; i++) {
+        link_slot *e = &ht[i];
+        if (e->key <= 1) continue;
+        /* (the next slots' objects, whose marks are read next) */
+        if (i + 8 < ht_cap && ht[i + 8].key > 1) __builtin_prefetch(slot_obj(&ht[i + 8]));
+        void **link = slot_link(e);
+        if (longs && (e->obj & LINK_IN_GC) && !location_lives(link)) {
+            link_drop(e);
+            continue;
+        }
+        if (((e->key & LINK_LONG) ? longs : shorts) && !object_marked(slot_obj(e))) {
+            *link = NULL;
+            link_drop(e);
+        }
     }
 }
 
@@ -753,10 +724,9 @@ static void enqueue(mhi_special *x, void *obj) {
 static void phase(mhi_span *s, void *arg) {
     if (!s->specials) return;
     int ph = ((walk_ctx *)arg)->phase;
-    unsigned clear4 = KIND_BIT(SP_LONG_LINK);
     if (ph == 1 && ((walk_ctx *)arg)->with4) {
+        clear_weak(s);
         ph = 4;
-        clear4 |= KIND_BIT(SP_LINK) | KIND_BIT(SP_WEAK);
     }
     if (ph == 0) {
         /* Roots: finalizers' and cleanups' arguments, weak handles. */
@@ -765,7 +735,7 @@ static void phase(mhi_span *s, void *arg) {
             if (x->kind == SP_WEAK) mhi_gc_mark_word((uintptr_t)x->fn);
         }
     } else if (ph == 1) {
-        clear_links(s, KIND_BIT(SP_LINK) | KIND_BIT(SP_WEAK));
+        clear_weak(s);
     } else if (ph == 2) {
         for (mhi_special *x = s->specials; x; x = x->next)
             if (x->kind == SP_FINALIZER && x->mode != MH_GC_FINALIZE_NO_ORDER &&
@@ -782,36 +752,22 @@ static void phase(mhi_span *s, void *arg) {
         for (mhi_special **p = &s->specials; *p;) {
             mhi_special *x = *p;
             if (x->kind == SP_FINALIZER && (!marked(s, x->offset) || ((walk_ctx *)arg)->all)) {
-                enqueue(detach(s, p), (void *)(s->base + x->offset));
+                enqueue(take(s, p), (void *)(s->base + x->offset));
                 continue;
             }
             p = &x->next;
         }
     } else if (ph == 4) {
-        clear_links(s, clear4);
         /* Cleanups of objects gone for good: queued without their object,
-         * which the sweep frees.  Links whose own location dies go without
-         * a write (bdwgc's dangling links): the memory is reused. */
-        mhi_special *gone = NULL;
+         * which the sweep frees. */
         for (mhi_special **p = &s->specials; *p;) {
             mhi_special *x = *p;
             if (x->kind == SP_CLEANUP && !marked(s, x->offset)) {
-                enqueue(detach(s, p), NULL);
-                continue;
-            }
-            if (x->kind == SP_HOME && (!x->data || !marked(s, x->offset))) {
-                if (!x->data) {
-                    unlink_special(s, p); /* an orphan */
-                    continue;
-                }
-                (void)take(s, p); /* (its link goes after this walk of s) */
-                x->next = gone;
-                gone = x;
+                enqueue(take(s, p), NULL);
                 continue;
             }
             p = &x->next;
         }
-        drop_homes(gone);
     }
 }
 
@@ -868,12 +824,14 @@ uint64_t mhi_gc_finalize_locked(void) {
     if (special_inited)
         for (int ph = 0; ph <= 4; ph++) {
             walk_ctx c = {ph, atomic_load(&finalize_all) != 0, with4};
-            uint64_t n4 = on_spans[SP_LONG_LINK] + on_spans[SP_CLEANUP] + on_spans[SP_HOME];
+            bool links = links_live[0] + links_live[1] != 0;
             uint64_t n = ph == 0   ? on_spans[SP_FINALIZER] + on_spans[SP_CLEANUP] + on_spans[SP_WEAK]
-                         : ph == 1 ? on_spans[SP_LINK] + on_spans[SP_WEAK] + (with4 ? n4 : 0)
-                         : ph == 4 ? (with4 ? 0 : n4)
+                         : ph == 1 ? on_spans[SP_WEAK] + (with4 ? on_spans[SP_CLEANUP] : 0)
+                         : ph == 4 ? (with4 ? 0 : on_spans[SP_CLEANUP])
                                    : on_spans[SP_FINALIZER];
             if (n) each_rec_span(phase, &c);
+            if (ph == 1 && (links_live[0] || (with4 && links))) links_walk(true, with4);
+            if (ph == 4 && !with4 && links) links_walk(false, true);
             /* (marks are complete before the next step reads them) */
             mhi_gc_mark_settle();
             if (ph == 3) {
@@ -902,17 +860,10 @@ uint64_t mhi_gc_finalize_locked(void) {
 /* Sweeping s: the records of its dead objects go (lock held). */
 void mhi_gc_sweep_specials_locked(mhi_span *s, const uint64_t *live) {
     size_t size = mhi_gc_elem_size(s);
-    mhi_special *gone = NULL;
     for (mhi_special **p = &s->specials; *p;) {
         mhi_special *x = *p;
         uint32_t i = (uint32_t)(x->offset / size);
         if (!(live[i >> 6] >> (i & 63) & 1)) {
-            if (x->kind == SP_HOME && x->data) {
-                (void)take(s, p);
-                x->next = gone;
-                gone = x;
-                continue;
-            }
             clear_ref(x);
             unlink_special(s, p);
             continue;
@@ -920,23 +871,41 @@ void mhi_gc_sweep_specials_locked(mhi_span *s, const uint64_t *live) {
         p = &x->next;
     }
     if (!s->specials) rec_spans_remove(s);
-    drop_homes(gone);
 }
 
-/* Object off of s is freed explicitly (or s is): its records go, and the
- * links whose location is in it. */
+/* Memory [lo, hi) of s is freed: links to objects in it are cleared, and
+ * links inside it go without a write.  With links inside only and few
+ * words, the index is probed for each word; else it is walked. */
+static void links_freed(mhi_span *s, uintptr_t lo, uintptr_t hi) {
+    if (!ht_cap) return;
+    if (!s->gc_link_objs && (hi - lo) / sizeof(void *) < ht_cap / 8) {
+        for (uintptr_t a = lo; a < hi; a += sizeof(void *))
+            for (int l = 0; l < 2; l++) {
+                link_slot *e = ht_find(link_key((void **)a, l));
+                if (e) link_drop(e);
+            }
+        return;
+    }
+    for (size_t i = 0; i < ht_cap && (s->gc_link_objs || s->gc_link_locs); i++) {
+        link_slot *e = &ht[i];
+        if (e->key <= 1) continue;
+        uintptr_t l = (uintptr_t)slot_link(e), o = (uintptr_t)slot_obj(e);
+        if ((e->obj & LINK_IN_GC) && l >= lo && l < hi) {
+            link_drop(e);
+        } else if (o >= lo && o < hi) {
+            *slot_link(e) = NULL;
+            link_drop(e);
+        }
+    }
+}
+
+/* Object off of s is freed explicitly (or s is): its records go, links
+ * to it are cleared, and links inside it go. */
 void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all) {
     size_t size = mhi_gc_elem_size(s);
-    mhi_special *gone = NULL;
     for (mhi_special **p = &s->specials; *p;) {
         mhi_special *x = *p;
         if (all || x->offset / size == off / size) { /* (weak handles: interior offsets) */
-            if (x->kind == SP_HOME && x->data) {
-                (void)take(s, p);
-                x->next = gone;
-                gone = x;
-                continue;
-            }
             clear_ref(x);
             unlink_special(s, p);
             continue;
@@ -944,7 +913,10 @@ void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all) {
         p = &x->next;
     }
     if (!s->specials) rec_spans_remove(s);
-    drop_homes(gone);
+    if (s->gc_link_objs || s->gc_link_locs) {
+        uintptr_t lo = s->base + (all ? 0 : off / size * size);
+        links_freed(s, lo, all ? s->base + (uintptr_t)s->nelems * size : lo + size);
+    }
 }
 
 /* ---- after the pause ---- */
@@ -1108,9 +1080,6 @@ size_t mhi_gc_verify_specials_locked(mhi_span *s) {
         MHI_VERIFY(&errors, x->span == s && *x->pprev == x,
                    "gc span %p: special at %zu names another span or place", (void *)s->base,
                    x->offset);
-        if ((is_link(x->kind) || x->kind == SP_HOME) && x->data)
-            MHI_VERIFY(&errors, ((mhi_special *)x->data)->data == x && ((mhi_special *)x->data)->fn == x->fn,
-                       "gc span %p: link %p and its home disagree", (void *)s->base, x->fn);
         prev = x->offset;
         pk = x->kind;
     }

@@ -194,6 +194,8 @@ struct mhi_span {
                 /* the last of specials (gcfinal.c), valid while specials
                  * is not NULL */
                 struct mhi_special *gc_rec_last;
+                /* links to its objects and inside them (gcfinal.c) */
+                uint32_t gc_link_objs, gc_link_locs;
             };
         };
         /* Per-object records (finalizers, profile samples, weak refs),
