@@ -269,9 +269,14 @@ static link_slot *ht_find(uintptr_t key) {
     }
 }
 
+/* Rebuilt when live and deleted slots reach 3/4 (linear probing with a
+ * multiplicative hash keeps probes short there): at twice the size if the
+ * live ones pass 3/8, so that it is at most 3/4 full of them after, else
+ * at the same size, without the deleted ones. */
+static bool ht_full(size_t more) { return (ht_used + ht_dead + more) * 4 > ht_cap * 3; }
+
 static bool ht_grow(void) {
-    /* (twice the size, unless deleted slots were most of the load) */
-    size_t cap = !ht_cap ? 1024 : ht_used * 4 > ht_cap ? ht_cap * 2 : ht_cap;
+    size_t cap = !ht_cap ? 1024 : ht_used * 8 > ht_cap * 3 ? ht_cap * 2 : ht_cap;
     link_slot *n = mhi_os_alloc(cap * sizeof *n, &ht_sys);
     if (!n) return false;
     for (size_t i = 0; i < ht_cap; i++)
@@ -291,7 +296,7 @@ static bool ht_grow(void) {
 
 /* (key must not be in the table; may grow it, moving every slot) */
 static bool ht_put(uintptr_t key, uintptr_t obj) {
-    if ((ht_used + ht_dead + 1) * 2 > ht_cap && !ht_grow()) return false;
+    if (ht_full(1) && !ht_grow()) return false;
     for (size_t i = ht_hash(key) & (ht_cap - 1);; i = (i + 1) & (ht_cap - 1))
         if (ht[i].key <= 1) {
             if (ht[i].key == 1) ht_dead--;
