@@ -83,10 +83,12 @@ struct mhi_special {
     size_t offset;     /* of the object in its span */
     uint8_t kind;
     uint8_t mode; /* finalizers: MH_GC_FINALIZE_* */
+    uint8_t rooted; /* its root word (data, or weak: fn) may be a GC object */
     void *fn;     /* finalizer, cleanup: the function; weak: the handle (a
                    * pointer-free GC object) */
     void *data;   /* finalizer, cleanup: the argument (a root) */
-    void *obj;    /* queued: the object (NULL for a cleanup) */
+    void *obj;    /* queued: the object (NULL for a cleanup); on a span, in
+                   * the pause: the next candidate (finalize step 2) */
 };
 
 /* Ready finalizers and cleanups are their records, off their span and on
@@ -123,6 +125,12 @@ static void special_bit(mhi_span *s, bool on) {
 /* The records on spans, by kind, so that the pause skips the steps no
  * record needs (GC lock). */
 static uint64_t on_spans[SP_WEAK + 1];
+static uint64_t rooted_on_spans; /* of them, those whose root word may be a GC object */
+
+/* May p be a GC object (or in one)?  A word that lies in no GC span when
+ * it is registered can point to no object the program holds: its record
+ * need not be a root (step 0 is skipped when no record is). */
+static uint8_t may_root(const void *p) { return mhi_gc_span_of(p) != NULL; }
 
 /* The spans with records, so that the pause walks only those: a span
  * joins when it gets its first record and leaves when a walk finds it
@@ -353,6 +361,7 @@ static void put(mhi_span *s, mhi_special **p, mhi_special *x) {
     else s->gc_rec_last = x;
     *p = x;
     on_spans[x->kind]++;
+    rooted_on_spans += x->rooted;
     if (first) {
         special_bit(s, true);
         rec_spans_add(s);
@@ -364,6 +373,7 @@ static mhi_special *take(mhi_span *s, mhi_special **p) {
     if (x->next) x->next->pprev = p;
     else if (s->specials) s->gc_rec_last = (mhi_special *)(void *)p; /* (p: the one before) */
     on_spans[x->kind]--;
+    rooted_on_spans -= x->rooted;
     x->next = NULL;
     x->pprev = NULL;
     if (!s->specials) special_bit(s, false);
@@ -390,7 +400,8 @@ static mhi_special *insert(mhi_span *s, mhi_special **p, size_t off, int kind, i
         errno = ENOMEM;
         return NULL;
     }
-    *x = (mhi_special){NULL, NULL, s, off, (uint8_t)kind, (uint8_t)mode, fn, data, NULL};
+    uint8_t rooted = kind == SP_WEAK ? 1 : may_root(data);
+    *x = (mhi_special){NULL, NULL, s, off, (uint8_t)kind, (uint8_t)mode, rooted, fn, data, NULL};
     put(s, p, x);
     return x;
 }
@@ -423,6 +434,9 @@ MH_API int mh_gc_register_finalizer(void *obj, mh_gc_finalizer_fn fn, void *data
         } else {
             x->fn = (void *)fn;
             x->data = data;
+            rooted_on_spans -= x->rooted;
+            x->rooted = may_root(data);
+            rooted_on_spans += x->rooted;
             x->mode = (uint8_t)mode;
         }
         mhi_unlock(&G->lock);
@@ -717,6 +731,10 @@ static void links_walk(bool shorts, bool longs) {
     }
 }
 
+/* Step 2's candidates for step 3, chained through obj (GC lock, in the
+ * pause). */
+static void *cand_head, **cand_tail = &cand_head;
+
 /* Move record x (detached) to the queue, for obj (NULL: a cleanup). */
 static void enqueue(mhi_special *x, void *obj) {
     x->obj = obj;
@@ -742,21 +760,25 @@ static void phase(mhi_span *s, void *arg) {
     } else if (ph == 1) {
         clear_weak(s);
     } else if (ph == 2) {
-        for (mhi_special *x = s->specials; x; x = x->next)
-            if (x->kind == SP_FINALIZER && x->mode != MH_GC_FINALIZE_NO_ORDER &&
-                s->gc_kind != MHI_GC_NOSCAN && !marked(s, x->offset)) {
+        for (mhi_special *x = s->specials; x; x = x->next) {
+            if (x->kind != SP_FINALIZER || marked(s, x->offset)) continue;
+            /* (a candidate for step 3: unmarked now) */
+            x->obj = NULL;
+            *cand_tail = x;
+            cand_tail = &x->obj;
+            if (x->mode != MH_GC_FINALIZE_NO_ORDER && s->gc_kind != MHI_GC_NOSCAN) {
                 uintptr_t o = s->base + x->offset;
                 mhi_gc_mark_contents(o, o + mhi_gc_elem_size(s),
                                      x->mode == MH_GC_FINALIZE_IGNORE_SELF ? o : 0);
                 /* (marked by what it reaches: it is on a cycle) */
                 if (!cycle_found && marked(s, x->offset)) cycle_found = (void *)o;
             }
+        }
     } else if (ph == 3) {
-        /* (queued here, marked after the whole walk: marking one must not
-         * hide another that is just as unreachable) */
+        /* (with all: every finalizer is ready) */
         for (mhi_special **p = &s->specials; *p;) {
             mhi_special *x = *p;
-            if (x->kind == SP_FINALIZER && (!marked(s, x->offset) || ((walk_ctx *)arg)->all)) {
+            if (x->kind == SP_FINALIZER) {
                 enqueue(take(s, p), (void *)(s->base + x->offset));
                 continue;
             }
@@ -830,11 +852,27 @@ uint64_t mhi_gc_finalize_locked(void) {
         for (int ph = 0; ph <= 4; ph++) {
             walk_ctx c = {ph, atomic_load(&finalize_all) != 0, with4};
             bool links = links_live[0] + links_live[1] != 0;
-            uint64_t n = ph == 0   ? on_spans[SP_FINALIZER] + on_spans[SP_CLEANUP] + on_spans[SP_WEAK]
+            uint64_t n = ph == 0   ? rooted_on_spans
                          : ph == 1 ? on_spans[SP_WEAK] + (with4 ? on_spans[SP_CLEANUP] : 0)
                          : ph == 4 ? (with4 ? 0 : on_spans[SP_CLEANUP])
                                    : on_spans[SP_FINALIZER];
-            if (n) each_rec_span(phase, &c);
+            if (ph == 3) {
+                /* Step 2's candidates still unmarked are ready (queued
+                 * here, marked after: marking one must not hide another
+                 * that is just as unreachable); with all, every finalizer
+                 * is, found by a walk. */
+                for (mhi_special *x = cand_head, *next; x; x = next) {
+                    next = x->obj;
+                    x->obj = NULL;
+                    if (!c.all && !marked(x->span, x->offset))
+                        enqueue(take(x->span, x->pprev), (void *)(x->span->base + x->offset));
+                }
+                cand_head = NULL;
+                cand_tail = &cand_head;
+                if (n && c.all) each_rec_span(phase, &c);
+            } else if (n) {
+                each_rec_span(phase, &c);
+            }
             if (ph == 1 && (links_live[0] || (with4 && links))) links_walk(true, with4);
             if (ph == 4 && !with4 && links) links_walk(false, true);
             /* (marks are complete before the next step reads them) */
@@ -960,35 +998,41 @@ void mhi_gc_final_cycle_end(void) {
 
 /* ---- running finalizers ---- */
 
-/* Take one ready finalizer or cleanup and run it; false if none. */
-static bool run_one(void) {
+/* Take up to max (at most RUN_BATCH) ready finalizers and cleanups, under
+ * one hold of the lock, and run them; returns how many. */
+#define RUN_BATCH 32
+static size_t run_some(size_t max) {
     /* (copied to this frame under the lock: from the unlock on, a
-     * collection finds the object and argument here, and nowhere else) */
-    void *volatile obj, *volatile data;
-    void *fn;
+     * collection finds the objects and arguments here, and nowhere else) */
+    void *volatile obj[RUN_BATCH], *volatile data[RUN_BATCH];
+    void *fn[RUN_BATCH];
+    size_t n = 0;
+    if (max > RUN_BATCH) max = RUN_BATCH;
     mhi_lock(&G->lock);
-    mhi_special *q = queue_head;
-    if (q) {
+    while (n < max && queue_head) {
+        mhi_special *q = queue_head;
         queue_head = q->next;
         if (!queue_head) queue_tail = &queue_head;
         atomic_fetch_sub_explicit(&queue_len, 1, memory_order_relaxed);
-        obj = q->obj;
-        data = q->data;
-        fn = q->fn;
+        obj[n] = q->obj;
+        data[n] = q->data;
+        fn[n] = q->fn;
         rec_free(q);
+        n++;
     }
     mhi_unlock(&G->lock);
-    if (!q) return false;
-    if (obj) ((mh_gc_finalizer_fn)fn)(obj, data);
-    else ((void (*)(void *))(void (*)(void))fn)(data); /* a cleanup */
-    obj = data = NULL;
-    return true;
+    for (size_t i = 0; i < n; i++) {
+        if (obj[i]) ((mh_gc_finalizer_fn)fn[i])(obj[i], data[i]);
+        else ((void (*)(void *))(void (*)(void))fn[i])(data[i]); /* a cleanup */
+        obj[i] = data[i] = NULL;
+    }
+    return n;
 }
 
 MH_API size_t mh_gc_run_finalizers_max(size_t max) {
     (void)mhi_gc_thread_get();
-    size_t n = 0;
-    while ((!max || n < max) && run_one()) n++;
+    size_t n = 0, k;
+    while ((!max || n < max) && (k = run_some(max ? max - n : RUN_BATCH)) != 0) n += k;
     return n;
 }
 
@@ -1032,7 +1076,7 @@ static void *finalizer_main(void *arg) {
     for (;;) {
         uint32_t w = atomic_load_explicit(&fin_wake, memory_order_acquire);
         /* (finalization on demand, switched on meanwhile, stops it) */
-        while (!SWITCH_GET(GC_finalize_on_demand) && run_one()) {
+        while (!SWITCH_GET(GC_finalize_on_demand) && run_some(RUN_BATCH)) {
         }
         /* (blocked while it sleeps: it holds no heap pointer) */
         if (atomic_load_explicit(&fin_wake, memory_order_acquire) == w)
