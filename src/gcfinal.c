@@ -1,26 +1,28 @@
 /* gcfinal.c - the GC heap's specials: per-object records kept on their
- * span (the seed's specials), and on them finalizers, disappearing and
- * long links, cleanups and weak handles (gc.h, mheap_gc.h); and the toggle
- * references, kept in a table of their own.
+ * span (the seed's specials), and on them finalizers, cleanups and weak
+ * handles (gc.h, mheap_gc.h); disappearing and long links, kept in an
+ * index of their own; and the toggle references, in a table of their own.
  *
  * A span's records form one list sorted by (offset, kind); offsets are
  * full width.  They come from one fixalloc.  On GC spans they are guarded
  * by the GC lock rather than the span's special lock: the collector reads
  * them in the pause, and no stopped thread may hold a lock it needs.  A
  * span with records has its page's bit set in its arena's `special`
- * bitmap, which reclaim checks (such a span is swept, never freed whole).
+ * bitmap, which reclaim checks (such a span is swept, never freed whole),
+ * and is on the list of spans with records that the pause walks.  The
+ * records on spans are counted by kind, so the pause skips the steps no
+ * record needs.
  *
- * A link has its record on its object's span, is indexed by its own
- * address (short and long links apart: one address may hold one of each),
- * and, when its location lies in a GC object, has a second record, its
- * "home", on that object's span: the home drops the link when that object
- * is freed or dies, so a link never writes into memory that was reused.
- * A link and its home point at each other; removing one leaves the other
- * an orphan that the next pause (or the next removal) frees.
+ * A link is a slot of the links' index: its address (short and long links
+ * apart: one address may hold one of each) -> its object, and whether it
+ * lies in a GC object (its container).  When the container is freed or
+ * dies the link goes without a write, so a link never writes into memory
+ * that was reused; when its object is freed or dies it is cleared.
  *
  * Finalization, in the pause after the mark (bdwgc's order):
- *   0. roots: the queued objects, finalizers' and cleanups' arguments,
- *      weak handles, objects with a strong toggle reference;
+ *   0. roots: the queued objects, finalizers' and cleanups' arguments
+ *      (those that lay in a GC span when registered), weak handles,
+ *      objects with a strong toggle reference;
  *   1. short links and weak handles of unmarked objects are cleared;
  *   2. every unmarked object with an ordered, ignore-self or unreachable
  *      finalizer has its contents marked, not itself (ignore-self:
@@ -33,8 +35,9 @@
  *      object with an unreachable finalizer is marked last, and goes back
  *      to its span unfinalized if another ready object reached it;
  *   4. long links to objects still unmarked are cleared, their cleanups
- *      queued, links whose own location dies are dropped, and weak toggle
- *      references to unmarked objects are cleared.
+ *      queued, links whose container dies are dropped, and weak toggle
+ *      references to unmarked objects are cleared (without finalizers
+ *      nothing is marked after 0, and 1 and 4 are one walk).
  * An object that a finalizable object reaches is thus kept until that
  * finalizer has run, and a cycle of ordered finalizable objects is never
  * finalized (each keeps the next).  Queued objects are roots until their
@@ -102,6 +105,20 @@ static _Atomic uint64_t queue_len; /* on the queue and awaiting */
  * the world lock holds collections off until they are on the queue). */
 static mhi_special *await_head;
 static void (*_Atomic await_fn)(void *obj);
+/* Ready finalizers are taken from the queue in batches, under one hold
+ * of the GC lock: a batch's records stay on the list of batches running
+ * (GC lock), whose objects and arguments the pause marks, until the
+ * whole batch has run and its records are freed, under a second hold.
+ * (Copies of the objects in the running thread's frame would do for one
+ * at a time, but a frame's array may live where no collection looks: a
+ * sanitizer's fake stack.) */
+typedef struct run_batch run_batch;
+struct run_batch {
+    run_batch *next, **pprev;
+    mhi_special *recs; /* off the queue, chained by next */
+};
+static run_batch *running; /* (GC lock) */
+#define RUN_BATCH 32
 static uint64_t links_live[2];   /* registered short and long links (GC lock) */
 static uint64_t recs_live;       /* records allocated and not freed (GC lock) */
 static bool any_unreachable;     /* an unreachable finalizer was registered */
@@ -254,7 +271,7 @@ static mhi_span *container_of(const void *p, size_t *off) {
  * is reused), one whose object died is cleared and goes. */
 typedef struct {
     uintptr_t key; /* 0: empty, 1: deleted */
-    uintptr_t obj;
+    uintptr_t obj; /* hidden (HIDE) */
 } link_slot;
 static link_slot *ht;
 static size_t ht_cap, ht_used, ht_dead;
@@ -263,9 +280,17 @@ static _Atomic uint64_t ht_sys;
 #define LINK_LONG ((uintptr_t)4)
 #define LINK_IN_GC ((uintptr_t)1)
 
-static uintptr_t link_key(void **link, bool is_long) { return (uintptr_t)link | (is_long ? LINK_LONG : 0); }
-static void **slot_link(const link_slot *e) { return (void **)(e->key & ~(uintptr_t)7); }
-static void *slot_obj(const link_slot *e) { return (void *)(e->obj & ~LINK_IN_GC); }
+/* Keys and objects are kept hidden (their high bits flipped, bdwgc's
+ * GC_HIDE_POINTER), so that a copy of a slot left in a frame that a
+ * collection scans keeps neither the link's container nor its object. */
+#define HIDE (~(uintptr_t)7)
+static uintptr_t link_key(void **link, bool is_long) {
+    return ((uintptr_t)link | (is_long ? LINK_LONG : 0)) ^ HIDE;
+}
+static void **slot_link(const link_slot *e) { return (void **)((e->key ^ HIDE) & ~(uintptr_t)7); }
+static bool slot_long(const link_slot *e) { return ((e->key ^ HIDE) & LINK_LONG) != 0; }
+static void *slot_obj(const link_slot *e) { return (void *)((e->obj ^ HIDE) & ~LINK_IN_GC); }
+static bool slot_in_gc(const link_slot *e) { return ((e->obj ^ HIDE) & LINK_IN_GC) != 0; }
 
 static size_t ht_hash(uintptr_t k) { return (size_t)((k >> 2) * 0x9e3779b97f4a7c15ULL >> 17); }
 
@@ -302,7 +327,8 @@ static bool ht_grow(void) {
     return true;
 }
 
-/* (key must not be in the table; may grow it, moving every slot) */
+/* (key must not be in the table; may grow it, moving every slot; obj
+ * hidden) */
 static bool ht_put(uintptr_t key, uintptr_t obj) {
     if (ht_full(1) && !ht_grow()) return false;
     for (size_t i = ht_hash(key) & (ht_cap - 1);; i = (i + 1) & (ht_cap - 1))
@@ -329,7 +355,7 @@ static void link_count(void **link, uintptr_t obj, int by) {
 static bool link_add(void **link, bool is_long, void *obj) {
     size_t coff;
     uintptr_t v = (uintptr_t)obj | (container_of(link, &coff) ? LINK_IN_GC : 0);
-    if (!ht_put(link_key(link, is_long), v)) return false;
+    if (!ht_put(link_key(link, is_long), v ^ HIDE)) return false;
     link_count(link, v, 1);
     links_live[is_long]++;
     return true;
@@ -337,8 +363,8 @@ static bool link_add(void **link, bool is_long, void *obj) {
 
 /* The link of slot e goes (the slot is left deleted: walks go on). */
 static void link_drop(link_slot *e) {
-    link_count(slot_link(e), e->obj, -1);
-    links_live[(e->key & LINK_LONG) != 0]--;
+    link_count(slot_link(e), e->obj ^ HIDE, -1);
+    links_live[slot_long(e)]--;
     e->key = 1;
     e->obj = 0;
     ht_used--;
@@ -471,9 +497,11 @@ static int register_link(void **link, const void *obj, bool is_long) {
     link_slot *e = ht_find(link_key(link, is_long));
     if (e) {
         if (slot_obj(e) != obj) {
-            link_count(link, e->obj, -1);
-            e->obj = (uintptr_t)obj | (e->obj & LINK_IN_GC);
-            link_count(link, e->obj, 1);
+            uintptr_t v = e->obj ^ HIDE;
+            link_count(link, v, -1);
+            v = (uintptr_t)obj | (v & LINK_IN_GC);
+            e->obj = v ^ HIDE;
+            link_count(link, v, 1);
         }
         mhi_unlock(&G->lock);
         return 1;
@@ -720,11 +748,11 @@ static void links_walk(bool shorts, bool longs) {
         /* (the next slots' objects, whose marks are read next) */
         if (i + 8 < ht_cap && ht[i + 8].key > 1) __builtin_prefetch(slot_obj(&ht[i + 8]));
         void **link = slot_link(e);
-        if (longs && (e->obj & LINK_IN_GC) && !location_lives(link)) {
+        if (longs && slot_in_gc(e) && !location_lives(link)) {
             link_drop(e);
             continue;
         }
-        if (((e->key & LINK_LONG) ? longs : shorts) && !object_marked(slot_obj(e))) {
+        if ((slot_long(e) ? longs : shorts) && !object_marked(slot_obj(e))) {
             *link = NULL;
             link_drop(e);
         }
@@ -798,6 +826,22 @@ static void phase(mhi_span *s, void *arg) {
     }
 }
 
+/* Step 3: step 2's candidates still unmarked are ready (queued here,
+ * marked after: marking one must not hide another that is just as
+ * unreachable); with all, every finalizer is, found by a walk after this.
+ * (a function of its own: a frame of the pause's that is not the caller's
+ * keeps the objects' addresses out of frames a later cycle may scan) */
+static MHI_NOINLINE void queue_candidates(bool all) {
+    for (mhi_special *x = cand_head, *next; x; x = next) {
+        next = x->obj;
+        x->obj = NULL;
+        if (!all && !marked(x->span, x->offset))
+            enqueue(take(x->span, x->pprev), (void *)(x->span->base + x->offset));
+    }
+    cand_head = NULL;
+    cand_tail = &cand_head;
+}
+
 /* The objects just queued (from *newly) live until their finalizers have
  * run: marked with what they reach.  With Java-style finalization an
  * object with an unreachable finalizer is left to the last: if another
@@ -841,6 +885,11 @@ uint64_t mhi_gc_finalize_locked(void) {
         mhi_gc_mark_object(q->obj);
         mhi_gc_mark_word((uintptr_t)q->data);
     }
+    for (run_batch *b = running; b; b = b->next) /* (running, or run already) */
+        for (mhi_special *q = b->recs; q; q = q->next) {
+            if (q->obj) mhi_gc_mark_object(q->obj);
+            mhi_gc_mark_word((uintptr_t)q->data);
+        }
     for (size_t i = 0; i < tr_len; i++)
         if (tr[i] && !(tr[i] & 1)) mhi_gc_mark_object((void *)tr[i]);
     mhi_special **newly = queue_tail;
@@ -857,18 +906,7 @@ uint64_t mhi_gc_finalize_locked(void) {
                          : ph == 4 ? (with4 ? 0 : on_spans[SP_CLEANUP])
                                    : on_spans[SP_FINALIZER];
             if (ph == 3) {
-                /* Step 2's candidates still unmarked are ready (queued
-                 * here, marked after: marking one must not hide another
-                 * that is just as unreachable); with all, every finalizer
-                 * is, found by a walk. */
-                for (mhi_special *x = cand_head, *next; x; x = next) {
-                    next = x->obj;
-                    x->obj = NULL;
-                    if (!c.all && !marked(x->span, x->offset))
-                        enqueue(take(x->span, x->pprev), (void *)(x->span->base + x->offset));
-                }
-                cand_head = NULL;
-                cand_tail = &cand_head;
+                queue_candidates(c.all);
                 if (n && c.all) each_rec_span(phase, &c);
             } else if (n) {
                 each_rec_span(phase, &c);
@@ -933,7 +971,7 @@ static void links_freed(mhi_span *s, uintptr_t lo, uintptr_t hi) {
         link_slot *e = &ht[i];
         if (e->key <= 1) continue;
         uintptr_t l = (uintptr_t)slot_link(e), o = (uintptr_t)slot_obj(e);
-        if ((e->obj & LINK_IN_GC) && l >= lo && l < hi) {
+        if (slot_in_gc(e) && l >= lo && l < hi) {
             link_drop(e);
         } else if (o >= lo && o < hi) {
             *slot_link(e) = NULL;
@@ -998,34 +1036,45 @@ void mhi_gc_final_cycle_end(void) {
 
 /* ---- running finalizers ---- */
 
-/* Take up to max (at most RUN_BATCH) ready finalizers and cleanups, under
- * one hold of the lock, and run them; returns how many. */
-#define RUN_BATCH 32
+
+/* Take up to max (at most RUN_BATCH, at least 1) ready finalizers and
+ * cleanups and run them; returns how many. */
 static size_t run_some(size_t max) {
-    /* (copied to this frame under the lock: from the unlock on, a
-     * collection finds the objects and arguments here, and nowhere else) */
-    void *volatile obj[RUN_BATCH], *volatile data[RUN_BATCH];
-    void *fn[RUN_BATCH];
+    run_batch b = {NULL, NULL, NULL};
+    mhi_special **t = &b.recs;
     size_t n = 0;
-    if (max > RUN_BATCH) max = RUN_BATCH;
+    if (!max || max > RUN_BATCH) max = RUN_BATCH;
     mhi_lock(&G->lock);
     while (n < max && queue_head) {
         mhi_special *q = queue_head;
         queue_head = q->next;
         if (!queue_head) queue_tail = &queue_head;
         atomic_fetch_sub_explicit(&queue_len, 1, memory_order_relaxed);
-        obj[n] = q->obj;
-        data[n] = q->data;
-        fn[n] = q->fn;
-        rec_free(q);
+        q->next = NULL;
+        *t = q;
+        t = &q->next;
         n++;
     }
-    mhi_unlock(&G->lock);
-    for (size_t i = 0; i < n; i++) {
-        if (obj[i]) ((mh_gc_finalizer_fn)fn[i])(obj[i], data[i]);
-        else ((void (*)(void *))(void (*)(void))fn[i])(data[i]); /* a cleanup */
-        obj[i] = data[i] = NULL;
+    if (n) {
+        b.next = running;
+        b.pprev = &running;
+        if (running) running->pprev = &b.next;
+        running = &b;
     }
+    mhi_unlock(&G->lock);
+    if (!n) return 0;
+    for (mhi_special *q = b.recs; q; q = q->next) {
+        if (q->obj) ((mh_gc_finalizer_fn)q->fn)(q->obj, q->data);
+        else ((void (*)(void *))(void (*)(void))q->fn)(q->data); /* a cleanup */
+    }
+    mhi_lock(&G->lock);
+    *b.pprev = b.next;
+    if (b.next) b.next->pprev = b.pprev;
+    for (mhi_special *q = b.recs, *next; q; q = next) {
+        next = q->next;
+        rec_free(q);
+    }
+    mhi_unlock(&G->lock);
     return n;
 }
 
@@ -1101,7 +1150,10 @@ void mhi_gc_finalizers_queued(void) {
     mhi_os_futex_wake_all(&fin_wake);
 }
 
-void mhi_gc_final_fork_child(void) { atomic_store(&fin_started, 0); }
+void mhi_gc_final_fork_child(void) {
+    atomic_store(&fin_started, 0);
+    running = NULL; /* (other threads' batches: their threads are gone) */
+}
 
 /* The finalization metadata taken from the OS: records, the links'
  * index, the toggle references (counted in meta_sys). */
@@ -1117,11 +1169,18 @@ uint64_t mhi_gc_final_live_locked(uint64_t *queued) {
     return recs_live * sizeof(mhi_special) + ht_cap * sizeof(link_slot);
 }
 
-/* For the verifier: records on s sorted and inside s; a link and its home
- * point at each other. */
+/* For the verifier: records on s sorted and inside s, each naming s and
+ * its place; the last one known, and s on the list of spans with
+ * records. */
 size_t mhi_gc_verify_specials_locked(mhi_span *s) {
     size_t errors = 0, prev = 0;
     int pk = 0;
+    if (s->specials) {
+        mhi_special *last = s->specials;
+        while (last->next) last = last->next;
+        MHI_VERIFY(&errors, s->gc_rec_last == last && s->gc_recs,
+                   "gc span %p: last special or list of spans with specials wrong", (void *)s->base);
+    }
     for (mhi_special *x = s->specials; x; x = x->next) {
         MHI_VERIFY(&errors, x->offset < s->nelems * mhi_gc_elem_size(s) &&
                                 (x->offset > prev || (x->offset == prev && x->kind >= pk)),
