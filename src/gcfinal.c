@@ -704,8 +704,6 @@ typedef struct {
     bool with4;   /* step 1 does step 4's work too (nothing marks between) */
 } walk_ctx;
 
-#define KIND_BIT(k) (1u << (k))
-
 static bool marked(const mhi_span *s, size_t off) {
     if (s->gc_kind == MHI_GC_UNCOLL) return true; /* (alive until freed; marked or not) */
     size_t size = mhi_gc_elem_size(s);
@@ -763,7 +761,8 @@ static void links_walk(bool shorts, bool longs) {
  * pause). */
 static void *cand_head, **cand_tail = &cand_head;
 
-/* Move record x (detached) to the queue, for obj (NULL: a cleanup). */
+/* Move record x (taken off its span) to the queue, for obj (NULL: a
+ * cleanup). */
 static void enqueue(mhi_special *x, void *obj) {
     x->obj = obj;
     x->next = NULL;
