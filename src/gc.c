@@ -216,8 +216,10 @@ static void cycle_locked(void *arg) {
     uint64_t live = mhi_gc_mark_locked((const uintptr_t(*)[2])ranges, nranges, &roots, &used);
     c->queued = mhi_gc_finalize_locked();
     uint64_t final = mhi_gc_mark_extra();
-    live += final;
-    G->final_bytes = final;
+    /* (finalization's records count as heap, the queued ones as final) */
+    uint64_t queued;
+    live += final + mhi_gc_final_live_locked(&queued);
+    G->final_bytes = final + queued;
     if (c->flush) {
         /* Threads in a blocked region are at a safe point: their cached
          * spans go to the lists now (others give theirs up at their next
@@ -293,9 +295,11 @@ static void gc_collect(bool forced, bool release, bool flush) {
 
 void mhi_gc_collect(bool forced, bool release) { gc_collect(forced, release, false); }
 
-/* Time for a cycle? (slow paths, no lock held) */
-static inline void maybe_collect(void) {
-    uint64_t used = G->live_bytes + atomic_load_explicit(&G->alloc_since, memory_order_relaxed);
+/* Time for a cycle, before size bytes more are taken? (slow paths, no
+ * lock held; size 0 for a small object: a large one counts, so that one
+ * does not carry the heap far past the goal) */
+static inline void maybe_collect(size_t size) {
+    uint64_t used = G->live_bytes + atomic_load_explicit(&G->alloc_since, memory_order_relaxed) + size;
     if (MHI_UNLIKELY(used >= atomic_load_explicit(&G->next_gc, memory_order_relaxed)) &&
         !atomic_load_explicit(&G->disabled, memory_order_relaxed) &&
         !atomic_load_explicit(&G->collecting, memory_order_relaxed) && !boehm_dont_gc() &&
@@ -321,7 +325,7 @@ static MHI_NOINLINE void *gc_alloc_slow(size_t size, int k) {
         t->flush_seen = fg; /* asked to give up its spans (near the memory limit) */
         mhi_gc_release_thread_spans(t);
     }
-    maybe_collect();
+    maybe_collect(size > MHI_SMALL_SIZE_MAX ? size : 0);
     for (int attempt = 0;; attempt++) {
         bool need_gc = false;
         void *p;
@@ -521,7 +525,7 @@ MH_API long mh_gc_get_percent(void) { return atomic_load(&G->percent); }
 
 MH_API int mh_gc_collect_a_little(void) {
     mhi_gc_init();
-    maybe_collect();
+    maybe_collect(0);
     return mhi_gc_sweep_some(8) != 0;
 }
 

@@ -278,6 +278,8 @@ uint64_t mhi_gc_finalize_locked(void);
 void mhi_gc_sweep_specials_locked(mhi_span *s, const uint64_t *live);
 void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all);
 size_t mhi_gc_verify_specials_locked(mhi_span *s);
+uint64_t mhi_gc_final_live_locked(uint64_t *queued);
+bool mhi_gc_span_has_specials(const mhi_span *s); /* (gc lock) */
 void mhi_gc_finalizers_queued(void); /* after the cycle, no lock */
 void mhi_gc_final_fork_child(void);
 /* At a cycle's start and end, the world running, the world lock held. */

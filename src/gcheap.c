@@ -108,7 +108,7 @@ static void file_swept(mhi_span *s) {
 /* Give s back to the page heap (off every list). */
 static void span_free(mhi_span *s) {
     size_t bytes = s->npages << MHI_PAGE_SHIFT;
-    if (s->specials) mhi_gc_free_specials_locked(s, 0, true);
+    if (mhi_gc_span_has_specials(s)) mhi_gc_free_specials_locked(s, 0, true);
     mhi_fixalloc_free(&G->bitsalloc, s->gc_alloc);
     locked_add(&G->heap_bytes, -bytes);
     mhi_heap_free(s); /* (gc lock, then the heap lock) */
@@ -290,6 +290,8 @@ static mhi_span *span_new(size_t c, size_t npages, int k, bool *need_gc) {
     s->gc_kind = (uint8_t)k;
     s->gc_cached = 0;
     s->gc_snapped = 0;
+    s->gc_recs = 0;
+    s->gc_link_objs = s->gc_link_locs = 0;
     s->gc_where = MHI_WHERE_NONE;
     s->gc_alloc = bits;
     for (uint32_t w = 0; w < mhi_gc_words(s); w++) bits[w] = mhi_gc_marks(s)[w] = mhi_gc_tail(s, w);
@@ -553,7 +555,7 @@ void mhi_gc_free_object(void *p) {
     if ((uintptr_t)p != s->base + (uintptr_t)i * size) mhi_fatal_at("invalid pointer", p);
     mhi_lock(&G->lock);
     locked_add(&G->freed_bytes, size);
-    if (s->specials) mhi_gc_free_specials_locked(s, (size_t)i * size, false);
+    if (mhi_gc_span_has_specials(s)) mhi_gc_free_specials_locked(s, (size_t)i * size, false);
     if (s->sizeclass == 0) {
         unlist(s);
         span_free(s);

@@ -165,6 +165,10 @@ struct mhi_span {
         struct {
             uint8_t gc_cached; /* a thread's current span (gc lock) */
             uint8_t gc_where;  /* the GC list holding it (gcheap.c) */
+            /* On gcfinal.c's list of spans with records (gc lock), by
+             * gc_rec_next and gc_rec_prev, valid while it is set. */
+            uint8_t gc_recs;
+            mhi_span *gc_rec_next, *gc_rec_prev;
         };
     };
 
@@ -187,6 +191,11 @@ struct mhi_span {
             struct {
                 uint32_t gc_snap;
                 uint8_t gc_snapped;
+                /* the last of specials (gcfinal.c), valid while specials
+                 * is not NULL */
+                struct mhi_special *gc_rec_last;
+                /* links to its objects and inside them (gcfinal.c) */
+                uint32_t gc_link_objs, gc_link_locs;
             };
         };
         /* Per-object records (finalizers, profile samples, weak refs),
