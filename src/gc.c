@@ -215,10 +215,12 @@ static void cycle_locked(void *arg) {
     unsigned used = 1;
     uint64_t live = mhi_gc_mark_locked((const uintptr_t(*)[2])ranges, nranges, &roots, &used);
     c->queued = mhi_gc_finalize_locked();
-    uint64_t final = mhi_gc_mark_extra();
+    uint64_t final = mhi_gc_mark_extra(), rooted, final_pre;
+    mhi_gc_final_extra_locked(&rooted, &final_pre);
+    final += final_pre;
     /* (finalization's records count as heap, the queued ones as final) */
     uint64_t queued;
-    live += final + mhi_gc_final_live_locked(&queued);
+    live += rooted + final + mhi_gc_final_live_locked(&queued);
     G->final_bytes = final + queued;
     if (c->flush) {
         /* Threads in a blocked region are at a safe point: their cached

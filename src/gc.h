@@ -275,6 +275,9 @@ void mhi_gc_mark_fork_child(void);
 /* After the mark, in the pause: clear links, queue ready finalizers and
  * keep their objects; returns how many were queued. */
 uint64_t mhi_gc_finalize_locked(void);
+/* Of what the last mhi_gc_finalize_locked marked outside its steps: the
+ * bytes live as roots' are, and those kept only until finalizers run. */
+void mhi_gc_final_extra_locked(uint64_t *rooted, uint64_t *final);
 void mhi_gc_sweep_specials_locked(mhi_span *s, const uint64_t *live);
 void mhi_gc_free_specials_locked(mhi_span *s, size_t off, bool all);
 size_t mhi_gc_verify_specials_locked(mhi_span *s);

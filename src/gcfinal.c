@@ -870,12 +870,28 @@ static void keep_ready(mhi_special **newly) {
     mhi_gc_mark_settle();
 }
 
+/* Of what finalization marked in the last pause: bytes live as any
+ * roots' (strong toggle references, finalizers' arguments, weak handles'
+ * targets), and bytes kept only for finalization before its steps (the
+ * queue's objects); the steps' own marks are left on the marker. */
+static uint64_t rooted_extra, final_extra; /* (GC lock) */
+
+void mhi_gc_final_extra_locked(uint64_t *rooted, uint64_t *final) {
+    *rooted = rooted_extra;
+    *final = final_extra;
+}
+
 uint64_t mhi_gc_finalize_locked(void) {
     mhi_lock_assert_held(&G->lock);
+    rooted_extra = final_extra = 0;
     if (!special_inited && !tr_len) return 0;
     uint64_t before = atomic_load_explicit(&queue_len, memory_order_relaxed);
-    /* The queue's objects and arguments are roots (not run yet); so are
-     * the objects of strong toggle references. */
+    /* The objects of strong toggle references are roots, live as any
+     * (rooted_extra); the queue's objects and arguments too, until they
+     * have run (final_extra: garbage once run, they earn no growth). */
+    for (size_t i = 0; i < tr_len; i++)
+        if (tr[i] && !(tr[i] & 1)) mhi_gc_mark_object((void *)tr[i]);
+    rooted_extra = mhi_gc_mark_extra();
     for (mhi_special *q = queue_head; q; q = q->next) {
         if (q->obj) mhi_gc_mark_object(q->obj);
         mhi_gc_mark_word((uintptr_t)q->data);
@@ -889,8 +905,7 @@ uint64_t mhi_gc_finalize_locked(void) {
             if (q->obj) mhi_gc_mark_object(q->obj);
             mhi_gc_mark_word((uintptr_t)q->data);
         }
-    for (size_t i = 0; i < tr_len; i++)
-        if (tr[i] && !(tr[i] & 1)) mhi_gc_mark_object((void *)tr[i]);
+    final_extra = mhi_gc_mark_extra();
     mhi_special **newly = queue_tail;
     /* Each step walks the spans with records, and only when some record
      * is of a kind it handles; without finalizers nothing is marked after
@@ -914,6 +929,8 @@ uint64_t mhi_gc_finalize_locked(void) {
             if (ph == 4 && !with4 && links) links_walk(false, true);
             /* (marks are complete before the next step reads them) */
             mhi_gc_mark_settle();
+            /* (finalizers' arguments and weak handles' targets: live) */
+            if (ph == 0) rooted_extra += mhi_gc_mark_extra();
             if (ph == 3) {
                 keep_ready(newly);
                 /* With an await function, the newly ready wait off the
@@ -1086,19 +1103,30 @@ MH_API size_t mh_gc_run_finalizers_max(size_t max) {
 
 MH_API size_t mh_gc_run_finalizers(void) { return mh_gc_run_finalizers_max(0); }
 
-/* Every registered finalizer made ready by a collection in which finalize_all
- * is set, run here, until none is left (finalizers that register
- * finalizers make it go round again, as bdwgc's GC_finalize_all does). */
+/* Every registered finalizer made ready by a collection in which
+ * finalize_all is set, then run, here and on the finalizer thread if it
+ * takes some, until no finalizer is registered, ready or running
+ * (finalizers that register finalizers make it go round again, as bdwgc's
+ * GC_finalize_all does). */
+static bool finalizers_left(void) {
+    mhi_lock(&G->lock);
+    bool left = on_spans[SP_FINALIZER] || queue_head || await_head || running;
+    mhi_unlock(&G->lock);
+    return left;
+}
+
 MH_API size_t mh_gc_finalize_all(void) {
     (void)mhi_gc_thread_get();
     size_t n = 0;
-    for (;;) {
+    while (finalizers_left()) {
+        uint64_t cycles = mh_gc_cycles();
         atomic_fetch_add(&finalize_all, 1);
         mh_gc_collect(0);
         atomic_fetch_sub(&finalize_all, 1);
         size_t k = mh_gc_run_finalizers();
-        if (!k) break;
         n += k;
+        if (!k && mh_gc_cycles() == cycles && !mh_gc_finalizers_pending()) break; /* (GC_dont_gc) */
+        if (!k) mhi_os_yield(); /* (the finalizer thread has them) */
     }
     return n;
 }

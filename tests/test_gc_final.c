@@ -50,6 +50,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdatomic.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,6 +403,41 @@ static void test_thread(void) {
     }
     CHECK(atomic_load(&thread_runs) <= 50);
     EXACT(atomic_load(&thread_runs) == 50);
+    mh_gc_set_finalize_on_demand(1);
+}
+
+/* mh_gc_finalize_all with the finalizer thread at work: when it returns,
+ * every registered finalizer has run to its end, on whichever thread, also
+ * those of reachable objects, and the ones a finalizer registered. */
+static _Atomic int all_done;
+static pthread_t all_main;
+static obj *all_keep[40];
+
+static void all_slow(void *p, void *data) {
+    (void)p;
+    if (data) { /* (the first registers one more) */
+        REQUIRE(mh_gc_register_finalizer(all_keep[39], all_slow, NULL, MH_GC_FINALIZE_ORDERED,
+                                         NULL, NULL) == 0);
+    }
+    /* (slow on the finalizer thread: a finalize_all that returned while
+     * that thread was still running one would be seen here) */
+    struct timespec ts = {0, pthread_equal(pthread_self(), all_main) ? 200000 : 20000000};
+    nanosleep(&ts, NULL);
+    atomic_fetch_add(&all_done, 1);
+}
+
+static void test_finalize_all(void) {
+    all_main = pthread_self();
+    mh_gc_set_finalize_on_demand(0);
+    for (int i = 0; i < 40; i++) all_keep[i] = make(900 + i, NULL);
+    for (int i = 0; i < 39; i++)
+        REQUIRE(mh_gc_register_finalizer(all_keep[i], all_slow, i == 0 ? (void *)1 : NULL,
+                                         MH_GC_FINALIZE_ORDERED, NULL, NULL) == 0);
+    size_t here = mh_gc_finalize_all();
+    CHECK_EQ(atomic_load(&all_done), 40);
+    CHECK(here <= 40);
+    CHECK_EQ(mh_gc_finalizers_pending(), 0);
+    for (int i = 0; i < 40; i++) CHECK(mh_gc_base(all_keep[i], NULL) == all_keep[i]); /* (kept) */
     mh_gc_set_finalize_on_demand(1);
 }
 
@@ -1125,6 +1161,8 @@ int main(void) {
     test_toggle();
     scrub_stack();
     test_thread();
+    scrub_stack();
+    test_finalize_all();
     scrub_stack();
     test_cleanups();
     scrub_stack();
