@@ -451,11 +451,13 @@ static void run_ops(size_t ops) {
     op_collect();
 }
 
+#ifndef MHEAP_GC_FUZZ
 static __attribute__((noinline)) void scrub_stack(void) {
     char buf[262144];
     memset(buf, 0, sizeof buf);
     __asm__ volatile("" : : "r"(buf) : "memory");
 }
+#endif
 
 static void setup(void) {
     if (!R) {
