@@ -187,11 +187,11 @@ MH_API size_t mh_gc_run_finalizers(void);
 MH_API size_t mh_gc_run_finalizers_max(size_t max);
 /* Run every registered finalizer now, reachable objects' too (for a
  * program's exit, as Java's runFinalizersOnExit): a collection makes them
- * all ready, this thread runs them (the finalizer thread may take some),
- * and again while finalizers register new ones; it returns when none is
- * registered, ready or running.  Returns how many ran on this thread.
- * With collections off (bdwgc's GC_dont_gc), it runs only those already
- * ready. */
+ * all ready and this thread runs them, again while finalizers register new
+ * ones; the finalizer thread takes none meanwhile.  Then it waits, at most
+ * about a second, for finalizers other threads were already running.
+ * Returns how many ran on this thread.  With collections off (bdwgc's
+ * GC_dont_gc), it runs only those already ready. */
 MH_API size_t mh_gc_finalize_all(void);
 MH_API size_t mh_gc_finalizers_pending(void);
 MH_API void mh_gc_set_finalize_on_demand(int on);

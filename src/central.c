@@ -161,7 +161,11 @@ void *mhi_central_alloc_one(size_t c) {
     if (s) {
         if (!s->freelist) mhi_span_unrelease(s);
         p = s->freelist;
-        mhi_mark_take(p);
+        if (MHI_UNLIKELY(!mhi_free_marked(p))) {
+            mhi_unlock(&ce->lock); /* (as for a double free: no lock held at the abort) */
+            mhi_fatal_at("corrupted free block", p);
+        }
+        mhi_mark_clear(p);
         s->freelist = *(void **)p;
         s->nfree--;
         file_unowned_locked(ce, s);

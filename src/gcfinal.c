@@ -1055,6 +1055,12 @@ void mhi_gc_final_cycle_end(void) {
 
 /* Take up to max (at most RUN_BATCH, at least 1) ready finalizers and
  * cleanups and run them; returns how many. */
+/* Batches this thread is running (a finalizer may run finalizers). */
+static _Thread_local unsigned batch_depth;
+/* Threads inside mh_gc_finalize_all: the finalizer thread takes no work
+ * meanwhile. */
+static _Atomic int fa_callers;
+
 static size_t run_some(size_t max) {
     run_batch b = {NULL, NULL, NULL};
     mhi_special **t = &b.recs;
@@ -1079,10 +1085,12 @@ static size_t run_some(size_t max) {
     }
     mhi_unlock(&G->lock);
     if (!n) return 0;
+    batch_depth++;
     for (mhi_special *q = b.recs; q; q = q->next) {
         if (q->obj) ((mh_gc_finalizer_fn)q->fn)(q->obj, q->data);
         else ((void (*)(void *))(void (*)(void))q->fn)(q->data); /* a cleanup */
     }
+    batch_depth--;
     mhi_lock(&G->lock);
     *b.pprev = b.next;
     if (b.next) b.next->pprev = b.pprev;
@@ -1104,21 +1112,27 @@ MH_API size_t mh_gc_run_finalizers_max(size_t max) {
 MH_API size_t mh_gc_run_finalizers(void) { return mh_gc_run_finalizers_max(0); }
 
 /* Every registered finalizer made ready by a collection in which
- * finalize_all is set, then run, here and on the finalizer thread if it
- * takes some, until no finalizer is registered, ready or running
- * (finalizers that register finalizers make it go round again, as bdwgc's
- * GC_finalize_all does). */
-static bool finalizers_left(void) {
+ * finalize_all is set, and run here, round after round while finalizers
+ * register new ones (as bdwgc's GC_finalize_all does); then the batches
+ * other threads took before are waited for, for at most about a second (a
+ * finalizer that waits for this thread must not hang it).  The finalizer
+ * thread takes no work meanwhile. */
+static bool finalizers_left(bool *others) {
     mhi_lock(&G->lock);
-    bool left = on_spans[SP_FINALIZER] || queue_head || await_head || running;
+    bool left = on_spans[SP_FINALIZER] || queue_head || await_head;
+    size_t r = 0;
+    for (run_batch *b = running; b; b = b->next) r++;
+    *others = r > batch_depth; /* (this thread's own, when called from a finalizer) */
     mhi_unlock(&G->lock);
     return left;
 }
 
 MH_API size_t mh_gc_finalize_all(void) {
     (void)mhi_gc_thread_get();
+    atomic_fetch_add(&fa_callers, 1);
     size_t n = 0;
-    while (finalizers_left()) {
+    bool others;
+    while (finalizers_left(&others)) {
         uint64_t cycles = mh_gc_cycles();
         atomic_fetch_add(&finalize_all, 1);
         mh_gc_collect(0);
@@ -1126,8 +1140,12 @@ MH_API size_t mh_gc_finalize_all(void) {
         size_t k = mh_gc_run_finalizers();
         n += k;
         if (!k && mh_gc_cycles() == cycles && !mh_gc_finalizers_pending()) break; /* (GC_dont_gc) */
-        if (!k) mhi_os_yield(); /* (the finalizer thread has them) */
     }
+    static _Atomic uint32_t tick;
+    for (int i = 0; i < 1000 && (finalizers_left(&others), others); i++)
+        mhi_os_futex_wait(&tick, 0, 1); /* (1 ms) */
+    atomic_fetch_sub(&fa_callers, 1);
+    mhi_gc_finalizers_queued(); /* (anything left: the finalizer thread again) */
     return n;
 }
 
@@ -1152,7 +1170,8 @@ static void *finalizer_main(void *arg) {
     for (;;) {
         uint32_t w = atomic_load_explicit(&fin_wake, memory_order_acquire);
         /* (finalization on demand, switched on meanwhile, stops it) */
-        while (!SWITCH_GET(GC_finalize_on_demand) && run_some(RUN_BATCH)) {
+        while (!SWITCH_GET(GC_finalize_on_demand) && !atomic_load(&fa_callers) &&
+               run_some(RUN_BATCH)) {
         }
         /* (blocked while it sleeps: it holds no heap pointer) */
         if (atomic_load_explicit(&fin_wake, memory_order_acquire) == w)

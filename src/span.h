@@ -294,15 +294,6 @@ static inline bool mhi_free_marked(const void *p) {
 }
 static inline void mhi_mark_free(void *p) { ((uintptr_t *)p)[1] = mhi_mark_of(p); }
 static inline void mhi_mark_clear(void *p) { ((uintptr_t *)p)[1] = 0; }
-/* Free object p is handed out: its mark must be intact.  A write that
- * reached a free block (an overflow of the block before it, or a write
- * after free) is named here, before its link is trusted.  (The fast paths
- * check the mark themselves and leave a damaged block to the slow path,
- * which names it: no call in the fast path.) */
-static inline void mhi_mark_take(void *p) {
-    if (MHI_UNLIKELY(!mhi_free_marked(p))) mhi_fatal_at("corrupted free block", p);
-    mhi_mark_clear(p);
-}
 
 /* Check and mark the free of object p by a thread that does not own its
  * span.  A marked object is free already (on a free list, an xfree list or
