@@ -271,7 +271,7 @@ extern _Atomic(void (*)(void)) mhi_gc_other_roots;
 /* In the child of fork: the marker threads are gone. */
 void mhi_gc_mark_fork_child(void);
 
-/* ---- gcfinal.c (lock held unless said) ---- */
+/* ---- gcfinal.c, gclinks.c, gcfinrun.c (lock held unless said) ---- */
 /* After the mark, in the pause: clear links, queue ready finalizers and
  * keep their objects; returns how many were queued. */
 uint64_t mhi_gc_finalize_locked(void);

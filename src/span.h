@@ -194,7 +194,7 @@ struct mhi_span {
                 /* the last of specials (gcfinal.c), valid while specials
                  * is not NULL */
                 struct mhi_special *gc_rec_last;
-                /* links to its objects and inside them (gcfinal.c) */
+                /* links to its objects and inside them (gclinks.c) */
                 uint32_t gc_link_objs, gc_link_locs;
             };
         };
