@@ -1,7 +1,7 @@
-# need.sh - sourced by the gc_abi scripts: have_libgc, install_pkg.
-# bdwgc (Debian's libgc-dev) and w3m are installed with apt-get when
-# missing, as tests/gccompat/run.sh does; a script that still lacks them
-# exits 77 (skipped).
+# need.sh - sourced by the gc_abi, gc_compat and guile scripts:
+# have_libgc, install_pkg, need_libgc.  bdwgc (Debian's libgc-dev), w3m
+# and guile-3.0 are installed with apt-get when missing; a script that
+# still lacks them exits 77 (skipped).
 
 # The directory holding libgc.so.1, in $libgc_dir.
 have_libgc() {

@@ -18,26 +18,10 @@ cc=${4:-cc}
 lib=${5:-}
 mkdir -p "$work"
 
-have_libgc() {
-    [ -f /usr/include/gc.h ] && [ -f /usr/include/gc/gc_mark.h ] || return 1
-    for d in /usr/lib/$("$cc" -print-multiarch 2>/dev/null) /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib; do
-        [ -e "$d/libgc.so" ] && return 0
-    done
-    return 1
-}
-install_libgc() {
-    if [ "$(id -u)" = 0 ]; then sudo=""
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"
-    else echo "libgc-dev (bdwgc) is missing, and this is not root and has no sudo"; return 1
-    fi
-    command -v apt-get >/dev/null 2>&1 || { echo "libgc-dev (bdwgc) is missing, and there is no apt-get"; return 1; }
-    echo "installing libgc-dev (bdwgc) with apt-get"
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libgc-dev >/dev/null 2>&1 ||
-        { $sudo apt-get update -q >/dev/null 2>&1 &&
-          $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libgc-dev >/dev/null 2>&1; }
-}
+CC=$cc
+. "$src/../gcabi/need.sh" # (have_libgc, install_pkg)
 if ! have_libgc; then
-    install_libgc || true
+    install_pkg libgc-dev || true
     if ! have_libgc; then
         echo "gc_compat skipped: bdwgc (libgc-dev) is not installed and could not be installed"
         exit 77

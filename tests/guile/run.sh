@@ -16,6 +16,8 @@ src=$2
 work=$3
 mkdir -p "$work"
 
+. "$src/../gcabi/need.sh" # (install_pkg)
+
 guile=""
 find_guile() {
     for g in guile-3.0 guile; do
@@ -27,19 +29,8 @@ find_guile() {
     done
     return 1
 }
-install_guile() {
-    if [ "$(id -u)" = 0 ]; then sudo=""
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"
-    else echo "guile-3.0 is missing, and this is not root and has no sudo"; return 1
-    fi
-    command -v apt-get >/dev/null 2>&1 || { echo "guile-3.0 is missing, and there is no apt-get"; return 1; }
-    echo "installing guile-3.0 with apt-get"
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends guile-3.0 >/dev/null 2>&1 ||
-        { $sudo apt-get update -q >/dev/null 2>&1 &&
-          $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends guile-3.0 >/dev/null 2>&1; }
-}
 if ! find_guile; then
-    install_guile || true
+    install_pkg guile-3.0 || true
     if ! find_guile; then
         echo "guile skipped: guile-3.0 (built with bdwgc) is not installed and could not be installed"
         exit 77
