@@ -1,7 +1,7 @@
 /* gcfinal.h - what the finalization files share: the record, bdwgc's
- * switches, the queue of ready records and the batches running
- * (internal; gcfinal.c keeps the records, links and the pause's steps,
- * gcfinrun.c runs finalizers). */
+ * switches, the queue of ready records and the batches running, and the
+ * calls between the files (internal; gcfinal.c keeps the records and the
+ * pause's steps, gclinks.c the links, gcfinrun.c runs finalizers). */
 #ifndef MHEAP_GCFINAL_H
 #define MHEAP_GCFINAL_H
 
