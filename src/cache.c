@@ -476,7 +476,10 @@ void mhi_cache_stash_full(size_t c) {
 
 void mhi_cache_free_slow(void *p) {
     mhi_span *s = mhi_heap_span((uintptr_t)p);
-    if (!s) mhi_heap_bad_free((uintptr_t)p);
+    if (!s) {
+        if (!p) return; /* free(NULL) */
+        mhi_heap_bad_free((uintptr_t)p);
+    }
     uint8_t kind = __atomic_load_n(&s->kind, __ATOMIC_ACQUIRE); /* pairs with trim */
     if (kind == MHI_KIND_LARGE) {
         if ((uintptr_t)p != s->base) mhi_fatal_at("invalid pointer", p);

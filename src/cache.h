@@ -158,9 +158,9 @@ static MHI_ALWAYS_INLINE void mhi_cache_free_object(mhi_span *s, void *p) {
     mhi_stash_push(cache, c, p); /* (marks it) */
 }
 
-/* Free p (not NULL): onto this thread's stash for its class.  Checks: an
- * object of a small span, not marked free (the slow path reports a marked
- * one), and room in the stash. */
+/* Free p (NULL too: the slow path returns) onto this thread's stash for
+ * its class.  Checks: an object of a small span, not marked free (the slow
+ * path reports a marked one), and room in the stash. */
 static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     mhi_span *s = mhi_small_span_fast(p);
     if (MHI_UNLIKELY(!s || mhi_free_marked(p))) {
