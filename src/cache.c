@@ -448,7 +448,19 @@ void mhi_cache_stash_full(size_t c) {
      * thread that only frees the class (a consumer) would just park more
      * of other threads' objects, and walk a stash grown cold when it
      * sends the older half back. */
-    if (lim < max && (cache->cur[c] != &mhi_span_empty || cache->full[c].first)) {
+    bool allocates = cache->cur[c] != &mhi_span_empty || cache->full[c].first;
+    if (!allocates) {
+        /* Nothing here will take them: the whole stash goes back, without
+         * a walk to its middle. */
+        void *all = cache->stash[c];
+        cache->stash[c] = NULL;
+        cache->nstash[c] = 0;
+        mhi_lock(&cache->lock);
+        return_list(cache, all);
+        cache_unlock(cache);
+        return;
+    }
+    if (lim < max) {
         uint32_t nl = lim * 2 < max ? lim * 2 : max;
         size_t add = (size_t)(nl - lim) * mhi_class_size[c];
         if (cache->stash_bytes + add <= MHI_STASH_TOTAL) {

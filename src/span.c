@@ -5,17 +5,20 @@
 #include "trim.h"
 
 uint32_t mhi_span_splice(mhi_span *s, void *chain) {
-    uint32_t n = 0;
-    if (chain) s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
-    while (chain) {
-        void *p = chain;
-        chain = mhi_link_get(p);
-        if (MHI_UNLIKELY(s->nfree >= s->nelems)) mhi_fatal_at("double free", p);
-        n++;
-        mhi_link_set(p, s->freelist);
-        s->freelist = p;
-        s->nfree++;
-    }
+    if (!chain) return 0;
+    s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
+    /* Read the chain to its tail, counting, and link the tail alone: the
+     * other objects keep their links and marks, and their lines, last
+     * written by the freers, are only read.  (The count stops at the room
+     * left, so a chain looped by two racing frees ends too.) */
+    uint32_t room = s->nelems - s->nfree, n = 1;
+    if (MHI_UNLIKELY(room == 0)) mhi_fatal_at("double free", chain);
+    void *tail = chain;
+    for (void *q; (q = mhi_link_get(tail)) != NULL; tail = q)
+        if (MHI_UNLIKELY(++n > room)) mhi_fatal_at("double free", q);
+    mhi_link_set(tail, s->freelist);
+    s->freelist = chain;
+    s->nfree += n;
     return n;
 }
 
