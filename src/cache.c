@@ -370,11 +370,15 @@ static bool push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
  * words) back to their spans, in runs of consecutive objects of one span. */
 static void return_list(mhi_cache *cache, void *p) {
     while (p) {
+        /* (Each link is followed only once its object's mark says it is
+         * sound: a write that reached a stashed object is named here.) */
+        if (MHI_UNLIKELY(!mhi_free_marked(p))) mhi_fatal_at("corrupted free block", p);
         mhi_span *s = mhi_heap_page_span((uintptr_t)p); /* (checked when freed) */
         void *head = p, *tail = p;
         uint32_t n = 1;
         p = mhi_link_get(p);
         while (p && (uintptr_t)p - s->base < s->nbytes) {
+            if (MHI_UNLIKELY(!mhi_free_marked(p))) mhi_fatal_at("corrupted free block", p);
             tail = p;
             n++;
             p = mhi_link_get(p);
@@ -477,7 +481,15 @@ void mhi_cache_stash_full(size_t c) {
      * older half goes back to the spans. */
     uint32_t keep = cache->stash_lim[c] / 2;
     void *p = cache->stash[c];
-    for (uint32_t i = 1; i < keep; i++) p = mhi_link_get(p);
+    for (uint32_t i = 1; i < keep; i++) {
+        if (MHI_UNLIKELY(!mhi_free_marked(p))) mhi_fatal_at("corrupted free block", p);
+        void *q = mhi_link_get(p);
+        /* Shorter than its count: an object of it was pushed here and onto
+         * another thread's stash by two frees racing, whose links now run
+         * on into the other stash. */
+        if (MHI_UNLIKELY(!q)) mhi_fatal_at("double free", p);
+        p = q;
+    }
     void *rest = mhi_link_get(p);
     mhi_link_set(p, NULL);
     cache->nstash[c] = keep;

@@ -14,8 +14,15 @@ uint32_t mhi_span_splice(mhi_span *s, void *chain) {
     uint32_t room = s->nelems - s->nfree, n = 1;
     if (MHI_UNLIKELY(room == 0)) mhi_fatal_at("double free", chain);
     void *tail = chain;
-    for (void *q; (q = mhi_link_get(tail)) != NULL; tail = q)
+    for (;;) {
+        /* (A link is followed only once its object's mark says it is
+         * sound.) */
+        if (MHI_UNLIKELY(!mhi_free_marked(tail))) mhi_fatal_at("corrupted free block", tail);
+        void *q = mhi_link_get(tail);
+        if (!q) break;
         if (MHI_UNLIKELY(++n > room)) mhi_fatal_at("double free", q);
+        tail = q;
+    }
     mhi_link_set(tail, s->freelist);
     s->freelist = chain;
     s->nfree += n;

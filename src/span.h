@@ -318,9 +318,9 @@ static inline void mhi_mark_clear(void *p) { ((uintptr_t *)p)[1] = 0; }
 /* Check and mark the free of object p by a thread that does not own its
  * span.  A marked object is free already (on a free list, an xfree list or
  * a cache's stash): abort.  A plain load and store: two frees of one object
- * by two threads within the same few nanoseconds can both pass (an atomic
- * exchange would close that window at the price of a locked instruction
- * per cross-thread free; see docs/design.md). */
+ * by two threads within the same few nanoseconds can both pass, and are
+ * stopped later, before the object reaches a second user (docs/design.md,
+ * "free"). */
 static inline void mhi_span_mark_remote(void *p) {
     if (MHI_UNLIKELY(mhi_free_marked(p))) mhi_fatal_at("double free", p);
     mhi_mark_free(p);
