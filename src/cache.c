@@ -289,6 +289,7 @@ static bool cache_refill_locked(mhi_cache *cache, size_t c) {
     if (atomic_load_explicit(&cache->notify, memory_order_relaxed)) drain_notify(cache);
     mhi_span *s = cache->cur[c];
     if (s != &mhi_span_empty) {
+        if (mhi_span_carve(s)) return true;
         if (atomic_load_explicit(&s->relmask, memory_order_relaxed)) {
             mhi_span_unrelease(s);
             return true;
@@ -303,7 +304,8 @@ static bool cache_refill_locked(mhi_cache *cache, size_t c) {
         s = mhi_central_take_span(c, cache);
         if (!s) return false;
     }
-    if (!s->freelist) mhi_span_unrelease(s); /* every free object released */
+    /* every free object never handed out, or released */
+    if (!s->freelist && !mhi_span_carve(s)) mhi_span_unrelease(s);
     s->where = MHI_WHERE_CUR;
     cache->cur[c] = s;
     return true;
@@ -513,6 +515,11 @@ void mhi_cache_free_slow(void *p) {
     }
     if (!mhi_kind_small(kind)) mhi_fatal_at("invalid pointer", p);
     uint32_t idx = mhi_span_check(s, p);
+    /* Marked, and never handed out since the span was set up: not a
+     * pointer malloc returned (a double free is of one handed out). */
+    if (MHI_UNLIKELY(mhi_free_marked(p)) &&
+        idx >= atomic_load_explicit(&s->fresh, memory_order_relaxed))
+        mhi_fatal_at("invalid pointer", p);
     /* A released object reads as zero, unmarked: check relmask. */
     if (kind == MHI_KIND_SMALL_REL) mhi_span_check_released(s, idx, p);
     /* A thread's first free before its first allocation makes its cache

@@ -30,14 +30,19 @@ static mhi_span *span_new_small(size_t c) {
     atomic_store_explicit(&s->xfree, MHI_XF_ABANDONED, memory_order_relaxed);
     atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
     s->where = MHI_WHERE_NONE;
-    /* Free list in address order, so a fresh span is handed out front to
-     * back and its pages are touched in order. */
+    /* Every object linked in address order and marked free, so a fresh
+     * span is handed out front to back and its pages are touched in order;
+     * the free list takes the chain a run at a time (mhi_span_carve), so
+     * that a free of an object past the last run is told from a double
+     * free. */
     char *p = (char *)s->base;
     for (uint32_t i = 0; i < n; i++) {
         char *q = p + (size_t)i * size;
         mhi_link_set(q, i + 1 < n ? q + size : NULL);
     }
-    s->freelist = p;
+    s->freelist = NULL;
+    atomic_store_explicit(&s->fresh, 0, memory_order_relaxed);
+    (void)mhi_span_carve(s);
     s->nfree = n;
     atomic_store_explicit(&s->relmask, 0, memory_order_relaxed);
     s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
@@ -158,7 +163,7 @@ void *mhi_central_alloc_one(size_t c) {
     mhi_span *s = take_locked(ce, c);
     void *p = NULL;
     if (s) {
-        if (!s->freelist) mhi_span_unrelease(s);
+        if (!s->freelist && !mhi_span_carve(s)) mhi_span_unrelease(s);
         p = s->freelist;
         if (MHI_UNLIKELY(!mhi_free_marked(p))) {
             mhi_unlock(&ce->lock); /* (as for a double free: no lock held at the abort) */

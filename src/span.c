@@ -29,6 +29,24 @@ uint32_t mhi_span_splice(mhi_span *s, void *chain) {
     return n;
 }
 
+bool mhi_span_carve(mhi_span *s) {
+    uint32_t i = atomic_load_explicit(&s->fresh, memory_order_relaxed), n = s->nelems;
+    if (i >= n) return false;
+    /* The objects that start below lim, at least 4, at most the rest. */
+    size_t size = s->elemsize, off = (size_t)i * size, lim = off < 4096 ? 4096 : 2 * off;
+    size_t end = (lim + size - 1) / size;
+    if (end < (size_t)i + 4) end = (size_t)i + 4;
+    if (end > n) end = n;
+    /* They are still linked front to back, and marked, as the set-up left
+     * them (nothing writes an object never handed out): the list ends at
+     * the run's last object now, marked again with its new link. */
+    char *last = (char *)s->base + (end - 1) * size;
+    mhi_link_set(last, s->freelist);
+    s->freelist = (char *)s->base + off;
+    atomic_store_explicit(&s->fresh, (uint32_t)end, memory_order_relaxed);
+    return true;
+}
+
 size_t mhi_span_collect_xfree(mhi_span *s) {
     uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_acquire);
     do {
@@ -65,7 +83,7 @@ void mhi_span_verify_small(const mhi_span *s, const void *owner, int where, size
                base, s->nelems);
     MHI_VERIFY(errors, (rel != 0) == (mhi_span_kind(s) == MHI_KIND_SMALL_REL),
                "small span %p: relmask %llx with kind %d", base, (unsigned long long)rel, s->kind);
-    uint32_t n = 0;
+    uint32_t n = 0, fresh = atomic_load_explicit(&s->fresh, memory_order_relaxed);
     uint64_t seen = 0;
     for (void *p = s->freelist; p && n <= s->nelems; p = mhi_link_get(p), n++) {
         uintptr_t off = (uintptr_t)p - s->base;
@@ -76,6 +94,8 @@ void mhi_span_verify_small(const mhi_span *s, const void *owner, int where, size
         }
         MHI_VERIFY(errors, mhi_free_marked(p), "small span %p: free object %p has no free mark",
                    base, p);
+        MHI_VERIFY(errors, idx < fresh, "small span %p: free list holds %p, past fresh %u", base,
+                   p, fresh);
         if (idx < 64) {
             MHI_VERIFY(errors, !(rel >> idx & 1) && !(seen >> idx & 1),
                        "small span %p: object %p listed twice or also released", base, p);
@@ -83,6 +103,12 @@ void mhi_span_verify_small(const mhi_span *s, const void *owner, int where, size
         }
     }
     uint32_t nrel = (uint32_t)__builtin_popcountll(rel);
-    MHI_VERIFY(errors, n + nrel == s->nfree,
-               "small span %p: nfree %u, but %u listed and %u released", base, s->nfree, n, nrel);
+    MHI_VERIFY(errors, fresh <= s->nelems, "small span %p: fresh %u > nelems %u", base, fresh,
+               s->nelems);
+    MHI_VERIFY(errors, fresh >= 64 || !(rel >> fresh),
+               "small span %p: an object never handed out (from %u on) released", base, fresh);
+    uint32_t nnew = fresh <= s->nelems ? s->nelems - fresh : 0;
+    MHI_VERIFY(errors, n + nrel + nnew == s->nfree,
+               "small span %p: nfree %u, but %u listed, %u released and %u never handed out", base,
+               s->nfree, n, nrel, nnew);
 }

@@ -162,6 +162,14 @@ struct mhi_span {
             /* The trim epoch of the last return of objects to the span, and
              * of the last trim look at it. */
             uint32_t touched, trimmed;
+            /* Objects from this index on have never been on the free list
+             * (never handed out since the span was set up): counted in
+             * nfree, marked free, taken onto the list by mhi_span_carve
+             * when the list runs dry.  Only grows; written by whoever may
+             * change the free list, read by freers' slow paths (relaxed),
+             * which call a free of such an object an invalid pointer, not
+             * a double free. */
+            _Atomic uint32_t fresh;
             uint8_t where; /* enum mhi_span_where: which list holds it */
         };
         /* KIND_GC (gc.h): an object is allocated iff its index is below
@@ -331,6 +339,15 @@ static inline void mhi_span_mark_remote(void *p) {
  * may change the free list of s.  A chain longer than the room left in s
  * means an object was pushed twice (two frees racing): a double free. */
 uint32_t mhi_span_splice(mhi_span *s, void *chain);
+
+/* The free list of s is empty: put the next objects never handed out
+ * (from s->fresh on, linked and marked by the set-up) on it, in address
+ * order; false if there are none.
+ * Each call takes the objects that start below twice the offset of the
+ * first (below 4 KiB for the first call), at least 4: a span is carved in
+ * a few calls, and a free of an object past the frontier is told from a
+ * double free. */
+bool mhi_span_carve(mhi_span *s);
 
 /* Move the objects other threads freed into s onto its free list (owner
  * only; tags are kept).  Returns how many there were. */

@@ -32,7 +32,10 @@ static inline bool mhi_span_trim_candidate(const mhi_span *s, size_t os_page) {
     if (s->nelems > 64) return false;
     uint32_t rel = (uint32_t)__builtin_popcountll(
         atomic_load_explicit(&s->relmask, memory_order_relaxed));
-    return (size_t)(s->nfree - rel) * s->elemsize >= os_page;
+    /* (objects never handed out are not on the free list: trim leaves
+     * them alone) */
+    uint32_t fresh = atomic_load_explicit(&s->fresh, memory_order_relaxed);
+    return (size_t)(s->nfree - rel - (s->nelems - fresh)) * s->elemsize >= os_page;
 }
 
 /* Release the OS pages of s that only free objects overlap; returns the

@@ -30,6 +30,7 @@ set(MHEAP_CONTRACT_ROWS
   double_free_thread
   corrupted_free
   interior
+  never_handed_out
   foreign
   free_sized
   free_sized_misuse

@@ -55,11 +55,12 @@ static inline bool freelist_sound(const mhi_span *s) {
         uintptr_t off = (uintptr_t)p - s->base;
         if (off >= s->nbytes || off % s->elemsize) return false;
         uint32_t i = (uint32_t)(off / s->elemsize);
-        if (i >= s->nelems || seen[i] || !mhi_free_marked(p)) return false;
+        if (i >= s->nelems || seen[i] || !mhi_free_marked(p) || i >= s->fresh) return false;
         seen[i] = 1;
         if (++n > s->nelems) return false;
     }
-    return n == s->nfree;
+    /* (objects from fresh on are free, never yet on the list) */
+    return n + (s->nelems - s->fresh) == s->nfree;
 }
 
 #endif

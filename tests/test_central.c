@@ -46,6 +46,7 @@ static char fake_owner;
 
 /* Pop one object off s's free list, as mhi_central_alloc_one does. */
 static void *obj_take(mhi_span *s) {
+    if (!s->freelist) (void)mhi_span_carve(s);
     void *p = s->freelist;
     REQUIRE(p != NULL);
     s->freelist = mhi_link_get(p);
@@ -116,17 +117,39 @@ static void test_take_fresh(void) {
     CHECK_EQ(s->where, MHI_WHERE_NONE);
     CHECK_EQ(atomic_load(&s->relmask), 0);
     CHECK(mhi_heap_span(s->base) == s);
-    /* Every object free and marked, linked front to back. */
+    /* Every object free and marked; the first 4 KiB of them on the free
+     * list, front to back, the rest never handed out yet (fresh). */
     bool in_order = true, marked = true;
     uint32_t n = 0;
     for (char *p = s->freelist; p; p = *(char **)p, n++) {
         if ((uintptr_t)p != s->base + (uintptr_t)n * s->elemsize) in_order = false;
-        if (!mhi_free_marked(p)) marked = false;
         if (n > s->nelems) break;
     }
-    CHECK_EQ(n, s->nelems);
+    for (uint32_t i = 0; i < s->nelems; i++)
+        if (!mhi_free_marked((char *)s->base + (size_t)i * s->elemsize)) marked = false;
+    CHECK_EQ(n, 4096 / s->elemsize);
+    CHECK_EQ(s->fresh, n);
     CHECK(in_order);
     CHECK(marked);
+    CHECK(freelist_sound(s));
+    /* The next call takes the rest (below twice 4 KiB), in order. */
+    void *head = s->freelist;
+    s->freelist = NULL;
+    CHECK(mhi_span_carve(s));
+    CHECK_EQ(s->fresh, s->nelems);
+    CHECK(s->freelist == (void *)(s->base + 4096));
+    CHECK(!mhi_span_carve(s));
+    uint32_t m = 0;
+    for (char *p = s->freelist; p && m <= s->nelems; p = *(char **)p, m++)
+        if ((uintptr_t)p != s->base + 4096 + (uintptr_t)m * s->elemsize) in_order = false;
+    CHECK_EQ(m, s->nelems - n);
+    CHECK(in_order);
+    /* Both runs back on the list, as before. */
+    char *last = head;
+    while (*(char **)last) last = *(char **)last;
+    *(void **)last = s->freelist;
+    mhi_mark_free(last);
+    s->freelist = head;
     CHECK(freelist_sound(s));
     /* Counted by central and by the page heap. */
     CHECK_EQ(k1.nspans, k0.nspans + 1);

@@ -569,6 +569,57 @@ static void row_interior(void) {
     expect_abort("free_sized(p + 16), small", c_free_sized_interior, "invalid pointer");
 }
 
+/* A 64-byte block that starts a heap page (8 KiB): the first object of a
+ * fresh span of its class, which hands out its objects front to back. */
+static char *span_start64(void) {
+    for (int i = 0; i < 20000; i++) {
+        char *p = malloc(64);
+        if (!p) _exit(3);
+        if (((uintptr_t)p & 8191) == 0) return p;
+    }
+    say("contract: no 64-byte block starts a page\n");
+    _exit(3);
+}
+/* p + 4096 starts an object of p's span that was never handed out. */
+static void c_free_never_handed_out(void) {
+    char *p = span_start64();
+    tell(p + 4096);
+    free(p + 4096);
+}
+static void c_free_sized_never_handed_out(void) {
+    char *p = span_start64();
+    tell(p + 4096);
+    free_sized(p + 4096, 64);
+}
+static void c_realloc_never_handed_out(void) {
+    char *p = span_start64();
+    tell(p + 4096);
+    void *q = realloc(p + 4096, 200);
+    (void)q;
+}
+/* The same object once it was handed out and freed: a double free. */
+static void c_free_handed_out_freed(void) {
+    char *p = span_start64(), *q = NULL;
+    for (int i = 1; i <= 64; i++) q = malloc(64);
+    if (q != p + 4096) {
+        say("contract: the span did not hand out its objects in order\n");
+        _exit(3);
+    }
+    tell(q);
+    free(q);
+    free(opaque(q));
+}
+
+static void row_never_handed_out(void) {
+    expect_abort("free of an object never handed out", c_free_never_handed_out, "invalid pointer");
+    expect_abort("free_sized of an object never handed out", c_free_sized_never_handed_out,
+                 "invalid pointer");
+    expect_abort("realloc of an object never handed out", c_realloc_never_handed_out,
+                 "invalid pointer");
+    expect_abort("the same object handed out, freed twice", c_free_handed_out_freed,
+                 "double free");
+}
+
 static char static_buf[256];
 
 static void c_free_stack(void) {
@@ -1255,6 +1306,7 @@ static const struct {
     {"double_free_thread", row_double_free_thread},
     {"corrupted_free", row_corrupted_free},
     {"interior", row_interior},
+    {"never_handed_out", row_never_handed_out},
     {"foreign", row_foreign},
     {"free_sized", row_free_sized},
     {"free_sized_misuse", row_free_sized_misuse},
