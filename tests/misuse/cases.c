@@ -307,7 +307,10 @@ int main(int argc, char **argv) {
     misuse_need_mheap();
     *(void **)&free_sized = dlsym(RTLD_DEFAULT, "free_sized");
     *(void **)&free_aligned_sized = dlsym(RTLD_DEFAULT, "free_aligned_sized");
-    if (!free_sized || !free_aligned_sized) misuse_setup_fail("no free_sized in the library");
+    /* (The C library of Debian 12 has neither: the comparison with it runs
+     * the cases that use them as setup failures.) */
+    if ((!free_sized || !free_aligned_sized) && (strstr(c, "free_sized") || strstr(c, "free_aligned")))
+        misuse_setup_fail("no free_sized in the library");
     if (bounds_by_name(c) || api_by_name(c)) return 0;
     size_t n;
     if (strncmp(c, "uaf_read_", 9) == 0 && (n = size_of_class(c + 9))) case_uaf_read(n);
