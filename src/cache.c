@@ -200,7 +200,7 @@ static void span_unfull(mhi_cache *cache, mhi_span *s) {
  * this cache owns, and move s between lists if that changes its state. */
 static void local_return(mhi_cache *cache, mhi_span *s, void *head, void *tail, uint32_t n) {
     mhi_lock_assert_held(&cache->lock);
-    if (MHI_UNLIKELY(s->nfree + n > s->nelems)) mhi_fatal_at("double free", head);
+    if (MHI_UNLIKELY(s->nfree + n > s->nelems)) mhi_fatal_at_unlock(&cache->lock, "double free", head);
     mhi_link_set(tail, s->freelist);
     s->freelist = head;
     s->nfree += n;
@@ -237,11 +237,11 @@ static void cache_unlock(mhi_cache *cache) {
 /* Arm the notice of s, which has no free object: the next remote free
  * will push it onto the notify stack.  False if objects arrived meanwhile
  * (then they are collected instead). */
-static bool arm_notice(mhi_span *s) {
+static bool arm_notice(mhi_cache *cache, mhi_span *s) {
     uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
     for (;;) {
         if (x & ~MHI_XF_TAGS) {
-            mhi_span_collect_xfree(s);
+            mhi_span_collect_xfree(s, &cache->lock);
             return false;
         }
         if (x & MHI_XF_FREEING) { /* a late notice from the span's last time on full */
@@ -263,9 +263,9 @@ static void drain_notify(mhi_cache *cache) {
         atomic_store_explicit(&s->onstack, 0, memory_order_release);
         if (atomic_load_explicit(&s->owner, memory_order_relaxed) == cache &&
             s->where == MHI_WHERE_FULL) {
-            mhi_span_collect_xfree(s);
+            mhi_span_collect_xfree(s, &cache->lock);
             /* Nothing there (a free of ours took it first): wait again. */
-            if (s->nfree > 0 || !arm_notice(s)) span_unfull(cache, s);
+            if (s->nfree > 0 || !arm_notice(cache, s)) span_unfull(cache, s);
         }
         s = next;
     }
@@ -275,7 +275,7 @@ static void drain_notify(mhi_cache *cache) {
  * threads freed into it (true: s has objects again), or arm its notice and
  * file it as full (false). */
 static bool cur_refill_or_file(mhi_cache *cache, mhi_span *s) {
-    if (!arm_notice(s)) return true; /* collected at least one */
+    if (!arm_notice(cache, s)) return true; /* collected at least one */
     size_t c = s->sizeclass;
     s->where = MHI_WHERE_FULL;
     mhi_span_list_push(&cache->full[c], s);
@@ -369,18 +369,22 @@ static bool push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
 }
 
 /* Send the objects of list p (a stash's, linked through their first
- * words) back to their spans, in runs of consecutive objects of one span. */
+ * words) back to their spans, in runs of consecutive objects of one span
+ * (the cache's lock held). */
 static void return_list(mhi_cache *cache, void *p) {
+    mhi_lock_assert_held(&cache->lock);
     while (p) {
         /* (Each link is followed only once its object's mark says it is
          * sound: a write that reached a stashed object is named here.) */
-        if (MHI_UNLIKELY(!mhi_free_marked(p))) mhi_fatal_at("corrupted free block", p);
+        if (MHI_UNLIKELY(!mhi_free_marked(p)))
+            mhi_fatal_at_unlock(&cache->lock, "corrupted free block", p);
         mhi_span *s = mhi_heap_page_span((uintptr_t)p); /* (checked when freed) */
         void *head = p, *tail = p;
         uint32_t n = 1;
         p = mhi_link_get(p);
         while (p && (uintptr_t)p - s->base < s->nbytes) {
-            if (MHI_UNLIKELY(!mhi_free_marked(p))) mhi_fatal_at("corrupted free block", p);
+            if (MHI_UNLIKELY(!mhi_free_marked(p)))
+                mhi_fatal_at_unlock(&cache->lock, "corrupted free block", p);
             tail = p;
             n++;
             p = mhi_link_get(p);
@@ -657,7 +661,7 @@ void mhi_cache_fork_child(void) {
         while ((s = cache->full[c].first)) {
             mhi_span_list_remove(&cache->full[c], s);
             forget_notice(s);
-            mhi_span_collect_xfree(s);
+            mhi_span_collect_xfree(s, NULL);
             if (s->nfree > 0) {
                 atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
                 s->where = MHI_WHERE_AVAIL;
@@ -706,7 +710,7 @@ static void trim_caches(mhi_trim_pass *tp) {
                  * the span as cur: collect them as the owner would (this
                  * marks the span changed; it trims once aged). */
                 if (atomic_load_explicit(&s->xfree, memory_order_relaxed) & ~MHI_XF_TAGS &&
-                    mhi_span_collect_xfree(s) && s->nfree == s->nelems) {
+                    mhi_span_collect_xfree(s, &cache->lock) && s->nfree == s->nelems) {
                     span_emptied(cache, s); /* moved to the end, or gone */
                     continue;
                 }

@@ -111,7 +111,7 @@ void mhi_central_abandon(mhi_span *s) {
     uintptr_t list = atomic_exchange_explicit(&s->xfree, MHI_XF_ABANDONED, memory_order_acq_rel) &
                      ~MHI_XF_TAGS;
     atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
-    mhi_span_splice(s, (void *)list);
+    mhi_span_splice(s, (void *)list, &ce->lock);
     s->where = MHI_WHERE_NONE;
     file_unowned_locked(ce, s);
     mhi_unlock(&ce->lock);

@@ -103,6 +103,7 @@
 #include "options.h"
 #include "pageheap.h"
 #include "print.h"
+#include "trim.h"
 
 static _Atomic int malloc_inited;
 
@@ -190,8 +191,15 @@ void *mhi_realloc(void *p, size_t size) {
     mhi_span *s = mhi_small_span_fast(p);
     if (!s) s = owned_span(p);
     size_t old;
-    if (mhi_kind_small(mhi_span_kind(s))) {
+    uint8_t kind = mhi_span_kind(s);
+    if (mhi_kind_small(kind)) {
         old = s->elemsize;
+        /* A free block (marked: freed, or never handed out) is named by
+         * free's slow path, which aborts for every marked object; a
+         * released one reads as zero, unmarked: its relmask bit says.
+         * (Before the block may be kept below, and handed out again.) */
+        if (MHI_UNLIKELY(mhi_free_marked(p))) mhi_cache_free_slow(p);
+        if (kind == MHI_KIND_SMALL_REL) mhi_span_check_released(s, mhi_span_index(s, p), p);
         /* Fits, and would not waste most of the block: stay.  (realloc
          * grows with slack below, so a later call may ask for less than
          * the block holds.) */

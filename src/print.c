@@ -175,6 +175,11 @@ void mhi_fatal_at(const char *what, const void *p) {
     mhi_fatal("%s: %p", what, p);
 }
 
+void mhi_fatal_at_unlock(mhi_lock_t *held, const char *what, const void *p) {
+    if (held) mhi_unlock(held);
+    mhi_fatal_at(what, p);
+}
+
 void mhi_verify_report(size_t *errors, const char *fmt, ...) {
     if (++*errors > 20) return;
     va_list ap;

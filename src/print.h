@@ -19,6 +19,9 @@ void mhi_printf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3
 MHI_NORETURN void mhi_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Misuse found at an address: "mheap: <what>: <p>" and abort. */
 MHI_NORETURN void mhi_fatal_at(const char *what, const void *p);
+/* The same, found while holding lock `held` (NULL: none), which is dropped
+ * first: a SIGABRT handler that allocates may need it. */
+MHI_NORETURN void mhi_fatal_at_unlock(mhi_lock_t *held, const char *what, const void *p);
 
 /* Verifiers: report one violation, counted in *errors; the first 20 of a
  * count are printed, each as "mheap: verify: <message>". */

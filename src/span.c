@@ -4,7 +4,7 @@
 
 #include "trim.h"
 
-uint32_t mhi_span_splice(mhi_span *s, void *chain) {
+uint32_t mhi_span_splice(mhi_span *s, void *chain, mhi_lock_t *held) {
     if (!chain) return 0;
     s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
     /* Read the chain to its tail, counting, and link the tail alone: the
@@ -12,15 +12,16 @@ uint32_t mhi_span_splice(mhi_span *s, void *chain) {
      * written by the freers, are only read.  (The count stops at the room
      * left, so a chain looped by two racing frees ends too.) */
     uint32_t room = s->nelems - s->nfree, n = 1;
-    if (MHI_UNLIKELY(room == 0)) mhi_fatal_at("double free", chain);
+    if (MHI_UNLIKELY(room == 0)) mhi_fatal_at_unlock(held, "double free", chain);
     void *tail = chain;
     for (;;) {
         /* (A link is followed only once its object's mark says it is
          * sound.) */
-        if (MHI_UNLIKELY(!mhi_free_marked(tail))) mhi_fatal_at("corrupted free block", tail);
+        if (MHI_UNLIKELY(!mhi_free_marked(tail)))
+            mhi_fatal_at_unlock(held, "corrupted free block", tail);
         void *q = mhi_link_get(tail);
         if (!q) break;
-        if (MHI_UNLIKELY(++n > room)) mhi_fatal_at("double free", q);
+        if (MHI_UNLIKELY(++n > room)) mhi_fatal_at_unlock(held, "double free", q);
         tail = q;
     }
     mhi_link_set(tail, s->freelist);
@@ -47,13 +48,13 @@ bool mhi_span_carve(mhi_span *s) {
     return true;
 }
 
-size_t mhi_span_collect_xfree(mhi_span *s) {
+size_t mhi_span_collect_xfree(mhi_span *s, mhi_lock_t *held) {
     uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_acquire);
     do {
         if (!(x & ~MHI_XF_TAGS)) return 0;
     } while (!atomic_compare_exchange_weak_explicit(&s->xfree, &x, x & MHI_XF_TAGS,
                                                     memory_order_acquire, memory_order_acquire));
-    return mhi_span_splice(s, (void *)(x & ~MHI_XF_TAGS));
+    return mhi_span_splice(s, (void *)(x & ~MHI_XF_TAGS), held);
 }
 
 void mhi_span_quiesce(mhi_span *s) {

@@ -337,8 +337,10 @@ static inline void mhi_span_mark_remote(void *p) {
 /* Splice a chain of objects (linked through their first words, marked by
  * their freers) onto the free list of s; returns its length.  The caller
  * may change the free list of s.  A chain longer than the room left in s
- * means an object was pushed twice (two frees racing): a double free. */
-uint32_t mhi_span_splice(mhi_span *s, void *chain);
+ * means an object was pushed twice (two frees racing): a double free.
+ * held: the lock the caller holds (NULL: none), dropped before such an
+ * abort. */
+uint32_t mhi_span_splice(mhi_span *s, void *chain, mhi_lock_t *held);
 
 /* The free list of s is empty: put the next objects never handed out
  * (from s->fresh on, linked and marked by the set-up) on it, in address
@@ -350,8 +352,9 @@ uint32_t mhi_span_splice(mhi_span *s, void *chain);
 bool mhi_span_carve(mhi_span *s);
 
 /* Move the objects other threads freed into s onto its free list (owner
- * only; tags are kept).  Returns how many there were. */
-size_t mhi_span_collect_xfree(mhi_span *s);
+ * only; tags are kept).  Returns how many there were.  held: as for
+ * mhi_span_splice. */
+size_t mhi_span_collect_xfree(mhi_span *s, mhi_lock_t *held);
 
 /* Owner: stop notices for s (clear NOTIFY) and wait until no remote freer
  * is delivering one (FREEING), so that no freer pushes s onto the owner's

@@ -43,7 +43,17 @@ size_t mhi_span_trim(mhi_span *s) {
         atomic_load_explicit(&trim_off, memory_order_relaxed))
         return 0;
     uint64_t rel = atomic_load_explicit(&s->relmask, memory_order_relaxed), onlist = 0;
-    for (void *p = s->freelist; p; p = mhi_link_get(p)) onlist |= 1ULL << mhi_span_index(s, p);
+    /* A link is followed only once its object's mark says it is sound: a
+     * damaged one could name a live object (whose page would go) or lead
+     * anywhere.  Such a span is left whole, for allocation to name. */
+    for (void *p = s->freelist; p; p = mhi_link_get(p)) {
+        uintptr_t off = (uintptr_t)p - s->base;
+        uint32_t idx = mhi_span_index(s, p);
+        if (off >= s->nbytes || idx >= s->nelems || (uintptr_t)idx * s->elemsize != off ||
+            (onlist >> idx & 1) || !mhi_free_marked(p))
+            return 0;
+        onlist |= 1ULL << idx;
+    }
     /* The pages whose objects are all free, less those whose objects are
      * all released (released with them already). */
     uint64_t pages = pages_within(s, onlist | rel, ps) & ~pages_within(s, rel, ps), take = 0;

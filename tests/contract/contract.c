@@ -485,6 +485,67 @@ static void c_write_link_after_free(void) {
     (void)malloc(64);
 }
 
+/* Two bytes written past a live 512-byte block into the link of its free
+ * neighbour, which sits on the free list of an unowned span (its thread
+ * exited), rewrite the link to name a live block of the next page; then a
+ * trim pass.  Trimming must not follow the damaged link (it would release
+ * the live block's page and put the block on the list): the next
+ * allocation names the damage. */
+static char *trim_blocks[17];
+static void *trim_thread(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 20000; i++) {
+        trim_blocks[0] = malloc(512);
+        if (((uintptr_t)trim_blocks[0] & 8191) == 0) break;
+    }
+    for (int i = 1; i < 17; i++) trim_blocks[i] = malloc(512);
+    for (int i = 1; i < 16; i++)
+        if (trim_blocks[i] != trim_blocks[0] + 512 * i) _exit(3);
+    free(trim_blocks[0]);
+    for (int i = 8; i < 15; i++) free(trim_blocks[i]);
+    return NULL;
+}
+static void c_overflow_into_link_then_trim(void) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, trim_thread, NULL) || pthread_join(t, NULL)) _exit(3);
+    char *live = trim_blocks[15];
+    memset(live, 0, 512);
+    strcpy(live + 16, "live");
+    uint16_t lo = (uint16_t)(uintptr_t)live;
+    memcpy(trim_blocks[7] + 512, &lo, 2);
+    tell(trim_blocks[8]);
+    (void)mh_release_memory();
+    if (strcmp(live + 16, "live") != 0) {
+        say("contract: trimming released the page of a live block\n");
+        _exit(4);
+    }
+    for (int i = 0; i < 40; i++)
+        if (malloc(512) == live) {
+            say("contract: a live block was handed out again\n");
+            _exit(4);
+        }
+}
+
+/* A SIGABRT handler that allocates (as crash reporters do) must run when
+ * the damage is found while the thread's cache is locked: a stash sent
+ * back whole, a free block in it with its link rewritten. */
+static void on_abort_allocate(int sig) {
+    (void)sig;
+    void *volatile q = malloc(200);
+    (void)q;
+    signal(SIGABRT, SIG_DFL); /* abort raises it again */
+}
+static void c_stash_sent_back_handler_allocates(void) {
+    enum { N = 4000 };
+    static char *a[N];
+    for (int i = 0; i < N; i++) a[i] = malloc(64);
+    signal(SIGABRT, on_abort_allocate);
+    free(a[0]);
+    tell(a[0]);
+    ((volatile uintptr_t *)a[0])[0] ^= 0x40;
+    for (int i = 1; i < N; i++) free(a[i]);
+}
+
 static void row_corrupted_free(void) {
     expect_abort("overflow by 32 bytes into a freed neighbour", c_overflow_into_stashed,
                  "corrupted free block");
@@ -495,6 +556,10 @@ static void row_corrupted_free(void) {
                  "corrupted free block");
     expect_abort("a free block's link rewritten after free", c_write_link_after_free,
                  "corrupted free block");
+    expect_abort("overflow into a free neighbour's link, then a trim pass",
+                 c_overflow_into_link_then_trim, "corrupted free block");
+    expect_abort("damage found with the cache locked, a SIGABRT handler allocates",
+                 c_stash_sent_back_handler_allocates, "corrupted free block");
 }
 
 /* ---- rows: interior and foreign pointers ---- */
@@ -597,6 +662,20 @@ static void c_realloc_never_handed_out(void) {
     void *q = realloc(p + 4096, 200);
     (void)q;
 }
+/* realloc to a size the block holds: kept in place, unless it is free. */
+static void c_realloc_in_place_never_handed_out(void) {
+    char *p = span_start64();
+    tell(p + 4096);
+    void *q = realloc(p + 4096, 64);
+    (void)q;
+}
+static void c_realloc_in_place_freed(void) {
+    char *p = malloc(64);
+    free(p);
+    tell(p);
+    void *q = realloc(opaque(p), 64);
+    (void)q;
+}
 /* The same object once it was handed out and freed: a double free. */
 static void c_free_handed_out_freed(void) {
     char *p = span_start64(), *q = NULL;
@@ -616,6 +695,9 @@ static void row_never_handed_out(void) {
                  "invalid pointer");
     expect_abort("realloc of an object never handed out", c_realloc_never_handed_out,
                  "invalid pointer");
+    expect_abort("realloc in place of an object never handed out",
+                 c_realloc_in_place_never_handed_out, "invalid pointer");
+    expect_abort("realloc in place of a freed object", c_realloc_in_place_freed, "double free");
     expect_abort("the same object handed out, freed twice", c_free_handed_out_freed,
                  "double free");
 }
