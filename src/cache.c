@@ -175,16 +175,20 @@ static _Atomic int trim_task_index = -1; /* the trim pass's task, once registere
 static int park_task(void);
 static _Atomic int park_task_index = -1; /* the flush of aged parked caches */
 
-/* Pages are about to go back to the page heap: make sure the background
- * thread runs, with the trim pass among its tasks (no allocator lock is
- * held here: starting the thread allocates). */
+/* Pages are about to go back to the page heap, or a cache was parked:
+ * make sure the background thread runs, with the trim pass and the flush
+ * of parked caches among its tasks (no allocator lock is held here:
+ * starting the thread allocates).  The tasks are added even when another
+ * layer (the collector) started the thread first. */
+static _Atomic int cache_tasks_added;
 static inline void bg_check(void) {
-    /* (acquire: a thread that sees the thread started sees the trim
-     * task's index, stored before the start) */
-    if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_bg_started, memory_order_acquire)) &&
+    /* (acquire: a thread that sees the tasks added sees their indexes) */
+    if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_bg_started, memory_order_acquire) ||
+                     !atomic_load_explicit(&cache_tasks_added, memory_order_acquire)) &&
         mhi_option(MHI_OPT_background)) {
         atomic_store_explicit(&trim_task_index, mhi_bg_add(trim_task), memory_order_relaxed);
         atomic_store_explicit(&park_task_index, mhi_bg_add(park_task), memory_order_relaxed);
+        atomic_store_explicit(&cache_tasks_added, 1, memory_order_release);
         mhi_bg_start();
     }
 }
