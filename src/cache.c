@@ -42,6 +42,10 @@ static uint64_t nparked;
 #ifndef PARK_STASHES
 #define PARK_STASHES 1
 #endif
+/* 1: a cache being parked gives its entirely free spans back first. */
+#ifndef PARK_DROP_EMPTY
+#define PARK_DROP_EMPTY 1
+#endif
 
 /* Entirely free spans a cache keeps for reuse, in bytes; beyond this they
  * go back to the page heap at once. */
@@ -694,6 +698,26 @@ size_t mhi_cache_park_expire(int64_t now_ms) {
     return left;
 }
 
+/* A cache about to be parked gives the entirely free spans it kept on
+ * avail back to the page heap, where any thread can reuse them; it keeps
+ * the spans that hold objects (those are what its next thread frees). */
+static void drop_empty_spans(mhi_cache *cache) {
+    mhi_lock_assert_held(&cache->lock);
+    for (size_t c = 1; c < MHI_NUM_CLASSES && cache->empty_bytes; c++) {
+        mhi_span *s;
+        while ((s = cache->avail[c].last) && s->nfree == s->nelems) {
+            mhi_span_list_remove(&cache->avail[c], s);
+            cache->empty_bytes -= s->nbytes;
+            s->where = MHI_WHERE_NONE;
+            cache->bg_wanted = true;
+            /* as span_emptied: no notice may name s in the page heap */
+            mhi_span_quiesce(s);
+            if (atomic_load_explicit(&s->onstack, memory_order_acquire)) drain_notify(cache);
+            mhi_central_retire(s);
+        }
+    }
+}
+
 /* The background thread's task: flush the parked caches that aged. */
 static int park_task(void) {
     return mhi_cache_park_expire(mhi_os_millitime()) ? MHI_BG_LATER : MHI_BG_IDLE;
@@ -710,11 +734,14 @@ void mhi_cache_release(void) {
     bool want = false;
     if (!park) {
         want = flush_spans(cache);
-    } else if (!PARK_STASHES) {
+    } else if (!PARK_STASHES || PARK_DROP_EMPTY) {
         mhi_lock(&cache->lock);
-        for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
-            if (cache->stash[c]) flush_stash(cache, c);
-        stash_limits_reset(cache);
+        if (!PARK_STASHES) {
+            for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
+                if (cache->stash[c]) flush_stash(cache, c);
+            stash_limits_reset(cache);
+        }
+        if (PARK_DROP_EMPTY) drop_empty_spans(cache);
         want = cache->bg_wanted;
         cache->bg_wanted = false;
         mhi_unlock(&cache->lock);
