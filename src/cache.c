@@ -751,6 +751,9 @@ void mhi_cache_release(void) {
     live_unlink_locked(cache);
     if (park) {
         cache->parked = true;
+        /* (the list stays in parking order: another thread may have read
+         * the clock after this one and parked first) */
+        if (parked_first && parked_first->parked_ms > now) now = parked_first->parked_ms;
         cache->parked_ms = now;
         cache->prev = NULL;
         cache->next = parked_first;
@@ -951,8 +954,9 @@ static void verify_list(mhi_cache *cache, size_t c, mhi_span_list *l, int where,
                        (void *)cache, (void *)s->base);
             if (s->nfree == s->nelems) *empty_bytes += s->nbytes;
         } else {
-            MHI_VERIFY(e, s->nfree < unfull_at(s), "cache %p: span %p on full has %u of %u objects free",
-                       (void *)cache, (void *)s->base, s->nfree, s->nelems);
+            MHI_VERIFY(e, s->nfree < unfull_at(s),
+                       "cache %p: span %p on full has %u of %u objects free", (void *)cache,
+                       (void *)s->base, s->nfree, s->nelems);
         }
     }
     MHI_VERIFY(e, n == l->count && l->last == prev, "cache %p class %zu: list count %llu, found %llu",
