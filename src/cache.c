@@ -34,6 +34,9 @@ static uint64_t ncaches_live;
  * PARK_MAX; one parked beyond that flushes the oldest. */
 static mhi_cache *parked_first, *parked_last;
 static uint64_t nparked;
+/* Caches taken off the parked list and being flushed (outside cache_lock,
+ * so that thread start and exit do not wait for a flush); on no list. */
+static uint64_t nflushing;
 #ifndef PARK_MAX
 #define PARK_MAX 16
 #endif
@@ -666,36 +669,49 @@ void mhi_cache_flush(void) {
  * them still push onto xfree without a lock, and notices go onto its
  * notify stack, which the next owner (or the flush) drains.  A parked
  * cache that waits longer than the scavenger delay, or is the oldest of
- * more than PARK_MAX, or meets mh_trim, is flushed to central as a
- * thread's exit used to do, under cache_lock (which keeps it from being
- * taken meanwhile), and joins the pool of empty caches. */
+ * more than PARK_MAX, or meets mh_trim, is taken off the parked list
+ * under cache_lock (so no thread can take it meanwhile), flushed to
+ * central as a thread's exit used to do, with no lock but its own held,
+ * and joins the pool of empty caches. */
 
 /* How long a cache may stay parked, in ms. */
 static int64_t park_age(void) { return mhi_heap_scavenge_delay(); }
 
-/* cache_lock held: flush parked cache c and move it to the empty pool;
- * true if a trim pass should be asked for. */
-static bool flush_parked_locked(mhi_cache *c) {
-    mhi_lock_assert_held(&cache_lock);
+/* cache_lock held: take parked cache c off the list to be flushed (by
+ * flush_to_pool, once cache_lock is dropped).  Off every list, it is the
+ * caller's alone. */
+static void unpark_to_flush_locked(mhi_cache *c) {
     unpark_locked(c);
+    nflushing++;
+}
+
+/* No lock held: flush c, taken off the parked list, and put it in the
+ * empty pool. */
+static void flush_to_pool(mhi_cache *c) {
     bool want = flush_spans(c);
+    mhi_lock(&cache_lock);
+    nflushing--;
     c->next = cache_pool;
     c->prev = NULL;
     cache_pool = c;
-    return want;
+    mhi_unlock(&cache_lock);
+    if (want) mhi_cache_trim_request();
 }
 
 size_t mhi_cache_park_expire(int64_t now_ms) {
     int64_t age = park_age();
-    bool want = false;
-    mhi_lock(&cache_lock);
-    mhi_cache *c;
-    while ((c = parked_last) && (now_ms == INT64_MAX || now_ms - c->parked_ms >= age))
-        want |= flush_parked_locked(c);
-    size_t left = nparked;
-    mhi_unlock(&cache_lock);
-    if (want) mhi_cache_trim_request();
-    return left;
+    for (;;) { /* oldest first, one at a time */
+        mhi_lock(&cache_lock);
+        mhi_cache *c = parked_last;
+        if (!c || (now_ms != INT64_MAX && now_ms - c->parked_ms < age)) {
+            size_t left = nparked;
+            mhi_unlock(&cache_lock);
+            return left;
+        }
+        unpark_to_flush_locked(c);
+        mhi_unlock(&cache_lock);
+        flush_to_pool(c);
+    }
 }
 
 /* A cache about to be parked gives the entirely free spans it kept on
@@ -747,6 +763,7 @@ void mhi_cache_release(void) {
         mhi_unlock(&cache->lock);
     }
     int64_t now = park ? mhi_os_millitime() : 0;
+    mhi_cache *oldest = NULL; /* to flush: the parked list was full */
     mhi_lock(&cache_lock);
     live_unlink_locked(cache);
     if (park) {
@@ -761,12 +778,13 @@ void mhi_cache_release(void) {
         else parked_last = cache;
         parked_first = cache;
         nparked++;
-        if (nparked > PARK_MAX) want |= flush_parked_locked(parked_last);
+        if (nparked > PARK_MAX) unpark_to_flush_locked(oldest = parked_last);
     } else {
         cache->next = cache_pool;
         cache_pool = cache;
     }
     mhi_unlock(&cache_lock);
+    if (oldest) flush_to_pool(oldest);
     if (park) {
         bg_check(); /* (registers the task) */
         mhi_bg_request(atomic_load_explicit(&park_task_index, memory_order_relaxed));
@@ -785,6 +803,7 @@ void mhi_cache_counts(mhi_cache_counts_t *out) {
     out->live = ncaches_live;
     out->parked = nparked;
     for (mhi_cache *c = cache_pool; c; c = c->next) pool++;
+    pool += nflushing; /* (on their way to the pool) */
     mhi_unlock(&cache_lock);
     out->pool = pool + out->parked;
     out->stash_grown = atomic_load_explicit(&stash_grown, memory_order_relaxed);
@@ -814,8 +833,12 @@ void mhi_cache_fork_child(void) {
             atomic_fetch_sub_explicit(&stash_grown, c->stash_bytes, memory_order_relaxed);
             c->stash_bytes = 0;
         }
+    /* Caches another thread was flushing are lost to the child, like the
+     * other threads' own. */
+    nflushing = 0;
     /* This thread's cache, and the parked ones (nobody was inside those:
-     * parking, taking and flushing hold cache_lock), are repaired. */
+     * parking and taking hold cache_lock, and a flush takes its cache off
+     * the list first), are repaired. */
     if (!mhi_cache_is_static(mhi_tls_cache)) repair_after_fork(mhi_tls_cache);
     for (mhi_cache *c = parked_first; c; c = c->next) repair_after_fork(c);
 }

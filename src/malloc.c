@@ -83,9 +83,8 @@
  * options_lock  the one-time read of MHEAP_OPTIONS (then the heap lock, to
  *               apply the scavenger delay).
  * cache_lock    the cache fixalloc, the lists of live, parked and empty
- *               caches, every parked cache (flushed under it), the
- *               one-time set-up; the trim pass holds it while it walks
- *               the caches.
+ *               caches, every parked cache while parked, the one-time
+ *               set-up; the trim pass holds it while it walks the caches.
  * cache->lock   a cache's avail and full lists and the spans on them; held
  *               by its owner in every slow path, tried by the trim pass.
  *               The fast paths touch only stashes and cur spans, which are
