@@ -19,14 +19,36 @@ mhi_cache mhi_cache_empty = {EMPTY_CUR};
 mhi_cache mhi_cache_dead = {EMPTY_CUR};
 __thread mhi_cache *mhi_tls_cache __attribute__((tls_model("initial-exec"))) = &mhi_cache_empty;
 
-/* cache_lock guards: the cache fixalloc, the list of live caches and the
- * pool of unused ones, and the one-time set-up below. */
+/* cache_lock guards: the cache fixalloc, the list of live caches, the
+ * list of parked ones and the pool of empty ones, the one-time set-up
+ * below, and a parked cache whole (whoever takes it off the parked list,
+ * under the lock, has it to itself). */
 static mhi_lock_t cache_lock = MHI_LOCK_INIT(MHI_RANK_CACHES);
 static mhi_fixalloc cache_alloc;
 static _Atomic uint64_t cache_sys;
 static mhi_cache *cache_pool;
 static bool cache_setup_done, cache_key_ok;
 static uint64_t ncaches_live;
+
+/* Parked caches: newest first, the oldest at parked_last.  At most
+ * PARK_MAX; one parked beyond that flushes the oldest. */
+static mhi_cache *parked_first, *parked_last;
+static uint64_t nparked;
+/* Caches taken off the parked list and being flushed (outside cache_lock,
+ * so that thread start and exit do not wait for a flush); on no list. */
+static uint64_t nflushing;
+#ifndef PARK_MAX
+#define PARK_MAX 16
+#endif
+/* 1: a parked cache keeps its stashes for the next thread; 0: an exiting
+ * thread sends them back first (docs/benchmarks.md compares the two). */
+#ifndef PARK_STASHES
+#define PARK_STASHES 1
+#endif
+/* 1: a cache being parked gives its entirely free spans back first. */
+#ifndef PARK_DROP_EMPTY
+#define PARK_DROP_EMPTY 1
+#endif
 
 /* Entirely free spans a cache keeps for reuse, in bytes; beyond this they
  * go back to the page heap at once. */
@@ -48,17 +70,57 @@ static void cache_setup_locked(void) {
 static void stash_limits_reset(mhi_cache *cache);
 static mhi_cache *live_caches; /* doubly linked through next/prev */
 
+/* cache_lock held: put c at the front of the live list. */
+static void live_push_locked(mhi_cache *c) {
+    mhi_lock_assert_held(&cache_lock);
+    ncaches_live++;
+    c->prev = NULL;
+    c->next = live_caches;
+    if (live_caches) live_caches->prev = c;
+    live_caches = c;
+}
+
+/* cache_lock held: take c off the live list. */
+static void live_unlink_locked(mhi_cache *c) {
+    mhi_lock_assert_held(&cache_lock);
+    if (c->prev) c->prev->next = c->next;
+    else live_caches = c->next;
+    if (c->next) c->next->prev = c->prev;
+    ncaches_live--;
+}
+
+/* cache_lock held: take c off the parked list. */
+static void unpark_locked(mhi_cache *c) {
+    mhi_lock_assert_held(&cache_lock);
+    if (c->prev) c->prev->next = c->next;
+    else parked_first = c->next;
+    if (c->next) c->next->prev = c->prev;
+    else parked_last = c->prev;
+    c->parked = false;
+    nparked--;
+}
+
 static mhi_cache *cache_create(void) {
     mhi_lock(&cache_lock);
     cache_setup_locked();
-    mhi_cache *c = cache_pool;
+    /* The most recently parked cache first: its spans hold the objects
+     * most likely still live (a thread that handed its work on), whose
+     * frees are then local again. */
+    mhi_cache *c = parked_first;
+    bool fresh = true;
     if (c) {
+        /* Its spans, stashes and notify stack as its last thread left
+         * them; frees by other threads meanwhile wait on the spans' xfree
+         * lists and notices on the stack, as for any owner. */
+        unpark_locked(c);
+        live_push_locked(c);
+        fresh = false;
+    } else if ((c = cache_pool)) {
         cache_pool = c->next;
-    } else {
-        c = mhi_fixalloc_alloc(&cache_alloc);
-        if (c) mhi_lock_init(&c->lock, MHI_RANK_CACHE);
+    } else if ((c = mhi_fixalloc_alloc(&cache_alloc))) {
+        mhi_lock_init(&c->lock, MHI_RANK_CACHE);
     }
-    if (c) {
+    if (c && fresh) {
         /* Set up before it joins the list: the trim pass walks the lists
          * of every cache there. */
         for (size_t i = 0; i < MHI_NUM_CLASSES; i++) {
@@ -72,13 +134,10 @@ static mhi_cache *cache_create(void) {
         c->empty_bytes = 0;
         c->bg_wanted = false;
         c->orphan = false;
+        c->parked = false;
         c->stash_bytes = 0;
         stash_limits_reset(c);
-        ncaches_live++;
-        c->prev = NULL;
-        c->next = live_caches;
-        if (live_caches) live_caches->prev = c;
-        live_caches = c;
+        live_push_locked(c);
     }
     mhi_unlock(&cache_lock);
     if (!c) return NULL;
@@ -120,16 +179,23 @@ static uint32_t unfull_at(const mhi_span *s) {
 
 static int trim_task(void);
 static _Atomic int trim_task_index = -1; /* the trim pass's task, once registered */
+static int park_task(void);
+static _Atomic int park_task_index = -1; /* the flush of aged parked caches */
 
-/* Pages are about to go back to the page heap: make sure the background
- * thread runs, with the trim pass among its tasks (no allocator lock is
- * held here: starting the thread allocates). */
+/* Pages are about to go back to the page heap, or a cache was parked:
+ * make sure the background thread runs, with the trim pass and the flush
+ * of parked caches among its tasks (no allocator lock is held here:
+ * starting the thread allocates).  The tasks are added even when another
+ * layer (the collector) started the thread first. */
+static _Atomic int cache_tasks_added;
 static inline void bg_check(void) {
-    /* (acquire: a thread that sees the thread started sees the trim
-     * task's index, stored before the start) */
-    if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_bg_started, memory_order_acquire)) &&
+    /* (acquire: a thread that sees the tasks added sees their indexes) */
+    if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_bg_started, memory_order_acquire) ||
+                     !atomic_load_explicit(&cache_tasks_added, memory_order_acquire)) &&
         mhi_option(MHI_OPT_background)) {
         atomic_store_explicit(&trim_task_index, mhi_bg_add(trim_task), memory_order_relaxed);
+        atomic_store_explicit(&park_task_index, mhi_bg_add(park_task), memory_order_relaxed);
+        atomic_store_explicit(&cache_tasks_added, 1, memory_order_release);
         mhi_bg_start();
     }
 }
@@ -287,6 +353,9 @@ static bool cur_refill_or_file(mhi_cache *cache, mhi_span *s) {
 static bool cache_refill_locked(mhi_cache *cache, size_t c) {
     mhi_lock_assert_held(&cache->lock);
     if (atomic_load_explicit(&cache->notify, memory_order_relaxed)) drain_notify(cache);
+    /* A cache just taken from the parked list (the thread's first slow
+     * path) may hold objects of the class already. */
+    if (cache->stash[c] || cache->cur[c]->freelist) return true;
     mhi_span *s = cache->cur[c];
     if (s != &mhi_span_empty) {
         if (mhi_span_carve(s)) return true;
@@ -549,8 +618,10 @@ void mhi_cache_free_slow(void *p) {
     mhi_stash_push(cache, c, p);
 }
 
-/* Give up every span the cache owns. */
-static void cache_flush(mhi_cache *cache) {
+/* Give up every span the cache owns and empty its stashes; true if the
+ * background thread should be asked for a trim pass (the caller asks,
+ * once it holds no allocator lock). */
+static bool flush_spans(mhi_cache *cache) {
     mhi_lock(&cache->lock);
     for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
         if (cache->stash[c]) flush_stash(cache, c);
@@ -583,7 +654,17 @@ static void cache_flush(mhi_cache *cache) {
     }
     cache->empty_bytes = 0;
     stash_limits_reset(cache);
-    cache_unlock(cache);
+    bool want = cache->bg_wanted;
+    cache->bg_wanted = false;
+    mhi_unlock(&cache->lock);
+    return want;
+}
+
+static void cache_flush(mhi_cache *cache) {
+    if (flush_spans(cache)) {
+        bg_check();
+        bg_trim_request();
+    }
 }
 
 void mhi_cache_flush(void) {
@@ -591,19 +672,135 @@ void mhi_cache_flush(void) {
     if (!mhi_cache_is_static(cache)) cache_flush(cache);
 }
 
+/* ---- parked caches ----
+ * A thread's cache outlives the thread: at exit it goes, spans, stashes
+ * and all, to the front of the parked list, and the next thread to start
+ * takes the newest parked cache whole.  Its spans stay owned by it (owner
+ * never changes on parking or unparking), so frees by other threads into
+ * them still push onto xfree without a lock, and notices go onto its
+ * notify stack, which the next owner (or the flush) drains.  A parked
+ * cache that waits longer than the scavenger delay, or is the oldest of
+ * more than PARK_MAX, or meets mh_trim, is taken off the parked list
+ * under cache_lock (so no thread can take it meanwhile), flushed to
+ * central as a thread's exit used to do, with no lock but its own held,
+ * and joins the pool of empty caches. */
+
+/* How long a cache may stay parked, in ms. */
+static int64_t park_age(void) { return mhi_heap_scavenge_delay(); }
+
+/* cache_lock held: take parked cache c off the list to be flushed (by
+ * flush_to_pool, once cache_lock is dropped).  Off every list, it is the
+ * caller's alone. */
+static void unpark_to_flush_locked(mhi_cache *c) {
+    unpark_locked(c);
+    nflushing++;
+}
+
+/* No lock held: flush c, taken off the parked list, and put it in the
+ * empty pool. */
+static void flush_to_pool(mhi_cache *c) {
+    bool want = flush_spans(c);
+    mhi_lock(&cache_lock);
+    nflushing--;
+    c->next = cache_pool;
+    c->prev = NULL;
+    cache_pool = c;
+    mhi_unlock(&cache_lock);
+    if (want) mhi_cache_trim_request();
+}
+
+size_t mhi_cache_park_expire(int64_t now_ms) {
+    int64_t age = park_age();
+    for (;;) { /* oldest first, one at a time */
+        mhi_lock(&cache_lock);
+        mhi_cache *c = parked_last;
+        if (!c || (now_ms != INT64_MAX && now_ms - c->parked_ms < age)) {
+            size_t left = nparked;
+            mhi_unlock(&cache_lock);
+            return left;
+        }
+        unpark_to_flush_locked(c);
+        mhi_unlock(&cache_lock);
+        flush_to_pool(c);
+    }
+}
+
+/* A cache about to be parked gives the entirely free spans it kept on
+ * avail back to the page heap, where any thread can reuse them; it keeps
+ * the spans that hold objects (those are what its next thread frees). */
+static void drop_empty_spans(mhi_cache *cache) {
+    mhi_lock_assert_held(&cache->lock);
+    for (size_t c = 1; c < MHI_NUM_CLASSES && cache->empty_bytes; c++) {
+        mhi_span *s;
+        while ((s = cache->avail[c].last) && s->nfree == s->nelems) {
+            mhi_span_list_remove(&cache->avail[c], s);
+            cache->empty_bytes -= s->nbytes;
+            s->where = MHI_WHERE_NONE;
+            cache->bg_wanted = true;
+            /* as span_emptied: no notice may name s in the page heap */
+            mhi_span_quiesce(s);
+            if (atomic_load_explicit(&s->onstack, memory_order_acquire)) drain_notify(cache);
+            mhi_central_retire(s);
+        }
+    }
+}
+
+/* The background thread's task: flush the parked caches that aged. */
+static int park_task(void) {
+    return mhi_cache_park_expire(mhi_os_millitime()) ? MHI_BG_LATER : MHI_BG_IDLE;
+}
+
 void mhi_cache_release(void) {
     mhi_cache *cache = mhi_tls_cache;
     if (mhi_cache_is_static(cache)) return;
     mhi_tls_cache = &mhi_cache_dead;
-    cache_flush(cache);
+    /* Parking needs the background thread, which bounds how long a
+     * parked cache keeps its memory; without it, or with no delay, the
+     * cache is flushed now. */
+    bool park = mhi_option(MHI_OPT_background) && park_age() > 0;
+    bool want = false;
+    if (!park) {
+        want = flush_spans(cache);
+    } else if (!PARK_STASHES || PARK_DROP_EMPTY) {
+        mhi_lock(&cache->lock);
+        if (!PARK_STASHES) {
+            for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
+                if (cache->stash[c]) flush_stash(cache, c);
+            stash_limits_reset(cache);
+        }
+        if (PARK_DROP_EMPTY) drop_empty_spans(cache);
+        want = cache->bg_wanted;
+        cache->bg_wanted = false;
+        mhi_unlock(&cache->lock);
+    }
+    int64_t now = park ? mhi_os_millitime() : 0;
+    mhi_cache *oldest = NULL; /* to flush: the parked list was full */
     mhi_lock(&cache_lock);
-    if (cache->prev) cache->prev->next = cache->next;
-    else live_caches = cache->next;
-    if (cache->next) cache->next->prev = cache->prev;
-    cache->next = cache_pool;
-    cache_pool = cache;
-    ncaches_live--;
+    live_unlink_locked(cache);
+    if (park) {
+        cache->parked = true;
+        /* (the list stays in parking order: another thread may have read
+         * the clock after this one and parked first) */
+        if (parked_first && parked_first->parked_ms > now) now = parked_first->parked_ms;
+        cache->parked_ms = now;
+        cache->prev = NULL;
+        cache->next = parked_first;
+        if (parked_first) parked_first->prev = cache;
+        else parked_last = cache;
+        parked_first = cache;
+        nparked++;
+        if (nparked > PARK_MAX) unpark_to_flush_locked(oldest = parked_last);
+    } else {
+        cache->next = cache_pool;
+        cache_pool = cache;
+    }
     mhi_unlock(&cache_lock);
+    if (oldest) flush_to_pool(oldest);
+    if (park) {
+        bg_check(); /* (registers the task) */
+        mhi_bg_request(atomic_load_explicit(&park_task_index, memory_order_relaxed));
+    }
+    if (want) mhi_cache_trim_request();
 }
 
 static void thread_exit(void *arg) {
@@ -615,9 +812,11 @@ void mhi_cache_counts(mhi_cache_counts_t *out) {
     uint64_t pool = 0;
     mhi_lock(&cache_lock);
     out->live = ncaches_live;
+    out->parked = nparked;
     for (mhi_cache *c = cache_pool; c; c = c->next) pool++;
+    pool += nflushing; /* (on their way to the pool) */
     mhi_unlock(&cache_lock);
-    out->pool = pool;
+    out->pool = pool + out->parked;
     out->stash_grown = atomic_load_explicit(&stash_grown, memory_order_relaxed);
 }
 
@@ -626,6 +825,8 @@ static void forget_notice(mhi_span *s) {
     atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_relaxed);
     atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
 }
+
+static void repair_after_fork(mhi_cache *cache);
 
 /* Holding cache_lock also keeps the background thread out of every
  * cache: it takes a cache's lock only while it holds cache_lock. */
@@ -643,12 +844,21 @@ void mhi_cache_fork_child(void) {
             atomic_fetch_sub_explicit(&stash_grown, c->stash_bytes, memory_order_relaxed);
             c->stash_bytes = 0;
         }
-    /* Remote freers in other threads may have been delivering notices to
-     * this thread's spans when the fork happened: in the child they never
-     * finish.  Clear their FREEING and onstack marks, forget the stack, and
-     * move full spans back to avail (a notice may be lost). */
-    mhi_cache *cache = mhi_tls_cache;
-    if (mhi_cache_is_static(cache)) return;
+    /* Caches another thread was flushing are lost to the child, like the
+     * other threads' own. */
+    nflushing = 0;
+    /* This thread's cache, and the parked ones (nobody was inside those:
+     * parking and taking hold cache_lock, and a flush takes its cache off
+     * the list first), are repaired. */
+    if (!mhi_cache_is_static(mhi_tls_cache)) repair_after_fork(mhi_tls_cache);
+    for (mhi_cache *c = parked_first; c; c = c->next) repair_after_fork(c);
+}
+
+/* Remote freers in other threads may have been delivering notices to the
+ * spans of cache when the fork happened: in the child they never finish.
+ * Clear their FREEING and onstack marks, forget the stack, and move full
+ * spans back to avail (a notice may be lost). */
+static void repair_after_fork(mhi_cache *cache) {
     for (mhi_span *s = atomic_load_explicit(&cache->notify, memory_order_relaxed); s;
          s = s->xnext)
         atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
@@ -696,7 +906,16 @@ static void trim_caches(mhi_trim_pass *tp) {
     /* (OS pages larger than heap pages: nothing a span could release) */
     if (mhi_os_page_size() > MHI_PAGE_SIZE) return;
     mhi_lock(&cache_lock);
-    for (mhi_cache *cache = live_caches; cache && tp->budget; cache = cache->next) {
+    /* The live caches, then the parked ones (cache_lock keeps them
+     * parked meanwhile). */
+    mhi_cache *cache = live_caches;
+    bool in_parked = false;
+    for (;; cache = cache->next) {
+        if (!cache && !in_parked) {
+            in_parked = true;
+            cache = parked_first;
+        }
+        if (!cache || !tp->budget) break;
         if (cache->orphan) continue;
         for (size_t c = 1; c < MHI_NUM_CLASSES && tp->budget; c++) {
             if (mhi_class_nobjs[c] > 64) continue;
@@ -743,6 +962,7 @@ static int trim_task(void) {
 }
 
 size_t mhi_cache_trim_now(void) {
+    (void)mhi_cache_park_expire(INT64_MAX);
     mhi_trim_pass tp = {.epoch = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed),
                         .force = true,
                         .budget = SIZE_MAX};
@@ -767,6 +987,10 @@ static void verify_list(mhi_cache *cache, size_t c, mhi_span_list *l, int where,
             MHI_VERIFY(e, s->nfree > 0, "cache %p: span %p on avail has no free object",
                        (void *)cache, (void *)s->base);
             if (s->nfree == s->nelems) *empty_bytes += s->nbytes;
+        } else {
+            MHI_VERIFY(e, s->nfree < unfull_at(s),
+                       "cache %p: span %p on full has %u of %u objects free", (void *)cache,
+                       (void *)s->base, s->nfree, s->nelems);
         }
     }
     MHI_VERIFY(e, n == l->count && l->last == prev, "cache %p class %zu: list count %llu, found %llu",
@@ -797,27 +1021,61 @@ static void verify_own(mhi_cache *cache, size_t *e) {
     }
 }
 
+/* A live or parked cache's lists (its lock held); own: its current spans
+ * and stashes too (the calling thread's cache, or a parked one). */
+static void verify_cache(mhi_cache *cache, bool own, size_t *e) {
+    size_t empty = 0;
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
+        verify_list(cache, c, &cache->avail[c], MHI_WHERE_AVAIL, e, &empty);
+        verify_list(cache, c, &cache->full[c], MHI_WHERE_FULL, e, &empty);
+    }
+    MHI_VERIFY(e, empty == cache->empty_bytes, "cache %p keeps %zu bytes of free spans, counted %zu",
+               (void *)cache, empty, cache->empty_bytes);
+    if (own) verify_own(cache, e);
+}
+
 size_t mhi_cache_verify(void) {
     size_t errors = 0;
     mhi_cache *self = mhi_tls_cache;
     mhi_lock(&cache_lock);
     uint64_t nlive = 0;
     for (mhi_cache *cache = live_caches; cache; cache = cache->next, nlive++) {
+        MHI_VERIFY(&errors, !cache->parked, "live cache %p is marked parked", (void *)cache);
         if (cache->orphan) continue; /* (fork child: may be mid-update) */
         mhi_lock(&cache->lock);
-        size_t empty = 0;
-        for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
-            verify_list(cache, c, &cache->avail[c], MHI_WHERE_AVAIL, &errors, &empty);
-            verify_list(cache, c, &cache->full[c], MHI_WHERE_FULL, &errors, &empty);
-        }
-        MHI_VERIFY(&errors, empty == cache->empty_bytes,
-                   "cache %p keeps %zu bytes of free spans, counted %zu", (void *)cache, empty,
-                   cache->empty_bytes);
-        if (cache == self) verify_own(cache, &errors);
+        verify_cache(cache, cache == self, &errors);
         mhi_unlock(&cache->lock);
     }
     MHI_VERIFY(&errors, nlive == ncaches_live, "%llu live caches listed, %llu counted",
                (unsigned long long)nlive, (unsigned long long)ncaches_live);
+    /* Parked caches: no thread runs their fast paths, and cache_lock keeps
+     * them parked, so their current spans and stashes are read too. */
+    uint64_t npark = 0;
+    mhi_cache *prev = NULL;
+    for (mhi_cache *cache = parked_first; cache && npark <= nparked;
+         prev = cache, cache = cache->next, npark++) {
+        MHI_VERIFY(&errors, cache->parked && cache->prev == prev,
+                   "parked cache %p: flag %d, list links broken", (void *)cache, cache->parked);
+        MHI_VERIFY(&errors, cache != self, "the calling thread's cache %p is parked",
+                   (void *)cache);
+        MHI_VERIFY(&errors, !prev || prev->parked_ms >= cache->parked_ms,
+                   "parked cache %p is older than the one after it", (void *)prev);
+        mhi_lock(&cache->lock);
+        verify_cache(cache, true, &errors);
+        mhi_unlock(&cache->lock);
+    }
+    MHI_VERIFY(&errors, npark == nparked && parked_last == prev && npark <= PARK_MAX,
+               "%llu parked caches listed, %llu counted (at most %d)", (unsigned long long)npark,
+               (unsigned long long)nparked, PARK_MAX);
+    /* The empty pool: nothing owned, nothing stashed. */
+    for (mhi_cache *cache = cache_pool; cache; cache = cache->next) {
+        MHI_VERIFY(&errors, !cache->parked, "pooled cache %p is marked parked", (void *)cache);
+        for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
+            MHI_VERIFY(&errors,
+                       cache->cur[c] == &mhi_span_empty && !cache->avail[c].first &&
+                           !cache->full[c].first && !cache->stash[c],
+                       "pooled cache %p holds spans or objects of class %zu", (void *)cache, c);
+    }
     mhi_unlock(&cache_lock);
     return errors;
 }

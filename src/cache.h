@@ -39,7 +39,14 @@ struct mhi_cache {
     mhi_lock_t lock;
     bool bg_wanted; /* wake the background thread once the lock is dropped */
     bool orphan;    /* (child of fork) another thread's cache: never trimmed */
-    mhi_cache *next, *prev;               /* live caches / the pool of unused ones */
+    /* Parked: its thread exited and it kept its spans (and stashes) for
+     * the next thread; no thread runs its fast paths.  Written under
+     * cache_lock, with the lists below. */
+    bool parked;
+    int64_t parked_ms; /* when it was parked (mhi_os_millitime) */
+    /* live caches (doubly linked), parked ones (doubly linked, newest
+     * first) or the pool of empty ones (through next) */
+    mhi_cache *next, *prev;
 };
 
 extern mhi_span mhi_span_empty;
@@ -50,9 +57,10 @@ void *mhi_cache_alloc_slow(size_t c);
 void mhi_cache_free_slow(void *p);
 /* The stash of class c is full: send its older half back. */
 void mhi_cache_stash_full(size_t c);
-/* Live caches, caches in the pool, and the bytes all stashes grew by. */
+/* Live caches, caches kept for threads yet to start (parked ones and empty
+ * ones), of those the parked ones, and the bytes all stashes grew by. */
 typedef struct {
-    uint64_t live, pool, stash_grown;
+    uint64_t live, pool, parked, stash_grown;
 } mhi_cache_counts_t;
 void mhi_cache_counts(mhi_cache_counts_t *out);
 void mhi_cache_fork_prepare(void);
@@ -61,21 +69,30 @@ void mhi_cache_fork_child(void);
 /* Give the calling thread's spans back to the central lists; the cache
  * stays usable. */
 void mhi_cache_flush(void);
-/* Return the calling thread's cache for good (thread exit). */
+/* Return the calling thread's cache for good (thread exit): parked with
+ * its spans for the next thread when the background thread may run (it
+ * flushes parked caches once they have aged), else flushed to central. */
 void mhi_cache_release(void);
-/* Trim every candidate span of every cache and central list now, aged or
- * not (caches busy in a slow path are skipped); returns the bytes
- * released.  (The background thread's pass is a task of cache.c's.) */
+/* Flush to central every parked cache parked at or before now_ms minus
+ * the parking bound (the scavenger delay), oldest first; INT64_MAX
+ * flushes them all.  Returns how many stay parked.  (The background
+ * thread's task calls it with the time; tests call it directly.) */
+size_t mhi_cache_park_expire(int64_t now_ms);
+/* Flush every parked cache, then trim every candidate span of every cache
+ * and central list now, aged or not (caches busy in a slow path are
+ * skipped); returns the bytes released.  (The background thread's pass is a task of cache.c's.) */
 size_t mhi_cache_trim_now(void);
 /* Ask the background thread for a trim pass (starting it if it may run;
  * no allocator lock held). */
 void mhi_cache_trim_request(void);
-/* Check the thread caches: every live cache's avail and full spans (under
- * its lock: mhi_span_verify_small, list counts, the bytes of entirely free
- * spans kept), and, for the calling thread's own cache, its current spans
- * and its stashes (each object marked free, counts equal to the lists,
- * within bounds).  Other threads' current spans and stashes belong to
- * their owners' fast paths and are not read.  Returns the number of
+/* Check the thread caches: every live and parked cache's avail and full
+ * spans (under its lock: mhi_span_verify_small, list counts, the bytes of
+ * entirely free spans kept), and, for the calling thread's own cache and
+ * every parked one, its current spans and its stashes (each object marked
+ * free, counts equal to the lists, within bounds); the counts of live and
+ * parked caches; caches in the empty pool hold nothing.  Other threads'
+ * current spans and stashes belong to their owners' fast paths and are
+ * not read.  Returns the number of
  * violations, printed as "mheap: verify: ...". */
 size_t mhi_cache_verify(void);
 

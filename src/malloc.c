@@ -31,7 +31,9 @@
  * from; avail[c], other spans with free objects; full[c], spans it found
  * full.  Its stash[c] holds objects the thread freed (into any span), for
  * its next allocations of c.  A span is owned by one cache or by none
- * (then central's).
+ * (then central's).  A cache outlives its thread: at exit it is parked,
+ * spans and stashes and all, and the next thread to start takes it; the
+ * background thread flushes one parked too long to central (cache.c).
  *
  * ---- malloc(size) ----
  * 1. size <= 32 KiB: the class from the table (mhi_small_class).  Pop the
@@ -80,9 +82,9 @@
  * ---- Locks (os.h has their order; debug builds check it) ----
  * options_lock  the one-time read of MHEAP_OPTIONS (then the heap lock, to
  *               apply the scavenger delay).
- * cache_lock    the cache fixalloc, the lists of live and pooled caches,
- *               the one-time set-up; the trim pass holds it while it walks
- *               the caches.
+ * cache_lock    the cache fixalloc, the lists of live, parked and empty
+ *               caches, every parked cache while parked, the one-time
+ *               set-up; the trim pass holds it while it walks the caches.
  * cache->lock   a cache's avail and full lists and the spans on them; held
  *               by its owner in every slow path, tried by the trim pass.
  *               The fast paths touch only stashes and cur spans, which are
