@@ -112,6 +112,15 @@ NO_SANITIZE static void scan_span(mhi_span *s, uintptr_t a, scan_fn scan, void *
     if (base != a || npages == 0 || npages > ((uintptr_t)1 << MHI_ADDR_BITS) >> MHI_PAGE_SHIFT)
         return; /* not this page's span any more */
     uintptr_t end = base + (npages << MHI_PAGE_SHIFT);
+#if MHEAP_SECURE
+    /* The secure build's malloc spans end in a guard page (never data),
+     * and a freed large block in quarantine is PROT_NONE (set before the
+     * protection: a block a thread that is not stopped frees while it is
+     * being read can still fault; docs/design.md). */
+    if (__atomic_load_n(&s->guard, __ATOMIC_RELAXED) == MHI_GUARD_FREED) return;
+    if (npages < 2) return;
+    end -= MHI_PAGE_SIZE;
+#endif
     if (kind == MHI_KIND_LARGE || end > committed_end(base))
         scan_clipped(base, end, scan, ctx); /* (a small span across arenas: all of it) */
     else

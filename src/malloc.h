@@ -73,4 +73,14 @@ static MHI_ALWAYS_INLINE void mhi_free_sized(void *p, size_t size, size_t align)
     mhi_cache_free_object(s, p);
 }
 
+/* The entry points the public names call (override.c, override_new.c,
+ * api.c): the core's own, or in the secure build the checking layer's
+ * (secure.h), which calls the core's. */
+#if MHEAP_SECURE
+#include "secure.h"
+#define MHI_ENTRY(name) mhi_secure_##name
+#else
+#define MHI_ENTRY(name) mhi_##name
+#endif
+
 #endif

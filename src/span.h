@@ -49,6 +49,16 @@ enum mhi_span_kind {
 
 struct mhi_special;
 
+/* mhi_span.guard (the secure build): which pages of the span are
+ * PROT_NONE.  The page heap makes them accessible again when the span
+ * comes back to it (mhi_heap_free_released). */
+enum mhi_guard {
+    MHI_GUARD_NONE = 0,
+    MHI_GUARD_SMALL = 1, /* small-object span: its last page is a guard page */
+    MHI_GUARD_LARGE = 2, /* large object: its last page is a guard page */
+    MHI_GUARD_FREED = 3, /* large object freed, in quarantine: every page */
+};
+
 /* Which list holds a small-object span. */
 enum mhi_span_where {
     MHI_WHERE_NONE = 0,
@@ -122,7 +132,10 @@ struct mhi_span {
      * clears it once it has zeroed the span. */
     uint8_t needzero;
     uint8_t gc_kind; /* KIND_GC: enum mhi_gc_kind */
-    size_t npages;   /* > 0 for every non-DEAD span */
+    /* The secure build's protections of an INUSE span (enum mhi_guard;
+     * secure.c); always MHI_GUARD_NONE in the default build. */
+    uint8_t guard;
+    size_t npages; /* > 0 for every non-DEAD span */
 
     /* ---- line 1: the page heap's fields, then the kind's ---- */
     mhi_span *prev;
