@@ -246,15 +246,16 @@ static void blk_check(const void *p, blk *b) {
     b->size = size;
 }
 
-/* The slot before small block p (free): a free slot is zero past its
- * free-list words, or marked; a live one has a valid trailer and intact
+/* The slot before small block p (free): a free slot has a zero trailer
+ * word (or its free mark there, for 16 bytes); a live one has a valid trailer and intact
  * canary bytes. */
 static void check_before(const void *p, const blk *b) {
     const mhi_span *s = b->s;
     if ((uintptr_t)p == s->base) return;
     const char *q = (const char *)p - b->slot;
     uint64_t w = trailer_load(q, b->slot);
-    if (w == 0 || mhi_free_marked(q)) return;
+    /* (a free slot of 16 bytes has its mark there; a larger one, zero) */
+    if (w == 0 || (b->slot == 16 && mhi_free_marked(q))) return;
     uint64_t key = key_of((uintptr_t)q), size = w ^ key;
     size_t cap = b->slot - TRAILER;
     if (size >= cap) mhi_fatal_at("heap underflow", p);
