@@ -27,7 +27,11 @@ static uintptr_t grow_cur, grow_end;
 #define ARENA_HINT_PLACES ((uintptr_t)1 << 20)
 static uintptr_t arena_hint;
 
+uintptr_t mhi_mark_key;
+
 static uintptr_t arena_first_hint(void) {
+    /* (Before the first arena, so before any object carries a mark.) */
+    mhi_mark_key = (uintptr_t)mhi_os_random64() | 1;
     uint64_t r = mhi_os_random64();
     return ARENA_HINT_LO + (uintptr_t)(r % ARENA_HINT_PLACES) * MHI_ARENA_SIZE;
 }

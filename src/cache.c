@@ -201,7 +201,7 @@ static void span_unfull(mhi_cache *cache, mhi_span *s) {
 static void local_return(mhi_cache *cache, mhi_span *s, void *head, void *tail, uint32_t n) {
     mhi_lock_assert_held(&cache->lock);
     if (MHI_UNLIKELY(s->nfree + n > s->nelems)) mhi_fatal_at("double free", head);
-    *(void **)tail = s->freelist;
+    mhi_link_set(tail, s->freelist);
     s->freelist = head;
     s->nfree += n;
     s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
@@ -342,7 +342,7 @@ static bool push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
             x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
             continue;
         }
-        *(uintptr_t *)tail = x & ~MHI_XF_TAGS;
+        mhi_link_set(tail, (void *)(x & ~MHI_XF_TAGS));
         bool notice = x & MHI_XF_NOTIFY;
         uintptr_t nx = (uintptr_t)head | (x & MHI_XF_TAGS);
         if (notice) nx = (nx & ~MHI_XF_NOTIFY) | MHI_XF_FREEING;
@@ -373,11 +373,11 @@ static void return_list(mhi_cache *cache, void *p) {
         mhi_span *s = mhi_heap_page_span((uintptr_t)p); /* (checked when freed) */
         void *head = p, *tail = p;
         uint32_t n = 1;
-        p = *(void **)p;
+        p = mhi_link_get(p);
         while (p && (uintptr_t)p - s->base < s->nbytes) {
             tail = p;
             n++;
-            p = *(void **)p;
+            p = mhi_link_get(p);
         }
         if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (void *)cache)
             local_return(cache, s, head, tail, n);
@@ -465,9 +465,9 @@ void mhi_cache_stash_full(size_t c) {
      * older half goes back to the spans. */
     uint32_t keep = cache->stash_lim[c] / 2;
     void *p = cache->stash[c];
-    for (uint32_t i = 1; i < keep; i++) p = *(void **)p;
-    void *rest = *(void **)p;
-    *(void **)p = NULL;
+    for (uint32_t i = 1; i < keep; i++) p = mhi_link_get(p);
+    void *rest = mhi_link_get(p);
+    mhi_link_set(p, NULL);
     cache->nstash[c] = keep;
     mhi_lock(&cache->lock);
     return_list(cache, rest);
@@ -476,7 +476,10 @@ void mhi_cache_stash_full(size_t c) {
 
 void mhi_cache_free_slow(void *p) {
     mhi_span *s = mhi_heap_span((uintptr_t)p);
-    if (!s) mhi_heap_bad_free((uintptr_t)p);
+    if (!s) {
+        if (!p) return; /* free(NULL) */
+        mhi_heap_bad_free((uintptr_t)p);
+    }
     uint8_t kind = __atomic_load_n(&s->kind, __ATOMIC_ACQUIRE); /* pairs with trim */
     if (kind == MHI_KIND_LARGE) {
         if ((uintptr_t)p != s->base) mhi_fatal_at("invalid pointer", p);
@@ -499,7 +502,7 @@ void mhi_cache_free_slow(void *p) {
     if (mhi_cache_is_static(cache)) {
         /* No cache (after the thread's exit, or none could be made):
          * straight back to the span, which such a cache never owns. */
-        *(void **)p = NULL;
+        mhi_link_set(p, NULL);
         if (push_remote(s, p, p, 1)) {
             bg_check();
             bg_trim_request();
@@ -739,7 +742,7 @@ static void verify_list(mhi_cache *cache, size_t c, mhi_span_list *l, int where,
 static void verify_own(mhi_cache *cache, size_t *e) {
     for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
         uint32_t n = 0;
-        for (void *p = cache->stash[c]; p && n <= cache->stash_lim[c]; p = *(void **)p, n++) {
+        for (void *p = cache->stash[c]; p && n <= cache->stash_lim[c]; p = mhi_link_get(p), n++) {
             mhi_span *s = mhi_heap_span((uintptr_t)p);
             MHI_VERIFY(e, s && mhi_kind_small(mhi_span_kind(s)) && s->sizeclass == c,
                        "stash of class %zu holds %p, not an object of the class", c, p);

@@ -86,9 +86,10 @@ static inline bool mhi_cache_is_static(const mhi_cache *cache) {
     return cache == &mhi_cache_empty || cache == &mhi_cache_dead;
 }
 
-/* Push p (checked, marked) onto the stash of class c, which has room. */
+/* Push p (checked) onto the stash of class c, which has room: link and
+ * mark it. */
 static MHI_ALWAYS_INLINE void mhi_stash_push(mhi_cache *cache, size_t c, void *p) {
-    *(void **)p = cache->stash[c];
+    mhi_link_set(p, cache->stash[c]);
     cache->stash[c] = p;
     cache->nstash[c]++;
 }
@@ -102,7 +103,7 @@ static MHI_ALWAYS_INLINE void *mhi_cache_pop(size_t c) {
     void *p = cache->stash[c];
     if (MHI_UNLIKELY(p != NULL)) {
         if (MHI_UNLIKELY(!mhi_free_marked(p))) return NULL; /* (the slow path names it) */
-        cache->stash[c] = *(void **)p;
+        cache->stash[c] = mhi_link_get(p);
         cache->nstash[c]--;
         mhi_mark_clear(p);
         return p;
@@ -110,7 +111,7 @@ static MHI_ALWAYS_INLINE void *mhi_cache_pop(size_t c) {
     mhi_span *s = cache->cur[c];
     p = s->freelist;
     if (MHI_UNLIKELY(!p || !mhi_free_marked(p))) return NULL; /* (empty, or damaged) */
-    s->freelist = *(void **)p;
+    s->freelist = mhi_link_get(p);
     mhi_mark_clear(p);
     s->nfree--;
     return p;
@@ -154,13 +155,12 @@ static MHI_ALWAYS_INLINE void mhi_cache_free_object(mhi_span *s, void *p) {
         mhi_cache_free_slow(p);
         return;
     }
-    mhi_mark_free(p);
-    mhi_stash_push(cache, c, p);
+    mhi_stash_push(cache, c, p); /* (marks it) */
 }
 
-/* Free p (not NULL): onto this thread's stash for its class.  Checks: an
- * object of a small span, not marked free (the slow path reports a marked
- * one), and room in the stash. */
+/* Free p (NULL too: the slow path returns) onto this thread's stash for
+ * its class.  Checks: an object of a small span, not marked free (the slow
+ * path reports a marked one), and room in the stash. */
 static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
     mhi_span *s = mhi_small_span_fast(p);
     if (MHI_UNLIKELY(!s || mhi_free_marked(p))) {

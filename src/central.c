@@ -48,8 +48,7 @@ static mhi_span *span_new_small(size_t c) {
     char *p = (char *)s->base;
     for (uint32_t i = 0; i < n; i++) {
         char *q = p + (size_t)i * size;
-        *(void **)q = i + 1 < n ? q + size : NULL;
-        mhi_mark_free(q);
+        mhi_link_set(q, i + 1 < n ? q + size : NULL);
     }
     s->freelist = p;
 #endif
@@ -153,7 +152,7 @@ int mhi_central_free_unowned(mhi_span *s, void *head, void *tail, uint32_t n) {
     }
     /* Checked and marked by the freer (mhi_span_mark_remote). */
     uint32_t was = s->nfree;
-    *(void **)tail = s->freelist;
+    mhi_link_set(tail, s->freelist);
     s->freelist = head;
     s->nfree += n;
     s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
@@ -180,7 +179,7 @@ void *mhi_central_alloc_one(size_t c) {
             mhi_fatal_at("corrupted free block", p);
         }
         mhi_mark_clear(p);
-        s->freelist = *(void **)p;
+        s->freelist = mhi_link_get(p);
         s->nfree--;
         file_unowned_locked(ce, s);
     }

@@ -33,9 +33,9 @@
  * carrying malloc's free mark (span.h) whose first word is a plausible
  * free-list link (NULL or a heap address).  The mark is checked only where
  * the object's first two words lie in the span's committed pages.  A live
- * block holding exactly its own address xor MHI_FREE_MARK in its second
- * word would be taken for free: data that collides with a 64-bit constant
- * mixed with its own address. */
+ * block whose second word holds exactly its first word xor the process's
+ * random mark key would be taken for free: a chance of one in 2^64 per
+ * block. */
 #include "arena.h"
 #include "gc.h"
 #include "span.h"
@@ -88,8 +88,9 @@ NO_SANITIZE static void scan_small(mhi_span *s, uintptr_t base, uintptr_t end, s
     for (uint32_t i = 0; i < n; i++) {
         uintptr_t o = base + (uintptr_t)i * size;
         const volatile uintptr_t *w = (const volatile uintptr_t *)o;
+        uintptr_t w0 = w[0];
         bool known_free = (i < 64 && (rel >> i & 1)) ||
-                          (w[1] == (o ^ MHI_FREE_MARK) && plausible_link(w[0]));
+                          (w[1] == mhi_mark_of(w0) && plausible_link(w0));
         if (known_free) {
             if (run) scan(run, o, ctx);
             run = 0;

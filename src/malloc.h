@@ -48,9 +48,9 @@ static MHI_ALWAYS_INLINE void *mhi_malloc(size_t size) {
     return mhi_malloc_large(size, false);
 }
 
-static MHI_ALWAYS_INLINE void mhi_free(void *p) {
-    if (MHI_LIKELY(p != NULL)) mhi_cache_free(p);
-}
+/* NULL is not tested first: no arena holds address 0, so its lookup fails
+ * and the slow path returns. */
+static MHI_ALWAYS_INLINE void mhi_free(void *p) { mhi_cache_free(p); }
 
 /* free_sized, free_aligned_sized and the sized operator deletes (align is
  * 0 for the unaligned forms, and only the slow path reads it): free's fast

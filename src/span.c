@@ -9,10 +9,10 @@ uint32_t mhi_span_splice(mhi_span *s, void *chain) {
     if (chain) s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
     while (chain) {
         void *p = chain;
-        chain = *(void **)p;
+        chain = mhi_link_get(p);
         if (MHI_UNLIKELY(s->nfree >= s->nelems)) mhi_fatal_at("double free", p);
         n++;
-        *(void **)p = s->freelist;
+        mhi_link_set(p, s->freelist);
         s->freelist = p;
         s->nfree++;
     }
@@ -57,7 +57,7 @@ void mhi_span_verify_small(const mhi_span *s, const void *owner, int where, size
                "small span %p: relmask %llx with kind %d", base, (unsigned long long)rel, s->kind);
     uint32_t n = 0;
     uint64_t seen = 0;
-    for (void *p = s->freelist; p && n <= s->nelems; p = *(void **)p, n++) {
+    for (void *p = s->freelist; p && n <= s->nelems; p = mhi_link_get(p), n++) {
         uintptr_t off = (uintptr_t)p - s->base;
         uint32_t idx = mhi_span_index(s, p);
         if (off >= s->nbytes || idx >= s->nelems || (uintptr_t)idx * s->elemsize != off) {

@@ -74,11 +74,16 @@ enum mhi_span_where {
 #define MHI_XF_ABANDONED ((uintptr_t)2) /* unowned: free under central's lock */
 #define MHI_XF_FREEING ((uintptr_t)4)   /* a remote freer is delivering the notice */
 #define MHI_XF_TAGS ((uintptr_t)15)
-/* The second word of every free small object (on a free list or an xfree
- * list) holds its address xor this; allocation clears it.  A free that
- * finds the mark is a double free, or (rarely) data that happens to match:
- * the slow paths tell the two apart where they can (see cache.c). */
-#define MHI_FREE_MARK ((uintptr_t)0xa5c3e1f70b2d4968ULL)
+/* The free mark.  Every free small object (on a free list, an xfree list
+ * or a stash) holds its link, the next object, in its first word and
+ * link ^ mhi_mark_key in its second; allocation clears the second.  A
+ * free that finds the mark is a double free, or (one chance in 2^64) data
+ * that happens to match.  Allocation checks the mark before it follows
+ * the link, so a write that reached a free object, through its link or its
+ * mark, is named ("corrupted free block") instead of followed.  The key is
+ * drawn at random when the first arena is mapped, before any object
+ * exists, so a forged link needs the process's key. */
+extern uintptr_t mhi_mark_key __attribute__((visibility("hidden")));
 
 typedef struct mhi_span mhi_span;
 struct mhi_span {
@@ -91,8 +96,8 @@ struct mhi_span {
     mhi_span *next;
     uintptr_t base; /* address of the first page; multiple of MHI_PAGE_SIZE */
     union {
-        /* KIND_SMALL: free objects, linked through their first word; the
-         * second word of each holds its address ^ MHI_FREE_MARK. */
+        /* KIND_SMALL: free objects, linked through their first word and
+         * carrying the free mark in their second (above). */
         void *freelist;
         /* KIND_GC, a thread's current span: bit j set iff slot
          * gc_freeindex + j is free, up to the end of that slot's bitmap
@@ -300,12 +305,27 @@ static inline uint32_t mhi_span_check(const mhi_span *s, const void *p) {
     return idx;
 }
 
-/* The free mark (above): word 1 of a free object. */
-static inline uintptr_t mhi_mark_of(const void *p) { return (uintptr_t)p ^ MHI_FREE_MARK; }
+/* The free mark (above).  Every write of a free object's link goes
+ * through mhi_link_set, which writes the mark with it. */
+static inline uintptr_t mhi_mark_of(uintptr_t link) { return link ^ mhi_mark_key; }
 static inline bool mhi_free_marked(const void *p) {
-    return ((const uintptr_t *)p)[1] == mhi_mark_of(p);
+    const uintptr_t *w = (const uintptr_t *)p;
+    return w[1] == mhi_mark_of(w[0]);
 }
-static inline void mhi_mark_free(void *p) { ((uintptr_t *)p)[1] = mhi_mark_of(p); }
+/* The link of free object p. */
+static inline void *mhi_link_get(const void *p) { return *(void *const *)p; }
+/* Link free object p to next, and mark it. */
+static inline void mhi_link_set(void *p, void *next) {
+    uintptr_t *w = (uintptr_t *)p;
+    w[0] = (uintptr_t)next;
+    w[1] = mhi_mark_of((uintptr_t)next);
+}
+/* Mark p free with whatever its first word holds (its link is set later,
+ * through mhi_link_set). */
+static inline void mhi_mark_free(void *p) {
+    uintptr_t *w = (uintptr_t *)p;
+    w[1] = mhi_mark_of(w[0]);
+}
 static inline void mhi_mark_clear(void *p) { ((uintptr_t *)p)[1] = 0; }
 
 /* Check and mark the free of object p by a thread that does not own its

@@ -43,7 +43,7 @@ size_t mhi_span_trim(mhi_span *s) {
         atomic_load_explicit(&trim_off, memory_order_relaxed))
         return 0;
     uint64_t rel = atomic_load_explicit(&s->relmask, memory_order_relaxed), onlist = 0;
-    for (void *p = s->freelist; p; p = *(void **)p) onlist |= 1ULL << mhi_span_index(s, p);
+    for (void *p = s->freelist; p; p = mhi_link_get(p)) onlist |= 1ULL << mhi_span_index(s, p);
     /* The pages whose objects are all free, less those whose objects are
      * all released (released with them already). */
     uint64_t pages = pages_within(s, onlist | rel, ps) & ~pages_within(s, rel, ps), take = 0;
@@ -51,11 +51,16 @@ size_t mhi_span_trim(mhi_span *s) {
         take |= page_objects(s, (size_t)__builtin_ctzll(m), ps) & onlist;
     if (!take) return 0;
     /* Off the list first: the links live in the pages about to go. */
-    void **pp = &s->freelist;
-    while (*pp) {
-        void *p = *pp;
-        if (take >> mhi_span_index(s, p) & 1) *pp = *(void **)p;
-        else pp = (void **)p;
+    void *prev = NULL;
+    for (void *p = s->freelist; p;) {
+        void *next = mhi_link_get(p);
+        if (take >> mhi_span_index(s, p) & 1) {
+            if (prev) mhi_link_set(prev, next); /* (re-marks prev) */
+            else s->freelist = next;
+        } else {
+            prev = p;
+        }
+        p = next;
     }
     atomic_store_explicit(&s->relmask, rel | take, memory_order_relaxed);
     /* release: a freer that sees SMALL_REL sees relmask (acquire in
@@ -93,8 +98,7 @@ void mhi_span_unrelease(mhi_span *s) {
         uint32_t i = 63 - (uint32_t)__builtin_clzll(m);
         m &= ~(1ULL << i);
         char *q = (char *)s->base + (size_t)i * size;
-        *(void **)q = s->freelist;
-        mhi_mark_free(q);
+        mhi_link_set(q, s->freelist);
         s->freelist = q;
     }
     atomic_store_explicit(&s->relmask, 0, memory_order_relaxed);

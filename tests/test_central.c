@@ -48,7 +48,7 @@ static char fake_owner;
 static void *obj_take(mhi_span *s) {
     void *p = s->freelist;
     REQUIRE(p != NULL);
-    s->freelist = *(void **)p;
+    s->freelist = mhi_link_get(p);
     mhi_mark_clear(p);
     s->nfree--;
     return p;
@@ -59,7 +59,7 @@ static void *obj_take(mhi_span *s) {
 static void *chain(void **objs, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) {
         mhi_span_mark_remote(objs[i]);
-        *(void **)objs[i] = i + 1 < n ? objs[i + 1] : NULL;
+        mhi_link_set(objs[i], i + 1 < n ? objs[i + 1] : NULL);
     }
     return objs[0];
 }
@@ -166,7 +166,7 @@ static void test_abandon_partial(void) {
     /* A remote freer pushed objs[K-1] onto xfree before the owner gave up
      * the span: abandon applies it. */
     mhi_span_mark_remote(objs[K - 1]);
-    *(void **)objs[K - 1] = NULL;
+    mhi_link_set(objs[K - 1], NULL);
     atomic_store(&s->xfree, (uintptr_t)objs[K - 1]);
     ccount k0 = central_count(c);
     mhi_heap_stats b = stats();
@@ -206,8 +206,7 @@ static void test_abandon_partial(void) {
     /* Objects back by hand (the owner's own frees), then given up whole:
      * the page heap takes it. */
     for (int i = 0; i < K - 1; i++) {
-        mhi_mark_free(objs[i]);
-        *(void **)objs[i] = s->freelist;
+        mhi_link_set(objs[i], s->freelist);
         s->freelist = objs[i];
         s->nfree++;
     }
@@ -281,14 +280,14 @@ static void test_full_and_unowned(void) {
     uint32_t nf = s->nfree;
     void *q = obj_take(s); /* an object the owner holds */
     mhi_span_mark_remote(q);
-    *(void **)q = NULL;
+    mhi_link_set(q, NULL);
     CHECK_EQ(mhi_central_free_unowned(s, q, q, 1), 0);
     CHECK_EQ(s->nfree, nf - 1);
     CHECK(owner_of(s) == &fake_owner);
     CHECK(freelist_sound(s)); /* q is not on it */
     /* The owner's own free of q (marked already), then given up again:
      * partial. */
-    *(void **)q = s->freelist;
+    mhi_link_set(q, s->freelist);
     s->freelist = q;
     s->nfree++;
     mhi_central_abandon(s);
@@ -330,8 +329,7 @@ static void *mis_out, *mis_free; /* an object held, one on the free list */
 
 /* Two objects pushed where only one is out: the count goes past nelems. */
 static void push_past_nelems(void) {
-    *(void **)mis_out = mis_free;
-    mhi_mark_free(mis_out);
+    mhi_link_set(mis_out, mis_free);
     mhi_central_free_unowned(mis_span, mis_out, mis_free, 2);
 }
 

@@ -425,7 +425,8 @@ static void row_double_free_thread(void) {
 
 /* ---- row: a free block damaged by a write (an overflow of the block
  * before it, or a write after free) is named when it is next handed out;
- * the default build checks the free mark, word 1 of a free block ---- */
+ * the default build checks the free mark, word 1 of a free block, which
+ * depends on the link in word 0 ---- */
 
 /* Two adjacent blocks of one class, the second at a + size. */
 static char *adjacent_pair(size_t size, char **b) {
@@ -464,6 +465,25 @@ static void c_write_after_free(void) {
     p[1] = 2;
     (void)malloc(64);
 }
+/* The mark covers the link: damage to the link alone is named too, before
+ * the damaged link is followed. */
+static void c_overflow_by_one_into_link(void) {
+    char *b, *a = adjacent_pair(48, &b);
+    free(b);
+    tell(b);
+    char *v = a;
+    __asm__ volatile("" : "+r"(v)); /* (the compiler may not drop the write) */
+    v[48] ^= 0x40; /* one byte past a's end: the low byte of b's link */
+    (void)malloc(48);
+}
+static void c_write_link_after_free(void) {
+    void **p = malloc(64), **q = malloc(64);
+    free(q);
+    free(p); /* p's link points to q */
+    tell(p);
+    *(void *volatile *)p = (char *)q + 16; /* a forged link, mark untouched */
+    (void)malloc(64);
+}
 
 static void row_corrupted_free(void) {
     expect_abort("overflow by 32 bytes into a freed neighbour", c_overflow_into_stashed,
@@ -471,6 +491,10 @@ static void row_corrupted_free(void) {
     expect_abort("overflow by memcpy into a never-used neighbour", c_overflow_memcpy_into_unused,
                  "corrupted free block");
     expect_abort("write after free, then malloc", c_write_after_free, "corrupted free block");
+    expect_abort("overflow by 1 byte into a freed neighbour's link", c_overflow_by_one_into_link,
+                 "corrupted free block");
+    expect_abort("a free block's link rewritten after free", c_write_link_after_free,
+                 "corrupted free block");
 }
 
 /* ---- rows: interior and foreign pointers ---- */
