@@ -69,6 +69,11 @@ NO_SANITIZE static void scan_clipped(uintptr_t lo, uintptr_t hi, scan_fn scan, v
     }
 }
 
+#if MHEAP_SECURE
+#define MHI_LINK_DECODE(w) ((w) ^ mhi_link_key) /* (mhi_link_get's) */
+#else
+#define MHI_LINK_DECODE(w) (w)
+#endif
 /* A free-list link: NULL or a heap address (tag bits included). */
 NO_SANITIZE static bool plausible_link(uintptr_t w) { return w == 0 || mhi_arena_of(w) != NULL; }
 
@@ -90,7 +95,7 @@ NO_SANITIZE static void scan_small(mhi_span *s, uintptr_t base, uintptr_t end, s
         const volatile uintptr_t *w = (const volatile uintptr_t *)o;
         uintptr_t w0 = w[0];
         bool known_free = (i < 64 && (rel >> i & 1)) ||
-                          (w[1] == mhi_mark_of(w0) && plausible_link(w0));
+                          (w[1] == mhi_mark_of(w0) && plausible_link(MHI_LINK_DECODE(w0)));
         if (known_free) {
             if (run) scan(run, o, ctx);
             run = 0;

@@ -535,10 +535,12 @@ void *mhi_secure_span_setup(mhi_span *s, uint32_t size, uint32_t n) {
         OBJ(i)[1] = OBJ(j)[1];
         OBJ(j)[1] = t;
     }
-    for (uint32_t k = 0; k < n; k++)
-        OBJ(OBJ(k)[1])[0] = k + 1 < n ? (uintptr_t)OBJ(OBJ(k + 1)[1]) : 0;
     void *head = OBJ(OBJ(0)[1]);
-    for (uint32_t i = 0; i < n; i++) mhi_mark_free(OBJ(i));
+    for (uint32_t k = 0; k < n; k++) { /* (object k's second word is read before it is set) */
+        uintptr_t *o = OBJ(OBJ(k)[1]);
+        o[0] = k + 1 < n ? (uintptr_t)OBJ(OBJ(k + 1)[1]) : 0;
+    }
+    for (uint32_t i = 0; i < n; i++) mhi_link_set(OBJ(i), (void *)OBJ(i)[0]);
 #undef OBJ
     return head;
 }

@@ -84,6 +84,12 @@ enum mhi_span_where {
  * drawn at random when the first arena is mapped, before any object
  * exists, so a forged link needs the process's key. */
 extern uintptr_t mhi_mark_key __attribute__((visibility("hidden")));
+#if MHEAP_SECURE
+/* The secure build also encodes the link: the first word holds
+ * next ^ mhi_link_key (drawn with mhi_mark_key), so no free object shows a
+ * heap address, and a forged link needs this key too. */
+extern uintptr_t mhi_link_key __attribute__((visibility("hidden")));
+#endif
 
 typedef struct mhi_span mhi_span;
 struct mhi_span {
@@ -313,6 +319,17 @@ static inline bool mhi_free_marked(const void *p) {
     return w[1] == mhi_mark_of(w[0]);
 }
 /* The link of free object p. */
+#if MHEAP_SECURE
+static inline void *mhi_link_get(const void *p) {
+    return (void *)(*(const uintptr_t *)p ^ mhi_link_key);
+}
+/* Link free object p to next, and mark it. */
+static inline void mhi_link_set(void *p, void *next) {
+    uintptr_t *w = (uintptr_t *)p;
+    w[0] = (uintptr_t)next ^ mhi_link_key;
+    w[1] = mhi_mark_of(w[0]);
+}
+#else
 static inline void *mhi_link_get(const void *p) { return *(void *const *)p; }
 /* Link free object p to next, and mark it. */
 static inline void mhi_link_set(void *p, void *next) {
@@ -320,6 +337,7 @@ static inline void mhi_link_set(void *p, void *next) {
     w[0] = (uintptr_t)next;
     w[1] = mhi_mark_of((uintptr_t)next);
 }
+#endif
 /* Mark p free with whatever its first word holds (its link is set later,
  * through mhi_link_set). */
 static inline void mhi_mark_free(void *p) {
