@@ -19,8 +19,9 @@
  * ---- Checks ----
  * free, realloc, free_sized and malloc_usable_size decode the trailer
  * word (a size above the cap: "heap overflow") and check the canary bytes
- * ("heap overflow"); free also looks at the slot before a small block: its
- * trailer word must be zero (a free slot), its free mark, or a valid word
+ * ("heap overflow"); free also looks at the slot before a small block (when
+ * that slot's trailer word shares the block's first cache line): the word
+ * must be zero (a free slot), its free mark, or a valid word
  * of the block there with its canary bytes intact ("heap underflow" for
  * the word, "heap overflow" at that block for its canary bytes).
  * A freed small block is zeroed whole and marked free; malloc finds every
@@ -59,8 +60,8 @@
 
 #define TRAILER 8u
 #define CANARY_HIGH 0x8080808080808080ULL
-#define QUAR_SLOTS 256
-#define QUAR_BYTES ((size_t)512 << 10)
+#define QUAR_SLOTS 64
+#define QUAR_BYTES ((size_t)256 << 10)
 #define LQUAR_SLOTS 32
 #define LQUAR_BYTES ((size_t)64 << 20)
 
@@ -211,7 +212,15 @@ typedef struct {
 /* The slot of a block, checked as free checks a pointer: an object start
  * of a small span or the start of a large one, not free already. */
 static void blk_find(const void *p, blk *b) {
-    mhi_span *s = mhi_heap_span((uintptr_t)p);
+    mhi_span *s = mhi_small_span_fast(p); /* (an object start of a small span) */
+    if (MHI_LIKELY(s != NULL)) {
+        b->s = s;
+        b->slot = s->elemsize;
+        b->large = false;
+        if (b->slot > 16 && mhi_free_marked(p)) mhi_fatal_at("double free", p);
+        return;
+    }
+    s = mhi_heap_span((uintptr_t)p);
     if (!s) mhi_heap_bad_free((uintptr_t)p);
     uint8_t kind = mhi_span_kind(s);
     b->s = s;
@@ -251,7 +260,9 @@ static void blk_check(const void *p, blk *b) {
  * canary bytes. */
 static void check_before(const void *p, const blk *b) {
     const mhi_span *s = b->s;
-    if ((uintptr_t)p == s->base) return;
+    /* Only where the word shares p's cache line, which free reads anyway:
+     * a line more per free costs a miss on a cold block (wl-pool: ~15%). */
+    if ((uintptr_t)p == s->base || ((uintptr_t)p & (MHI_CACHE_LINE - 1)) < TRAILER) return;
     const char *q = (const char *)p - b->slot;
     uint64_t w = trailer_load(q, b->slot);
     /* (a free slot of 16 bytes has its mark there; a larger one, zero) */
