@@ -71,6 +71,7 @@ MH_API size_t mh_pages_size(const void *p) {
 /* ---- memory return ---- */
 
 MH_API size_t mh_release_memory(void) {
+    mhi_free_large_flush();
     size_t n = mhi_cache_trim_now();
     return n + mhi_heap_scavenge(0, SIZE_MAX);
 }
@@ -91,6 +92,7 @@ static_assert(sizeof(mh_stats_t) == 8 + 8 * (0 MH_STATS_FIELDS(MHI_X)), "mh_stat
 #undef MHI_X
 
 void mhi_stats_collect(mh_stats_t *st) {
+    mhi_free_large_flush(); /* (counted as freed) */
     mhi_heap_stats h;
     mhi_heap_stats_get(&h);
 #define MHI_X(name) st->name = h.name;
@@ -196,5 +198,6 @@ MH_API int mh_option_set(const char *name, long value) {
 /* ---- debugging ---- */
 
 MH_API size_t mh_heap_verify(void) {
+    mhi_free_large_flush();
     return mhi_heap_verify() + mhi_central_verify() + mhi_cache_verify() + mhi_gc_verify();
 }

@@ -19,6 +19,11 @@ void *mhi_realloc(void *p, size_t size);
 void *mhi_reallocarray(void *p, size_t n, size_t size);
 void *mhi_malloc_aligned(size_t align, size_t size);
 MHI_NOINLINE size_t mhi_usable_size_slow(const void *p);
+/* Give every held-back large block to the page heap now; false if there
+ * was none.  (Statistics, trim and verify call it, so that they see the
+ * heap without the delay, and an allocation that finds no memory retries
+ * after it.) */
+bool mhi_free_large_flush(void);
 
 /* malloc_usable_size: programs that keep count of their memory (Redis
  * does, on every allocation and free) call it as often as malloc. */

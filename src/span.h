@@ -49,14 +49,17 @@ enum mhi_span_kind {
 
 struct mhi_special;
 
-/* mhi_span.guard (the secure build): which pages of the span are
- * PROT_NONE.  The page heap makes them accessible again when the span
+/* mhi_span.guard: in the secure build, which pages of the span are
+ * PROT_NONE; in the default build, only MHI_GUARD_DELAYED.  The page heap makes them accessible again when the span
  * comes back to it (mhi_heap_free_released). */
 enum mhi_guard {
     MHI_GUARD_NONE = 0,
     MHI_GUARD_SMALL = 1, /* small-object span: its last page is a guard page */
     MHI_GUARD_LARGE = 2, /* large object: its last page is a guard page */
     MHI_GUARD_FREED = 3, /* large object freed, in quarantine: every page */
+    /* (the default build) large object freed, held back from reuse for a
+     * few frees (malloc.c, mhi_free_large); no page protected */
+    MHI_GUARD_DELAYED = 4,
 };
 
 /* Which list holds a small-object span. */
@@ -143,8 +146,8 @@ struct mhi_span {
      * clears it once it has zeroed the span. */
     uint8_t needzero;
     uint8_t gc_kind; /* KIND_GC: enum mhi_gc_kind */
-    /* The secure build's protections of an INUSE span (enum mhi_guard;
-     * secure.c); always MHI_GUARD_NONE in the default build. */
+    /* The secure build's protections of an INUSE span, or the default
+     * build's delayed large blocks (enum mhi_guard; secure.c, malloc.c). */
     uint8_t guard;
     size_t npages; /* > 0 for every non-DEAD span */
 
