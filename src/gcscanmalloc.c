@@ -118,6 +118,8 @@ NO_SANITIZE static void scan_span(mhi_span *s, uintptr_t a, scan_fn scan, void *
     if (base != a || npages == 0 || npages > ((uintptr_t)1 << MHI_ADDR_BITS) >> MHI_PAGE_SHIFT)
         return; /* not this page's span any more */
     uintptr_t end = base + (npages << MHI_PAGE_SHIFT);
+    /* (a freed large block held back from reuse: malloc.c) */
+    if (__atomic_load_n(&s->guard, __ATOMIC_RELAXED) == MHI_GUARD_DELAYED) return;
 #if MHEAP_SECURE
     /* The secure build's malloc spans end in a guard page (never data),
      * and a freed large block in quarantine is PROT_NONE (set before the

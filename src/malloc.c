@@ -99,6 +99,7 @@
 
 #include <string.h>
 
+#include "background.h"
 #include "mheap.h"
 #include "options.h"
 #include "pageheap.h"
@@ -184,7 +185,9 @@ static mhi_span *owned_span(const void *p) {
  * LARGE_DELAY_SLOTS (an atomic exchange: no lock, nothing to do at fork);
  * the block it displaces goes to the page heap.  So the next malloc of its
  * size gets other pages, and a write through a stale pointer does not land
- * at once in the next owner's block.  Its pages are not decommitted: that
+ * at once in the next owner's block; the background thread gives it back
+ * after a period without another (idle pages reach the scavenger).  Its
+ * pages are not decommitted: that
  * cost 250 us per 256 KiB malloc+free pair (bench/large-loop.c, against
  * 0.5 us), and four slots cost 1.5x at 512 KiB and 1 MiB (the loop's five
  * blocks no longer fit the caches); one slot costs nothing measurable
@@ -194,6 +197,21 @@ static mhi_span *owned_span(const void *p) {
 #define LARGE_DELAY_SLOTS 1
 static mhi_span *_Atomic large_delay[LARGE_DELAY_SLOTS];
 static _Atomic unsigned large_delay_pos;
+
+/* The background thread gives a held block back once no other was held
+ * for a whole period (so that idle pages still reach the scavenger). */
+static _Atomic uint32_t large_delay_gen;
+static uint32_t large_delay_seen; /* (the background thread's) */
+
+static int large_delay_task(void) {
+    uint32_t g = atomic_load_explicit(&large_delay_gen, memory_order_relaxed);
+    if (g != large_delay_seen) {
+        large_delay_seen = g;
+        return MHI_BG_LATER;
+    }
+    mhi_free_large_flush();
+    return MHI_BG_IDLE;
+}
 
 static void large_back(mhi_span *s) {
     __atomic_store_n(&s->guard, (uint8_t)MHI_GUARD_NONE, __ATOMIC_RELAXED);
@@ -212,6 +230,8 @@ void mhi_free_large(mhi_span *s) {
                  LARGE_DELAY_SLOTS;
     mhi_span *old = atomic_exchange_explicit(&large_delay[i], s, memory_order_acq_rel);
     if (old) large_back(old);
+    atomic_fetch_add_explicit(&large_delay_gen, 1, memory_order_relaxed);
+    mhi_bg_request(mhi_bg_add(large_delay_task));
 }
 
 bool mhi_free_large_flush(void) {

@@ -10,10 +10,11 @@
  * size + 9, or for more than MHI_SMALL_SIZE_MAX whole pages and one more,
  * the guard page.  No header: the block starts the slot, so alignment and
  * the core's pointer checks stay as they are.  The slot's last 8 bytes
- * (its trailer word) hold size ^ key, key = mix(address ^ secret); the
- * bytes from size to the trailer word (at least one) are canary bytes,
- * byte j of the slot being byte j % 8 of key | 0x80...80 (never a zero
- * or an ASCII byte, so a stray terminating NUL is caught).  A slot's cap,
+ * (its trailer word) hold size ^ key, key = mix(address ^ secret) ^
+ * secret; the bytes from size to the trailer word (at least one) are
+ * canary bytes, byte j of the slot being byte j % 8 of key | 0x80...80
+ * (never a zero or an ASCII byte, so a stray terminating NUL is caught).
+ * A slot's cap,
  * what may be written before the trailer word, is its size less 8.
  *
  * ---- Checks ----
@@ -92,7 +93,9 @@ static uint64_t rnd(void) {
                                                           memory_order_relaxed));
 }
 
-static inline uint64_t key_of(uintptr_t p) { return mix64(p ^ secret); }
+/* A block's key.  (mix64 alone can be inverted: a key read back through
+ * an overflow would give the secret away; the last xor keeps it out.) */
+static inline uint64_t key_of(uintptr_t p) { return mix64(p ^ secret) ^ secret; }
 
 /* ---- the per-thread quarantine ---- */
 
@@ -119,17 +122,22 @@ static size_t lquar_bytes;
 static void fault_handler(int sig, void *info, void *ctx);
 static void quar_thread_exit(void *arg);
 
+static __thread bool tls_initing __attribute__((tls_model("initial-exec")));
+
 void mhi_secure_init(void) {
-    if (MHI_LIKELY(atomic_load_explicit(&sec_state, memory_order_acquire) == 2)) return;
+    if (MHI_LIKELY(atomic_load_explicit(&sec_state, memory_order_acquire) == 2) || tls_initing)
+        return; /* (a malloc from inside the set-up goes on) */
     int expect = 0;
     if (!atomic_compare_exchange_strong(&sec_state, &expect, 1)) {
         while (atomic_load_explicit(&sec_state, memory_order_acquire) != 2) mhi_os_yield();
         return;
     }
+    tls_initing = true;
     (void)get_secret();
     mhi_malloc_init();
     quar_key_ok = mhi_os_key_new(&quar_key, quar_thread_exit);
     (void)mhi_os_fault_install(fault_handler);
+    tls_initing = false;
     atomic_store_explicit(&sec_state, 2, memory_order_release);
 }
 
