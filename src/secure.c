@@ -13,7 +13,8 @@
  * (its trailer word) hold size ^ key, key = mix(address ^ secret) ^
  * secret; the bytes from size to the trailer word (at least one) are
  * canary bytes, byte j of the slot being byte j % 8 of key | 0x80...80
- * (never a zero or an ASCII byte, so a stray terminating NUL is caught).
+ * (never a zero or an ASCII byte, so a stray terminating NUL is caught),
+ * at most CANARY_SPAN of them (the rest of the slot's slack is zero).
  * A slot's cap,
  * what may be written before the trailer word, is its size less 8.
  *
@@ -34,9 +35,10 @@
  * Freed small blocks wait in a per-thread quarantine (at most QUAR_SLOTS
  * blocks and QUAR_BYTES bytes); a free into a full one sends a random
  * earlier block on to the core, never the one just freed.  A fresh span
- * links its objects in a random order.  A freed large block is decommitted
- * and made PROT_NONE, and waits in a global FIFO (LQUAR_SLOTS blocks,
- * LQUAR_BYTES bytes) before its pages go back to the page heap.
+ * links its objects in a random order.  A freed large block is made
+ * PROT_NONE (and decommitted from LQUAR_DECOMMIT_MIN bytes on), and waits
+ * in a global FIFO (LQUAR_SLOTS blocks, LQUAR_BYTES bytes) before its
+ * pages go back to the page heap.
  *
  * ---- Faults ----
  * The SIGSEGV / SIGBUS handler (installed at load, chaining: for a fault
@@ -61,10 +63,15 @@
 
 #define TRAILER 8u
 #define CANARY_HIGH 0x8080808080808080ULL
+#define CANARY_SPAN 64u /* canary bytes written and checked, at most (and 57 at least, when room) */
 #define QUAR_SLOTS 64
 #define QUAR_BYTES ((size_t)256 << 10)
 #define LQUAR_SLOTS 32
-#define LQUAR_BYTES ((size_t)64 << 20)
+#define LQUAR_BYTES ((size_t)32 << 20)
+/* Freed large blocks this big are also decommitted; smaller ones keep
+ * their pages (at most LQUAR_BYTES of them), as refaulting them cost 7x on
+ * the realloc workload (docs/benchmarks.md). */
+#define LQUAR_DECOMMIT_MIN ((size_t)1 << 20)
 
 static uint64_t secret;        /* set once, before any block exists */
 static _Atomic int sec_state;  /* 0: not set up; 1: being set up; 2: done */
@@ -152,6 +159,13 @@ static inline uint64_t *trailer_of(const void *p, size_t slot) {
     return (uint64_t *)((char *)p + slot - TRAILER);
 }
 
+/* The end of the canary bytes after size in a slot whose cap is cap: at
+ * most CANARY_SPAN of them (a realloc that appends to a block with slack
+ * would otherwise fill and check the whole slack each time: quadratic). */
+static inline size_t canary_end(size_t size, size_t cap) {
+    return cap - size > CANARY_SPAN ? ((size + CANARY_SPAN) & ~(size_t)7) : cap;
+}
+
 /* Canary bytes in [from, to) of block p (to: a multiple of 8). */
 static void canary_fill(void *p, size_t from, size_t to, uint64_t key) {
     uint64_t c = key | CANARY_HIGH;
@@ -188,7 +202,7 @@ static inline void trailer_store(void *p, size_t slot, uint64_t w) {
 /* Give block p (in a slot of `slot` bytes) its trailer for size. */
 static void trailer_set(void *p, size_t slot, size_t size) {
     uint64_t key = key_of((uintptr_t)p);
-    canary_fill(p, size, slot - TRAILER, key);
+    canary_fill(p, size, canary_end(size, slot - TRAILER), key);
     atomic_thread_fence(memory_order_release);
     trailer_store(p, slot, size ^ key);
 }
@@ -259,7 +273,8 @@ static void blk_check(const void *p, blk *b) {
     if (!b->large && b->slot == 16 && mhi_free_marked(p)) mhi_fatal_at("double free", p);
     uint64_t size = w ^ key;
     if (MHI_UNLIKELY(size >= cap)) mhi_fatal_at("heap overflow", p);
-    if (MHI_UNLIKELY(canary_check(p, size, cap, key) != cap)) mhi_fatal_at("heap overflow", p);
+    size_t end = canary_end(size, cap);
+    if (MHI_UNLIKELY(canary_check(p, size, end, key) != end)) mhi_fatal_at("heap overflow", p);
     b->size = size;
 }
 
@@ -279,7 +294,8 @@ static void check_before(const void *p, const blk *b) {
     size_t cap = b->slot - TRAILER;
     if (size >= cap) mhi_fatal_at("heap underflow", p);
     atomic_thread_fence(memory_order_acquire);
-    if (canary_check(q, size, cap, key) == cap) return;
+    size_t end = canary_end(size, cap);
+    if (canary_check(q, size, end, key) == end) return;
     /* Another thread may be freeing q (its word goes first) or growing it
      * in place (the new word first): only damage under an unchanged word
      * counts. */
@@ -427,7 +443,7 @@ static void large_free(void *p, const blk *b) {
     mhi_span *s = b->s;
     size_t bytes = s->npages << MHI_PAGE_SHIFT;
     uint8_t was = __atomic_exchange_n(&s->guard, (uint8_t)MHI_GUARD_FREED, __ATOMIC_RELAXED);
-    (void)mhi_os_decommit(p, bytes);
+    if (bytes >= LQUAR_DECOMMIT_MIN) (void)mhi_os_decommit(p, bytes);
     if (!mhi_os_protect(p, bytes, false)) {
         /* (no quarantine without the protection: freed at once; the guard
          * page, if any, goes back through the page heap's hook) */
@@ -449,10 +465,12 @@ static void large_free(void *p, const blk *b) {
     lquar_n++;
     lquar_bytes += bytes;
     mhi_unlock(&lquar_lock);
-    /* Decommitted: the heap's first 64 pages are known released. */
-    for (size_t i = 0; i < nout; i++)
-        mhi_heap_free_released(out[i], out[i]->npages >= 64 ? ~0ULL
-                                                            : (1ULL << out[i]->npages) - 1);
+    /* Decommitted ones: the heap's first 64 pages are known released. */
+    for (size_t i = 0; i < nout; i++) {
+        size_t np = out[i]->npages;
+        bool dec = (np << MHI_PAGE_SHIFT) >= LQUAR_DECOMMIT_MIN;
+        mhi_heap_free_released(out[i], !dec ? 0 : np >= 64 ? ~0ULL : (1ULL << np) - 1);
+    }
 }
 
 void mhi_secure_free(void *p) {
