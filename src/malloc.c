@@ -187,12 +187,11 @@ static mhi_span *owned_span(const void *p) {
  * size gets other pages, and a write through a stale pointer does not land
  * at once in the next owner's block; the background thread gives it back
  * after a period without another (idle pages reach the scavenger).  Its
- * pages are not decommitted: that
- * cost 250 us per 256 KiB malloc+free pair (bench/large-loop.c, against
- * 0.5 us), and four slots cost 1.5x at 512 KiB and 1 MiB (the loop's five
- * blocks no longer fit the caches); one slot costs nothing measurable
- * (docs/benchmarks.md).  The secure build decommits and protects freed
- * large blocks instead (secure.c). */
+ * pages are not decommitted: that cost 250 us per 256 KiB malloc+free pair
+ * (bench/large-loop.c, against 0.5 us), and four slots cost 1.5x at
+ * 512 KiB and 1 MiB (the loop's five blocks no longer fit the caches); one
+ * slot costs nothing measurable (docs/benchmarks.md).  The secure build
+ * decommits and protects freed large blocks instead (secure.c). */
 #define LARGE_DELAY_MIN ((size_t)256 << 10)
 #define LARGE_DELAY_SLOTS 1
 static mhi_span *_Atomic large_delay[LARGE_DELAY_SLOTS];

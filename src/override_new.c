@@ -113,8 +113,12 @@ MH_OVERRIDE void _ZdaPvSt11align_val_t(void *p, size_t a) {
     (void)a;
     MHI_ENTRY(free)(p);
 }
-MH_OVERRIDE void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t a) { MHI_ENTRY(free_sized)(p, n, a); }
-MH_OVERRIDE void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t a) { MHI_ENTRY(free_sized)(p, n, a); }
+MH_OVERRIDE void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t a) {
+    MHI_ENTRY(free_sized)(p, n, a);
+}
+MH_OVERRIDE void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t a) {
+    MHI_ENTRY(free_sized)(p, n, a);
+}
 MH_OVERRIDE void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *nt) {
     (void)a;
     (void)nt;

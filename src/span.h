@@ -50,15 +50,16 @@ enum mhi_span_kind {
 struct mhi_special;
 
 /* mhi_span.guard: in the secure build, which pages of the span are
- * PROT_NONE; in the default build, only MHI_GUARD_DELAYED.  The page heap makes them accessible again when the span
- * comes back to it (mhi_heap_free_released). */
+ * PROT_NONE (the page heap makes them accessible again when the span
+ * comes back to it, mhi_heap_free_released); in the default build only
+ * MHI_GUARD_DELAYED is used. */
 enum mhi_guard {
     MHI_GUARD_NONE = 0,
     MHI_GUARD_SMALL = 1, /* small-object span: its last page is a guard page */
     MHI_GUARD_LARGE = 2, /* large object: its last page is a guard page */
     MHI_GUARD_FREED = 3, /* large object freed, in quarantine: every page */
-    /* (the default build) large object freed, held back from reuse for a
-     * few frees (malloc.c, mhi_free_large); no page protected */
+    /* (the default build) large object freed, held back from reuse until
+     * the next such free (malloc.c, mhi_free_large); no page protected */
     MHI_GUARD_DELAYED = 4,
 };
 
