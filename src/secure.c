@@ -29,7 +29,8 @@
  * A freed small block is zeroed whole and marked free; malloc finds every
  * byte past the free-list words zero or reports "write after free", so
  * malloc returns zeroed memory (fresh spans are zeroed when their pages may
- * hold old data; large blocks are taken zeroed from the page heap).
+ * hold old data; large blocks are taken zeroed from the page heap).  Each
+ * small malloc also looks at the first line of one quarantined block.
  *
  * ---- Reuse ----
  * Freed small blocks wait in a per-thread quarantine (at most QUAR_SLOTS
@@ -108,6 +109,7 @@ static inline uint64_t key_of(uintptr_t p) { return mix64(p ^ secret) ^ secret; 
 
 typedef struct {
     uint32_t n;
+    uint32_t probe; /* the next block quar_probe looks at */
     size_t bytes;
     uint64_t rng;
     void *blk[QUAR_SLOTS];
@@ -309,7 +311,22 @@ static void *sec_oom(size_t size) { return mhi_malloc_oom(size); }
 
 /* A small block from class c for size: checked for writes after free and
  * given its trailer. */
+/* Each small malloc looks at one block waiting in the thread's
+ * quarantine, in turn: still marked, and its first line zero past the
+ * free-list words.  So a write after free is found within QUAR_SLOTS
+ * mallocs even when no free sends the block on to be reused. */
+static void quar_probe(void) {
+    quarantine *q = tls_quar;
+    if (!q || q->n == 0) return;
+    uint32_t i = q->probe++ % q->n;
+    const char *b = q->blk[i];
+    size_t end = q->size[i] < MHI_CACHE_LINE ? q->size[i] : MHI_CACHE_LINE;
+    if (MHI_UNLIKELY(!mhi_free_marked(b) || !all_zero(b, 16, end)))
+        mhi_fatal_at("write after free", b);
+}
+
 static void *small_from(size_t c, size_t size) {
+    quar_probe();
     void *p = mhi_cache_alloc(c);
     if (MHI_UNLIKELY(!p)) return sec_oom(size);
     size_t slot = mhi_class_size[c];

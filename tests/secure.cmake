@@ -23,8 +23,8 @@ target_compile_definitions(test_secure PRIVATE MHEAP_SECURE=1)
 # free(p); free(p) and writes past the end are the point: no folding.
 target_compile_options(test_secure PRIVATE -fno-builtin)
 
-foreach(row overflow underflow guard uaf_large uaf_small double_free exec chain zeroed usable
-            reuse no_exec)
+foreach(row overflow underflow guard uaf_large uaf_small uaf_waiting double_free exec chain zeroed
+            usable reuse no_exec)
   add_test(NAME secure_${row} COMMAND test_secure ${row})
   set_tests_properties(secure_${row} PROPERTIES TIMEOUT 300)
 endforeach()

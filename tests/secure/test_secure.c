@@ -168,6 +168,20 @@ static void row_uaf_small(void) {
                        "write after free", (uintptr_t)p);
 }
 
+/* ... and while the block waits in the quarantine, with no free to send
+ * it on: mallocs look at the waiting blocks in turn. */
+static void do_uaf_waiting(uintptr_t a) {
+    memset((char *)a, 0x41, 64);
+    for (int i = 0; i < 200; i++) sink = malloc(64);
+}
+
+static void row_uaf_waiting(void) {
+    char *p = malloc(64);
+    free(p);
+    child_expect_abort("write after free, found while the block waits", do_uaf_waiting,
+                       (uintptr_t)p, "write after free", (uintptr_t)p);
+}
+
 static void do_free(uintptr_t a) { free((void *)a); }
 
 static void row_double_free(void) {
@@ -328,7 +342,8 @@ static const struct {
     void (*fn)(void);
 } rows[] = {
     {"overflow", row_overflow},     {"underflow", row_underflow}, {"guard", row_guard},
-    {"uaf_large", row_uaf_large},   {"uaf_small", row_uaf_small}, {"double_free", row_double_free},
+    {"uaf_large", row_uaf_large},   {"uaf_small", row_uaf_small}, {"uaf_waiting", row_uaf_waiting},
+    {"double_free", row_double_free},
     {"exec", row_exec},             {"chain", row_chain},         {"zeroed", row_zeroed},
     {"usable", row_usable},         {"reuse", row_reuse},         {"no_exec", row_no_exec},
 };
