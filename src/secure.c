@@ -281,8 +281,8 @@ static void blk_check(const void *p, blk *b) {
 }
 
 /* The slot before small block p (free): a free slot has a zero trailer
- * word (or its free mark there, for 16 bytes); a live one has a valid trailer and intact
- * canary bytes. */
+ * word (or its free mark there, for 16 bytes); a live one has a valid
+ * trailer and intact canary bytes. */
 static void check_before(const void *p, const blk *b) {
     const mhi_span *s = b->s;
     /* Only where the word shares p's cache line, which free reads anyway:
@@ -309,8 +309,6 @@ static void check_before(const void *p, const blk *b) {
 
 static void *sec_oom(size_t size) { return mhi_malloc_oom(size); }
 
-/* A small block from class c for size: checked for writes after free and
- * given its trailer. */
 /* Each small malloc looks at one block waiting in the thread's
  * quarantine, in turn: still marked, and its first line zero past the
  * free-list words.  So a write after free is found within QUAR_SLOTS
@@ -325,6 +323,8 @@ static void quar_probe(void) {
         mhi_fatal_at("write after free", b);
 }
 
+/* A small block from class c for size: checked for writes after free and
+ * given its trailer. */
 static void *small_from(size_t c, size_t size) {
     quar_probe();
     void *p = mhi_cache_alloc(c);
