@@ -16,28 +16,28 @@
 
 /* ---- malloc ---- */
 
-MH_API void *mh_malloc(size_t size) { return mhi_malloc(size); }
-MH_API void *mh_calloc(size_t n, size_t size) { return mhi_calloc(n, size); }
-MH_API void *mh_realloc(void *p, size_t size) { return mhi_realloc(p, size); }
+MH_API void *mh_malloc(size_t size) { return MHI_ENTRY(malloc)(size); }
+MH_API void *mh_calloc(size_t n, size_t size) { return MHI_ENTRY(calloc)(n, size); }
+MH_API void *mh_realloc(void *p, size_t size) { return MHI_ENTRY(realloc)(p, size); }
 MH_API void *mh_reallocarray(void *p, size_t n, size_t size) {
-    return mhi_reallocarray(p, n, size);
+    return MHI_ENTRY(reallocarray)(p, n, size);
 }
-MH_API void mh_free(void *p) { mhi_free(p); }
-MH_API void mh_free_sized(void *p, size_t size) { mhi_free_sized(p, size, 0); }
+MH_API void mh_free(void *p) { MHI_ENTRY(free)(p); }
+MH_API void mh_free_sized(void *p, size_t size) { MHI_ENTRY(free_sized)(p, size, 0); }
 MH_API void mh_free_aligned_sized(void *p, size_t align, size_t size) {
-    mhi_free_sized(p, size, align);
+    MHI_ENTRY(free_sized)(p, size, align);
 }
 MH_API void *mh_aligned_alloc(size_t align, size_t size) {
     if (align == 0 || (align & (align - 1))) {
         errno = EINVAL;
         return NULL;
     }
-    return mhi_malloc_aligned(align, size);
+    return MHI_ENTRY(malloc_aligned)(align, size);
 }
 MH_API int mh_posix_memalign(void **out, size_t align, size_t size) {
     if (align < sizeof(void *) || (align & (align - 1))) return EINVAL;
     int saved = errno;
-    void *p = mhi_malloc_aligned(align, size);
+    void *p = MHI_ENTRY(malloc_aligned)(align, size);
     if (!p) {
         errno = saved;
         return ENOMEM;
@@ -45,7 +45,7 @@ MH_API int mh_posix_memalign(void **out, size_t align, size_t size) {
     *out = p;
     return 0;
 }
-MH_API size_t mh_usable_size(const void *p) { return mhi_usable_size(p); }
+MH_API size_t mh_usable_size(const void *p) { return MHI_ENTRY(usable_size)(p); }
 
 /* ---- page runs ---- */
 
@@ -71,6 +71,7 @@ MH_API size_t mh_pages_size(const void *p) {
 /* ---- memory return ---- */
 
 MH_API size_t mh_release_memory(void) {
+    mhi_free_large_flush();
     size_t n = mhi_cache_trim_now();
     return n + mhi_heap_scavenge(0, SIZE_MAX);
 }
@@ -91,6 +92,7 @@ static_assert(sizeof(mh_stats_t) == 8 + 8 * (0 MH_STATS_FIELDS(MHI_X)), "mh_stat
 #undef MHI_X
 
 void mhi_stats_collect(mh_stats_t *st) {
+    mhi_free_large_flush(); /* (counted as freed) */
     mhi_heap_stats h;
     mhi_heap_stats_get(&h);
 #define MHI_X(name) st->name = h.name;
@@ -196,5 +198,6 @@ MH_API int mh_option_set(const char *name, long value) {
 /* ---- debugging ---- */
 
 MH_API size_t mh_heap_verify(void) {
+    mhi_free_large_flush();
     return mhi_heap_verify() + mhi_central_verify() + mhi_cache_verify() + mhi_gc_verify();
 }

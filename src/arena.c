@@ -28,10 +28,16 @@ static uintptr_t grow_cur, grow_end;
 static uintptr_t arena_hint;
 
 uintptr_t mhi_mark_key;
+#if MHEAP_SECURE
+uintptr_t mhi_link_key;
+#endif
 
 static uintptr_t arena_first_hint(void) {
     /* (Before the first arena, so before any object carries a mark.) */
     mhi_mark_key = (uintptr_t)mhi_os_random64() | 1;
+#if MHEAP_SECURE
+    mhi_link_key = (uintptr_t)mhi_os_random64();
+#endif
     uint64_t r = mhi_os_random64();
     return ARENA_HINT_LO + (uintptr_t)(r % ARENA_HINT_PLACES) * MHI_ARENA_SIZE;
 }

@@ -583,7 +583,7 @@ void mhi_cache_free_slow(void *p) {
     if (kind == MHI_KIND_LARGE) {
         if ((uintptr_t)p != s->base) mhi_fatal_at("invalid pointer", p);
         bg_check(); /* first: creating the thread allocates, and must not reuse p */
-        mhi_heap_free(s);
+        mhi_free_large(s);
         return;
     }
     if (!mhi_kind_small(kind)) mhi_fatal_at("invalid pointer", p);

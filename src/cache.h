@@ -55,6 +55,11 @@ extern __thread mhi_cache *mhi_tls_cache __attribute__((tls_model("initial-exec"
 
 void *mhi_cache_alloc_slow(size_t c);
 void mhi_cache_free_slow(void *p);
+/* Free large object s (its span, in use), for the free slow path: a block
+ * of 256 KiB or more waits for the next such free before its pages go
+ * back, so the next malloc of the size gets other pages (malloc.c;
+ * docs/design.md, "Freed large blocks held back"). */
+void mhi_free_large(mhi_span *s);
 /* The stash of class c is full: send its older half back. */
 void mhi_cache_stash_full(size_t c);
 /* Live caches, caches kept for threads yet to start (parked ones and empty

@@ -5,6 +5,7 @@
 
 #include "pageheap.h"
 #include "print.h"
+#include "secure.h"
 
 mhi_central mhi_centrals[MHI_NUM_CLASSES] = {
     [0 ... MHI_NUM_CLASSES - 1] = {.lock = MHI_LOCK_INIT(MHI_RANK_CENTRAL)},
@@ -14,13 +15,22 @@ mhi_central mhi_centrals[MHI_NUM_CLASSES] = {
  * (central lock held). */
 static mhi_span *span_new_small(size_t c) {
     mhi_heap_residency res;
-    mhi_span *s = mhi_heap_alloc_res(mhi_class_npages[c], MHI_SPAN_INUSE, MHI_KIND_SMALL, false,
-                                     &res);
+#if MHEAP_SECURE
+    size_t npages = mhi_class_npages[c] + 1u; /* and a guard page */
+#else
+    size_t npages = mhi_class_npages[c];
+#endif
+    mhi_span *s = mhi_heap_alloc_res(npages, MHI_SPAN_INUSE, MHI_KIND_SMALL, false, &res);
     if (!s) return NULL;
     /* The set-up below writes every object: bring a span of several pages
      * in with one call rather than a fault per page. */
+#if MHEAP_SECURE
+    if (res.nonresident && s->npages > 2) /* (not the guard page) */
+        mhi_os_populate((void *)s->base, (s->npages - 1) << MHI_PAGE_SHIFT);
+#else
     if (res.nonresident && s->npages > 1)
         mhi_os_populate((void *)s->base, s->npages << MHI_PAGE_SHIFT);
+#endif
     uint32_t size = mhi_class_size[c], n = mhi_class_nobjs[c];
     s->sizeclass = (uint8_t)c;
     s->elemsize = size;
@@ -30,6 +40,12 @@ static mhi_span *span_new_small(size_t c) {
     atomic_store_explicit(&s->xfree, MHI_XF_ABANDONED, memory_order_relaxed);
     atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
     s->where = MHI_WHERE_NONE;
+#if MHEAP_SECURE
+    /* Linked in a random order, all at once (no run is carved: a slot
+     * never handed out is not told from a freed one here). */
+    s->freelist = mhi_secure_span_setup(s, size, n);
+    atomic_store_explicit(&s->fresh, n, memory_order_relaxed);
+#else
     /* Every object linked in address order and marked free, so a fresh
      * span is handed out front to back and its pages are touched in order;
      * the free list takes the chain a run at a time (mhi_span_carve), so
@@ -43,6 +59,7 @@ static mhi_span *span_new_small(size_t c) {
     s->freelist = NULL;
     atomic_store_explicit(&s->fresh, 0, memory_order_relaxed);
     (void)mhi_span_carve(s);
+#endif
     s->nfree = n;
     atomic_store_explicit(&s->relmask, 0, memory_order_relaxed);
     s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);

@@ -69,6 +69,11 @@ NO_SANITIZE static void scan_clipped(uintptr_t lo, uintptr_t hi, scan_fn scan, v
     }
 }
 
+#if MHEAP_SECURE
+#define MHI_LINK_DECODE(w) ((w) ^ mhi_link_key) /* (mhi_link_get's) */
+#else
+#define MHI_LINK_DECODE(w) (w)
+#endif
 /* A free-list link: NULL or a heap address (tag bits included). */
 NO_SANITIZE static bool plausible_link(uintptr_t w) { return w == 0 || mhi_arena_of(w) != NULL; }
 
@@ -90,7 +95,7 @@ NO_SANITIZE static void scan_small(mhi_span *s, uintptr_t base, uintptr_t end, s
         const volatile uintptr_t *w = (const volatile uintptr_t *)o;
         uintptr_t w0 = w[0];
         bool known_free = (i < 64 && (rel >> i & 1)) ||
-                          (w[1] == mhi_mark_of(w0) && plausible_link(w0));
+                          (w[1] == mhi_mark_of(w0) && plausible_link(MHI_LINK_DECODE(w0)));
         if (known_free) {
             if (run) scan(run, o, ctx);
             run = 0;
@@ -113,6 +118,17 @@ NO_SANITIZE static void scan_span(mhi_span *s, uintptr_t a, scan_fn scan, void *
     if (base != a || npages == 0 || npages > ((uintptr_t)1 << MHI_ADDR_BITS) >> MHI_PAGE_SHIFT)
         return; /* not this page's span any more */
     uintptr_t end = base + (npages << MHI_PAGE_SHIFT);
+    /* (a freed large block held back from reuse: malloc.c) */
+    if (__atomic_load_n(&s->guard, __ATOMIC_RELAXED) == MHI_GUARD_DELAYED) return;
+#if MHEAP_SECURE
+    /* The secure build's malloc spans end in a guard page (never data),
+     * and a freed large block in quarantine is PROT_NONE (set before the
+     * protection: a block a thread that is not stopped frees while it is
+     * being read can still fault; docs/design.md). */
+    if (__atomic_load_n(&s->guard, __ATOMIC_RELAXED) == MHI_GUARD_FREED) return;
+    if (npages < 2) return;
+    end -= MHI_PAGE_SIZE;
+#endif
     if (kind == MHI_KIND_LARGE || end > committed_end(base))
         scan_clipped(base, end, scan, ctx); /* (a small span across arenas: all of it) */
     else

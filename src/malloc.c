@@ -101,6 +101,7 @@
 
 #include <string.h>
 
+#include "background.h"
 #include "mheap.h"
 #include "options.h"
 #include "pageheap.h"
@@ -134,6 +135,8 @@ void *mhi_malloc_large(size_t size, bool zero) {
     size_t npages = (size + MHI_PAGE_SIZE - 1) >> MHI_PAGE_SHIFT;
     mhi_heap_residency res;
     mhi_span *s = mhi_heap_alloc_res(npages, MHI_SPAN_INUSE, MHI_KIND_LARGE, zero, &res);
+    if (!s && mhi_free_large_flush()) /* (the held-back blocks first) */
+        s = mhi_heap_alloc_res(npages, MHI_SPAN_INUSE, MHI_KIND_LARGE, zero, &res);
     if (!s) return mhi_malloc_oom(size);
     /* Pages that are not resident are made resident in one call rather
      * than a fault per page when the object will use them: all of a block
@@ -154,6 +157,7 @@ void *mhi_malloc_large(size_t size, bool zero) {
 
 void *mhi_malloc_small_slow(size_t size) {
     void *p = mhi_cache_alloc_slow(mhi_size_class(size));
+    if (MHI_UNLIKELY(!p) && mhi_free_large_flush()) p = mhi_cache_alloc_slow(mhi_size_class(size));
     return MHI_LIKELY(p != NULL) ? p : mhi_malloc_oom(size);
 }
 
@@ -173,8 +177,73 @@ static mhi_span *owned_span(const void *p) {
         (void)mhi_span_check(s, p);
     } else if (kind != MHI_KIND_LARGE || off != 0) {
         mhi_fatal_at("invalid pointer", p);
+    } else if (__atomic_load_n(&s->guard, __ATOMIC_RELAXED) == MHI_GUARD_DELAYED) {
+        mhi_fatal_at("double free", p); /* (freed, held back) */
     }
     return s;
+}
+
+/* ---- freed large blocks held back ----
+ * A freed block of LARGE_DELAY_MIN bytes or more takes a slot of a ring of
+ * LARGE_DELAY_SLOTS (an atomic exchange: no lock, nothing to do at fork);
+ * the block it displaces goes to the page heap.  So the next malloc of its
+ * size gets other pages, and a write through a stale pointer does not land
+ * at once in the next owner's block; the background thread gives it back
+ * after a period without another (idle pages reach the scavenger).  Its
+ * pages are not decommitted: that cost 250 us per 256 KiB malloc+free pair
+ * (bench/large-loop.c, against 0.5 us), and four slots cost 1.5x at
+ * 512 KiB and 1 MiB (the loop's five blocks no longer fit the caches); one
+ * slot costs nothing measurable (docs/benchmarks.md).  The secure build
+ * decommits and protects freed large blocks instead (secure.c). */
+#define LARGE_DELAY_MIN ((size_t)256 << 10)
+#define LARGE_DELAY_SLOTS 1
+static mhi_span *_Atomic large_delay[LARGE_DELAY_SLOTS];
+static _Atomic unsigned large_delay_pos;
+
+/* The background thread gives a held block back once no other was held
+ * for a whole period (so that idle pages still reach the scavenger). */
+static _Atomic uint32_t large_delay_gen;
+static uint32_t large_delay_seen; /* (the background thread's) */
+
+static int large_delay_task(void) {
+    uint32_t g = atomic_load_explicit(&large_delay_gen, memory_order_relaxed);
+    if (g != large_delay_seen) {
+        large_delay_seen = g;
+        return MHI_BG_LATER;
+    }
+    mhi_free_large_flush();
+    return MHI_BG_IDLE;
+}
+
+static void large_back(mhi_span *s) {
+    __atomic_store_n(&s->guard, (uint8_t)MHI_GUARD_NONE, __ATOMIC_RELAXED);
+    mhi_heap_free(s);
+}
+
+void mhi_free_large(mhi_span *s) {
+    if ((s->npages << MHI_PAGE_SHIFT) < LARGE_DELAY_MIN) {
+        mhi_heap_free(s);
+        return;
+    }
+    if (__atomic_exchange_n(&s->guard, (uint8_t)MHI_GUARD_DELAYED, __ATOMIC_RELAXED) ==
+        MHI_GUARD_DELAYED)
+        mhi_fatal_at("double free", (void *)s->base);
+    unsigned i = atomic_fetch_add_explicit(&large_delay_pos, 1, memory_order_relaxed) %
+                 LARGE_DELAY_SLOTS;
+    mhi_span *old = atomic_exchange_explicit(&large_delay[i], s, memory_order_acq_rel);
+    if (old) large_back(old);
+    atomic_fetch_add_explicit(&large_delay_gen, 1, memory_order_relaxed);
+    mhi_bg_request(mhi_bg_add(large_delay_task));
+}
+
+bool mhi_free_large_flush(void) {
+    bool any = false;
+    for (unsigned i = 0; i < LARGE_DELAY_SLOTS; i++) {
+        mhi_span *old = atomic_exchange_explicit(&large_delay[i], NULL, memory_order_acq_rel);
+        if (old) large_back(old);
+        any |= old != NULL;
+    }
+    return any;
 }
 
 size_t mhi_usable_size_slow(const void *p) {
@@ -262,6 +331,8 @@ void *mhi_malloc_aligned(size_t align, size_t size) {
     size_t npages = (size + MHI_PAGE_SIZE - 1) >> MHI_PAGE_SHIFT;
     mhi_span *s = align > ((uintptr_t)1 << 40) ? NULL
                   : mhi_heap_alloc_aligned(npages, align, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
+    if (!s && align <= ((uintptr_t)1 << 40) && mhi_free_large_flush())
+        s = mhi_heap_alloc_aligned(npages, align, MHI_SPAN_INUSE, MHI_KIND_LARGE, false);
     if (!s) return mhi_malloc_oom(size);
     return (void *)s->base;
 }

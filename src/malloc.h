@@ -19,6 +19,11 @@ void *mhi_realloc(void *p, size_t size);
 void *mhi_reallocarray(void *p, size_t n, size_t size);
 void *mhi_malloc_aligned(size_t align, size_t size);
 MHI_NOINLINE size_t mhi_usable_size_slow(const void *p);
+/* Give every held-back large block to the page heap now; false if there
+ * was none.  (Statistics, trim and verify call it, so that they see the
+ * heap without the delay, and an allocation that finds no memory retries
+ * after it.) */
+bool mhi_free_large_flush(void);
 
 /* malloc_usable_size: programs that keep count of their memory (Redis
  * does, on every allocation and free) call it as often as malloc. */
@@ -72,5 +77,15 @@ static MHI_ALWAYS_INLINE void mhi_free_sized(void *p, size_t size, size_t align)
     }
     mhi_cache_free_object(s, p);
 }
+
+/* The entry points the public names call (override.c, override_new.c,
+ * api.c): the core's own, or in the secure build the checking layer's
+ * (secure.h), which calls the core's. */
+#if MHEAP_SECURE
+#include "secure.h"
+#define MHI_ENTRY(name) mhi_secure_##name
+#else
+#define MHI_ENTRY(name) mhi_##name
+#endif
 
 #endif

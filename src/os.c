@@ -17,6 +17,7 @@
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #if defined(__has_feature)
@@ -532,3 +533,45 @@ void mhi_os_each_data_range(bool tls, void (*fn)(void *ctx, uintptr_t lo, uintpt
     dl_iterate_phdr(each_phdr, &er);
     errno = errno_saved;
 }
+
+#if MHEAP_SECURE
+bool mhi_os_protect(void *p, size_t len, bool access) {
+    int errno_saved = errno;
+    int rc = mprotect(p, len, access ? PROT_READ | PROT_WRITE : PROT_NONE);
+    errno = errno_saved;
+    return rc == 0;
+}
+
+static struct sigaction os_fault_old[2]; /* SIGSEGV, SIGBUS */
+
+bool mhi_os_fault_install(void (*handler)(int, void *, void *)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = (void (*)(int, siginfo_t *, void *))handler;
+    sigemptyset(&sa.sa_mask);
+    /* On the alternate stack when the thread has one (a stack overflow
+     * still reaches the program's own handler, which this chains to). */
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    int errno_saved = errno;
+    bool ok = sigaction(SIGSEGV, &sa, &os_fault_old[0]) == 0 &&
+              sigaction(SIGBUS, &sa, &os_fault_old[1]) == 0;
+    errno = errno_saved;
+    return ok;
+}
+
+void mhi_os_fault_restore(int sig) {
+    int errno_saved = errno;
+    sigaction(sig, &os_fault_old[sig == SIGBUS], NULL);
+    errno = errno_saved;
+}
+
+bool mhi_os_fault_is_fetch(const void *ctx) {
+#if defined(__x86_64__) && defined(REG_ERR)
+    const ucontext_t *uc = ctx;
+    return ctx && (uc->uc_mcontext.gregs[REG_ERR] & 0x10) != 0; /* the fetch bit */
+#else
+    (void)ctx;
+    return false;
+#endif
+}
+#endif

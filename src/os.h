@@ -239,4 +239,21 @@ void mhi_os_each_data_range(bool tls, void (*fn)(void *ctx, uintptr_t lo, uintpt
 /* pthread_atfork. */
 void mhi_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 
+#if MHEAP_SECURE
+/* ---- for the secure build (secure.c) ---- */
+/* Make [p, p+len) readable and writable (access) or inaccessible
+ * (PROT_NONE); never executable.  False on failure. */
+bool mhi_os_protect(void *p, size_t len, bool access);
+/* The fault handler: handler(sig, info, ucontext) for SIGSEGV and SIGBUS,
+ * with SA_SIGINFO | SA_ONSTACK, keeping the dispositions it
+ * replaces (mhi_os_fault_restore puts one back).  False on failure. */
+bool mhi_os_fault_install(void (*handler)(int, void *, void *));
+/* Put back the disposition of sig (SIGSEGV or SIGBUS) that
+ * mhi_os_fault_install replaced (async-signal-safe). */
+void mhi_os_fault_restore(int sig);
+/* Whether the fault the signal context ctx describes was an instruction
+ * fetch (x86-64 page-fault error code; false where it cannot tell). */
+bool mhi_os_fault_is_fetch(const void *ctx);
+#endif
+
 #endif

@@ -44,7 +44,7 @@ MHI_NORETURN static void throw_bad_alloc(size_t n) {
 /* nothrow: one try, then the handler loop without the throw. */
 MHI_NOINLINE static void *alloc_new(size_t n, size_t align, bool nothrow) {
     for (;;) {
-        void *p = align ? mh_aligned_alloc(align, n) : mhi_malloc(n);
+        void *p = align ? mh_aligned_alloc(align, n) : MHI_ENTRY(malloc)(n);
         if (MHI_LIKELY(p != NULL)) return p;
         mhi_new_handler h = get_handler();
         if (!h) {
@@ -60,11 +60,13 @@ MHI_NOINLINE static void *alloc_new(size_t n, size_t align, bool nothrow) {
 /* The unaligned forms: malloc's fast path inline (a small size whose
  * stash or current span has an object), everything else in alloc_new. */
 static MHI_ALWAYS_INLINE void *new_small(size_t n, bool nothrow) {
+#if !MHEAP_SECURE /* (the secure build's blocks all pass its layer) */
     size_t c;
     if (MHI_LIKELY(mhi_small_class(n, &c))) {
         void *p = mhi_cache_pop(c);
         if (MHI_LIKELY(p != NULL)) return p;
     }
+#endif
     return alloc_new(n, 0, nothrow);
 }
 
@@ -91,35 +93,39 @@ MH_OVERRIDE void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const v
 }
 
 /* operator delete(void *) and friends */
-MH_OVERRIDE void _ZdlPv(void *p) { mhi_free(p); }
-MH_OVERRIDE void _ZdaPv(void *p) { mhi_free(p); }
+MH_OVERRIDE void _ZdlPv(void *p) { MHI_ENTRY(free)(p); }
+MH_OVERRIDE void _ZdaPv(void *p) { MHI_ENTRY(free)(p); }
 MH_OVERRIDE void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) {
     (void)nt;
-    mhi_free(p);
+    MHI_ENTRY(free)(p);
 }
 MH_OVERRIDE void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) {
     (void)nt;
-    mhi_free(p);
+    MHI_ENTRY(free)(p);
 }
-MH_OVERRIDE void _ZdlPvm(void *p, size_t n) { mhi_free_sized(p, n, 0); }
-MH_OVERRIDE void _ZdaPvm(void *p, size_t n) { mhi_free_sized(p, n, 0); }
+MH_OVERRIDE void _ZdlPvm(void *p, size_t n) { MHI_ENTRY(free_sized)(p, n, 0); }
+MH_OVERRIDE void _ZdaPvm(void *p, size_t n) { MHI_ENTRY(free_sized)(p, n, 0); }
 MH_OVERRIDE void _ZdlPvSt11align_val_t(void *p, size_t a) {
     (void)a;
-    mhi_free(p);
+    MHI_ENTRY(free)(p);
 }
 MH_OVERRIDE void _ZdaPvSt11align_val_t(void *p, size_t a) {
     (void)a;
-    mhi_free(p);
+    MHI_ENTRY(free)(p);
 }
-MH_OVERRIDE void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t a) { mhi_free_sized(p, n, a); }
-MH_OVERRIDE void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t a) { mhi_free_sized(p, n, a); }
+MH_OVERRIDE void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t a) {
+    MHI_ENTRY(free_sized)(p, n, a);
+}
+MH_OVERRIDE void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t a) {
+    MHI_ENTRY(free_sized)(p, n, a);
+}
 MH_OVERRIDE void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *nt) {
     (void)a;
     (void)nt;
-    mhi_free(p);
+    MHI_ENTRY(free)(p);
 }
 MH_OVERRIDE void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const void *nt) {
     (void)a;
     (void)nt;
-    mhi_free(p);
+    MHI_ENTRY(free)(p);
 }

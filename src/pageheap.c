@@ -9,6 +9,7 @@
 
 #include "background.h"
 #include "print.h"
+#include "secure.h"
 
 mhi_heap mhi_heap_ = {.lock = MHI_LOCK_INIT(MHI_RANK_HEAP),
                       .scavenge_delay_ms = MHI_SCAVENGE_DELAY_MS_DEFAULT};
@@ -354,6 +355,9 @@ static void free_span_locked(mhi_span *s) {
 void mhi_heap_free(mhi_span *s) { mhi_heap_free_released(s, 0); }
 
 void mhi_heap_free_released(mhi_span *s, uint64_t released) {
+#if MHEAP_SECURE
+    if (s->guard != MHI_GUARD_NONE) mhi_secure_unguard(s); /* (outside the lock: a kernel call) */
+#endif
     mhi_lock(&H->lock);
     H->now_ms = mhi_os_millitime();
     free_span_released_locked(s, released);

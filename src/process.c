@@ -11,12 +11,16 @@
 #include "mheap.h"
 #include "options.h"
 #include "pageheap.h"
+#include "secure.h"
 
 /* The layers with locks, outermost first: prepare runs down the table,
  * parent and child up it. */
 static const struct {
     void (*prepare)(void), (*parent)(void), (*child)(void);
 } fork_layers[] = {
+#if MHEAP_SECURE
+    {mhi_secure_fork_prepare, mhi_secure_fork_parent, mhi_secure_fork_child}, /* large quarantine */
+#endif
     {mhi_gc_fork_prepare, mhi_gc_fork_parent, mhi_gc_fork_child}, /* world, roots */
     {mhi_cache_fork_prepare, mhi_cache_fork_parent, mhi_cache_fork_child},
     {mhi_central_fork_prepare, mhi_central_fork_parent, mhi_central_fork_child},
@@ -66,7 +70,12 @@ void mhi_process_init(void) {
  * is most likely still one thread (a program that only ever allocates
  * large blocks or page runs makes no thread cache, the other place that
  * calls this). */
-__attribute__((constructor)) static void process_at_load(void) { mhi_process_init(); }
+__attribute__((constructor)) static void process_at_load(void) {
+    mhi_process_init();
+#if MHEAP_SECURE
+    mhi_secure_init(); /* the fault handler, before the program's own */
+#endif
+}
 
 __attribute__((destructor)) static void process_at_exit(void) {
     if (atomic_load(&mhi_options_read) && mhi_options[MHI_OPT_stats]) mh_stats_print(mhi_stats_fd);

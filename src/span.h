@@ -49,6 +49,20 @@ enum mhi_span_kind {
 
 struct mhi_special;
 
+/* mhi_span.guard: in the secure build, which pages of the span are
+ * PROT_NONE (the page heap makes them accessible again when the span
+ * comes back to it, mhi_heap_free_released); in the default build only
+ * MHI_GUARD_DELAYED is used. */
+enum mhi_guard {
+    MHI_GUARD_NONE = 0,
+    MHI_GUARD_SMALL = 1, /* small-object span: its last page is a guard page */
+    MHI_GUARD_LARGE = 2, /* large object: its last page is a guard page */
+    MHI_GUARD_FREED = 3, /* large object freed, in quarantine: every page */
+    /* (the default build) large object freed, held back from reuse until
+     * the next such free (malloc.c, mhi_free_large); no page protected */
+    MHI_GUARD_DELAYED = 4,
+};
+
 /* Which list holds a small-object span. */
 enum mhi_span_where {
     MHI_WHERE_NONE = 0,
@@ -74,6 +88,12 @@ enum mhi_span_where {
  * drawn at random when the first arena is mapped, before any object
  * exists, so a forged link needs the process's key. */
 extern uintptr_t mhi_mark_key __attribute__((visibility("hidden")));
+#if MHEAP_SECURE
+/* The secure build also encodes the link: the first word holds
+ * next ^ mhi_link_key (drawn with mhi_mark_key), so no free object shows a
+ * heap address, and a forged link needs this key too. */
+extern uintptr_t mhi_link_key __attribute__((visibility("hidden")));
+#endif
 
 typedef struct mhi_span mhi_span;
 struct mhi_span {
@@ -127,7 +147,10 @@ struct mhi_span {
      * clears it once it has zeroed the span. */
     uint8_t needzero;
     uint8_t gc_kind; /* KIND_GC: enum mhi_gc_kind */
-    size_t npages;   /* > 0 for every non-DEAD span */
+    /* The secure build's protections of an INUSE span, or the default
+     * build's delayed large blocks (enum mhi_guard; secure.c, malloc.c). */
+    uint8_t guard;
+    size_t npages; /* > 0 for every non-DEAD span */
 
     /* ---- line 1: the page heap's fields, then the kind's ---- */
     mhi_span *prev;
@@ -308,6 +331,17 @@ static inline bool mhi_free_marked(const void *p) {
     return w[1] == mhi_mark_of(w[0]);
 }
 /* The link of free object p. */
+#if MHEAP_SECURE
+static inline void *mhi_link_get(const void *p) {
+    return (void *)(*(const uintptr_t *)p ^ mhi_link_key);
+}
+/* Link free object p to next, and mark it. */
+static inline void mhi_link_set(void *p, void *next) {
+    uintptr_t *w = (uintptr_t *)p;
+    w[0] = (uintptr_t)next ^ mhi_link_key;
+    w[1] = mhi_mark_of(w[0]);
+}
+#else
 static inline void *mhi_link_get(const void *p) { return *(void *const *)p; }
 /* Link free object p to next, and mark it. */
 static inline void mhi_link_set(void *p, void *next) {
@@ -315,6 +349,7 @@ static inline void mhi_link_set(void *p, void *next) {
     w[0] = (uintptr_t)next;
     w[1] = mhi_mark_of((uintptr_t)next);
 }
+#endif
 /* Mark p free with whatever its first word holds (its link is set later,
  * through mhi_link_set). */
 static inline void mhi_mark_free(void *p) {

@@ -10,6 +10,8 @@
 #      preload_python    python3 with PYTHONMALLOC=malloc (if python3 exists)
 #      preload_cc        the C compiler compiling a generated file, linking
 #      preload_pipeline  coreutils pipelines under bash -c
+#    Each runs twice: with libmheap.so, and as <name>_secure with the secure
+#    build, libmheap-secure.so (preload_add below).
 #    They are skipped in sanitizer builds (MHEAP_SANITIZE): the sanitizer
 #    runtimes replace malloc themselves and cannot share a process with a
 #    preloaded allocator (and libmheap.so is then built instrumented).
@@ -38,16 +40,41 @@ set(MHEAP_PRELOAD_DIR ${CMAKE_CURRENT_LIST_DIR}/preload)
 set(MHEAP_PRELOAD_WORK ${CMAKE_CURRENT_BINARY_DIR}/preload)
 set(MHEAP_PRELOAD_TESTS "")
 
+# preload_add(NAME WORK ARGS...): the test NAME running ARGS with LIB in
+# them replaced by the library and WORK by its work directory, once for
+# libmheap.so and once, as NAME_secure, for libmheap-secure.so.
+function(preload_add name work)
+  set(names "")
+  foreach(variant "" _secure)
+    if(variant)
+      set(lib $<TARGET_FILE:mheap_secure>)
+    else()
+      set(lib $<TARGET_FILE:mheap>)
+    endif()
+    set(cmd "")
+    foreach(a ${ARGN})
+      if(a STREQUAL "LIB")
+        list(APPEND cmd ${lib})
+      elseif(a STREQUAL "WORK")
+        list(APPEND cmd ${MHEAP_PRELOAD_WORK}/${work}${variant})
+      else()
+        list(APPEND cmd ${a})
+      endif()
+    endforeach()
+    add_test(NAME ${name}${variant} COMMAND ${cmd})
+    list(APPEND names ${name}${variant})
+  endforeach()
+  set(MHEAP_PRELOAD_TESTS ${MHEAP_PRELOAD_TESTS} ${names} PARENT_SCOPE)
+endfunction()
+
 # ---- a threaded program built on the C library alone -----------------------
 find_package(Threads REQUIRED)
 add_executable(mheap_preload_threads ${MHEAP_PRELOAD_DIR}/threads.c)
 # Only for mh_stats_t: the program is NOT linked with mheap.
 target_include_directories(mheap_preload_threads PRIVATE ${PROJECT_SOURCE_DIR}/include)
 target_link_libraries(mheap_preload_threads PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
-add_test(NAME preload_threads
-  COMMAND ${MHEAP_BASH} ${MHEAP_PRELOAD_DIR}/threads.sh
-    $<TARGET_FILE:mheap> $<TARGET_FILE:mheap_preload_threads> ${MHEAP_PRELOAD_WORK}/threads)
-list(APPEND MHEAP_PRELOAD_TESTS preload_threads)
+preload_add(preload_threads threads
+  ${MHEAP_BASH} ${MHEAP_PRELOAD_DIR}/threads.sh LIB $<TARGET_FILE:mheap_preload_threads> WORK)
 
 # ---- python3 -----------------------------------------------------------------
 find_program(MHEAP_PYTHON3 python3)
@@ -59,20 +86,15 @@ if(MHEAP_PYTHON3)
   if(NOT rc EQUAL 0 OR NOT EXISTS "${MHEAP_PYTHON3_EXE}")
     set(MHEAP_PYTHON3_EXE ${MHEAP_PYTHON3})
   endif()
-  add_test(NAME preload_python
-    COMMAND ${MHEAP_BASH} ${MHEAP_PRELOAD_DIR}/python.sh
-      $<TARGET_FILE:mheap> ${MHEAP_PYTHON3_EXE} ${MHEAP_PRELOAD_DIR}/workload.py
-      ${MHEAP_PRELOAD_WORK}/python)
-  list(APPEND MHEAP_PRELOAD_TESTS preload_python)
+  preload_add(preload_python python
+    ${MHEAP_BASH} ${MHEAP_PRELOAD_DIR}/python.sh LIB ${MHEAP_PYTHON3_EXE}
+      ${MHEAP_PRELOAD_DIR}/workload.py WORK)
 else()
   message(STATUS "preload_python skipped: python3 not found")
 endif()
 
 # ---- the C compiler --------------------------------------------------------------
-add_test(NAME preload_cc
-  COMMAND ${MHEAP_BASH} ${MHEAP_PRELOAD_DIR}/cc.sh
-    $<TARGET_FILE:mheap> ${CMAKE_C_COMPILER} ${MHEAP_PRELOAD_WORK}/cc)
-list(APPEND MHEAP_PRELOAD_TESTS preload_cc)
+preload_add(preload_cc cc ${MHEAP_BASH} ${MHEAP_PRELOAD_DIR}/cc.sh LIB ${CMAKE_C_COMPILER} WORK)
 
 # ---- coreutils pipelines -----------------------------------------------------
 set(missing "")
@@ -85,10 +107,7 @@ endforeach()
 if(missing)
   message(STATUS "preload_pipeline skipped: not found: ${missing}")
 else()
-  add_test(NAME preload_pipeline
-    COMMAND ${MHEAP_BASH} ${MHEAP_PRELOAD_DIR}/pipeline.sh
-      $<TARGET_FILE:mheap> ${MHEAP_PRELOAD_WORK}/pipeline)
-  list(APPEND MHEAP_PRELOAD_TESTS preload_pipeline)
+  preload_add(preload_pipeline pipeline ${MHEAP_BASH} ${MHEAP_PRELOAD_DIR}/pipeline.sh LIB WORK)
 endif()
 
 set_tests_properties(${MHEAP_PRELOAD_TESTS} PROPERTIES TIMEOUT 120 LABELS preload)

@@ -1,0 +1,637 @@
+/* secure.c - the secure build's layer (secure.h), compiled only into
+ * libmheap-secure (MHEAP_SECURE=1).  It wraps the core's entry points;
+ * the core below is the default build's, with three hooks: a fresh
+ * small-object span is set up here (guard page, shuffled free list), the
+ * page heap calls mhi_secure_unguard when a guarded span comes back, and
+ * process.c installs the fault handler at load.
+ *
+ * ---- A block ----
+ * A request of size bytes takes a slot that holds size + 9: the class of
+ * size + 9, or for more than MHI_SMALL_SIZE_MAX whole pages and one more,
+ * the guard page.  No header: the block starts the slot, so alignment and
+ * the core's pointer checks stay as they are.  The slot's last 8 bytes
+ * (its trailer word) hold size ^ key, key = mix(address ^ secret) ^
+ * secret; the bytes from size to the trailer word (at least one) are
+ * canary bytes, byte j of the slot being byte j % 8 of key | 0x80...80
+ * (never a zero or an ASCII byte, so a stray terminating NUL is caught),
+ * at most CANARY_SPAN of them (the rest of the slot's slack is zero).
+ * A slot's cap,
+ * what may be written before the trailer word, is its size less 8.
+ *
+ * ---- Checks ----
+ * free, realloc, free_sized and malloc_usable_size decode the trailer
+ * word (a size above the cap: "heap overflow") and check the canary bytes
+ * ("heap overflow"); free also looks at the slot before a small block (when
+ * that slot's trailer word shares the block's first cache line): the word
+ * must be zero (a free slot), its free mark, or a valid word
+ * of the block there with its canary bytes intact ("heap underflow" for
+ * the word, "heap overflow" at that block for its canary bytes).
+ * A freed small block is zeroed whole and marked free; malloc finds every
+ * byte past the free-list words zero or reports "write after free", so
+ * malloc returns zeroed memory (fresh spans are zeroed when their pages may
+ * hold old data; large blocks are taken zeroed from the page heap).  Each
+ * small malloc also looks at the first line of one quarantined block.
+ *
+ * ---- Reuse ----
+ * Freed small blocks wait in a per-thread quarantine (at most QUAR_SLOTS
+ * blocks and QUAR_BYTES bytes); a free into a full one sends a random
+ * earlier block on to the core, never the one just freed.  A fresh span
+ * links its objects in a random order.  A freed large block is made
+ * PROT_NONE (and decommitted from LQUAR_DECOMMIT_MIN bytes on), and waits
+ * in a global FIFO (LQUAR_SLOTS blocks, LQUAR_BYTES bytes) before its
+ * pages go back to the page heap.
+ *
+ * ---- Faults ----
+ * The SIGSEGV / SIGBUS handler (installed at load, chaining: for a fault
+ * that is not mheap's it puts the previous disposition back and returns,
+ * so the fault repeats under it) names an instruction fetch from the heap,
+ * a touch of a guard page and a touch of a quarantined large block.  It
+ * reads only the arena map and span fields (lock-free, as the free fast
+ * path does) and prints with write(2) (print.c). */
+#define _GNU_SOURCE
+#include "secure.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "arena.h"
+#include "cache.h"
+#include "malloc.h"
+#include "pageheap.h"
+#include "print.h"
+
+#define TRAILER 8u
+#define CANARY_HIGH 0x8080808080808080ULL
+#define CANARY_SPAN 64u /* canary bytes written and checked, at most (and 57 at least, when room) */
+#define QUAR_SLOTS 64
+#define QUAR_BYTES ((size_t)256 << 10)
+#define LQUAR_SLOTS 32
+#define LQUAR_BYTES ((size_t)32 << 20)
+/* Freed large blocks this big are also decommitted; smaller ones keep
+ * their pages (at most LQUAR_BYTES of them), as refaulting them cost 7x on
+ * the realloc workload (docs/benchmarks.md). */
+#define LQUAR_DECOMMIT_MIN ((size_t)1 << 20)
+
+static uint64_t secret;        /* set once, before any block exists */
+static _Atomic int sec_state;  /* 0: not set up; 1: being set up; 2: done */
+static _Atomic uint64_t sec_counter;
+
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* The secret, drawn on first use (a fresh span may be set up before the
+ * rest of the initialisation has run, from its own malloc). */
+static uint64_t get_secret(void) {
+    uint64_t s = __atomic_load_n(&secret, __ATOMIC_RELAXED);
+    if (MHI_LIKELY(s != 0)) return s;
+    uint64_t r = mhi_os_random64() | 1, zero = 0;
+    if (__atomic_compare_exchange_n(&secret, &zero, r, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return r;
+    return zero;
+}
+
+/* A random number (not for secrets: the secret is mixed in). */
+static uint64_t rnd(void) {
+    return mix64(get_secret() ^ atomic_fetch_add_explicit(&sec_counter, 0x9e3779b97f4a7c15ULL,
+                                                          memory_order_relaxed));
+}
+
+/* A block's key.  (mix64 alone can be inverted: a key read back through
+ * an overflow would give the secret away; the last xor keeps it out.) */
+static inline uint64_t key_of(uintptr_t p) { return mix64(p ^ secret) ^ secret; }
+
+/* ---- the per-thread quarantine ---- */
+
+typedef struct {
+    uint32_t n;
+    uint32_t probe; /* the next block quar_probe looks at */
+    size_t bytes;
+    uint64_t rng;
+    void *blk[QUAR_SLOTS];
+    uint32_t size[QUAR_SLOTS];
+} quarantine;
+
+static __thread quarantine *tls_quar __attribute__((tls_model("initial-exec")));
+static __thread bool tls_quar_dead __attribute__((tls_model("initial-exec")));
+static unsigned quar_key;
+static bool quar_key_ok;
+
+/* ---- the large quarantine (a FIFO) ---- */
+
+static mhi_lock_t lquar_lock = MHI_LOCK_INIT(MHI_RANK_NONE); /* no other lock inside */
+static mhi_span *lquar[LQUAR_SLOTS];
+static uint32_t lquar_head, lquar_n;
+static size_t lquar_bytes;
+
+static void fault_handler(int sig, void *info, void *ctx);
+static void quar_thread_exit(void *arg);
+
+static __thread bool tls_initing __attribute__((tls_model("initial-exec")));
+
+void mhi_secure_init(void) {
+    if (MHI_LIKELY(atomic_load_explicit(&sec_state, memory_order_acquire) == 2) || tls_initing)
+        return; /* (a malloc from inside the set-up goes on) */
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&sec_state, &expect, 1)) {
+        while (atomic_load_explicit(&sec_state, memory_order_acquire) != 2) mhi_os_yield();
+        return;
+    }
+    tls_initing = true;
+    (void)get_secret();
+    mhi_malloc_init();
+    quar_key_ok = mhi_os_key_new(&quar_key, quar_thread_exit);
+    (void)mhi_os_fault_install(fault_handler);
+    tls_initing = false;
+    atomic_store_explicit(&sec_state, 2, memory_order_release);
+}
+
+static inline void sec_ready(void) {
+    if (MHI_UNLIKELY(atomic_load_explicit(&sec_state, memory_order_acquire) != 2))
+        mhi_secure_init();
+}
+
+/* ---- trailers and canaries ---- */
+
+static inline uint64_t *trailer_of(const void *p, size_t slot) {
+    return (uint64_t *)((char *)p + slot - TRAILER);
+}
+
+/* The end of the canary bytes after size in a slot whose cap is cap: at
+ * most CANARY_SPAN of them (a realloc that appends to a block with slack
+ * would otherwise fill and check the whole slack each time: quadratic). */
+static inline size_t canary_end(size_t size, size_t cap) {
+    return cap - size > CANARY_SPAN ? ((size + CANARY_SPAN) & ~(size_t)7) : cap;
+}
+
+/* Canary bytes in [from, to) of block p (to: a multiple of 8). */
+static void canary_fill(void *p, size_t from, size_t to, uint64_t key) {
+    uint64_t c = key | CANARY_HIGH;
+    unsigned char *b = p;
+    size_t j = from;
+    for (; j < to && (j & 7); j++) b[j] = (unsigned char)(c >> ((j & 7) * 8));
+    for (; j < to; j += 8) memcpy(b + j, &c, 8);
+}
+
+/* The first damaged canary byte in [from, to), or to. */
+static size_t canary_check(const void *p, size_t from, size_t to, uint64_t key) {
+    uint64_t c = key | CANARY_HIGH, w;
+    const unsigned char *b = p;
+    size_t j = from;
+    for (; j < to && (j & 7); j++)
+        if (b[j] != (unsigned char)(c >> ((j & 7) * 8))) return j;
+    for (; j < to; j += 8) {
+        memcpy(&w, b + j, 8);
+        if (w != c) return j;
+    }
+    return to;
+}
+
+/* Trailer words are read by the freer of the next slot (check_before),
+ * whoever owns this one: atomic loads and stores, and fences that order
+ * them with the canary bytes (written before a word is, zeroed after). */
+static inline uint64_t trailer_load(const void *p, size_t slot) {
+    return __atomic_load_n(trailer_of(p, slot), __ATOMIC_RELAXED);
+}
+static inline void trailer_store(void *p, size_t slot, uint64_t w) {
+    __atomic_store_n(trailer_of(p, slot), w, __ATOMIC_RELAXED);
+}
+
+/* Give block p (in a slot of `slot` bytes) its trailer for size. */
+static void trailer_set(void *p, size_t slot, size_t size) {
+    uint64_t key = key_of((uintptr_t)p);
+    canary_fill(p, size, canary_end(size, slot - TRAILER), key);
+    atomic_thread_fence(memory_order_release);
+    trailer_store(p, slot, size ^ key);
+}
+
+/* Whether bytes [from, to) of p are all zero. */
+static bool all_zero(const void *p, size_t from, size_t to) {
+    const unsigned char *b = p;
+    size_t j = from;
+    for (; j < to && (j & 7); j++)
+        if (b[j]) return false;
+    uint64_t acc = 0, w;
+    for (; j + 8 <= to; j += 8) {
+        memcpy(&w, b + j, 8);
+        acc |= w;
+    }
+    for (; j < to; j++) acc |= b[j];
+    return acc == 0;
+}
+
+/* ---- finding a block ---- */
+
+typedef struct {
+    mhi_span *s;
+    size_t slot; /* the slot's bytes (trailer word included) */
+    size_t size; /* the size asked for */
+    bool large;
+} blk;
+
+/* The slot of a block, checked as free checks a pointer: an object start
+ * of a small span or the start of a large one, not free already. */
+static void blk_find(const void *p, blk *b) {
+    mhi_span *s = mhi_small_span_fast(p); /* (an object start of a small span) */
+    if (MHI_LIKELY(s != NULL)) {
+        b->s = s;
+        b->slot = s->elemsize;
+        b->large = false;
+        if (b->slot > 16 && mhi_free_marked(p)) mhi_fatal_at("double free", p);
+        return;
+    }
+    s = mhi_heap_span((uintptr_t)p);
+    if (!s) mhi_heap_bad_free((uintptr_t)p);
+    uint8_t kind = mhi_span_kind(s);
+    b->s = s;
+    if (mhi_kind_small(kind)) {
+        (void)mhi_span_check(s, p);
+        b->slot = s->elemsize;
+        b->large = false;
+        /* (a 16-byte slot keeps its trailer word where free blocks have
+         * their mark: the trailer decides below) */
+        if (b->slot > 16 && mhi_free_marked(p)) mhi_fatal_at("double free", p);
+    } else if (kind == MHI_KIND_LARGE && (uintptr_t)p == s->base) {
+        if (__atomic_load_n(&s->guard, __ATOMIC_RELAXED) == MHI_GUARD_FREED)
+            mhi_fatal_at("double free", p);
+        b->slot = (s->npages - 1) << MHI_PAGE_SHIFT; /* (the last page is the guard) */
+        b->large = true;
+    } else {
+        mhi_fatal_at("invalid pointer", p);
+    }
+}
+
+/* Decode and check the trailer and canary bytes of block p (blk_find
+ * done); b->size is then the size asked for. */
+static void blk_check(const void *p, blk *b) {
+    uint64_t key = key_of((uintptr_t)p), w = *trailer_of(p, b->slot);
+    size_t cap = b->slot - TRAILER;
+    if (MHI_UNLIKELY(w == 0) && all_zero(p, 16, b->slot))
+        mhi_fatal_at("double free", p); /* zeroed by free (quarantined, then trimmed) */
+    if (!b->large && b->slot == 16 && mhi_free_marked(p)) mhi_fatal_at("double free", p);
+    uint64_t size = w ^ key;
+    if (MHI_UNLIKELY(size >= cap)) mhi_fatal_at("heap overflow", p);
+    size_t end = canary_end(size, cap);
+    if (MHI_UNLIKELY(canary_check(p, size, end, key) != end)) mhi_fatal_at("heap overflow", p);
+    b->size = size;
+}
+
+/* The slot before small block p (free): a free slot has a zero trailer
+ * word (or its free mark there, for 16 bytes); a live one has a valid
+ * trailer and intact canary bytes. */
+static void check_before(const void *p, const blk *b) {
+    const mhi_span *s = b->s;
+    /* Only where the word shares p's cache line, which free reads anyway:
+     * a line more per free costs a miss on a cold block (wl-pool: ~15%). */
+    if ((uintptr_t)p == s->base || ((uintptr_t)p & (MHI_CACHE_LINE - 1)) < TRAILER) return;
+    const char *q = (const char *)p - b->slot;
+    uint64_t w = trailer_load(q, b->slot);
+    /* (a free slot of 16 bytes has its mark there; a larger one, zero) */
+    if (w == 0 || (b->slot == 16 && mhi_free_marked(q))) return;
+    uint64_t key = key_of((uintptr_t)q), size = w ^ key;
+    size_t cap = b->slot - TRAILER;
+    if (size >= cap) mhi_fatal_at("heap underflow", p);
+    atomic_thread_fence(memory_order_acquire);
+    size_t end = canary_end(size, cap);
+    if (canary_check(q, size, end, key) == end) return;
+    /* Another thread may be freeing q (its word goes first) or growing it
+     * in place (the new word first): only damage under an unchanged word
+     * counts. */
+    atomic_thread_fence(memory_order_acquire);
+    if (trailer_load(q, b->slot) == w) mhi_fatal_at("heap overflow", q);
+}
+
+/* ---- allocation ---- */
+
+static void *sec_oom(size_t size) { return mhi_malloc_oom(size); }
+
+/* Each small malloc looks at one block waiting in the thread's
+ * quarantine, in turn: still marked, and its first line zero past the
+ * free-list words.  So a write after free is found within QUAR_SLOTS
+ * mallocs even when no free sends the block on to be reused. */
+static void quar_probe(void) {
+    quarantine *q = tls_quar;
+    if (!q || q->n == 0) return;
+    uint32_t i = q->probe++ % q->n;
+    const char *b = q->blk[i];
+    size_t end = q->size[i] < MHI_CACHE_LINE ? q->size[i] : MHI_CACHE_LINE;
+    if (MHI_UNLIKELY(!mhi_free_marked(b) || !all_zero(b, 16, end)))
+        mhi_fatal_at("write after free", b);
+}
+
+/* A small block from class c for size: checked for writes after free and
+ * given its trailer. */
+static void *small_from(size_t c, size_t size) {
+    quar_probe();
+    void *p = mhi_cache_alloc(c);
+    if (MHI_UNLIKELY(!p)) return sec_oom(size);
+    size_t slot = mhi_class_size[c];
+    if (MHI_UNLIKELY(!all_zero(p, 2 * sizeof(void *), slot))) mhi_fatal_at("write after free", p);
+    ((uintptr_t *)p)[0] = 0; /* the free-list link (the core cleared the mark) */
+    trailer_set(p, slot, size);
+    return p;
+}
+
+/* A large block of size bytes, with room for `room` (>= size) before its
+ * trailer, aligned to align (0: a page). */
+static void *large_alloc(size_t size, size_t room, size_t align) {
+    if (room > PTRDIFF_MAX - 2 * MHI_PAGE_SIZE) return sec_oom(size);
+    size_t npages = (room + TRAILER + 1 + MHI_PAGE_SIZE - 1) >> MHI_PAGE_SHIFT;
+    mhi_span *s;
+    mhi_heap_residency res = {0};
+    if (align > MHI_PAGE_SIZE) {
+        s = align > ((uintptr_t)1 << 40) ? NULL
+            : mhi_heap_alloc_aligned(npages + 1, align, MHI_SPAN_INUSE, MHI_KIND_LARGE, true);
+    } else {
+        s = mhi_heap_alloc_res(npages + 1, MHI_SPAN_INUSE, MHI_KIND_LARGE, true, &res);
+    }
+    if (!s) return sec_oom(size);
+    size_t slot = npages << MHI_PAGE_SHIFT;
+    /* (as the default build: all of a block up to 1 MiB resident in one
+     * call) */
+    if (res.nonresident && slot <= ((size_t)1 << 20)) mhi_os_populate((void *)s->base, slot);
+    if (mhi_os_protect((void *)(s->base + slot), MHI_PAGE_SIZE, false))
+        __atomic_store_n(&s->guard, (uint8_t)MHI_GUARD_LARGE, __ATOMIC_RELAXED);
+    trailer_set((void *)s->base, slot, size);
+    return (void *)s->base;
+}
+
+static void *sec_alloc(size_t size, size_t room) {
+    sec_ready();
+    if (size > PTRDIFF_MAX) return sec_oom(size);
+    if (room + TRAILER + 1 <= MHI_SMALL_SIZE_MAX)
+        return small_from(mhi_size_class(room + TRAILER + 1), size);
+    return large_alloc(size, room, 0);
+}
+
+void *mhi_secure_malloc(size_t size) { return sec_alloc(size, size); }
+
+void *mhi_secure_calloc(size_t n, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) return sec_oom(SIZE_MAX);
+    return sec_alloc(total, total); /* (every block comes zeroed) */
+}
+
+void *mhi_secure_malloc_aligned(size_t align, size_t size) {
+    if (align <= 16) return mhi_secure_malloc(size);
+    sec_ready();
+    if (size > PTRDIFF_MAX) return sec_oom(size);
+    size_t need = size + TRAILER + 1;
+    if (align <= MHI_PAGE_SIZE && need <= MHI_SMALL_SIZE_MAX) {
+        /* A class whose size is a multiple of align: its objects are
+         * aligned, spans starting on page boundaries. */
+        size_t want = (need + align - 1) & ~(align - 1);
+        if (want <= MHI_SMALL_SIZE_MAX)
+            for (size_t c = mhi_size_class(want); c < MHI_NUM_CLASSES; c++)
+                if (mhi_class_size[c] % align == 0) return small_from(c, size);
+    }
+    return large_alloc(size, size, align < MHI_PAGE_SIZE ? 0 : align);
+}
+
+/* ---- free ---- */
+
+static void quar_evict(quarantine *q, uint32_t i) {
+    void *p = q->blk[i];
+    q->bytes -= q->size[i];
+    q->n--;
+    q->blk[i] = q->blk[q->n];
+    q->size[i] = q->size[q->n];
+    ((uintptr_t *)p)[1] = 0; /* our mark off: the core marks it again */
+    mhi_free(p);
+}
+
+static void quar_flush(quarantine *q) {
+    while (q->n) quar_evict(q, q->n - 1);
+}
+
+static void quar_thread_exit(void *arg) {
+    quarantine *q = arg;
+    tls_quar = NULL;
+    tls_quar_dead = true; /* later frees of this thread go straight on */
+    if (!q) return;
+    quar_flush(q);
+    mhi_os_release(q, sizeof *q, NULL);
+}
+
+static quarantine *quar_get(void) {
+    quarantine *q = tls_quar;
+    if (MHI_LIKELY(q != NULL) || tls_quar_dead || !quar_key_ok) return q;
+    q = mhi_os_alloc(sizeof *q, NULL);
+    if (!q) return NULL;
+    q->rng = rnd();
+    tls_quar = q;
+    mhi_os_key_set(quar_key, q);
+    return q;
+}
+
+static uint32_t quar_rand(quarantine *q, uint32_t n) {
+    q->rng = q->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(((q->rng >> 32) * (uint64_t)n) >> 32);
+}
+
+static void small_free(void *p, const blk *b) {
+    check_before(p, b);
+    trailer_store(p, b->slot, 0); /* (first: check_before's order) */
+    atomic_thread_fence(memory_order_release);
+    memset(p, 0, b->slot);
+    mhi_mark_free(p);
+    quarantine *q = quar_get();
+    if (!q) {
+        ((uintptr_t *)p)[1] = 0;
+        mhi_free(p);
+        return;
+    }
+    uint32_t slot = (uint32_t)b->slot;
+    /* A full quarantine: a random earlier block goes on, and p takes its
+     * place; then older ones while over the byte bound. */
+    if (q->n == QUAR_SLOTS) quar_evict(q, quar_rand(q, q->n));
+    while (q->n && q->bytes + slot > QUAR_BYTES) quar_evict(q, quar_rand(q, q->n));
+    q->blk[q->n] = p;
+    q->size[q->n] = slot;
+    q->n++;
+    q->bytes += slot;
+}
+
+static void large_free(void *p, const blk *b) {
+    mhi_span *s = b->s;
+    size_t bytes = s->npages << MHI_PAGE_SHIFT;
+    uint8_t was = __atomic_exchange_n(&s->guard, (uint8_t)MHI_GUARD_FREED, __ATOMIC_RELAXED);
+    if (bytes >= LQUAR_DECOMMIT_MIN) (void)mhi_os_decommit(p, bytes);
+    if (!mhi_os_protect(p, bytes, false)) {
+        /* (no quarantine without the protection: freed at once; the guard
+         * page, if any, goes back through the page heap's hook) */
+        __atomic_store_n(&s->guard, was, __ATOMIC_RELAXED);
+        mhi_heap_free_released(s, 0);
+        return;
+    }
+    mhi_span *out[LQUAR_SLOTS + 1];
+    size_t nout = 0;
+    mhi_lock(&lquar_lock);
+    while (lquar_n && (lquar_n == LQUAR_SLOTS || lquar_bytes + bytes > LQUAR_BYTES)) {
+        mhi_span *t = lquar[lquar_head];
+        lquar_head = (lquar_head + 1) % LQUAR_SLOTS;
+        lquar_n--;
+        lquar_bytes -= t->npages << MHI_PAGE_SHIFT;
+        out[nout++] = t;
+    }
+    lquar[(lquar_head + lquar_n) % LQUAR_SLOTS] = s;
+    lquar_n++;
+    lquar_bytes += bytes;
+    mhi_unlock(&lquar_lock);
+    /* Decommitted ones: the heap's first 64 pages are known released. */
+    for (size_t i = 0; i < nout; i++) {
+        size_t np = out[i]->npages;
+        bool dec = (np << MHI_PAGE_SHIFT) >= LQUAR_DECOMMIT_MIN;
+        mhi_heap_free_released(out[i], !dec ? 0 : np >= 64 ? ~0ULL : (1ULL << np) - 1);
+    }
+}
+
+void mhi_secure_free(void *p) {
+    if (!p) return;
+    sec_ready();
+    blk b;
+    blk_find(p, &b);
+    blk_check(p, &b);
+    if (b.large) large_free(p, &b);
+    else small_free(p, &b);
+}
+
+void mhi_secure_free_sized(void *p, size_t size, size_t align) {
+    (void)align;
+    if (!p) return;
+    sec_ready();
+    blk b;
+    blk_find(p, &b);
+    blk_check(p, &b);
+    if (size != b.size) mhi_fatal("size mismatch: %p (size %zu)", p, size);
+    if (b.large) large_free(p, &b);
+    else small_free(p, &b);
+}
+
+size_t mhi_secure_usable_size(const void *p) {
+    if (!p) return 0;
+    sec_ready();
+    blk b;
+    blk_find(p, &b);
+    blk_check(p, &b);
+    return b.size;
+}
+
+/* ---- realloc ---- */
+
+void *mhi_secure_realloc(void *p, size_t size) {
+    if (!p) return mhi_secure_malloc(size);
+    if (size == 0) { /* glibc: free and return NULL */
+        mhi_secure_free(p);
+        return NULL;
+    }
+    if (size > PTRDIFF_MAX) return sec_oom(size);
+    sec_ready();
+    blk b;
+    blk_find(p, &b);
+    blk_check(p, &b);
+    size_t old = b.size, cap = b.slot - TRAILER;
+    /* Stays when it fits before the trailer word with a canary byte and
+     * would not waste most of the slot; growing, the bytes between the old
+     * size and the new are zeroed (they held canary bytes). */
+    if (size < cap && size + TRAILER + 1 >= b.slot / 2 &&
+        (b.large ? size + TRAILER + 1 > MHI_SMALL_SIZE_MAX : true)) {
+        if (size > old) { /* the word first (check_before's order) */
+            trailer_store(p, b.slot, size ^ key_of((uintptr_t)p));
+            atomic_thread_fence(memory_order_release);
+            memset((char *)p + old, 0, size - old);
+        }
+        trailer_set(p, b.slot, size);
+        return p;
+    }
+    /* Moving to grow: room for a quarter more (as the default build), so
+     * a buffer grown in small steps moves O(log n) times. */
+    size_t room = size;
+    if (size > old && size - old < old / 4) room = old + old / 4;
+    void *q = sec_alloc(size, room);
+    if (!q) return NULL;
+    memcpy(q, p, old < size ? old : size);
+    if (b.large) large_free(p, &b);
+    else small_free(p, &b);
+    return q;
+}
+
+void *mhi_secure_reallocarray(void *p, size_t n, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) return sec_oom(SIZE_MAX);
+    return mhi_secure_realloc(p, total);
+}
+
+/* ---- spans ---- */
+
+void *mhi_secure_span_setup(mhi_span *s, uint32_t size, uint32_t n) {
+    uintptr_t base = s->base, guard = mhi_span_end(s) - MHI_PAGE_SIZE;
+    if (s->needzero) {
+        memset((void *)base, 0, (size_t)n * size);
+        (void)mhi_os_decommit((void *)guard, MHI_PAGE_SIZE);
+        s->needzero = 0;
+    }
+    if (mhi_os_protect((void *)guard, MHI_PAGE_SIZE, false))
+        __atomic_store_n(&s->guard, (uint8_t)MHI_GUARD_SMALL, __ATOMIC_RELAXED);
+    /* A random permutation (Fisher-Yates) kept in the objects' second
+     * words, then the list through their first words in that order. */
+    uint64_t r = rnd();
+#define OBJ(i) ((uintptr_t *)(base + (size_t)(i) * size))
+    for (uint32_t i = 0; i < n; i++) OBJ(i)[1] = i;
+    for (uint32_t i = n - 1; i > 0; i--) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t j = (uint32_t)(((r >> 32) * (uint64_t)(i + 1)) >> 32);
+        uintptr_t t = OBJ(i)[1];
+        OBJ(i)[1] = OBJ(j)[1];
+        OBJ(j)[1] = t;
+    }
+    void *head = OBJ(OBJ(0)[1]);
+    for (uint32_t k = 0; k < n; k++) { /* (object k's second word is read before it is set) */
+        uintptr_t *o = OBJ(OBJ(k)[1]);
+        o[0] = k + 1 < n ? (uintptr_t)OBJ(OBJ(k + 1)[1]) : 0;
+    }
+    for (uint32_t i = 0; i < n; i++) mhi_link_set(OBJ(i), (void *)OBJ(i)[0]);
+#undef OBJ
+    return head;
+}
+
+void mhi_secure_unguard(mhi_span *s) {
+    uint8_t g = __atomic_load_n(&s->guard, __ATOMIC_RELAXED);
+    uintptr_t end = mhi_span_end(s);
+    bool ok = g == MHI_GUARD_FREED
+                  ? mhi_os_protect((void *)s->base, end - s->base, true)
+                  : mhi_os_protect((void *)(end - MHI_PAGE_SIZE), MHI_PAGE_SIZE, true);
+    if (!ok) mhi_fatal("cannot make pages accessible again: %p", (void *)s->base);
+    __atomic_store_n(&s->guard, (uint8_t)MHI_GUARD_NONE, __ATOMIC_RELAXED);
+}
+
+/* ---- fork ---- */
+
+void mhi_secure_fork_prepare(void) { mhi_lock_for_fork(&lquar_lock); }
+void mhi_secure_fork_parent(void) { mhi_unlock_for_fork(&lquar_lock); }
+void mhi_secure_fork_child(void) { mhi_lock_reset(&lquar_lock); }
+
+/* ---- faults ---- */
+
+static void fault_handler(int sig, void *info_, void *ctx) {
+    const siginfo_t *info = info_;
+    uintptr_t a = (uintptr_t)info->si_addr;
+    const char *what = NULL;
+    if (mhi_arena_of(a)) {
+        mhi_span *s = mhi_heap_page_span(a);
+        uint8_t g = MHI_GUARD_NONE;
+        if (s && mhi_span_state(s) == MHI_SPAN_INUSE && a >= s->base && a < mhi_span_end(s))
+            g = __atomic_load_n(&s->guard, __ATOMIC_RELAXED);
+        if (mhi_os_fault_is_fetch(ctx)) what = "instruction fetch from heap";
+        else if (g == MHI_GUARD_FREED) what = "use after free";
+        else if ((g == MHI_GUARD_SMALL || g == MHI_GUARD_LARGE) &&
+                 a >= mhi_span_end(s) - MHI_PAGE_SIZE)
+            what = "heap overflow (guard page)";
+    }
+    if (what) mhi_fatal_at(what, (void *)a);
+    mhi_os_fault_restore(sig); /* not ours: the fault repeats under it */
+}

@@ -1,0 +1,358 @@
+/* test_secure.c - the secure build (libmheap-secure.a, linked with its libc
+ * overrides): each catch in a child process, with its exact message, and
+ * the behaviour the secure build documents (docs/design.md, "Secure
+ * mode"): zeroed blocks, malloc_usable_size, delayed and shuffled reuse, no
+ * executable heap page.  Each check is a row (`test_secure ROW`, or every
+ * row without an argument). */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* (<malloc.h> is src/malloc.h here) */
+size_t malloc_usable_size(void *p);
+void free_sized(void *p, size_t size);
+
+#include "check.h"
+#include "child.h"
+#include "pageheap.h"
+
+/* (calls below misuse memory on purpose: keep the compiler from seeing
+ * through them) */
+static void *volatile sink;
+static void *opaque(void *p) {
+    sink = p;
+    return sink;
+}
+
+/* ---- overflow caught by the canary, on free and realloc ---- */
+
+typedef struct {
+    size_t size, by;
+    int how; /* 0: free, 1: realloc, 2: malloc_usable_size, 3: free_sized */
+} overflow_arg;
+
+static void do_overflow(uintptr_t a) {
+    const overflow_arg *o = (const overflow_arg *)a;
+    char *p = opaque(malloc(o->size));
+    memset(p, 'a', o->size + o->by);
+    if (o->how == 0) free(p);
+    else if (o->how == 1) sink = realloc(p, o->size * 2);
+    else if (o->how == 2) sink = (void *)(uintptr_t)malloc_usable_size(p);
+    else free_sized(p, o->size);
+}
+
+/* The block a child's first malloc(size) returns: the parent's first
+ * malloc(size) after fork would return it too, but the order of a fresh
+ * span is random; the child reports it instead, through a pipe. */
+static uintptr_t first_block(size_t size) {
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        uintptr_t p = (uintptr_t)opaque(malloc(size));
+        ssize_t w = write(fds[1], &p, sizeof p);
+        _exit(w == (ssize_t)sizeof p ? 0 : 1);
+    }
+    close(fds[1]);
+    uintptr_t p = 0;
+    ssize_t r = read(fds[0], &p, sizeof p);
+    close(fds[0]);
+    child_wait(pid);
+    REQUIRE(r == (ssize_t)sizeof p);
+    return p;
+}
+
+static void row_overflow(void) {
+    static const size_t sizes[] = {24, 1000, 1024, 4000, 4096, 256 << 10, (256 << 10) + 100,
+                                   1 << 20};
+    static const size_t bys[] = {1, 32};
+    static const char *hows[] = {"free", "realloc", "malloc_usable_size", "free_sized"};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (size_t j = 0; j < 2; j++)
+            for (int h = 0; h < 4; h++) {
+                overflow_arg o = {sizes[i], bys[j], h};
+                uintptr_t p = first_block(o.size);
+                char name[96];
+                snprintf(name, sizeof name, "overflow of %zu by %zu, %s", o.size, o.by, hows[h]);
+                child_expect_abort(name, do_overflow, (uintptr_t)&o, "heap overflow", p);
+            }
+}
+
+/* Writing before a block damages the trailer of the slot before it. */
+static void do_underflow(uintptr_t a) {
+    char *p = (char *)a;
+    p[-1] = 'u';
+    free(p);
+}
+
+static void row_underflow(void) {
+    /* a block that does not start its span (its slot has one before it) */
+    char *keep[64];
+    size_t n = 0;
+    char *p = NULL;
+    while (n < 64) {
+        p = malloc(100);
+        mhi_span *s = mhi_heap_span((uintptr_t)p);
+        REQUIRE(s != NULL);
+        /* (and whose slot before has its trailer word in p's cache line,
+         * where free looks) */
+        if ((uintptr_t)p != s->base && ((uintptr_t)p & 63) >= 8) break;
+        keep[n++] = p;
+    }
+    REQUIRE(p != NULL);
+    child_expect_abort("underflow", do_underflow, (uintptr_t)p, "heap underflow", (uintptr_t)p);
+    free(p);
+    while (n) free(keep[--n]);
+}
+
+/* ---- guard pages ---- */
+
+/* Write byte by byte from p on: the first fault is the guard page. */
+static void do_run_over(uintptr_t a) {
+    volatile char *p = (volatile char *)a;
+    for (size_t i = 0;; i++) p[i] = 'g';
+}
+
+static void row_guard(void) {
+    /* a small block: its span's guard page follows its last page */
+    char *p = malloc(1000);
+    mhi_span *s = mhi_heap_span((uintptr_t)p);
+    REQUIRE(s != NULL);
+    CHECK_EQ(s->guard, MHI_GUARD_SMALL);
+    child_expect_abort("small span guard", do_run_over, (uintptr_t)p,
+                       "heap overflow (guard page)", mhi_span_end(s) - MHI_PAGE_SIZE);
+    /* a large block: its guard page follows its pages */
+    char *q = malloc(300 << 10);
+    s = mhi_heap_span((uintptr_t)q);
+    REQUIRE(s != NULL);
+    CHECK_EQ(s->guard, MHI_GUARD_LARGE);
+    child_expect_abort("large block guard", do_run_over, (uintptr_t)q,
+                       "heap overflow (guard page)", mhi_span_end(s) - MHI_PAGE_SIZE);
+    free(p);
+    free(q);
+    /* the guard pages are undone when the pages go back */
+    s = mhi_heap_span((uintptr_t)q);
+    CHECK(s != NULL && s->guard == MHI_GUARD_FREED); /* (in quarantine) */
+}
+
+/* ---- use after free ---- */
+
+static void do_write(uintptr_t a) { *(volatile char *)a = 'w'; }
+static void do_read(uintptr_t a) { sink = (void *)(uintptr_t)*(volatile char *)a; }
+
+static void row_uaf_large(void) {
+    char *p = malloc(256 << 10);
+    free(p);
+    child_expect_abort("write to a freed large block", do_write, (uintptr_t)p + 100,
+                       "use after free", (uintptr_t)p + 100);
+    child_expect_abort("read of a freed large block", do_read, (uintptr_t)p, "use after free",
+                       (uintptr_t)p);
+}
+
+/* A write to a freed small block is found when the block is reused: free
+ * and malloc of its size until then. */
+static void do_uaf_small(uintptr_t a) {
+    char *p = (char *)a;
+    p[40] = 'x';
+    for (int i = 0; i < 1000000; i++) free(opaque(malloc(64)));
+}
+
+static void row_uaf_small(void) {
+    char *p = malloc(64);
+    free(p);
+    child_expect_abort("write after free, found on reuse", do_uaf_small, (uintptr_t)p,
+                       "write after free", (uintptr_t)p);
+}
+
+/* ... and while the block waits in the quarantine, with no free to send
+ * it on: mallocs look at the waiting blocks in turn. */
+static void do_uaf_waiting(uintptr_t a) {
+    memset((char *)a, 0x41, 64);
+    for (int i = 0; i < 200; i++) sink = malloc(64);
+}
+
+static void row_uaf_waiting(void) {
+    char *p = malloc(64);
+    free(p);
+    child_expect_abort("write after free, found while the block waits", do_uaf_waiting,
+                       (uintptr_t)p, "write after free", (uintptr_t)p);
+}
+
+static void do_free(uintptr_t a) { free((void *)a); }
+
+static void row_double_free(void) {
+    static const size_t sizes[] = {7, 64, 4000, 32000, 256 << 10};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *p = malloc(sizes[i]);
+        free(p);
+        char name[64];
+        snprintf(name, sizeof name, "double free of %zu bytes", sizes[i]);
+        child_expect_abort(name, do_free, (uintptr_t)p, "double free", (uintptr_t)p);
+    }
+}
+
+/* ---- the fault handler: heap execution, and chaining ---- */
+
+static void do_exec(uintptr_t a) {
+    void (*fn)(void);
+    memcpy(&fn, &a, sizeof fn);
+    fn();
+}
+
+static void row_exec(void) {
+#if defined(__x86_64__)
+    unsigned char *p = malloc(64);
+    p[0] = 0xc3; /* ret */
+    child_expect_abort("instruction fetch", do_exec, (uintptr_t)p, "instruction fetch from heap",
+                       (uintptr_t)p);
+    free(p);
+#endif
+}
+
+/* Installed before mheap's handler (a constructor that runs first): a
+ * fault that is not mheap's reaches it. */
+static void early_handler(int sig) {
+    (void)sig;
+    _exit(42);
+}
+__attribute__((constructor(101))) static void install_early(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = early_handler;
+    sigaction(SIGSEGV, &sa, NULL);
+}
+
+static void do_null(uintptr_t a) { *(volatile char *)opaque((void *)a) = 1; }
+
+static void row_chain(void) {
+    char out[256];
+    int st = child_run(do_null, 0, out, sizeof out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42);
+    CHECK(out[0] == 0);
+    /* (and mheap's handler is the one in place: row_guard and row_uaf_large) */
+    struct sigaction cur;
+    REQUIRE(sigaction(SIGSEGV, NULL, &cur) == 0);
+    CHECK(cur.sa_flags & SA_SIGINFO);
+    CHECK(cur.sa_flags & SA_ONSTACK);
+}
+
+/* ---- what the secure build promises besides catches ---- */
+
+static void row_zeroed(void) {
+    /* blocks come zeroed, also when reused */
+    for (int round = 0; round < 4; round++) {
+        static const size_t sizes[] = {1, 16, 100, 1000, 5000, 30000, 100000, 300000};
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            unsigned char *p = malloc(sizes[i]);
+            REQUIRE(p != NULL);
+            size_t nz = 0;
+            for (size_t j = 0; j < sizes[i]; j++) nz += p[j] != 0;
+            CHECK_EQ(nz, 0);
+            memset(p, 0xee, sizes[i]);
+            free(p);
+        }
+    }
+    /* calloc's overflow and errno as in the default build */
+    errno = 0;
+    size_t volatile half = SIZE_MAX / 2;
+    CHECK(calloc(half, 3) == NULL);
+    CHECK_EQ(errno, ENOMEM);
+}
+
+static void row_usable(void) {
+    static const size_t sizes[] = {0, 1, 7, 24, 100, 4000, 40000, 300000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *p = malloc(sizes[i]);
+        CHECK_EQ(malloc_usable_size(p), sizes[i]);
+        memset(p, 'z', malloc_usable_size(p)); /* all of it may be written */
+        free(p);
+    }
+    CHECK_EQ(malloc_usable_size(NULL), 0);
+    /* realloc keeps the contents and moves the trailer */
+    char *p = malloc(10);
+    memcpy(p, "0123456789", 10);
+    for (size_t n = 11; n < 70000; n = n * 3 / 2) {
+        p = realloc(p, n);
+        REQUIRE(p != NULL);
+        CHECK(memcmp(p, "0123456789", 10) == 0);
+        CHECK_EQ(malloc_usable_size(p), n);
+        memset(p + 10, 'r', n - 10);
+    }
+    p = realloc(p, 5);
+    CHECK(memcmp(p, "01234", 5) == 0);
+    CHECK_EQ(malloc_usable_size(p), 5);
+    free(p);
+    /* aligned blocks keep their alignment and their canary */
+    for (size_t al = 32; al <= (1 << 16); al *= 4) {
+        void *q = aligned_alloc(al, 100);
+        REQUIRE(q != NULL);
+        CHECK_EQ((uintptr_t)q % al, 0);
+        CHECK_EQ(malloc_usable_size(q), 100);
+        free(q);
+    }
+}
+
+static void row_reuse(void) {
+    /* a freed block is never the next malloc of its size */
+    for (int i = 0; i < 2000; i++) {
+        void *p = malloc(48);
+        free(p);
+        void *q = malloc(48);
+        CHECK(q != p);
+        free(q);
+    }
+    /* a fresh span hands its objects out in no address order */
+    enum { N = 32 };
+    uintptr_t a[N];
+    for (int i = 0; i < N; i++) a[i] = (uintptr_t)malloc(2900);
+    int ascending = 0;
+    for (int i = 1; i < N; i++) ascending += a[i] > a[i - 1];
+    CHECK(ascending < N - 1);
+    for (int i = 0; i < N; i++) free((void *)a[i]);
+}
+
+/* No mapping holding a heap block may be executable. */
+static void row_no_exec(void) {
+    void *blocks[] = {malloc(16), malloc(5000), malloc(1 << 20)};
+    FILE *f = fopen("/proc/self/maps", "r");
+    REQUIRE(f != NULL);
+    char line[512];
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        uintptr_t lo, hi;
+        char perms[8];
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &lo, &hi, perms) != 3) continue;
+        for (size_t i = 0; i < 3; i++)
+            if ((uintptr_t)blocks[i] >= lo && (uintptr_t)blocks[i] < hi) {
+                found++;
+                CHECK(strchr(perms, 'x') == NULL);
+            }
+    }
+    fclose(f);
+    CHECK_EQ(found, 3);
+    for (size_t i = 0; i < 3; i++) free(blocks[i]);
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(void);
+} rows[] = {
+    {"overflow", row_overflow},     {"underflow", row_underflow}, {"guard", row_guard},
+    {"uaf_large", row_uaf_large},   {"uaf_small", row_uaf_small}, {"uaf_waiting", row_uaf_waiting},
+    {"double_free", row_double_free},
+    {"exec", row_exec},             {"chain", row_chain},         {"zeroed", row_zeroed},
+    {"usable", row_usable},         {"reuse", row_reuse},         {"no_exec", row_no_exec},
+};
+
+int main(int argc, char **argv) {
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (argc < 2 || strcmp(argv[1], rows[i].name) == 0) {
+            printf("%s\n", rows[i].name);
+            rows[i].fn();
+        }
+    return check_done("test_secure");
+}
