@@ -614,6 +614,7 @@ void mhi_cache_flush(void) {
     mhi_cache *cache = mhi_tls_cache;
     if (!mhi_cache_is_static(cache)) cache_flush(cache);
 }
+
 /* A cache about to be parked gives the entirely free spans it kept on
  * avail back to the page heap, where any thread can reuse them; it keeps
  * the spans that hold objects (those are what its next thread frees). */
@@ -641,10 +642,10 @@ void mhi_cache_drop_empty_spans(mhi_cache *cache) {
  * half of the delay), so memory a program is still cycling through stays.
  * A pass trims at most TRIM_BUDGET spans (each a madvise or a few, which
  * in a process with threads on other CPUs costs a TLB shootdown), so it
- * holds mhi_caches.lock (thread start and exit wait for it) for a bounded time;
- * it takes a cache's lock one size class at a time with trylock: an owner
- * in its slow path is never made to wait for more than one class's spans,
- * and the pass never waits for an owner. */
+ * holds mhi_caches.lock (thread start and exit wait for it) for a bounded
+ * time; it takes a cache's lock one size class at a time with trylock: an
+ * owner in its slow path is never made to wait for more than one class's
+ * spans, and the pass never waits for an owner. */
 #define TRIM_BUDGET 64
 
 static int64_t trim_epoch_ms;

@@ -83,8 +83,8 @@ size_t mhi_cache_verify(void) {
     }
     MHI_VERIFY(&errors, nlive == mhi_caches.nlive, "%llu live caches listed, %llu counted",
                (unsigned long long)nlive, (unsigned long long)mhi_caches.nlive);
-    /* Parked caches: no thread runs their fast paths, and mhi_caches.lock keeps
-     * them parked, so their current spans and stashes are read too. */
+    /* Parked caches: no thread runs their fast paths, and mhi_caches.lock
+     * keeps them parked, so their current spans and stashes are read too. */
     uint64_t npark = 0;
     mhi_cache *prev = NULL;
     for (mhi_cache *cache = mhi_caches.parked_first; cache && npark <= mhi_caches.nparked;
