@@ -111,8 +111,7 @@ static mhi_cache *cache_get(void) {
  *   ones kept for reuse, empty_bytes in all.
  * full[c]: nfree was 0 when filed; back to avail when mhi_cache_unfull_at(s)
  *   objects came back; NOTIFY armed in xfree, so the first remote free
- *   pushes the span onto the notify stack.
- * mhi_cache_unfull_at (cache_impl.h) says when a full span goes back. */
+ *   pushes the span onto the notify stack. */
 
 static int trim_task(void);
 static _Atomic int trim_task_index = -1; /* the trim pass's task, once registered */
