@@ -1,7 +1,9 @@
-/* cache.c - thread caches: creation, slow paths, stashes, thread exit,
- * the fork child's repairs, the trim pass and the verifier (cache.h;
- * malloc.c gives the overview). */
-#include "cache.h"
+/* cache.c - thread caches: their life (creation, the thread key), the
+ * spans a cache owns, the slow paths of allocation and free, stashes,
+ * flushing, and the trim pass (cache.h; malloc.c gives the overview).
+ * cachepark.c parks a cache at its thread's exit and repairs the caches
+ * in the child of fork; cacheverify.c checks them. */
+#include "cache_impl.h"
 
 #include "background.h"
 #include "central.h"
@@ -19,104 +21,48 @@ mhi_cache mhi_cache_empty = {EMPTY_CUR};
 mhi_cache mhi_cache_dead = {EMPTY_CUR};
 __thread mhi_cache *mhi_tls_cache __attribute__((tls_model("initial-exec"))) = &mhi_cache_empty;
 
-/* cache_lock guards: the cache fixalloc, the list of live caches, the
- * list of parked ones and the pool of empty ones, the one-time set-up
- * below, and a parked cache whole (whoever takes it off the parked list,
- * under the lock, has it to itself). */
-static mhi_lock_t cache_lock = MHI_LOCK_INIT(MHI_RANK_CACHES);
+mhi_caches_t mhi_caches = {.lock = MHI_LOCK_INIT(MHI_RANK_CACHES)};
+/* (mhi_caches.lock also guards these) */
 static mhi_fixalloc cache_alloc;
 static _Atomic uint64_t cache_sys;
-static mhi_cache *cache_pool;
 static bool cache_setup_done, cache_key_ok;
-static uint64_t ncaches_live;
-
-/* Parked caches: newest first, the oldest at parked_last.  At most
- * PARK_MAX; one parked beyond that flushes the oldest. */
-static mhi_cache *parked_first, *parked_last;
-static uint64_t nparked;
-/* Caches taken off the parked list and being flushed (outside cache_lock,
- * so that thread start and exit do not wait for a flush); on no list. */
-static uint64_t nflushing;
-#ifndef PARK_MAX
-#define PARK_MAX 16
-#endif
-/* 1: a parked cache keeps its stashes for the next thread; 0: an exiting
- * thread sends them back first (docs/benchmarks.md compares the two). */
-#ifndef PARK_STASHES
-#define PARK_STASHES 1
-#endif
-/* 1: a cache being parked gives its entirely free spans back first. */
-#ifndef PARK_DROP_EMPTY
-#define PARK_DROP_EMPTY 1
-#endif
 
 /* Entirely free spans a cache keeps for reuse, in bytes; beyond this they
  * go back to the page heap at once. */
 #define EMPTY_KEEP ((size_t)256 << 10)
-#ifndef UNFULL_SHIFT
-#define UNFULL_SHIFT 3
-#endif
 
-static void thread_exit(void *arg);
+/* The thread key's destructor: the cache is parked or flushed
+ * (cachepark.c). */
+static void thread_exit(void *arg) {
+    (void)arg;
+    mhi_cache_release();
+}
 
 static void cache_setup_locked(void) {
-    mhi_lock_assert_held(&cache_lock);
+    mhi_lock_assert_held(&mhi_caches.lock);
     if (cache_setup_done) return;
     cache_setup_done = true;
     mhi_fixalloc_init(&cache_alloc, sizeof(mhi_cache), &cache_sys);
     cache_key_ok = mhi_os_thread_key_create(thread_exit);
 }
 
-static void stash_limits_reset(mhi_cache *cache);
-static mhi_cache *live_caches; /* doubly linked through next/prev */
-
-/* cache_lock held: put c at the front of the live list. */
-static void live_push_locked(mhi_cache *c) {
-    mhi_lock_assert_held(&cache_lock);
-    ncaches_live++;
-    c->prev = NULL;
-    c->next = live_caches;
-    if (live_caches) live_caches->prev = c;
-    live_caches = c;
-}
-
-/* cache_lock held: take c off the live list. */
-static void live_unlink_locked(mhi_cache *c) {
-    mhi_lock_assert_held(&cache_lock);
-    if (c->prev) c->prev->next = c->next;
-    else live_caches = c->next;
-    if (c->next) c->next->prev = c->prev;
-    ncaches_live--;
-}
-
-/* cache_lock held: take c off the parked list. */
-static void unpark_locked(mhi_cache *c) {
-    mhi_lock_assert_held(&cache_lock);
-    if (c->prev) c->prev->next = c->next;
-    else parked_first = c->next;
-    if (c->next) c->next->prev = c->prev;
-    else parked_last = c->prev;
-    c->parked = false;
-    nparked--;
-}
-
 static mhi_cache *cache_create(void) {
-    mhi_lock(&cache_lock);
+    mhi_lock(&mhi_caches.lock);
     cache_setup_locked();
     /* The most recently parked cache first: its spans hold the objects
      * most likely still live (a thread that handed its work on), whose
      * frees are then local again. */
-    mhi_cache *c = parked_first;
+    mhi_cache *c = mhi_caches.parked_first;
     bool fresh = true;
     if (c) {
         /* Its spans, stashes and notify stack as its last thread left
          * them; frees by other threads meanwhile wait on the spans' xfree
          * lists and notices on the stack, as for any owner. */
-        unpark_locked(c);
-        live_push_locked(c);
+        mhi_cache_unpark_locked(c);
+        mhi_cache_live_push_locked(c);
         fresh = false;
-    } else if ((c = cache_pool)) {
-        cache_pool = c->next;
+    } else if ((c = mhi_caches.pool)) {
+        mhi_caches.pool = c->next;
     } else if ((c = mhi_fixalloc_alloc(&cache_alloc))) {
         mhi_lock_init(&c->lock, MHI_RANK_CACHE);
     }
@@ -136,10 +82,10 @@ static mhi_cache *cache_create(void) {
         c->orphan = false;
         c->parked = false;
         c->stash_bytes = 0;
-        stash_limits_reset(c);
-        live_push_locked(c);
+        mhi_cache_stash_limits_reset(c);
+        mhi_cache_live_push_locked(c);
     }
-    mhi_unlock(&cache_lock);
+    mhi_unlock(&mhi_caches.lock);
     if (!c) return NULL;
     mhi_tls_cache = c;
     if (cache_key_ok) mhi_os_thread_set(c);
@@ -163,23 +109,12 @@ static mhi_cache *cache_get(void) {
  * avail[c]: nfree > 0; partly used spans first (local_return moves one that
  *   becomes entirely free to the end, or gives it back), then entirely free
  *   ones kept for reuse, empty_bytes in all.
- * full[c]: nfree was 0 when filed; back to avail when unfull_at(s)
+ * full[c]: nfree was 0 when filed; back to avail when mhi_cache_unfull_at(s)
  *   objects came back; NOTIFY armed in xfree, so the first remote free
  *   pushes the span onto the notify stack. */
 
-/* Local frees a span on the full list collects before it goes back to
- * avail.  Taking a span back for one free object would cost a trip through
- * the slow paths per allocation when frees scatter over many spans (a pool
- * with random replacement); waiting for an eighth of it bounds the objects
- * left waiting in such spans to about an eighth of the live ones. */
-static uint32_t unfull_at(const mhi_span *s) {
-    uint32_t n = s->nelems >> UNFULL_SHIFT;
-    return n ? n : 1;
-}
-
 static int trim_task(void);
 static _Atomic int trim_task_index = -1; /* the trim pass's task, once registered */
-static int park_task(void);
 static _Atomic int park_task_index = -1; /* the flush of aged parked caches */
 
 /* Pages are about to go back to the page heap, or a cache was parked:
@@ -194,7 +129,8 @@ static inline void bg_check(void) {
                      !atomic_load_explicit(&cache_tasks_added, memory_order_acquire)) &&
         mhi_option(MHI_OPT_background)) {
         atomic_store_explicit(&trim_task_index, mhi_bg_add(trim_task), memory_order_relaxed);
-        atomic_store_explicit(&park_task_index, mhi_bg_add(park_task), memory_order_relaxed);
+        atomic_store_explicit(&park_task_index, mhi_bg_add(mhi_cache_park_task),
+                              memory_order_relaxed);
         atomic_store_explicit(&cache_tasks_added, 1, memory_order_release);
         mhi_bg_start();
     }
@@ -208,6 +144,12 @@ static inline void bg_trim_request(void) {
 void mhi_cache_trim_request(void) {
     bg_check();
     bg_trim_request();
+}
+
+/* (the task is cachepark.c's) */
+void mhi_cache_park_request(void) {
+    bg_check(); /* (registers the task) */
+    mhi_bg_request(atomic_load_explicit(&park_task_index, memory_order_relaxed));
 }
 
 static void drain_notify(mhi_cache *cache);
@@ -272,7 +214,7 @@ static void local_return(mhi_cache *cache, mhi_span *s, void *head, void *tail, 
     s->nfree += n;
     s->touched = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
     if (s->where == MHI_WHERE_FULL) {
-        if (s->nfree < unfull_at(s)) return;
+        if (s->nfree < mhi_cache_unfull_at(s)) return;
         /* The notice is no longer needed: the span is back in use. */
         atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
         span_unfull(cache, s);
@@ -465,7 +407,7 @@ static void return_list(mhi_cache *cache, void *p) {
     }
 }
 
-static void flush_stash(mhi_cache *cache, size_t c) {
+void mhi_cache_flush_stash(mhi_cache *cache, size_t c) {
     void *p = cache->stash[c];
     cache->stash[c] = NULL;
     cache->nstash[c] = 0;
@@ -497,7 +439,7 @@ static void flush_stash(mhi_cache *cache, size_t c) {
 #ifndef MHI_STASH_TOTAL_ALL
 #define MHI_STASH_TOTAL_ALL ((size_t)16 << 20)
 #endif
-static _Atomic size_t stash_grown;
+_Atomic size_t mhi_stash_grown;
 static uint32_t clamp_objs(size_t c, uint32_t bytes, uint32_t max) {
     uint32_t n = (uint32_t)(bytes / mhi_class_size[c]);
     return n < MHI_STASH_MIN ? MHI_STASH_MIN : n > max ? max : n;
@@ -508,8 +450,8 @@ static uint32_t stash_grow_max(size_t c) {
 }
 
 /* Every stash limit back to its first value. */
-static void stash_limits_reset(mhi_cache *cache) {
-    atomic_fetch_sub_explicit(&stash_grown, cache->stash_bytes, memory_order_relaxed);
+void mhi_cache_stash_limits_reset(mhi_cache *cache) {
+    atomic_fetch_sub_explicit(&mhi_stash_grown, cache->stash_bytes, memory_order_relaxed);
     cache->stash_bytes = 0;
     cache->stash_lim[0] = 0; /* (class 0 is "large": never used) */
     for (size_t i = 1; i < MHI_NUM_CLASSES; i++) cache->stash_lim[i] = stash_max(i);
@@ -543,13 +485,13 @@ void mhi_cache_stash_full(size_t c) {
         uint32_t nl = lim * 2 < max ? lim * 2 : max;
         size_t add = (size_t)(nl - lim) * mhi_class_size[c];
         if (cache->stash_bytes + add <= MHI_STASH_TOTAL) {
-            size_t was = atomic_fetch_add_explicit(&stash_grown, add, memory_order_relaxed);
+            size_t was = atomic_fetch_add_explicit(&mhi_stash_grown, add, memory_order_relaxed);
             if (was + add <= MHI_STASH_TOTAL_ALL) {
                 cache->stash_lim[c] = nl;
                 cache->stash_bytes += add;
                 return;
             }
-            atomic_fetch_sub_explicit(&stash_grown, add, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&mhi_stash_grown, add, memory_order_relaxed);
         }
     }
     /* Keep the newer half (warm, and what the next allocations take); the
@@ -621,10 +563,10 @@ void mhi_cache_free_slow(void *p) {
 /* Give up every span the cache owns and empty its stashes; true if the
  * background thread should be asked for a trim pass (the caller asks,
  * once it holds no allocator lock). */
-static bool flush_spans(mhi_cache *cache) {
+bool mhi_cache_flush_spans(mhi_cache *cache) {
     mhi_lock(&cache->lock);
     for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
-        if (cache->stash[c]) flush_stash(cache, c);
+        if (cache->stash[c]) mhi_cache_flush_stash(cache, c);
     /* Stop every notice first, then empty the notify stack while the cache
      * still owns its spans: a span given up while on the stack would keep
      * its onstack flag, and its next owner would never be told. */
@@ -653,7 +595,7 @@ static bool flush_spans(mhi_cache *cache) {
         }
     }
     cache->empty_bytes = 0;
-    stash_limits_reset(cache);
+    mhi_cache_stash_limits_reset(cache);
     bool want = cache->bg_wanted;
     cache->bg_wanted = false;
     mhi_unlock(&cache->lock);
@@ -661,7 +603,7 @@ static bool flush_spans(mhi_cache *cache) {
 }
 
 static void cache_flush(mhi_cache *cache) {
-    if (flush_spans(cache)) {
+    if (mhi_cache_flush_spans(cache)) {
         bg_check();
         bg_trim_request();
     }
@@ -672,63 +614,10 @@ void mhi_cache_flush(void) {
     if (!mhi_cache_is_static(cache)) cache_flush(cache);
 }
 
-/* ---- parked caches ----
- * A thread's cache outlives the thread: at exit it goes, spans, stashes
- * and all, to the front of the parked list, and the next thread to start
- * takes the newest parked cache whole.  Its spans stay owned by it (owner
- * never changes on parking or unparking), so frees by other threads into
- * them still push onto xfree without a lock, and notices go onto its
- * notify stack, which the next owner (or the flush) drains.  A parked
- * cache that waits longer than the scavenger delay, or is the oldest of
- * more than PARK_MAX, or meets mh_trim, is taken off the parked list
- * under cache_lock (so no thread can take it meanwhile), flushed to
- * central as a thread's exit used to do, with no lock but its own held,
- * and joins the pool of empty caches. */
-
-/* How long a cache may stay parked, in ms. */
-static int64_t park_age(void) { return mhi_heap_scavenge_delay(); }
-
-/* cache_lock held: take parked cache c off the list to be flushed (by
- * flush_to_pool, once cache_lock is dropped).  Off every list, it is the
- * caller's alone. */
-static void unpark_to_flush_locked(mhi_cache *c) {
-    unpark_locked(c);
-    nflushing++;
-}
-
-/* No lock held: flush c, taken off the parked list, and put it in the
- * empty pool. */
-static void flush_to_pool(mhi_cache *c) {
-    bool want = flush_spans(c);
-    mhi_lock(&cache_lock);
-    nflushing--;
-    c->next = cache_pool;
-    c->prev = NULL;
-    cache_pool = c;
-    mhi_unlock(&cache_lock);
-    if (want) mhi_cache_trim_request();
-}
-
-size_t mhi_cache_park_expire(int64_t now_ms) {
-    int64_t age = park_age();
-    for (;;) { /* oldest first, one at a time */
-        mhi_lock(&cache_lock);
-        mhi_cache *c = parked_last;
-        if (!c || (now_ms != INT64_MAX && now_ms - c->parked_ms < age)) {
-            size_t left = nparked;
-            mhi_unlock(&cache_lock);
-            return left;
-        }
-        unpark_to_flush_locked(c);
-        mhi_unlock(&cache_lock);
-        flush_to_pool(c);
-    }
-}
-
 /* A cache about to be parked gives the entirely free spans it kept on
  * avail back to the page heap, where any thread can reuse them; it keeps
  * the spans that hold objects (those are what its next thread frees). */
-static void drop_empty_spans(mhi_cache *cache) {
+void mhi_cache_drop_empty_spans(mhi_cache *cache) {
     mhi_lock_assert_held(&cache->lock);
     for (size_t c = 1; c < MHI_NUM_CLASSES && cache->empty_bytes; c++) {
         mhi_span *s;
@@ -745,147 +634,6 @@ static void drop_empty_spans(mhi_cache *cache) {
     }
 }
 
-/* The background thread's task: flush the parked caches that aged. */
-static int park_task(void) {
-    return mhi_cache_park_expire(mhi_os_millitime()) ? MHI_BG_LATER : MHI_BG_IDLE;
-}
-
-void mhi_cache_release(void) {
-    mhi_cache *cache = mhi_tls_cache;
-    if (mhi_cache_is_static(cache)) return;
-    mhi_tls_cache = &mhi_cache_dead;
-    /* Parking needs the background thread, which bounds how long a
-     * parked cache keeps its memory; without it, or with no delay, the
-     * cache is flushed now. */
-    bool park = mhi_option(MHI_OPT_background) && park_age() > 0;
-    bool want = false;
-    if (!park) {
-        want = flush_spans(cache);
-    } else if (!PARK_STASHES || PARK_DROP_EMPTY) {
-        mhi_lock(&cache->lock);
-        if (!PARK_STASHES) {
-            for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
-                if (cache->stash[c]) flush_stash(cache, c);
-            stash_limits_reset(cache);
-        }
-        if (PARK_DROP_EMPTY) drop_empty_spans(cache);
-        want = cache->bg_wanted;
-        cache->bg_wanted = false;
-        mhi_unlock(&cache->lock);
-    }
-    int64_t now = park ? mhi_os_millitime() : 0;
-    mhi_cache *oldest = NULL; /* to flush: the parked list was full */
-    mhi_lock(&cache_lock);
-    live_unlink_locked(cache);
-    if (park) {
-        cache->parked = true;
-        /* (the list stays in parking order: another thread may have read
-         * the clock after this one and parked first) */
-        if (parked_first && parked_first->parked_ms > now) now = parked_first->parked_ms;
-        cache->parked_ms = now;
-        cache->prev = NULL;
-        cache->next = parked_first;
-        if (parked_first) parked_first->prev = cache;
-        else parked_last = cache;
-        parked_first = cache;
-        nparked++;
-        if (nparked > PARK_MAX) unpark_to_flush_locked(oldest = parked_last);
-    } else {
-        cache->next = cache_pool;
-        cache_pool = cache;
-    }
-    mhi_unlock(&cache_lock);
-    if (oldest) flush_to_pool(oldest);
-    if (park) {
-        bg_check(); /* (registers the task) */
-        mhi_bg_request(atomic_load_explicit(&park_task_index, memory_order_relaxed));
-    }
-    if (want) mhi_cache_trim_request();
-}
-
-static void thread_exit(void *arg) {
-    (void)arg;
-    mhi_cache_release();
-}
-
-void mhi_cache_counts(mhi_cache_counts_t *out) {
-    uint64_t pool = 0;
-    mhi_lock(&cache_lock);
-    out->live = ncaches_live;
-    out->parked = nparked;
-    for (mhi_cache *c = cache_pool; c; c = c->next) pool++;
-    pool += nflushing; /* (on their way to the pool) */
-    mhi_unlock(&cache_lock);
-    out->pool = pool + out->parked;
-    out->stash_grown = atomic_load_explicit(&stash_grown, memory_order_relaxed);
-}
-
-/* In the child of fork: forget a notice another thread was delivering. */
-static void forget_notice(mhi_span *s) {
-    atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_relaxed);
-    atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
-}
-
-static void repair_after_fork(mhi_cache *cache);
-
-/* Holding cache_lock also keeps the background thread out of every
- * cache: it takes a cache's lock only while it holds cache_lock. */
-void mhi_cache_fork_prepare(void) { mhi_lock_for_fork(&cache_lock); }
-void mhi_cache_fork_parent(void) { mhi_unlock_for_fork(&cache_lock); }
-void mhi_cache_fork_child(void) {
-    mhi_lock_reset(&cache_lock);
-    /* The other threads' caches: their owners may have been inside a slow
-     * path, holding the lock, with spans half updated; no trim pass may
-     * touch them in the child. */
-    for (mhi_cache *c = live_caches; c; c = c->next)
-        if (c != mhi_tls_cache && !c->orphan) {
-            c->orphan = true;
-            /* their stashes never grow again */
-            atomic_fetch_sub_explicit(&stash_grown, c->stash_bytes, memory_order_relaxed);
-            c->stash_bytes = 0;
-        }
-    /* Caches another thread was flushing are lost to the child, like the
-     * other threads' own. */
-    nflushing = 0;
-    /* This thread's cache, and the parked ones (nobody was inside those:
-     * parking and taking hold cache_lock, and a flush takes its cache off
-     * the list first), are repaired. */
-    if (!mhi_cache_is_static(mhi_tls_cache)) repair_after_fork(mhi_tls_cache);
-    for (mhi_cache *c = parked_first; c; c = c->next) repair_after_fork(c);
-}
-
-/* Remote freers in other threads may have been delivering notices to the
- * spans of cache when the fork happened: in the child they never finish.
- * Clear their FREEING and onstack marks, forget the stack, and move full
- * spans back to avail (a notice may be lost). */
-static void repair_after_fork(mhi_cache *cache) {
-    for (mhi_span *s = atomic_load_explicit(&cache->notify, memory_order_relaxed); s;
-         s = s->xnext)
-        atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
-    atomic_store_explicit(&cache->notify, NULL, memory_order_relaxed);
-    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
-        mhi_span *s = cache->cur[c];
-        if (s != &mhi_span_empty) forget_notice(s);
-        for (s = cache->avail[c].first; s; s = s->next) forget_notice(s);
-        mhi_span_list still_full = {0};
-        while ((s = cache->full[c].first)) {
-            mhi_span_list_remove(&cache->full[c], s);
-            forget_notice(s);
-            mhi_span_collect_xfree(s, NULL);
-            if (s->nfree > 0) {
-                atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_NOTIFY, memory_order_relaxed);
-                s->where = MHI_WHERE_AVAIL;
-                mhi_span_list_push_back(&cache->avail[c], s);
-                if (s->nfree == s->nelems) cache->empty_bytes += s->nbytes;
-            } else {
-                atomic_fetch_or_explicit(&s->xfree, MHI_XF_NOTIFY, memory_order_relaxed);
-                mhi_span_list_push_back(&still_full, s);
-            }
-        }
-        cache->full[c] = still_full;
-    }
-}
-
 /* ---- the trim pass (trim.h) ----
  * Every cache's avail spans, then the central lists' partial spans.  The
  * epoch advances at most every quarter of the scavenger delay; a span
@@ -893,10 +641,10 @@ static void repair_after_fork(mhi_cache *cache) {
  * half of the delay), so memory a program is still cycling through stays.
  * A pass trims at most TRIM_BUDGET spans (each a madvise or a few, which
  * in a process with threads on other CPUs costs a TLB shootdown), so it
- * holds cache_lock (thread start and exit wait for it) for a bounded time;
- * it takes a cache's lock one size class at a time with trylock: an owner
- * in its slow path is never made to wait for more than one class's spans,
- * and the pass never waits for an owner. */
+ * holds mhi_caches.lock (thread start and exit wait for it) for a bounded
+ * time; it takes a cache's lock one size class at a time with trylock: an
+ * owner in its slow path is never made to wait for more than one class's
+ * spans, and the pass never waits for an owner. */
 #define TRIM_BUDGET 64
 
 static int64_t trim_epoch_ms;
@@ -905,15 +653,15 @@ static int64_t trim_epoch_ms;
 static void trim_caches(mhi_trim_pass *tp) {
     /* (OS pages larger than heap pages: nothing a span could release) */
     if (mhi_os_page_size() > MHI_PAGE_SIZE) return;
-    mhi_lock(&cache_lock);
-    /* The live caches, then the parked ones (cache_lock keeps them
+    mhi_lock(&mhi_caches.lock);
+    /* The live caches, then the parked ones (mhi_caches.lock keeps them
      * parked meanwhile). */
-    mhi_cache *cache = live_caches;
+    mhi_cache *cache = mhi_caches.live;
     bool in_parked = false;
     for (;; cache = cache->next) {
         if (!cache && !in_parked) {
             in_parked = true;
-            cache = parked_first;
+            cache = mhi_caches.parked_first;
         }
         if (!cache || !tp->budget) break;
         if (cache->orphan) continue;
@@ -942,7 +690,7 @@ static void trim_caches(mhi_trim_pass *tp) {
             mhi_unlock(&cache->lock);
         }
     }
-    mhi_unlock(&cache_lock);
+    mhi_unlock(&mhi_caches.lock);
     if (tp->budget) mhi_central_trim(tp);
 }
 
@@ -968,114 +716,4 @@ size_t mhi_cache_trim_now(void) {
                         .budget = SIZE_MAX};
     trim_caches(&tp);
     return tp.bytes;
-}
-
-/* ---- the verifier ---- */
-
-/* The spans of one list of a cache (its lock held). */
-static void verify_list(mhi_cache *cache, size_t c, mhi_span_list *l, int where, size_t *e,
-                        size_t *empty_bytes) {
-    uint64_t n = 0;
-    mhi_span *prev = NULL;
-    for (mhi_span *s = l->first; s && n <= l->count; prev = s, s = s->next, n++) {
-        MHI_VERIFY(e, s->prev == prev, "cache %p class %zu: list links broken at span %p",
-                   (void *)cache, c, (void *)s->base);
-        MHI_VERIFY(e, s->sizeclass == c, "cache %p class %zu holds span %p of class %d",
-                   (void *)cache, c, (void *)s->base, s->sizeclass);
-        mhi_span_verify_small(s, cache, where, e);
-        if (where == MHI_WHERE_AVAIL) {
-            MHI_VERIFY(e, s->nfree > 0, "cache %p: span %p on avail has no free object",
-                       (void *)cache, (void *)s->base);
-            if (s->nfree == s->nelems) *empty_bytes += s->nbytes;
-        } else {
-            MHI_VERIFY(e, s->nfree < unfull_at(s),
-                       "cache %p: span %p on full has %u of %u objects free", (void *)cache,
-                       (void *)s->base, s->nfree, s->nelems);
-        }
-    }
-    MHI_VERIFY(e, n == l->count && l->last == prev, "cache %p class %zu: list count %llu, found %llu",
-               (void *)cache, c, (unsigned long long)l->count, (unsigned long long)n);
-}
-
-/* The calling thread's own stashes and current spans. */
-static void verify_own(mhi_cache *cache, size_t *e) {
-    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
-        uint32_t n = 0;
-        for (void *p = cache->stash[c]; p && n <= cache->stash_lim[c]; p = mhi_link_get(p), n++) {
-            mhi_span *s = mhi_heap_span((uintptr_t)p);
-            MHI_VERIFY(e, s && mhi_kind_small(mhi_span_kind(s)) && s->sizeclass == c,
-                       "stash of class %zu holds %p, not an object of the class", c, p);
-            MHI_VERIFY(e, mhi_free_marked(p), "stashed object %p has no free mark", p);
-        }
-        MHI_VERIFY(e, n == cache->nstash[c], "stash of class %zu: count %u, found %u", c,
-                   cache->nstash[c], n);
-        MHI_VERIFY(e, cache->nstash[c] <= cache->stash_lim[c],
-                   "stash of class %zu: %u objects over its bound %u", c, cache->nstash[c],
-                   cache->stash_lim[c]);
-        mhi_span *s = cache->cur[c];
-        if (s != &mhi_span_empty) {
-            MHI_VERIFY(e, s->sizeclass == c, "current span %p of class %zu has class %d",
-                       (void *)s->base, c, s->sizeclass);
-            mhi_span_verify_small(s, cache, MHI_WHERE_CUR, e);
-        }
-    }
-}
-
-/* A live or parked cache's lists (its lock held); own: its current spans
- * and stashes too (the calling thread's cache, or a parked one). */
-static void verify_cache(mhi_cache *cache, bool own, size_t *e) {
-    size_t empty = 0;
-    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
-        verify_list(cache, c, &cache->avail[c], MHI_WHERE_AVAIL, e, &empty);
-        verify_list(cache, c, &cache->full[c], MHI_WHERE_FULL, e, &empty);
-    }
-    MHI_VERIFY(e, empty == cache->empty_bytes, "cache %p keeps %zu bytes of free spans, counted %zu",
-               (void *)cache, empty, cache->empty_bytes);
-    if (own) verify_own(cache, e);
-}
-
-size_t mhi_cache_verify(void) {
-    size_t errors = 0;
-    mhi_cache *self = mhi_tls_cache;
-    mhi_lock(&cache_lock);
-    uint64_t nlive = 0;
-    for (mhi_cache *cache = live_caches; cache; cache = cache->next, nlive++) {
-        MHI_VERIFY(&errors, !cache->parked, "live cache %p is marked parked", (void *)cache);
-        if (cache->orphan) continue; /* (fork child: may be mid-update) */
-        mhi_lock(&cache->lock);
-        verify_cache(cache, cache == self, &errors);
-        mhi_unlock(&cache->lock);
-    }
-    MHI_VERIFY(&errors, nlive == ncaches_live, "%llu live caches listed, %llu counted",
-               (unsigned long long)nlive, (unsigned long long)ncaches_live);
-    /* Parked caches: no thread runs their fast paths, and cache_lock keeps
-     * them parked, so their current spans and stashes are read too. */
-    uint64_t npark = 0;
-    mhi_cache *prev = NULL;
-    for (mhi_cache *cache = parked_first; cache && npark <= nparked;
-         prev = cache, cache = cache->next, npark++) {
-        MHI_VERIFY(&errors, cache->parked && cache->prev == prev,
-                   "parked cache %p: flag %d, list links broken", (void *)cache, cache->parked);
-        MHI_VERIFY(&errors, cache != self, "the calling thread's cache %p is parked",
-                   (void *)cache);
-        MHI_VERIFY(&errors, !prev || prev->parked_ms >= cache->parked_ms,
-                   "parked cache %p is older than the one after it", (void *)prev);
-        mhi_lock(&cache->lock);
-        verify_cache(cache, true, &errors);
-        mhi_unlock(&cache->lock);
-    }
-    MHI_VERIFY(&errors, npark == nparked && parked_last == prev && npark <= PARK_MAX,
-               "%llu parked caches listed, %llu counted (at most %d)", (unsigned long long)npark,
-               (unsigned long long)nparked, PARK_MAX);
-    /* The empty pool: nothing owned, nothing stashed. */
-    for (mhi_cache *cache = cache_pool; cache; cache = cache->next) {
-        MHI_VERIFY(&errors, !cache->parked, "pooled cache %p is marked parked", (void *)cache);
-        for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
-            MHI_VERIFY(&errors,
-                       cache->cur[c] == &mhi_span_empty && !cache->avail[c].first &&
-                           !cache->full[c].first && !cache->stash[c],
-                       "pooled cache %p holds spans or objects of class %zu", (void *)cache, c);
-    }
-    mhi_unlock(&cache_lock);
-    return errors;
 }

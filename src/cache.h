@@ -41,7 +41,7 @@ struct mhi_cache {
     bool orphan;    /* (child of fork) another thread's cache: never trimmed */
     /* Parked: its thread exited and it kept its spans (and stashes) for
      * the next thread; no thread runs its fast paths.  Written under
-     * cache_lock, with the lists below. */
+     * mhi_caches.lock (cache_impl.h), with the lists below. */
     bool parked;
     int64_t parked_ms; /* when it was parked (mhi_os_millitime) */
     /* live caches (doubly linked), parked ones (doubly linked, newest

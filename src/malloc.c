@@ -21,7 +21,9 @@
  *              spans still in use.
  * central.c    per size class, the spans no thread owns (the seed's mcentral).
  * cache.c      per thread, the spans it owns and its stashes (the seed's
- *              mcache); the fast paths are inline in cache.h.
+ *              mcache); the fast paths are inline in cache.h.  cachepark.c
+ *              parks a cache at its thread's exit and repairs caches after
+ *              fork; cacheverify.c checks them.
  * malloc.c     this file; malloc.h holds malloc, free and sized free
  *              themselves.
  * api.c        the public mh_* functions; override*.c the libc and C++ names.
@@ -33,7 +35,7 @@
  * its next allocations of c.  A span is owned by one cache or by none
  * (then central's).  A cache outlives its thread: at exit it is parked,
  * spans and stashes and all, and the next thread to start takes it; the
- * background thread flushes one parked too long to central (cache.c).
+ * background thread flushes one parked too long to central (cachepark.c).
  *
  * ---- malloc(size) ----
  * 1. size <= 32 KiB: the class from the table (mhi_small_class).  Pop the
@@ -82,7 +84,7 @@
  * ---- Locks (os.h has their order; debug builds check it) ----
  * options_lock  the one-time read of MHEAP_OPTIONS (then the heap lock, to
  *               apply the scavenger delay).
- * cache_lock    the cache fixalloc, the lists of live, parked and empty
+ * mhi_caches.lock  the cache fixalloc, the lists of live, parked and empty
  *               caches, every parked cache while parked, the one-time
  *               set-up; the trim pass holds it while it walks the caches.
  * cache->lock   a cache's avail and full lists and the spans on them; held
