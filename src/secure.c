@@ -70,9 +70,11 @@
 #define LQUAR_SLOTS 32
 #define LQUAR_BYTES ((size_t)32 << 20)
 /* Freed large blocks this big are also decommitted; smaller ones keep
- * their pages (at most LQUAR_BYTES of them), as refaulting them cost 7x on
- * the realloc workload (docs/benchmarks.md). */
-#define LQUAR_DECOMMIT_MIN ((size_t)1 << 20)
+ * their pages (at most LQUAR_BYTES of them in all), as refaulting them
+ * cost 7x on the realloc workload and 5x on wl-large against zeroing them
+ * when reused (docs/benchmarks.md); a block that does not fit would
+ * stay resident alone, past that bound, until the next free. */
+#define LQUAR_DECOMMIT_MIN (LQUAR_BYTES + 1)
 
 static uint64_t secret;        /* set once, before any block exists */
 static _Atomic int sec_state;  /* 0: not set up; 1: being set up; 2: done */
@@ -536,10 +538,12 @@ void *mhi_secure_realloc(void *p, size_t size) {
     blk_check(p, &b);
     size_t old = b.size, cap = b.slot - TRAILER;
     /* Stays when it fits before the trailer word with a canary byte and
-     * would not waste most of the slot; growing, the bytes between the old
-     * size and the new are zeroed (they held canary bytes). */
-    if (size < cap && size + TRAILER + 1 >= b.slot / 2 &&
-        (b.large ? size + TRAILER + 1 > MHI_SMALL_SIZE_MAX : true)) {
+     * would not waste most of the slot, a large block too for a size a
+     * small class would hold (moving it there sent it back to a large one
+     * at the next small growth, its room being a quarter more: a move per
+     * call); growing, the bytes between the old size and the new are
+     * zeroed (they held canary bytes). */
+    if (size < cap && size + TRAILER + 1 >= b.slot / 2) {
         if (size > old) { /* the word first (check_before's order) */
             trailer_store(p, b.slot, size ^ key_of((uintptr_t)p));
             atomic_thread_fence(memory_order_release);
