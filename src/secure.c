@@ -44,7 +44,8 @@
  * ---- Faults ----
  * The SIGSEGV / SIGBUS handler (installed at load, chaining: for a fault
  * that is not mheap's it puts the previous disposition back and returns,
- * so the fault repeats under it) names an instruction fetch from the heap,
+ * so the fault repeats under it; a signal sent by kill or raise is sent
+ * again) names an instruction fetch from the heap,
  * a touch of a guard page and a touch of a quarantined large block.  It
  * reads only the arena map and span fields (lock-free, as the free fast
  * path does) and prints with write(2) (print.c). */
@@ -619,6 +620,11 @@ void mhi_secure_fork_child(void) { mhi_lock_reset(&lquar_lock); }
 
 static void fault_handler(int sig, void *info_, void *ctx) {
     const siginfo_t *info = info_;
+    if (info->si_code <= 0) { /* sent (kill, raise, sigqueue), not a fault: not ours */
+        mhi_os_fault_restore(sig);
+        mhi_os_fault_resend(sig, info); /* (returning would not repeat it) */
+        return;
+    }
     uintptr_t a = (uintptr_t)info->si_addr;
     const char *what = NULL;
     if (mhi_arena_of(a)) {

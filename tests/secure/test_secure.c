@@ -228,10 +228,20 @@ __attribute__((constructor(101))) static void install_early(void) {
 
 static void do_null(uintptr_t a) { *(volatile char *)opaque((void *)a) = 1; }
 
+static void do_raise(uintptr_t sig) { raise((int)sig); }
+
 static void row_chain(void) {
     char out[256];
     int st = child_run(do_null, 0, out, sizeof out);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42);
+    CHECK(out[0] == 0);
+    /* A sent signal (no fault to repeat) reaches the disposition before
+     * mheap's too: the early handler, and for SIGBUS the default one. */
+    st = child_run(do_raise, SIGSEGV, out, sizeof out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42);
+    CHECK(out[0] == 0);
+    st = child_run(do_raise, SIGBUS, out, sizeof out);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS);
     CHECK(out[0] == 0);
     /* (and mheap's handler is the one in place: row_guard and row_uaf_large) */
     struct sigaction cur;
