@@ -461,6 +461,9 @@ static void large_free(void *p, const blk *b) {
     mhi_span *s = b->s;
     size_t bytes = s->npages << MHI_PAGE_SHIFT;
     uint8_t was = __atomic_exchange_n(&s->guard, (uint8_t)MHI_GUARD_FREED, __ATOMIC_RELAXED);
+    /* (two frees racing both passed blk_find: the second must not queue
+     * the span twice) */
+    if (MHI_UNLIKELY(was == MHI_GUARD_FREED)) mhi_fatal_at("double free", p);
     if (bytes >= LQUAR_DECOMMIT_MIN) (void)mhi_os_decommit(p, bytes);
     if (!mhi_os_protect(p, bytes, false)) {
         /* (no quarantine without the protection: freed at once; the guard
