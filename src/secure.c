@@ -466,9 +466,10 @@ static void large_free(void *p, const blk *b) {
     if (MHI_UNLIKELY(was == MHI_GUARD_FREED)) mhi_fatal_at("double free", p);
     if (bytes >= LQUAR_DECOMMIT_MIN) (void)mhi_os_decommit(p, bytes);
     if (!mhi_os_protect(p, bytes, false)) {
-        /* (no quarantine without the protection: freed at once; the guard
-         * page, if any, goes back through the page heap's hook) */
-        __atomic_store_n(&s->guard, was, __ATOMIC_RELAXED);
+        /* (no quarantine without the protection: freed at once.  A failed
+         * mprotect may have changed part of the range, so the guard byte
+         * stays FREED and the page heap's hook makes every page of the
+         * span accessible again.) */
         mhi_heap_free_released(s, 0);
         return;
     }
