@@ -558,7 +558,7 @@ void *mhi_secure_realloc(void *p, size_t size) {
     size_t room = size;
     if (size > old && size - old < old / 4) room = old + old / 4;
     void *q = sec_alloc(size, room);
-    if (!q && room != size) q = sec_alloc(size, size); /* (as the default build: the slack is optional) */
+    if (!q && room != size) q = sec_alloc(size, size); /* (the slack is optional) */
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);
     if (b.large) large_free(p, &b);

@@ -287,7 +287,8 @@ static void row_protect_fail(void) {
     char out[256];
     int st = child_run(do_write, (uintptr_t)q, out, sizeof out);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) fprintf(stderr, "  protect_fail: %#x %s\n", st, out);
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        fprintf(stderr, "  protect_fail: status %#x, stderr \"%s\"\n", st, out);
     free(q);
 }
 
