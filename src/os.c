@@ -565,6 +565,18 @@ void mhi_os_fault_restore(int sig) {
     errno = errno_saved;
 }
 
+void mhi_os_fault_resend(int sig, const void *info) {
+    int errno_saved = errno;
+    siginfo_t si;
+    memcpy(&si, info, sizeof si);
+    pid_t pid = getpid(), tid = (pid_t)syscall(SYS_gettid);
+    /* (blocked while the handler runs: pending until it returns; the same
+     * siginfo, so a handler put back sees the sender's) */
+    if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &si) != 0)
+        (void)syscall(SYS_tgkill, pid, tid, sig);
+    errno = errno_saved;
+}
+
 bool mhi_os_fault_is_fetch(const void *ctx) {
 #if defined(__x86_64__) && defined(REG_ERR)
     const ucontext_t *uc = ctx;

@@ -251,6 +251,11 @@ bool mhi_os_fault_install(void (*handler)(int, void *, void *));
 /* Put back the disposition of sig (SIGSEGV or SIGBUS) that
  * mhi_os_fault_install replaced (async-signal-safe). */
 void mhi_os_fault_restore(int sig);
+/* Send sig (SIGSEGV or SIGBUS) again to the calling thread with the
+ * siginfo_t info it came with, for a signal that another process or the
+ * program sent (kill, raise), not a fault: returning from the handler
+ * does not repeat it (async-signal-safe). */
+void mhi_os_fault_resend(int sig, const void *info);
 /* Whether the fault the signal context ctx describes was an instruction
  * fetch (x86-64 page-fault error code; false where it cannot tell). */
 bool mhi_os_fault_is_fetch(const void *ctx);

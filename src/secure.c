@@ -44,7 +44,8 @@
  * ---- Faults ----
  * The SIGSEGV / SIGBUS handler (installed at load, chaining: for a fault
  * that is not mheap's it puts the previous disposition back and returns,
- * so the fault repeats under it) names an instruction fetch from the heap,
+ * so the fault repeats under it; a signal sent by kill or raise is sent
+ * again) names an instruction fetch from the heap,
  * a touch of a guard page and a touch of a quarantined large block.  It
  * reads only the arena map and span fields (lock-free, as the free fast
  * path does) and prints with write(2) (print.c). */
@@ -462,11 +463,15 @@ static void large_free(void *p, const blk *b) {
     mhi_span *s = b->s;
     size_t bytes = s->npages << MHI_PAGE_SHIFT;
     uint8_t was = __atomic_exchange_n(&s->guard, (uint8_t)MHI_GUARD_FREED, __ATOMIC_RELAXED);
+    /* (two frees racing both passed blk_find: the second must not queue
+     * the span twice) */
+    if (MHI_UNLIKELY(was == MHI_GUARD_FREED)) mhi_fatal_at("double free", p);
     if (bytes >= LQUAR_DECOMMIT_MIN) (void)mhi_os_decommit(p, bytes);
     if (!mhi_os_protect(p, bytes, false)) {
-        /* (no quarantine without the protection: freed at once; the guard
-         * page, if any, goes back through the page heap's hook) */
-        __atomic_store_n(&s->guard, was, __ATOMIC_RELAXED);
+        /* (no quarantine without the protection: freed at once.  A failed
+         * mprotect may have changed part of the range, so the guard byte
+         * stays FREED and the page heap's hook makes every page of the
+         * span accessible again.) */
         mhi_heap_free_released(s, 0);
         return;
     }
@@ -557,6 +562,7 @@ void *mhi_secure_realloc(void *p, size_t size) {
     size_t room = size;
     if (size > old && size - old < old / 4) room = old + old / 4;
     void *q = sec_alloc(size, room);
+    if (!q && room != size) q = sec_alloc(size, size); /* (the slack is optional) */
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);
     if (b.large) large_free(p, &b);
@@ -623,6 +629,11 @@ void mhi_secure_fork_child(void) { mhi_lock_reset(&lquar_lock); }
 
 static void fault_handler(int sig, void *info_, void *ctx) {
     const siginfo_t *info = info_;
+    if (info->si_code <= 0) { /* sent (kill, raise, sigqueue), not a fault: not ours */
+        mhi_os_fault_restore(sig);
+        mhi_os_fault_resend(sig, info); /* (returning would not repeat it) */
+        return;
+    }
     uintptr_t a = (uintptr_t)info->si_addr;
     const char *what = NULL;
     if (mhi_arena_of(a)) {
