@@ -52,6 +52,8 @@ MH_API size_t mh_usable_size(const void *p) { return MHI_ENTRY(usable_size)(p); 
 MH_API void *mh_pages_alloc(size_t npages) {
     (void)mhi_option(MHI_OPT_scavenge_delay_ms); /* options read, and applied */
     mhi_span *s = npages ? mhi_heap_alloc(npages, MHI_SPAN_MANUAL, MHI_KIND_NONE, true) : NULL;
+    if (!s && npages && mhi_free_large_flush()) /* (the held-back large block first) */
+        s = mhi_heap_alloc(npages, MHI_SPAN_MANUAL, MHI_KIND_NONE, true);
     if (!s) {
         if (mhi_option(MHI_OPT_abort_on_oom)) mhi_fatal("out of memory: %zu pages", npages);
         errno = ENOMEM;
