@@ -665,6 +665,20 @@ static void trim_caches(mhi_trim_pass *tp) {
         }
         if (!cache || !tp->budget) break;
         if (cache->orphan) continue;
+        /* Full spans other threads freed into wait on the notify stack
+         * for the owner's next slow path, which a thread that no longer
+         * allocates (one that took a parked cache and then waits) never
+         * reaches: drain it as the owner would, so such spans go back to
+         * avail, and once entirely free to the page heap. */
+        if (atomic_load_explicit(&cache->notify, memory_order_relaxed) &&
+            mhi_trylock(&cache->lock)) {
+            drain_notify(cache);
+            if (cache->bg_wanted) { /* (as below) */
+                cache->bg_wanted = false;
+                tp->young = true;
+            }
+            mhi_unlock(&cache->lock);
+        }
         for (size_t c = 1; c < MHI_NUM_CLASSES && tp->budget; c++) {
             if (mhi_class_nobjs[c] > 64) continue;
             if (!mhi_trylock(&cache->lock)) {
