@@ -126,7 +126,11 @@ void mhi_cache_release(void) {
     }
     mhi_unlock(&mhi_caches.lock);
     if (oldest) flush_to_pool(oldest);
-    if (park) mhi_cache_park_request();
+    if (park) {
+        mhi_cache_park_request();
+        /* Nothing would flush what is parked once it aged: flush it all now. */
+        if (mhi_bg_cannot_run()) (void)mhi_cache_park_expire(INT64_MAX);
+    }
     if (want) mhi_cache_trim_request();
 }
 
