@@ -465,21 +465,24 @@ void mhi_cache_stash_full(size_t c) {
      * sends them through the spans. */
     uint32_t lim = cache->stash_lim[c], max = stash_grow_max(c);
     /* Only for a class the thread allocates from (it has a current span
-     * or full spans of it; not avail, which the trim pass changes): a
-     * thread that only frees the class (a consumer) would just park more
-     * of other threads' objects, and walk a stash grown cold when it
-     * sends the older half back. */
-    bool allocates = cache->cur[c] != &mhi_span_empty || cache->full[c].first;
-    if (!allocates) {
-        /* Nothing here will take them: the whole stash goes back, without
-         * a walk to its middle. */
-        void *all = cache->stash[c];
-        cache->stash[c] = NULL;
-        cache->nstash[c] = 0;
+     * or full spans of it; not avail): a thread that only frees the
+     * class (a consumer) would just park more of other threads' objects,
+     * and walk a stash grown cold when it sends the older half back.
+     * (full[c] is read under the lock: the trim pass drains the notify
+     * stack, which moves spans off it.) */
+    if (cache->cur[c] == &mhi_span_empty) {
         mhi_lock(&cache->lock);
-        return_list(cache, all);
-        cache_unlock(cache);
-        return;
+        if (!cache->full[c].first) {
+            /* Nothing here will take them: the whole stash goes back,
+             * without a walk to its middle. */
+            void *all = cache->stash[c];
+            cache->stash[c] = NULL;
+            cache->nstash[c] = 0;
+            return_list(cache, all);
+            cache_unlock(cache);
+            return;
+        }
+        mhi_unlock(&cache->lock);
     }
     if (lim < max) {
         uint32_t nl = lim * 2 < max ? lim * 2 : max;
