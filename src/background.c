@@ -8,6 +8,9 @@
 #include "os.h"
 
 _Atomic int mhi_bg_started;
+/* 1 once the thread was asked for and could not run (pages too large, or
+ * no thread could be made). */
+static _Atomic int bg_cannot_run;
 
 static struct {
     _Atomic(mhi_bg_task) fn;
@@ -93,13 +96,18 @@ void mhi_bg_start(void) {
     if (atomic_load_explicit(&mhi_bg_started, memory_order_relaxed) ||
         !atomic_compare_exchange_strong(&mhi_bg_started, &expect, 1))
         return;
-    if (mhi_os_page_size() > MHI_PAGE_SIZE) return; /* nothing it could release */
-    (void)mhi_os_thread_start(bg_main, NULL);      /* on failure: heap calls still scavenge */
+    /* (pages too large: nothing it could release; on failure heap calls
+     * still scavenge) */
+    if (mhi_os_page_size() > MHI_PAGE_SIZE || !mhi_os_thread_start(bg_main, NULL))
+        atomic_store_explicit(&bg_cannot_run, 1, memory_order_relaxed);
 }
+
+bool mhi_bg_cannot_run(void) { return atomic_load_explicit(&bg_cannot_run, memory_order_relaxed); }
 
 void mhi_bg_fork_child(void) {
     mhi_lock_reset(&tasks_lock);
     atomic_store_explicit(&mhi_bg_started, 0, memory_order_relaxed);
+    atomic_store_explicit(&bg_cannot_run, 0, memory_order_relaxed);
     atomic_store_explicit(&bg_idle, 0, memory_order_relaxed);
     for (int i = 0; i < MHI_BG_MAX_TASKS; i++)
         atomic_store_explicit(&tasks[i].want, false, memory_order_relaxed);

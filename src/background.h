@@ -17,6 +17,7 @@
 #define MHEAP_BACKGROUND_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum { MHI_BG_IDLE = 0, MHI_BG_LATER = 1, MHI_BG_SOON = 2 };
@@ -38,6 +39,9 @@ void mhi_bg_request(int i);
 void mhi_bg_start(void);
 /* 1 once mhi_bg_start ran in this process (reset in a child of fork). */
 extern _Atomic int mhi_bg_started;
+/* True once mhi_bg_start found the thread cannot run (OS pages larger
+ * than the heap's, or no thread could be made); reset in a child of fork. */
+bool mhi_bg_cannot_run(void);
 /* The period of MHI_BG_LATER, in milliseconds (at least 10). */
 void mhi_bg_set_period(int64_t ms);
 

@@ -465,21 +465,24 @@ void mhi_cache_stash_full(size_t c) {
      * sends them through the spans. */
     uint32_t lim = cache->stash_lim[c], max = stash_grow_max(c);
     /* Only for a class the thread allocates from (it has a current span
-     * or full spans of it; not avail, which the trim pass changes): a
-     * thread that only frees the class (a consumer) would just park more
-     * of other threads' objects, and walk a stash grown cold when it
-     * sends the older half back. */
-    bool allocates = cache->cur[c] != &mhi_span_empty || cache->full[c].first;
-    if (!allocates) {
-        /* Nothing here will take them: the whole stash goes back, without
-         * a walk to its middle. */
-        void *all = cache->stash[c];
-        cache->stash[c] = NULL;
-        cache->nstash[c] = 0;
+     * or full spans of it; not avail): a thread that only frees the
+     * class (a consumer) would just park more of other threads' objects,
+     * and walk a stash grown cold when it sends the older half back.
+     * (full[c] is read under the lock: the trim pass drains the notify
+     * stack, which moves spans off it.) */
+    if (cache->cur[c] == &mhi_span_empty) {
         mhi_lock(&cache->lock);
-        return_list(cache, all);
-        cache_unlock(cache);
-        return;
+        if (!cache->full[c].first) {
+            /* Nothing here will take them: the whole stash goes back,
+             * without a walk to its middle. */
+            void *all = cache->stash[c];
+            cache->stash[c] = NULL;
+            cache->nstash[c] = 0;
+            return_list(cache, all);
+            cache_unlock(cache);
+            return;
+        }
+        mhi_unlock(&cache->lock);
     }
     if (lim < max) {
         uint32_t nl = lim * 2 < max ? lim * 2 : max;
@@ -665,6 +668,20 @@ static void trim_caches(mhi_trim_pass *tp) {
         }
         if (!cache || !tp->budget) break;
         if (cache->orphan) continue;
+        /* Full spans other threads freed into wait on the notify stack
+         * for the owner's next slow path, which a thread that no longer
+         * allocates (one that took a parked cache and then waits) never
+         * reaches: drain it as the owner would, so such spans go back to
+         * avail, and once entirely free to the page heap. */
+        if (atomic_load_explicit(&cache->notify, memory_order_relaxed) &&
+            mhi_trylock(&cache->lock)) {
+            drain_notify(cache);
+            if (cache->bg_wanted) { /* (as below) */
+                cache->bg_wanted = false;
+                tp->young = true;
+            }
+            mhi_unlock(&cache->lock);
+        }
         for (size_t c = 1; c < MHI_NUM_CLASSES && tp->budget; c++) {
             if (mhi_class_nobjs[c] > 64) continue;
             if (!mhi_trylock(&cache->lock)) {

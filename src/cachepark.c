@@ -126,7 +126,11 @@ void mhi_cache_release(void) {
     }
     mhi_unlock(&mhi_caches.lock);
     if (oldest) flush_to_pool(oldest);
-    if (park) mhi_cache_park_request();
+    if (park) {
+        mhi_cache_park_request();
+        /* Nothing would flush what is parked once it aged: flush it all now. */
+        if (mhi_bg_cannot_run()) (void)mhi_cache_park_expire(INT64_MAX);
+    }
     if (want) mhi_cache_trim_request();
 }
 
@@ -150,8 +154,10 @@ static void forget_notice(mhi_span *s) {
 
 static void repair_after_fork(mhi_cache *cache);
 
-/* Holding mhi_caches.lock also keeps the background thread out of every
- * cache: it takes a cache's lock only while it holds mhi_caches.lock. */
+/* Holding mhi_caches.lock also keeps the trim pass out of every cache on
+ * a list (it takes their locks only while it holds mhi_caches.lock); a
+ * flush holds its cache's lock without it, but that cache is on no list
+ * (the child loses it, below). */
 void mhi_cache_fork_prepare(void) { mhi_lock_for_fork(&mhi_caches.lock); }
 void mhi_cache_fork_parent(void) { mhi_unlock_for_fork(&mhi_caches.lock); }
 void mhi_cache_fork_child(void) {

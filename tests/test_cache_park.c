@@ -19,6 +19,10 @@
  *            central;
  *   trim     after threads exit, mh_trim and mhi_cache_trim_now give back
  *            what parked caches held: heap_inuse back to where it was;
+ *   idle     a thread that takes a parked cache and then only waits:
+ *            what other threads free into its full spans still goes
+ *            back (the trim pass drains its notify stack), heap_inuse
+ *            back to where it was but for what a cache keeps;
  *   fork     in the child of fork a parked cache whose span a freer was
  *            notifying at the fork (FREEING set, span on the stack) is
  *            repaired: it can be flushed and taken, and verifies;
@@ -330,6 +334,69 @@ static void test_trim(void) {
     }
 }
 
+/* ---- idle: a parked cache taken by a thread that only waits ---- */
+
+#define IDLE_OBJS 4096
+static void *idle_objs[IDLE_OBJS];
+static size_t idle_class;
+static pthread_mutex_t idle_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cv = PTHREAD_COND_INITIALIZER;
+static int idle_state; /* 1: the idle thread has its cache; 2: it may exit */
+static mhi_cache *idle_cache;
+
+static void *idle_filler(void *arg) {
+    (void)arg;
+    for (int i = 0; i < IDLE_OBJS; i++)
+        if (!(idle_objs[i] = mhi_cache_alloc(idle_class))) abort();
+    return NULL;
+}
+static void *idle_waiter(void *arg) {
+    (void)arg;
+    void *p = mhi_cache_alloc(mhi_size_class(16)); /* takes the parked cache */
+    if (!p) abort();
+    pthread_mutex_lock(&idle_mu);
+    idle_cache = me();
+    idle_state = 1;
+    pthread_cond_broadcast(&idle_cv);
+    while (idle_state != 2) pthread_cond_wait(&idle_cv, &idle_mu);
+    pthread_mutex_unlock(&idle_mu);
+    mhi_cache_free(p);
+    return NULL;
+}
+
+static void test_idle(void) {
+    unpark_all();
+    (void)mh_trim();
+    idle_class = mhi_size_class(1024);
+    uint64_t base = inuse();
+    in_thread(idle_filler, NULL); /* fills about 4 MiB of spans, parked */
+    CHECK_EQ(counts().parked, 1);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, idle_waiter, NULL) == 0);
+    pthread_mutex_lock(&idle_mu);
+    while (idle_state != 1) pthread_cond_wait(&idle_cv, &idle_mu);
+    pthread_mutex_unlock(&idle_mu);
+    CHECK_EQ(counts().parked, 0);
+    CHECK(owner_of(mhi_heap_span((uintptr_t)idle_objs[0])) == idle_cache);
+    /* What a cache may keep: its entirely free spans up to 256 KiB
+     * (EMPTY_KEEP in cache.c) and its current span of the class. */
+    uint64_t keep = (256u << 10) + mhi_heap_span((uintptr_t)idle_objs[IDLE_OBJS - 1])->nbytes;
+    for (int i = 0; i < IDLE_OBJS; i++) mhi_cache_free(idle_objs[i]);
+    mhi_cache_flush(); /* main's stashes back to the spans */
+    (void)mhi_cache_trim_now();
+    uint64_t now = inuse();
+    CHECK(now <= base + keep);
+    if (now > base + keep)
+        fprintf(stderr, "  idle: %llu KiB still in use\n", (unsigned long long)(now - base) >> 10);
+    VERIFY0();
+    pthread_mutex_lock(&idle_mu);
+    idle_state = 2;
+    pthread_cond_broadcast(&idle_cv);
+    pthread_mutex_unlock(&idle_mu);
+    REQUIRE(pthread_join(t, NULL) == 0);
+    VERIFY0();
+}
+
 /* ---- fork ---- */
 
 static __attribute__((unused)) void *fork_child_thread(void *arg) {
@@ -535,6 +602,7 @@ int main(void) {
     test_park_take_expire();
     test_bound();
     test_trim();
+    test_idle();
     test_fork();
     test_churn();
     mhi_cache_free(p);
