@@ -20,15 +20,19 @@
 
 #include "check.h"
 
-/* Read fd to its end (or until out is full) into out, NUL-terminated, and
- * close it; returns the bytes read. */
+/* Read fd to its end into out (what does not fit is read and dropped, so
+ * the writer never blocks on a full pipe), NUL-terminated, and close it;
+ * returns the bytes kept. */
 static inline size_t child_read_all(int fd, char *out, size_t outsz) {
     size_t n = 0;
-    while (n < outsz - 1) {
-        ssize_t r = read(fd, out + n, outsz - 1 - n);
+    for (;;) {
+        char tmp[4096];
+        ssize_t r = read(fd, tmp, sizeof tmp);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
-        n += (size_t)r;
+        size_t k = (size_t)r < outsz - 1 - n ? (size_t)r : outsz - 1 - n;
+        memcpy(out + n, tmp, k);
+        n += k;
     }
     out[n] = '\0';
     close(fd);

@@ -1,7 +1,8 @@
 /* pageheap_util.h - helpers shared by the tests of the page heap and the
  * layers around it: statistics snapshots, in-use spans that must exist, a
- * byte-pattern check, a heap consistency check, and a check of a
- * small-object span's free list.
+ * byte-pattern check, a heap consistency check, a check of a
+ * small-object span's free list, and a small-object span's owner, xfree
+ * list and list membership, and one class's central counters.
  *
  * Everything here is static inline, so a test that uses only part of it
  * builds without unused-function warnings. */
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "central.h"
 #include "check.h"
 #include "mheap.h"
 #include "pageheap.h"
@@ -61,6 +63,43 @@ static inline bool freelist_sound(const mhi_span *s) {
     }
     /* (objects from fresh on are free, never yet on the list) */
     return n + (s->nelems - s->fresh) == s->nfree;
+}
+
+/* A small-object span's xfree word (tags and list) and owner. */
+static inline uintptr_t xfree_of(const mhi_span *s) {
+    return atomic_load_explicit(&s->xfree, memory_order_acquire);
+}
+static inline void *owner_of(const mhi_span *s) {
+    return atomic_load_explicit(&s->owner, memory_order_relaxed);
+}
+
+/* Length of an xfree chain (NULL-terminated, tags off); every object on it
+ * marked, else returns UINT32_MAX. */
+static inline uint32_t xfree_len(const mhi_span *s) {
+    uint32_t n = 0;
+    for (void *p = (void *)(xfree_of(s) & ~MHI_XF_TAGS); p; p = *(void **)p)
+        if (!mhi_free_marked(p) || ++n > s->nelems) return UINT32_MAX;
+    return n;
+}
+
+static inline bool on_list(const mhi_span_list *l, const mhi_span *s) {
+    for (const mhi_span *t = l->first; t; t = t->next)
+        if (t == s) return true;
+    return false;
+}
+
+/* The central counters of one class, copied. */
+typedef struct {
+    size_t npartial;
+    uint64_t nfull, nspans, nspan_alloc, nspan_free;
+} ccount;
+
+static inline ccount central_count(size_t c) {
+    mhi_central *ce = &mhi_centrals[c];
+    mhi_lock(&ce->lock);
+    ccount k = {ce->partial.count, ce->nfull, ce->nspans, ce->nspan_alloc, ce->nspan_free};
+    mhi_unlock(&ce->lock);
+    return k;
 }
 
 #endif

@@ -51,22 +51,6 @@ static uint32_t first_lim[MHI_NUM_CLASSES];
 
 static mhi_cache *me(void) { return mhi_tls_cache; }
 
-static uintptr_t xfree_of(const mhi_span *s) {
-    return atomic_load_explicit(&s->xfree, memory_order_acquire);
-}
-static void *owner_of(const mhi_span *s) {
-    return atomic_load_explicit(&s->owner, memory_order_relaxed);
-}
-
-/* Length of an xfree chain (NULL-terminated, tags off); every object on it
- * marked, else returns UINT32_MAX. */
-static uint32_t xfree_len(const mhi_span *s) {
-    uint32_t n = 0;
-    for (void *p = (void *)(xfree_of(s) & ~MHI_XF_TAGS); p; p = *(void **)p) {
-        if (!mhi_free_marked(p) || ++n > s->nelems) return UINT32_MAX;
-    }
-    return n;
-}
 
 /* Allocate n objects of class c (into objs unless NULL); false if one
  * allocation failed. */
@@ -77,12 +61,6 @@ static bool alloc_n(size_t c, void **objs, size_t n) {
         if (objs) objs[i] = p;
     }
     return true;
-}
-
-static bool on_list(const mhi_span_list *l, const mhi_span *s) {
-    for (const mhi_span *t = l->first; t; t = t->next)
-        if (t == s) return true;
-    return false;
 }
 
 static bool on_freelist(const mhi_span *s, const void *p) {
@@ -540,19 +518,6 @@ static void test_keep(void) {
 }
 
 /* ---- flush ---- */
-
-typedef struct {
-    size_t npartial;
-    uint64_t nfull, nspans, nspan_free;
-} ccount;
-
-static ccount central_count(size_t c) {
-    mhi_central *ce = &mhi_centrals[c];
-    mhi_lock(&ce->lock);
-    ccount r = {ce->partial.count, ce->nfull, ce->nspans, ce->nspan_free};
-    mhi_unlock(&ce->lock);
-    return r;
-}
 
 static void test_flush(void) {
     flush_all();

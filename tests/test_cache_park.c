@@ -67,18 +67,6 @@
 #define DELAY_MS 3600000
 
 static mhi_cache *me(void) { return mhi_tls_cache; }
-static uintptr_t xfree_of(const mhi_span *s) {
-    return atomic_load_explicit(&s->xfree, memory_order_acquire);
-}
-static void *owner_of(const mhi_span *s) {
-    return atomic_load_explicit(&s->owner, memory_order_relaxed);
-}
-static uint32_t xfree_len(const mhi_span *s) {
-    uint32_t n = 0;
-    for (void *p = (void *)(xfree_of(s) & ~MHI_XF_TAGS); p; p = *(void **)p)
-        if (!mhi_free_marked(p) || ++n > s->nelems) return UINT32_MAX;
-    return n;
-}
 static mhi_cache_counts_t counts(void) {
     mhi_cache_counts_t n;
     mhi_cache_counts(&n);
@@ -88,22 +76,6 @@ static uint64_t inuse(void) {
     mh_stats_t st;
     mh_stats_get(&st, sizeof st);
     return st.heap_inuse;
-}
-static bool on_list(const mhi_span_list *l, const mhi_span *s) {
-    for (const mhi_span *t = l->first; t; t = t->next)
-        if (t == s) return true;
-    return false;
-}
-typedef struct {
-    size_t npartial;
-    uint64_t nfull, nspans, nspan_free;
-} ccount;
-static ccount central_count(size_t c) {
-    mhi_central *ce = &mhi_centrals[c];
-    mhi_lock(&ce->lock);
-    ccount r = {ce->partial.count, ce->nfull, ce->nspans, ce->nspan_free};
-    mhi_unlock(&ce->lock);
-    return r;
 }
 /* Nothing parked, from a known state. */
 static void unpark_all(void) {

@@ -71,26 +71,6 @@ static bool on_partial(const mhi_central *ce, const mhi_span *s) {
     return false;
 }
 
-/* The central counters of one class, copied. */
-typedef struct {
-    size_t npartial;
-    uint64_t nfull, nspans, nspan_alloc, nspan_free;
-} ccount;
-
-static ccount central_count(size_t c) {
-    mhi_central *ce = &mhi_centrals[c];
-    mhi_lock(&ce->lock);
-    ccount k = {ce->partial.count, ce->nfull, ce->nspans, ce->nspan_alloc, ce->nspan_free};
-    mhi_unlock(&ce->lock);
-    return k;
-}
-
-static uintptr_t xfree_of(const mhi_span *s) {
-    return atomic_load_explicit(&s->xfree, memory_order_relaxed);
-}
-static void *owner_of(const mhi_span *s) {
-    return atomic_load_explicit(&s->owner, memory_order_relaxed);
-}
 
 /* ---- take ---- */
 

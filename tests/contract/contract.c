@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "../child.h"
 #include "mheap.h"
 
 /* C23 / glibc 2.38; older headers lack them.  libmheap defines them. */
@@ -83,19 +84,6 @@ typedef struct {
     bool has_info;
 } child_result;
 
-static void read_all(int fd, char *buf, size_t cap, size_t *len) {
-    *len = 0;
-    for (;;) {
-        char tmp[4096];
-        ssize_t n = read(fd, tmp, sizeof tmp);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        for (ssize_t i = 0; i < n; i++)
-            if (*len + 1 < cap) buf[(*len)++] = tmp[i];
-    }
-    buf[*len] = '\0';
-}
-
 /* Run fn in a child with its stderr captured; the child gets timeout_s
  * seconds (SIGALRM) and no core file. */
 static void run_child(void (*fn)(void), unsigned timeout_s, child_result *r) {
@@ -118,8 +106,7 @@ static void run_child(void (*fn)(void), unsigned timeout_s, child_result *r) {
     }
     close(errp[1]);
     close(infop[1]);
-    read_all(errp[0], r->err, sizeof r->err, &r->errlen);
-    close(errp[0]);
+    r->errlen = child_read_all(errp[0], r->err, sizeof r->err);
     r->has_info = false;
     uintptr_t v;
     while (read(infop[0], &v, sizeof v) == (ssize_t)sizeof v) {

@@ -39,6 +39,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../child.h"
+
 enum { MODE_DEFAULT, MODE_SECURE, NMODES };
 static const char *const mode_names[NMODES] = {"default", "secure"};
 
@@ -94,20 +96,6 @@ static const row_t *find(const char *cls) {
     return NULL;
 }
 
-static void read_all(int fd, char *buf, size_t cap) {
-    size_t len = 0;
-    for (;;) {
-        char tmp[4096];
-        ssize_t n = read(fd, tmp, sizeof tmp);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        for (ssize_t i = 0; i < n; i++)
-            if (len + 1 < cap) buf[len++] = tmp[i];
-    }
-    buf[len] = '\0';
-    close(fd);
-}
-
 /* Is s exactly "mheap: <what>: 0x<hex>\n" (or with " (...)" before the
  * newline)?  <what> into what. */
 static bool one_mheap_line(const char *s, char *what, size_t cap) {
@@ -160,8 +148,8 @@ static void run_case(const row_t *r, const char *lib, char *out, size_t outsz, c
     close(ep[1]);
     close(op[1]);
     char sout[256];
-    read_all(ep[0], err, errsz);
-    read_all(op[0], sout, sizeof sout);
+    child_read_all(ep[0], err, errsz);
+    child_read_all(op[0], sout, sizeof sout);
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
     char what[128];
