@@ -385,20 +385,17 @@ static bool push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
 static void return_list(mhi_cache *cache, void *p) {
     mhi_lock_assert_held(&cache->lock);
     while (p) {
-        /* (Each link is followed only once its object's mark says it is
-         * sound: a write that reached a stashed object is named here.) */
-        if (MHI_UNLIKELY(!mhi_free_marked(p)))
-            mhi_fatal_at_unlock(&cache->lock, "corrupted free block", p);
+        /* (p is a stash's head or a link followed through
+         * mhi_link_follow: a write that reached a stashed object is named
+         * before its link is used.) */
         mhi_span *s = mhi_heap_page_span((uintptr_t)p); /* (checked when freed) */
         void *head = p, *tail = p;
         uint32_t n = 1;
-        p = mhi_link_get(p);
+        p = mhi_link_follow(p, &cache->lock);
         while (p && (uintptr_t)p - s->base < s->nbytes) {
-            if (MHI_UNLIKELY(!mhi_free_marked(p)))
-                mhi_fatal_at_unlock(&cache->lock, "corrupted free block", p);
             tail = p;
             n++;
-            p = mhi_link_get(p);
+            p = mhi_link_follow(p, &cache->lock);
         }
         if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (void *)cache)
             local_return(cache, s, head, tail, n);
@@ -502,15 +499,14 @@ void mhi_cache_stash_full(size_t c) {
     uint32_t keep = cache->stash_lim[c] / 2;
     void *p = cache->stash[c];
     for (uint32_t i = 1; i < keep; i++) {
-        if (MHI_UNLIKELY(!mhi_free_marked(p))) mhi_fatal_at("corrupted free block", p);
-        void *q = mhi_link_get(p);
+        void *q = mhi_link_follow(p, NULL);
         /* Shorter than its count: an object of it was pushed here and onto
          * another thread's stash by two frees racing, whose links now run
          * on into the other stash. */
         if (MHI_UNLIKELY(!q)) mhi_fatal_at("double free", p);
         p = q;
     }
-    void *rest = mhi_link_get(p);
+    void *rest = mhi_link_follow(p, NULL);
     mhi_link_set(p, NULL);
     cache->nstash[c] = keep;
     mhi_lock(&cache->lock);

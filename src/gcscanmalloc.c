@@ -69,11 +69,7 @@ NO_SANITIZE static void scan_clipped(uintptr_t lo, uintptr_t hi, scan_fn scan, v
     }
 }
 
-#if MHEAP_SECURE
-#define MHI_LINK_DECODE(w) ((w) ^ mhi_link_key) /* (mhi_link_get's) */
-#else
-#define MHI_LINK_DECODE(w) (w)
-#endif
+#define MHI_LINK_DECODE(w) ((w) ^ MHI_LINK_KEY) /* (mhi_link_get's) */
 /* A free-list link: NULL or a heap address (tag bits included). */
 NO_SANITIZE static bool plausible_link(uintptr_t w) { return w == 0 || mhi_arena_of(w) != NULL; }
 

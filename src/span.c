@@ -15,11 +15,7 @@ uint32_t mhi_span_splice(mhi_span *s, void *chain, mhi_lock_t *held) {
     if (MHI_UNLIKELY(room == 0)) mhi_fatal_at_unlock(held, "double free", chain);
     void *tail = chain;
     for (;;) {
-        /* (A link is followed only once its object's mark says it is
-         * sound.) */
-        if (MHI_UNLIKELY(!mhi_free_marked(tail)))
-            mhi_fatal_at_unlock(held, "corrupted free block", tail);
-        void *q = mhi_link_get(tail);
+        void *q = mhi_link_follow(tail, held);
         if (!q) break;
         if (MHI_UNLIKELY(++n > room)) mhi_fatal_at_unlock(held, "double free", q);
         tail = q;

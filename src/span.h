@@ -93,6 +93,9 @@ extern uintptr_t mhi_mark_key __attribute__((visibility("hidden")));
  * next ^ mhi_link_key (drawn with mhi_mark_key), so no free object shows a
  * heap address, and a forged link needs this key too. */
 extern uintptr_t mhi_link_key __attribute__((visibility("hidden")));
+#define MHI_LINK_KEY mhi_link_key
+#else
+#define MHI_LINK_KEY ((uintptr_t)0) /* (the default build stores the link as it is) */
 #endif
 
 typedef struct mhi_span mhi_span;
@@ -331,25 +334,22 @@ static inline bool mhi_free_marked(const void *p) {
     return w[1] == mhi_mark_of(w[0]);
 }
 /* The link of free object p. */
-#if MHEAP_SECURE
 static inline void *mhi_link_get(const void *p) {
-    return (void *)(*(const uintptr_t *)p ^ mhi_link_key);
+    return (void *)(*(const uintptr_t *)p ^ MHI_LINK_KEY);
+}
+/* The link of free object p, once its mark says the link is sound (the
+ * walks of free chains: a write that reached p is named, not followed);
+ * `held`, a lock the caller holds or NULL, is dropped before the abort. */
+static inline void *mhi_link_follow(const void *p, mhi_lock_t *held) {
+    if (MHI_UNLIKELY(!mhi_free_marked(p))) mhi_fatal_at_unlock(held, "corrupted free block", p);
+    return mhi_link_get(p);
 }
 /* Link free object p to next, and mark it. */
 static inline void mhi_link_set(void *p, void *next) {
     uintptr_t *w = (uintptr_t *)p;
-    w[0] = (uintptr_t)next ^ mhi_link_key;
+    w[0] = (uintptr_t)next ^ MHI_LINK_KEY;
     w[1] = mhi_mark_of(w[0]);
 }
-#else
-static inline void *mhi_link_get(const void *p) { return *(void *const *)p; }
-/* Link free object p to next, and mark it. */
-static inline void mhi_link_set(void *p, void *next) {
-    uintptr_t *w = (uintptr_t *)p;
-    w[0] = (uintptr_t)next;
-    w[1] = mhi_mark_of((uintptr_t)next);
-}
-#endif
 /* Mark p free with whatever its first word holds (its link is set later,
  * through mhi_link_set). */
 static inline void mhi_mark_free(void *p) {
