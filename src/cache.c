@@ -71,7 +71,6 @@ static mhi_cache *cache_create(void) {
          * of every cache there. */
         for (size_t i = 0; i < MHI_NUM_CLASSES; i++) {
             c->stash[i] = NULL;
-            c->nstash[i] = 0;
             c->cur[i] = &mhi_span_empty;
             c->avail[i] = (mhi_span_list){0};
             c->full[i] = (mhi_span_list){0};
@@ -407,7 +406,7 @@ static void return_list(mhi_cache *cache, void *p) {
 void mhi_cache_flush_stash(mhi_cache *cache, size_t c) {
     void *p = cache->stash[c];
     cache->stash[c] = NULL;
-    cache->nstash[c] = 0;
+    cache->stash_room[c] = cache->stash_lim[c];
     return_list(cache, p);
 }
 
@@ -446,12 +445,14 @@ static uint32_t stash_grow_max(size_t c) {
     return clamp_objs(c, MHI_STASH_GROW_BYTES, MHI_STASH_GROW_MAX);
 }
 
-/* Every stash limit back to its first value. */
+/* Every stash limit back to its first value, and all its room (the
+ * stashes are empty). */
 void mhi_cache_stash_limits_reset(mhi_cache *cache) {
     atomic_fetch_sub_explicit(&mhi_stash_grown, cache->stash_bytes, memory_order_relaxed);
     cache->stash_bytes = 0;
-    cache->stash_lim[0] = 0; /* (class 0 is "large": never used) */
-    for (size_t i = 1; i < MHI_NUM_CLASSES; i++) cache->stash_lim[i] = stash_max(i);
+    cache->stash_lim[0] = cache->stash_room[0] = 0; /* (class 0 is "large": never used) */
+    for (size_t i = 1; i < MHI_NUM_CLASSES; i++)
+        cache->stash_lim[i] = cache->stash_room[i] = stash_max(i);
 }
 
 void mhi_cache_stash_full(size_t c) {
@@ -474,7 +475,7 @@ void mhi_cache_stash_full(size_t c) {
              * without a walk to its middle. */
             void *all = cache->stash[c];
             cache->stash[c] = NULL;
-            cache->nstash[c] = 0;
+            cache->stash_room[c] = lim;
             return_list(cache, all);
             cache_unlock(cache);
             return;
@@ -488,6 +489,7 @@ void mhi_cache_stash_full(size_t c) {
             size_t was = atomic_fetch_add_explicit(&mhi_stash_grown, add, memory_order_relaxed);
             if (was + add <= MHI_STASH_TOTAL_ALL) {
                 cache->stash_lim[c] = nl;
+                cache->stash_room[c] += nl - lim;
                 cache->stash_bytes += add;
                 return;
             }
@@ -508,7 +510,7 @@ void mhi_cache_stash_full(size_t c) {
     }
     void *rest = mhi_link_follow(p, NULL);
     mhi_link_set(p, NULL);
-    cache->nstash[c] = keep;
+    cache->stash_room[c] = cache->stash_lim[c] - keep;
     mhi_lock(&cache->lock);
     return_list(cache, rest);
     cache_unlock(cache);
@@ -555,7 +557,7 @@ void mhi_cache_free_slow(void *p) {
         return;
     }
     size_t c = s->sizeclass;
-    if (cache->nstash[c] >= cache->stash_lim[c]) mhi_cache_stash_full(c);
+    if (cache->stash_room[c] == 0) mhi_cache_stash_full(c);
     mhi_stash_push(cache, c, p);
 }
 

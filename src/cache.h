@@ -20,11 +20,13 @@ struct mhi_cache {
      * they go back to their spans in runs (cache.c). */
     void *stash[MHI_NUM_CLASSES];
     mhi_span *cur[MHI_NUM_CLASSES];       /* owned current span, or &mhi_span_empty */
-    /* The length of stash[c].  (Counting only on free and recounting at the
-     * limit saves an instruction per pair, but the recount reads every
-     * stashed object, cold by then: 0.9 M more first-level misses in the
-     * pool workload.) */
-    uint32_t nstash[MHI_NUM_CLASSES];
+    /* The room left in stash[c]: stash_lim[c] minus its length
+     * (mhi_stash_count), 0 in the static caches.  Free tests it for zero
+     * and counts it down, two instructions fewer than comparing a length
+     * with the limit.  (Counting only on free and recounting at the limit
+     * would save one more, but the recount reads every stashed object,
+     * cold by then: 0.9 M more first-level misses in the pool workload.) */
+    uint32_t stash_room[MHI_NUM_CLASSES];
     uint32_t stash_lim[MHI_NUM_CLASSES]; /* a free past this grows it or sends the older half back */
     mhi_span_list avail[MHI_NUM_CLASSES]; /* owned, with free objects; entirely free ones last */
     mhi_span_list full[MHI_NUM_CLASSES];  /* owned, no free object when filed; notice armed */
@@ -108,12 +110,17 @@ static inline bool mhi_cache_is_static(const mhi_cache *cache) {
     return cache == &mhi_cache_empty || cache == &mhi_cache_dead;
 }
 
+/* The number of objects on the stash of class c. */
+static inline uint32_t mhi_stash_count(const mhi_cache *cache, size_t c) {
+    return cache->stash_lim[c] - cache->stash_room[c];
+}
+
 /* Push p (checked) onto the stash of class c, which has room: link and
  * mark it. */
 static MHI_ALWAYS_INLINE void mhi_stash_push(mhi_cache *cache, size_t c, void *p) {
     mhi_link_set(p, cache->stash[c]);
     cache->stash[c] = p;
-    cache->nstash[c]++;
+    cache->stash_room[c]--;
 }
 
 /* Take one object of class c without a slow path: from the stash first
@@ -126,7 +133,7 @@ static MHI_ALWAYS_INLINE void *mhi_cache_pop(size_t c) {
     if (MHI_UNLIKELY(p != NULL)) {
         if (MHI_UNLIKELY(!mhi_free_marked(p))) return NULL; /* (the slow path names it) */
         cache->stash[c] = mhi_link_get(p);
-        cache->nstash[c]--;
+        cache->stash_room[c]++;
         mhi_mark_clear(p);
         return p;
     }
@@ -147,10 +154,12 @@ static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
 
 /* The free fast path's lookup: the span of p if p starts an object of a
  * small-object span without released pages; NULL otherwise (the caller
- * takes its full path).  Only
- * small-object spans in use say KIND_SMALL (the page heap clears kind when
- * a span is freed, and a span dies only once free), so a stale map entry
- * fails here; the object check also rules out addresses outside the span. */
+ * takes its full path).  Only small-object spans in use say KIND_SMALL and
+ * have a fast_limit above 0 (the page heap zeroes it whenever it sets a
+ * kind, central sets it once the span's fields are, trimming zeroes it
+ * while the span has released pages; a span dies only once free), so a
+ * stale map entry fails here; the object check also rules out addresses
+ * outside the span. */
 static MHI_ALWAYS_INLINE mhi_span *mhi_small_span_fast(const void *p) {
     mhi_arena *ar = mhi_arena_of_fast((uintptr_t)p);
     if (MHI_UNLIKELY(!ar)) return NULL;
@@ -158,10 +167,12 @@ static MHI_ALWAYS_INLINE mhi_span *mhi_small_span_fast(const void *p) {
      * offset into the load instead of adding it to the index.) */
     mhi_span *_Atomic *spans = ar->spans;
     mhi_span *s = atomic_load_explicit(spans + mhi_arena_page((uintptr_t)p), memory_order_relaxed);
-    if (MHI_UNLIKELY(!s || mhi_span_kind(s) != MHI_KIND_SMALL)) return NULL;
+    if (MHI_UNLIKELY(!s)) return NULL;
     uintptr_t off = (uintptr_t)p - s->base;
-    uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
-    if (MHI_UNLIKELY(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off)) return NULL;
+    /* In range (fast_limit is 0 unless the span is KIND_SMALL: one test of
+     * both), then a multiple of elemsize by one multiply (span.h). */
+    if (MHI_UNLIKELY(off >= mhi_span_fast_limit(s) || (uint32_t)off * s->divmul >= s->divmul))
+        return NULL;
     return s;
 }
 
@@ -173,7 +184,7 @@ static MHI_ALWAYS_INLINE mhi_span *mhi_small_span_fast(const void *p) {
 static MHI_ALWAYS_INLINE void mhi_cache_free_object(mhi_span *s, void *p) {
     mhi_cache *cache = mhi_tls_cache;
     size_t c = s->sizeclass;
-    if (MHI_UNLIKELY(cache->nstash[c] >= cache->stash_lim[c])) {
+    if (MHI_UNLIKELY(cache->stash_room[c] == 0)) {
         mhi_cache_free_slow(p);
         return;
     }

@@ -42,11 +42,11 @@ static void verify_own(mhi_cache *cache, size_t *e) {
                        "stash of class %zu holds %p, not an object of the class", c, p);
             MHI_VERIFY(e, mhi_free_marked(p), "stashed object %p has no free mark", p);
         }
-        MHI_VERIFY(e, n == cache->nstash[c], "stash of class %zu: count %u, found %u", c,
-                   cache->nstash[c], n);
-        MHI_VERIFY(e, cache->nstash[c] <= cache->stash_lim[c],
-                   "stash of class %zu: %u objects over its bound %u", c, cache->nstash[c],
+        MHI_VERIFY(e, cache->stash_room[c] <= cache->stash_lim[c],
+                   "stash of class %zu: room %u over its bound %u", c, cache->stash_room[c],
                    cache->stash_lim[c]);
+        MHI_VERIFY(e, n == mhi_stash_count(cache, c), "stash of class %zu: count %u, found %u", c,
+                   mhi_stash_count(cache, c), n);
         mhi_span *s = cache->cur[c];
         if (s != &mhi_span_empty) {
             MHI_VERIFY(e, s->sizeclass == c, "current span %p of class %zu has class %d",

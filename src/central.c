@@ -36,6 +36,7 @@ static mhi_span *span_new_small(size_t c) {
     s->elemsize = size;
     s->nelems = n;
     s->divmul = mhi_class_divmul[c];
+    mhi_span_set_fast(s, true);
     atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
     atomic_store_explicit(&s->xfree, MHI_XF_ABANDONED, memory_order_relaxed);
     atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);

@@ -67,7 +67,9 @@ static MHI_ALWAYS_INLINE void mhi_free(void *p) { mhi_cache_free(p); }
  * 16-byte objects (tests/test_sizeclass.c).  Other sizes (among them
  * aligned sizes far below the class their alignment picks), and NULL,
  * whose lookup fails, go to the slow path, which applies the whole rule
- * with the alignment. */
+ * with the alignment.  (One compare of 2 * size - elemsize with elemsize
+ * would test both bounds an instruction sooner, but 2 * size wraps for
+ * sizes from 2^63 on and takes some of those as fitting.) */
 static MHI_ALWAYS_INLINE void mhi_free_sized(void *p, size_t size, size_t align) {
     mhi_span *s = mhi_small_span_fast(p);
     if (MHI_UNLIKELY(!s || size > s->elemsize || 2 * size < s->elemsize ||

@@ -42,9 +42,11 @@ static mhi_span *span_new(uintptr_t base, size_t npages) {
     /* Clear around sweepgen without reading it: a first read of a fresh
      * metadata page would map the zero page and fault again on the write. */
     size_t sg = offsetof(mhi_span, sweepgen), sg_end = sg + sizeof s->sweepgen;
-    /* (and kind with an atomic store: lookups of stale map entries may be
-     * reading it) */
-    size_t kd = offsetof(mhi_span, kind), kd_end = kd + sizeof s->kind;
+    /* (and kind and fast_limit, side by side, with atomic stores: lookups
+     * of stale map entries may be reading them) */
+    size_t kd = offsetof(mhi_span, kind), kd_end = offsetof(mhi_span, fast_limit) + sizeof s->fast_limit;
+    static_assert(offsetof(mhi_span, fast_limit) == offsetof(mhi_span, kind) + 1,
+                  "kind and fast_limit side by side");
     memset(s, 0, kd);
     mhi_span_set_kind(s, MHI_KIND_NONE);
     memset((char *)s + kd_end, 0, sg - kd_end);

@@ -80,6 +80,11 @@ void mhi_span_verify_small(const mhi_span *s, const void *owner, int where, size
                base, s->nelems);
     MHI_VERIFY(errors, (rel != 0) == (mhi_span_kind(s) == MHI_KIND_SMALL_REL),
                "small span %p: relmask %llx with kind %d", base, (unsigned long long)rel, s->kind);
+    uint32_t fastl = mhi_span_fast_limit(s);
+    MHI_VERIFY(errors,
+               fastl == (mhi_span_kind(s) == MHI_KIND_SMALL ? (uint32_t)s->nelems * s->elemsize : 0),
+               "small span %p: fast limit %u with kind %d and %u objects of %u bytes", base, fastl,
+               s->kind, s->nelems, s->elemsize);
     uint32_t n = 0, fresh = atomic_load_explicit(&s->fresh, memory_order_relaxed);
     uint64_t seen = 0;
     for (void *p = s->freelist; p && n <= s->nelems; p = mhi_link_get(p), n++) {

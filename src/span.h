@@ -127,8 +127,24 @@ struct mhi_span {
         uint64_t *gc_alloc;
     };
     uint32_t elemsize; /* object size (classes); 0 for a span of one object */
-    uint32_t nelems;   /* objects in the span */
-    uint32_t divmul;   /* offset / elemsize == (offset * divmul) >> 32 */
+    uint16_t nelems;   /* objects in the span (at most 512) */
+    /* enum mhi_span_state.  Written under the heap lock; a span that
+     * becomes INUSE or MANUAL has its state stored last, with release
+     * (mhi_span_publish), and lock-free readers load it with acquire
+     * (mhi_span_state), so a thread that finds the span through the map
+     * and sees it live sees the page heap's other fields complete. */
+    uint8_t state;
+    uint8_t kind; /* enum mhi_span_kind; meaningful while INUSE */
+    /* nelems * elemsize while kind is KIND_SMALL, 0 otherwise: the free
+     * fast path's one test of both the kind and the object's range
+     * (mhi_small_span_fast).  Read without a lock, like kind, and set with
+     * it (mhi_span_set_kind, mhi_span_set_fast). */
+    uint32_t fast_limit;
+    /* offset / elemsize == (offset * divmul) >> 32, and for an offset
+     * below the span's end, offset is a multiple of elemsize iff
+     * (uint32_t)(offset * divmul) < divmul (divmul is 2^32 / elemsize
+     * rounded up; tests/test_sizeclass.c checks both for every class) */
+    uint32_t divmul;
     union {
         uint32_t nfree; /* KIND_SMALL: objects on freelist plus released ones */
         /* KIND_GC: slots below it are allocated (gc.h); written by the
@@ -136,13 +152,6 @@ struct mhi_span {
          * is stopped and by lock-free lookups (relaxed atomics). */
         _Atomic uint32_t gc_freeindex;
     };
-    /* enum mhi_span_state.  Written under the heap lock; a span that
-     * becomes INUSE or MANUAL has its state stored last, with release
-     * (mhi_span_publish), and lock-free readers load it with acquire
-     * (mhi_span_state), so a thread that finds the span through the map
-     * and sees it live sees the page heap's other fields complete. */
-    uint8_t state;
-    uint8_t kind;      /* enum mhi_span_kind; meaningful while INUSE */
     uint8_t sizeclass; /* size class for KIND_SMALL, 0 otherwise */
     /* INUSE/MANUAL: some page may hold old data (set by the heap at alloc
      * from the scavenged bitmap; pages fresh from the OS or released are
@@ -259,7 +268,19 @@ static inline uint8_t mhi_span_kind(const mhi_span *s) {
  * path, the collector's lookups of map entries, stale ones included), so
  * every write to it is atomic. */
 static inline void mhi_span_set_kind(mhi_span *s, uint8_t k) {
+    __atomic_store_n(&s->fast_limit, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->kind, k, __ATOMIC_RELAXED);
+}
+/* The free fast path's bound, read without a lock. */
+static inline uint32_t mhi_span_fast_limit(const mhi_span *s) {
+    return __atomic_load_n(&s->fast_limit, __ATOMIC_RELAXED);
+}
+/* A KIND_SMALL span whose nelems and elemsize are set: open its objects
+ * to the free fast path; or (on false) close them to it, before its kind
+ * changes from SMALL. */
+static inline void mhi_span_set_fast(mhi_span *s, bool open) {
+    __atomic_store_n(&s->fast_limit, open ? (uint32_t)s->nelems * s->elemsize : 0,
+                     __ATOMIC_RELAXED);
 }
 static inline bool mhi_kind_small(uint8_t k) {
     return k == MHI_KIND_SMALL || k == MHI_KIND_SMALL_REL;

@@ -75,6 +75,7 @@ size_t mhi_span_trim(mhi_span *s) {
     atomic_store_explicit(&s->relmask, rel | take, memory_order_relaxed);
     /* release: a freer that sees SMALL_REL sees relmask (acquire in
      * mhi_cache_free_slow) */
+    mhi_span_set_fast(s, false); /* (frees go to the slow path, which checks relmask) */
     __atomic_store_n(&s->kind, (uint8_t)MHI_KIND_SMALL_REL, __ATOMIC_RELEASE);
     /* A refused madvise leaves the data: harmless, the objects are
      * relinked and re-marked when they come back. */
@@ -113,6 +114,7 @@ void mhi_span_unrelease(mhi_span *s) {
     }
     atomic_store_explicit(&s->relmask, 0, memory_order_relaxed);
     __atomic_store_n(&s->kind, (uint8_t)MHI_KIND_SMALL, __ATOMIC_RELAXED);
+    mhi_span_set_fast(s, true);
 }
 
 uint64_t mhi_span_released_pages(const mhi_span *s) {

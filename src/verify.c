@@ -72,6 +72,12 @@ static bool verify_span(walk *w, mhi_arena *ar, size_t p, mhi_span *s) {
      * never: freeing a span with specials aborts) */
     MHI_VERIFY(&w->errors, s->state != MHI_SPAN_FREE || !s->specials,
                "free span %p has specials", (void *)a);
+    /* (only a small span in use opens its objects to free's fast path) */
+    MHI_VERIFY(&w->errors,
+               mhi_span_fast_limit(s) == 0 ||
+                   (s->state == MHI_SPAN_INUSE && mhi_span_kind(s) == MHI_KIND_SMALL),
+               "span %p (state %d, kind %d) open to the free fast path", (void *)a, s->state,
+               s->kind);
     verify_pages(w, ar, p, s);
     w->prev = s;
     w->next = end;

@@ -91,7 +91,7 @@ static uint64_t central_freed(size_t c) {
 }
 
 /* Every list of the calling thread's cache is what it claims to be:
- * stashes hold nstash marked objects within the limit; cur, avail and
+ * stashes hold mhi_stash_count marked objects within the limit; cur, avail and
  * full spans are owned, say where they are and have sound free lists;
  * avail spans have free objects, the entirely free ones last, adding up
  * to empty_bytes; full spans have their notice armed or are on the notify
@@ -102,9 +102,9 @@ static void cache_sound(const char *when) {
     size_t empty = 0;
     for (size_t c = 1; c < MHI_NUM_CLASSES && ok; c++) {
         uint32_t n = 0;
-        for (void *p = k->stash[c]; p && n <= k->nstash[c]; p = *(void **)p, n++)
+        for (void *p = k->stash[c]; p && n <= mhi_stash_count(k, c); p = *(void **)p, n++)
             if (!mhi_free_marked(p)) ok = false;
-        if (n != k->nstash[c] || k->nstash[c] > k->stash_lim[c]) ok = false;
+        if (n != mhi_stash_count(k, c) || mhi_stash_count(k, c) > k->stash_lim[c]) ok = false;
         mhi_span *s = k->cur[c];
         if (s != &mhi_span_empty &&
             (owner_of(s) != k || s->where != MHI_WHERE_CUR || !freelist_sound(s)))
@@ -139,7 +139,7 @@ static void flush_all(void) {
     bool empty = atomic_load(&k->notify) == NULL && k->empty_bytes == 0;
     for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
         if (k->cur[c] != &mhi_span_empty || k->avail[c].count || k->full[c].count ||
-            k->stash[c] || k->nstash[c] || k->stash_lim[c] != first_lim[c])
+            k->stash[c] || mhi_stash_count(k, c) || k->stash_lim[c] != first_lim[c])
             empty = false;
     CHECK(empty);
     VERIFY0();
@@ -168,10 +168,10 @@ static void *freer_main(void *arg) {
     if (j->with_cache) {
         mhi_cache *k = mhi_tls_cache;
         size_t c = mhi_heap_span((uintptr_t)j->objs[0])->sizeclass;
-        j->stashed = k->nstash[c] == j->n && k->stash[c] == j->objs[j->n - 1];
+        j->stashed = mhi_stash_count(k, c) == j->n && k->stash[c] == j->objs[j->n - 1];
         mhi_cache_free(own);
         mhi_cache_flush();
-        j->flushed_out = k->stash[c] == NULL && k->nstash[c] == 0;
+        j->flushed_out = k->stash[c] == NULL && mhi_stash_count(k, c) == 0;
         /* the cache goes at thread exit */
     } else {
         /* The first free made the cache; the objects wait in its stash
@@ -179,9 +179,9 @@ static void *freer_main(void *arg) {
         mhi_cache *k = mhi_tls_cache;
         size_t c = mhi_heap_span((uintptr_t)j->objs[0])->sizeclass;
         j->cache_made = !mhi_cache_is_static(k);
-        j->stashed = j->cache_made && k->nstash[c] == j->n && k->stash[c] == j->objs[j->n - 1];
+        j->stashed = j->cache_made && mhi_stash_count(k, c) == j->n && k->stash[c] == j->objs[j->n - 1];
         j->lim_after = k->stash_lim[c];
-        j->nstash_after = k->nstash[c];
+        j->nstash_after = mhi_stash_count(k, c);
     }
     return NULL;
 }
@@ -216,24 +216,24 @@ static void test_order(void) {
 
     /* A free goes to the stash, not the span; the next allocation takes it. */
     mhi_cache_free(p0);
-    CHECK_EQ(k->nstash[c], 1);
+    CHECK_EQ(mhi_stash_count(k, c), 1);
     CHECK(k->stash[c] == p0);
     CHECK(mhi_free_marked(p0));
     CHECK_EQ(s->nfree, s->nelems - 2);
     CHECK(!on_freelist(s, p0));
     CHECK(mhi_cache_alloc(c) == p0);
-    CHECK_EQ(k->nstash[c], 0);
+    CHECK_EQ(mhi_stash_count(k, c), 0);
     CHECK(!mhi_free_marked(p0));
     CHECK_EQ(s->nfree, s->nelems - 2);
 
     /* Newest first. */
     mhi_cache_free(p0);
     mhi_cache_free(p1);
-    CHECK_EQ(k->nstash[c], 2);
+    CHECK_EQ(mhi_stash_count(k, c), 2);
     cache_sound("with two stashed");
     CHECK(mhi_cache_alloc(c) == p1);
     CHECK(mhi_cache_alloc(c) == p0);
-    CHECK_EQ(k->nstash[c], 0);
+    CHECK_EQ(mhi_stash_count(k, c), 0);
 
     /* Stash empty: the head of the current span's free list. */
     void *head = s->freelist;
@@ -246,7 +246,7 @@ static void test_order(void) {
     mhi_cache_free(p2);
     mhi_cache_free(p1);
     mhi_cache_free(p0);
-    CHECK_EQ(k->nstash[c], 3);
+    CHECK_EQ(mhi_stash_count(k, c), 3);
     cache_sound("after the order checks");
 }
 
@@ -255,7 +255,7 @@ static void test_order(void) {
 static void test_remote(void) {
     size_t c = mhi_size_class(80);
     mhi_cache *k = me();
-    REQUIRE(owned_spans(c) == 0 && k->nstash[c] == 0);
+    REQUIRE(owned_spans(c) == 0 && mhi_stash_count(k, c) == 0);
     enum { MAXO = 512 };
     static void *objs[MAXO];
     objs[0] = mhi_cache_alloc(c);
@@ -337,7 +337,7 @@ static void test_remote(void) {
     /* The owner's next slow path (a first allocation in another class)
      * takes the notice: s back on avail with the two objects. */
     size_t other = mhi_size_class(208);
-    REQUIRE(k->cur[other] == &mhi_span_empty && k->nstash[other] == 0);
+    REQUIRE(k->cur[other] == &mhi_span_empty && mhi_stash_count(k, other) == 0);
     void *o = mhi_cache_alloc(other);
     REQUIRE(o != NULL);
     CHECK(atomic_load(&k->notify) == NULL);
@@ -415,10 +415,10 @@ static void test_overflow(void) {
     bool bounded = true, plain_ok = true, grow_ok = true, send_ok = true, first_ok = true,
          returned_ok = true;
     for (int i = 0; i < N; i++) {
-        uint32_t n0 = k->nstash[c], l0 = k->stash_lim[c];
+        uint32_t n0 = mhi_stash_count(k, c), l0 = k->stash_lim[c];
         uint64_t f0 = owned_nfree(c);
         mhi_cache_free(objs[i]);
-        uint32_t n1 = k->nstash[c], l1 = k->stash_lim[c];
+        uint32_t n1 = mhi_stash_count(k, c), l1 = k->stash_lim[c];
         uint64_t f1 = owned_nfree(c);
         if (n1 > l1) bounded = false;
         if (l1 != l0) {
@@ -459,7 +459,7 @@ static void test_overflow(void) {
     CHECK(returned_ok);
     CHECK_EQ(central_freed(c), freed0); /* within the keep limit: nothing retired */
     /* What the stash and the spans hold adds up to everything freed. */
-    CHECK_EQ(owned_nfree(c) + k->nstash[c], (uint64_t)owned_spans(c) * mhi_class_nobjs[c]);
+    CHECK_EQ(owned_nfree(c) + mhi_stash_count(k, c), (uint64_t)owned_spans(c) * mhi_class_nobjs[c]);
     cache_sound("after the overflow");
 
     /* The newest free is the next allocation. */
@@ -536,7 +536,7 @@ static void test_flush(void) {
     void *p = mhi_cache_alloc(ce);
     REQUIRE(p != NULL);
     mhi_cache_free(p);
-    CHECK_EQ(k->nstash[ce], 1);
+    CHECK_EQ(mhi_stash_count(k, ce), 1);
     cache_sound("before the flush");
 
     ccount c0 = central_count(c), e0 = central_count(ce);
@@ -607,7 +607,7 @@ static void test_release(void) {
     CHECK(mhi_free_marked(p));
     CHECK(on_freelist(s, p));
     CHECK(mhi_cache_dead.stash[c] == NULL);
-    CHECK_EQ(mhi_cache_dead.nstash[c], 0);
+    CHECK_EQ(mhi_stash_count(&mhi_cache_dead, c), 0);
     CHECK(freelist_sound(s));
     VERIFY0();
 

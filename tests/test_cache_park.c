@@ -137,9 +137,9 @@ static void *taker(void *arg) {
     t->full_nfree = t->full->nfree;
     mhi_span *s = mhi_heap_span((uintptr_t)t->first);
     t->first_in_spans = owner_of(s) == me();
-    uint32_t before = me()->nstash[t->c];
+    uint32_t before = mhi_stash_count(me(), t->c);
     mhi_cache_free(t->first);
-    t->free_local = me()->nstash[t->c] == before + 1 && me()->stash[t->c] == t->first;
+    t->free_local = mhi_stash_count(me(), t->c) == before + 1 && me()->stash[t->c] == t->first;
     return NULL;
 }
 

@@ -345,7 +345,7 @@ static void test_misuse(void) {
     REQUIRE(s != NULL);
     void *p = obj_take(s);
     mhi_central_abandon(s);
-    REQUIRE(s->where == MHI_WHERE_CPARTIAL && s->nfree == s->nelems - 1);
+    REQUIRE(s->where == MHI_WHERE_CPARTIAL && s->nfree + 1 == s->nelems);
     mis_span = s;
     mis_out = p;
     mis_free = s->freelist;

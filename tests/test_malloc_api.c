@@ -573,9 +573,9 @@ static void test_stash_growth(void) {
     printf("stash: class of 32 B: limit %u -> %u after a burst of 3000 frees\n", base[c32], lim);
     CHECK(lim > base[c32]);
     CHECK(lim <= 1024);
-    CHECK(cache->nstash[c32] <= lim);
+    CHECK(mhi_stash_count(cache, c32) <= lim);
     /* allocated again: newest first, out of the stash */
-    uint32_t n = cache->nstash[c32];
+    uint32_t n = mhi_stash_count(cache, c32);
     CHECK(n >= lim / 2);
     for (uint32_t i = 0; i < n; i++) CHECK(mh_malloc(32) == p[2999 - i]);
     /* bursts in every class: what the stashes grew by stays within 256 KiB */

@@ -14,7 +14,11 @@
  *    of up to 8 KiB;
  *  - neighbours with the same pages and objects are merged unless merging
  *    would break the rounding bound;
- *  - mhi_class_index(c, off) == off / size(c) for every offset in a span. */
+ *  - mhi_class_index(c, off) == off / size(c) for every offset in a span;
+ *  - the free fast path's multiple test (src/span.h, divmul): for every
+ *    offset below the span's objects' end, (uint32_t)(off * divmul) <
+ *    divmul iff off is a multiple of size(c); and a span's objects end
+ *    below 2^17 bytes (the test needs offsets that small). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -183,6 +187,24 @@ static void test_index(void) {
     }
 }
 
+static void test_multiple(void) {
+    size_t c;
+    for (c = 1; c < MHI_NUM_CLASSES; c++) {
+        uint32_t size = mhi_class_size[c], m = mhi_class_divmul[c];
+        uint32_t end = (uint32_t)mhi_class_nobjs[c] * size, off, bad = 0, hits = 0;
+        CHECK(end <= (uint32_t)mhi_class_npages[c] * PAGE && end < (1u << 17));
+        for (off = 0; off < end; off++) {
+            int fast = (uint32_t)(off * m) < m, want = off % size == 0;
+            hits += (uint32_t)fast;
+            if (fast != want && bad++ < 3)
+                fprintf(stderr, "class %zu (size %u): offset %u multiple test says %d\n", c, size,
+                        off, fast);
+        }
+        CHECK_EQ(bad, 0);
+        CHECK_EQ(hits, mhi_class_nobjs[c]);
+    }
+}
+
 int main(void) {
     test_constants();
     test_sizes();
@@ -192,5 +214,6 @@ int main(void) {
     test_spans();
     test_merged();
     test_index();
+    test_multiple();
     return check_done("test_sizeclass");
 }

@@ -178,12 +178,16 @@ static void owned_cases(mhi_cache *cache, size_t c) {
 
     /* The stash of the calling thread: its count, and its objects' marks. */
     REQUIRE(cache->stash[c] != NULL);
-    uint32_t ns = cache->nstash[c];
+    uint32_t ns = mhi_stash_count(cache, c), room = cache->stash_room[c];
     CHECK(ns > 0 && ns < cache->stash_lim[c]);
-    cache->nstash[c] = ns + 1;
+    cache->stash_room[c] = room - 1;
     snprintf(want, sizeof want, "stash of class %zu: count %u, found %u", c, ns + 1, ns);
     expect_report("stash count + 1", want);
-    cache->nstash[c] = ns;
+    cache->stash_room[c] = cache->stash_lim[c] + 1;
+    snprintf(want, sizeof want, "stash of class %zu: room %u over its bound %u", c,
+             cache->stash_lim[c] + 1, cache->stash_lim[c]);
+    expect_report("stash room over the bound", want);
+    cache->stash_room[c] = room;
     expect_clean("stash count restored");
 
     void *q = cache->stash[c];
