@@ -345,6 +345,19 @@ void *mhi_cache_alloc_slow(size_t c) {
  * checked and marked) back to s, which another cache owns or nobody does.
  * True if s was unowned and pages of it may have come free (the caller
  * asks the background thread for a trim pass). */
+/* Notices wait on some cache's stack: set by the freer whose notice
+ * starts an empty stack (which then asks for a trim pass), cleared by a
+ * pass that finds every stack empty.  While it is set, the trim task
+ * passes again each period, and its passes drain the stacks of owners
+ * that no longer allocate (a thread that waits, a parked cache), whose
+ * spans would otherwise stay full of freed objects until the owner's next
+ * slow path.  One request per time the stacks all empty, not per notice:
+ * an owner that allocates drains its own stack many times a period. */
+static _Atomic bool notices_waiting;
+
+/* Free objects head..tail (n, linked) into span s, owned by another cache
+ * or by none; true if the background thread should be asked for a trim
+ * pass (the caller asks, once it holds no allocator lock). */
 static bool push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
     uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
     for (;;) {
@@ -367,15 +380,21 @@ static bool push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
      * FREEING is set the owner waits before it re-arms or gives up the
      * span, so owner stays valid here. */
     mhi_cache *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+    bool ask = false;
     if (!atomic_exchange_explicit(&s->onstack, 1, memory_order_acq_rel)) {
         mhi_span *top = atomic_load_explicit(&o->notify, memory_order_relaxed);
+        /* (seq_cst, with the flag's load after it and the trim pass's
+         * store of the flag before its look at the stacks: either the
+         * pass sees this notice or this freer sees the flag cleared) */
         do {
             s->xnext = top;
-        } while (!atomic_compare_exchange_weak_explicit(&o->notify, &top, s, memory_order_release,
+        } while (!atomic_compare_exchange_weak_explicit(&o->notify, &top, s, memory_order_seq_cst,
                                                         memory_order_relaxed));
+        ask = !top && !atomic_load_explicit(&notices_waiting, memory_order_seq_cst) &&
+              !atomic_exchange_explicit(&notices_waiting, true, memory_order_relaxed);
     }
     atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_release);
-    return false;
+    return ask;
 }
 
 /* Send the objects of list p (a stash's, linked through their first
@@ -650,6 +669,16 @@ void mhi_cache_drop_empty_spans(mhi_cache *cache) {
 
 static int64_t trim_epoch_ms;
 
+/* mhi_caches.lock held: does a live or parked cache (not an orphan) have
+ * notices on its stack? */
+static bool notices_left(void) {
+    for (mhi_cache *c = mhi_caches.live; c; c = c->next)
+        if (!c->orphan && atomic_load_explicit(&c->notify, memory_order_seq_cst)) return true;
+    for (mhi_cache *c = mhi_caches.parked_first; c; c = c->next)
+        if (atomic_load_explicit(&c->notify, memory_order_seq_cst)) return true;
+    return false;
+}
+
 /* The caches' part of a pass. */
 static void trim_caches(mhi_trim_pass *tp) {
     /* (OS pages larger than heap pages: nothing a span could release) */
@@ -673,6 +702,7 @@ static void trim_caches(mhi_trim_pass *tp) {
          * avail, and once entirely free to the page heap. */
         if (atomic_load_explicit(&cache->notify, memory_order_relaxed) &&
             mhi_trylock(&cache->lock)) {
+            /* (the stack may fill again before the check at the pass's end) */
             drain_notify(cache);
             if (cache->bg_wanted) { /* (as below) */
                 cache->bg_wanted = false;
@@ -705,7 +735,22 @@ static void trim_caches(mhi_trim_pass *tp) {
             mhi_unlock(&cache->lock);
         }
     }
+    /* Clear the flag, then look at every stack (seq_cst: push_remote): one
+     * that still holds notices (refilled since, its owner held its lock,
+     * the budget ran out) sets it again, and the task comes back next
+     * period: asked for, since freers ask no more while the flag is set and
+     * this pass may be mh_trim's, not the task's.  (Orphans, never
+     * drained, do not count.) */
+    bool left = false;
+    if (atomic_load_explicit(&notices_waiting, memory_order_relaxed)) {
+        atomic_store_explicit(&notices_waiting, false, memory_order_seq_cst);
+        if ((left = notices_left())) {
+            atomic_store_explicit(&notices_waiting, true, memory_order_relaxed);
+            tp->young = true;
+        }
+    }
     mhi_unlock(&mhi_caches.lock);
+    if (left) bg_trim_request();
     if (tp->budget) mhi_central_trim(tp);
 }
 

@@ -22,10 +22,10 @@ struct mhi_cache {
     mhi_span *cur[MHI_NUM_CLASSES];       /* owned current span, or &mhi_span_empty */
     /* The room left in stash[c]: stash_lim[c] minus its length
      * (mhi_stash_count), 0 in the static caches.  Free tests it for zero
-     * and counts it down, two instructions fewer than comparing a length
-     * with the limit.  (Counting only on free and recounting at the limit
-     * would save one more, but the recount reads every stashed object,
-     * cold by then: 0.9 M more first-level misses in the pool workload.) */
+     * and counts it down, without reading stash_lim's line.  (Counting only
+     * on free and recounting at the limit would save an instruction, but
+     * the recount reads every stashed object, cold by then: 0.9 M more
+     * first-level misses in the pool workload.) */
     uint32_t stash_room[MHI_NUM_CLASSES];
     uint32_t stash_lim[MHI_NUM_CLASSES]; /* a free past this grows it or sends the older half back */
     mhi_span_list avail[MHI_NUM_CLASSES]; /* owned, with free objects; entirely free ones last */

@@ -72,10 +72,13 @@ static bool verify_span(walk *w, mhi_arena *ar, size_t p, mhi_span *s) {
      * never: freeing a span with specials aborts) */
     MHI_VERIFY(&w->errors, s->state != MHI_SPAN_FREE || !s->specials,
                "free span %p has specials", (void *)a);
-    /* (only a small span in use opens its objects to free's fast path) */
+    /* (only a small span in use opens its objects to free's fast path;
+     * trimming switches SMALL and SMALL_REL, and the limit with them, under
+     * the span's owner's lock, not this one, so either kind may be read
+     * with either limit here: mhi_span_verify_small checks the pair) */
     MHI_VERIFY(&w->errors,
                mhi_span_fast_limit(s) == 0 ||
-                   (s->state == MHI_SPAN_INUSE && mhi_span_kind(s) == MHI_KIND_SMALL),
+                   (s->state == MHI_SPAN_INUSE && mhi_kind_small(mhi_span_kind(s))),
                "span %p (state %d, kind %d) open to the free fast path", (void *)a, s->state,
                s->kind);
     verify_pages(w, ar, p, s);
