@@ -355,6 +355,10 @@ void *mhi_cache_alloc_slow(size_t c) {
  * an owner that allocates drains its own stack many times a period. */
 static _Atomic bool notices_waiting;
 
+void mhi_cache_notices_fork_child(void) {
+    atomic_store_explicit(&notices_waiting, false, memory_order_relaxed);
+}
+
 /* Free objects head..tail (n, linked) into span s, owned by another cache
  * or by none; true if the background thread should be asked for a trim
  * pass (the caller asks, once it holds no allocator lock). */

@@ -82,6 +82,9 @@ bool mhi_cache_flush_spans(mhi_cache *cache);
 void mhi_cache_flush_stash(mhi_cache *cache, size_t c);
 /* Every stash limit back to its first value. */
 void mhi_cache_stash_limits_reset(mhi_cache *cache);
+/* The child of fork: no trim pass is pending there, so notices_waiting
+ * (cache.c) starts clear, and the first notice on an empty stack asks. */
+void mhi_cache_notices_fork_child(void);
 /* Give the entirely free spans kept on avail back (the cache's lock held). */
 void mhi_cache_drop_empty_spans(mhi_cache *cache);
 /* Ask the background thread to flush the parked caches that aged

@@ -162,6 +162,7 @@ void mhi_cache_fork_prepare(void) { mhi_lock_for_fork(&mhi_caches.lock); }
 void mhi_cache_fork_parent(void) { mhi_unlock_for_fork(&mhi_caches.lock); }
 void mhi_cache_fork_child(void) {
     mhi_lock_reset(&mhi_caches.lock);
+    mhi_cache_notices_fork_child();
     /* The other threads' caches: their owners may have been inside a slow
      * path, holding the lock, with spans half updated; no trim pass may
      * touch them in the child. */
