@@ -341,27 +341,28 @@ void *mhi_cache_alloc_slow(size_t c) {
     return ok ? mhi_cache_alloc(c) : NULL;
 }
 
-/* Give the n objects head .. tail of s (linked through their first words,
- * checked and marked) back to s, which another cache owns or nobody does.
- * True if s was unowned and pages of it may have come free (the caller
- * asks the background thread for a trim pass). */
 /* Notices wait on some cache's stack: set by the freer whose notice
  * starts an empty stack (which then asks for a trim pass), cleared by a
- * pass that finds every stack empty.  While it is set, the trim task
- * passes again each period, and its passes drain the stacks of owners
- * that no longer allocate (a thread that waits, a parked cache), whose
- * spans would otherwise stay full of freed objects until the owner's next
- * slow path.  One request per time the stacks all empty, not per notice:
- * an owner that allocates drains its own stack many times a period. */
+ * pass that drained nothing and finds every stack empty.  While it is
+ * set, the trim task passes again each period, and its passes drain the
+ * stacks of owners that no longer allocate (a thread that waits, a parked
+ * cache), whose spans would otherwise stay full of freed objects until
+ * the owner's next slow path.  Passes come once a period while notices
+ * keep coming, and a request wakes the background thread only after a
+ * period without any, not once per notice: an owner that allocates drains
+ * its own stack many times a period. */
 static _Atomic bool notices_waiting;
 
 void mhi_cache_notices_fork_child(void) {
     atomic_store_explicit(&notices_waiting, false, memory_order_relaxed);
 }
 
-/* Free objects head..tail (n, linked) into span s, owned by another cache
- * or by none; true if the background thread should be asked for a trim
- * pass (the caller asks, once it holds no allocator lock). */
+/* Give the n objects head .. tail of s (linked through their first words,
+ * checked and marked) back to s, which another cache owns or nobody does.
+ * True if the background thread should be asked for a trim pass (the
+ * caller asks, once it holds no allocator lock): s was unowned and pages
+ * of it may have come free, or s's notice started its owner's empty stack
+ * while no notices were waiting. */
 static bool push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
     uintptr_t x = atomic_load_explicit(&s->xfree, memory_order_relaxed);
     for (;;) {
@@ -395,7 +396,7 @@ static bool push_remote(mhi_span *s, void *head, void *tail, uint32_t n) {
         } while (!atomic_compare_exchange_weak_explicit(&o->notify, &top, s, memory_order_seq_cst,
                                                         memory_order_relaxed));
         ask = !top && !atomic_load_explicit(&notices_waiting, memory_order_seq_cst) &&
-              !atomic_exchange_explicit(&notices_waiting, true, memory_order_relaxed);
+              !atomic_exchange_explicit(&notices_waiting, true, memory_order_seq_cst);
     }
     atomic_fetch_and_explicit(&s->xfree, ~MHI_XF_FREEING, memory_order_release);
     return ask;
@@ -684,14 +685,20 @@ static bool notices_left(void) {
 }
 
 /* The caches' part of a pass. */
+static _Atomic uint64_t trim_passes;
+uint64_t mhi_cache_trim_passes(void) {
+    return atomic_load_explicit(&trim_passes, memory_order_relaxed);
+}
+
 static void trim_caches(mhi_trim_pass *tp) {
+    atomic_fetch_add_explicit(&trim_passes, 1, memory_order_relaxed);
     /* (OS pages larger than heap pages: nothing a span could release) */
     if (mhi_os_page_size() > MHI_PAGE_SIZE) return;
     mhi_lock(&mhi_caches.lock);
     /* The live caches, then the parked ones (mhi_caches.lock keeps them
      * parked meanwhile). */
     mhi_cache *cache = mhi_caches.live;
-    bool in_parked = false;
+    bool in_parked = false, drained = false;
     for (;; cache = cache->next) {
         if (!cache && !in_parked) {
             in_parked = true;
@@ -706,7 +713,7 @@ static void trim_caches(mhi_trim_pass *tp) {
          * avail, and once entirely free to the page heap. */
         if (atomic_load_explicit(&cache->notify, memory_order_relaxed) &&
             mhi_trylock(&cache->lock)) {
-            /* (the stack may fill again before the check at the pass's end) */
+            drained = true; /* (more may come: see the pass's end) */
             drain_notify(cache);
             if (cache->bg_wanted) { /* (as below) */
                 cache->bg_wanted = false;
@@ -739,22 +746,27 @@ static void trim_caches(mhi_trim_pass *tp) {
             mhi_unlock(&cache->lock);
         }
     }
-    /* Clear the flag, then look at every stack (seq_cst: push_remote): one
-     * that still holds notices (refilled since, its owner held its lock,
-     * the budget ran out) sets it again, and the task comes back next
-     * period: asked for, since freers ask no more while the flag is set and
-     * this pass may be mh_trim's, not the task's.  (Orphans, never
-     * drained, do not count.) */
-    bool left = false;
-    if (atomic_load_explicit(&notices_waiting, memory_order_relaxed)) {
-        atomic_store_explicit(&notices_waiting, false, memory_order_seq_cst);
-        if ((left = notices_left())) {
-            atomic_store_explicit(&notices_waiting, true, memory_order_relaxed);
-            tp->young = true;
+    /* Notices waiting: a pass that drained some keeps the flag (more tend
+     * to follow) and comes back next period.  One that drained none clears
+     * it, then looks at every stack (seq_cst: push_remote, so either it
+     * sees a notice pushed meanwhile or that freer sees the flag clear and
+     * asks), and one that still holds notices (its owner held its lock, the
+     * budget ran out) sets it again.  Coming back is asked for, since
+     * freers ask no more while the flag is set and this pass may be
+     * mh_trim's, not the task's.  (Orphans, never drained, do not count.) */
+    bool again = false;
+    if (atomic_load_explicit(&notices_waiting, memory_order_seq_cst)) {
+        if (drained) {
+            again = true;
+        } else {
+            atomic_store_explicit(&notices_waiting, false, memory_order_seq_cst);
+            if ((again = notices_left()))
+                atomic_store_explicit(&notices_waiting, true, memory_order_relaxed);
         }
+        if (again) tp->young = true;
     }
     mhi_unlock(&mhi_caches.lock);
-    if (left) bg_trim_request();
+    if (again) bg_trim_request();
     if (tp->budget) mhi_central_trim(tp);
 }
 

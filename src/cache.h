@@ -89,6 +89,8 @@ size_t mhi_cache_park_expire(int64_t now_ms);
  * and central list now, aged or not (caches busy in a slow path are
  * skipped); returns the bytes released.  (The background thread's pass is a task of cache.c's.) */
 size_t mhi_cache_trim_now(void);
+/* How many trim passes (the background thread's and mh_trim's) have run. */
+uint64_t mhi_cache_trim_passes(void);
 /* Ask the background thread for a trim pass (starting it if it may run;
  * no allocator lock held). */
 void mhi_cache_trim_request(void);
