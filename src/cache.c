@@ -684,12 +684,12 @@ static bool notices_left(void) {
     return false;
 }
 
-/* The caches' part of a pass. */
 static _Atomic uint64_t trim_passes;
 uint64_t mhi_cache_trim_passes(void) {
     return atomic_load_explicit(&trim_passes, memory_order_relaxed);
 }
 
+/* The caches' part of a pass. */
 static void trim_caches(mhi_trim_pass *tp) {
     atomic_fetch_add_explicit(&trim_passes, 1, memory_order_relaxed);
     /* (OS pages larger than heap pages: nothing a span could release) */
