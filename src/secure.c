@@ -42,10 +42,11 @@
  * pages go back to the page heap.
  *
  * ---- Faults ----
- * The SIGSEGV / SIGBUS handler (installed at load, chaining: for a fault
- * that is not mheap's it puts the previous disposition back and returns,
- * so the fault repeats under it; a signal sent by kill or raise is sent
- * again) names an instruction fetch from the heap,
+ * The SIGSEGV / SIGBUS handler (installed at load, chaining: a fault that
+ * is not mheap's, or a signal sent by kill or raise, goes to the handler
+ * it replaced, called with the same arguments, and mheap's stays in place;
+ * under SIG_DFL or SIG_IGN that disposition is put back so the kernel's
+ * action follows) names an instruction fetch from the heap,
  * a touch of a guard page and a touch of a quarantined large block.  It
  * reads only the arena map and span fields (lock-free, as the free fast
  * path does) and prints with write(2) (print.c). */
@@ -629,14 +630,11 @@ void mhi_secure_fork_child(void) { mhi_lock_reset(&lquar_lock); }
 
 static void fault_handler(int sig, void *info_, void *ctx) {
     const siginfo_t *info = info_;
-    if (info->si_code <= 0) { /* sent (kill, raise, sigqueue), not a fault: not ours */
-        mhi_os_fault_restore(sig);
-        mhi_os_fault_resend(sig, info); /* (returning would not repeat it) */
-        return;
-    }
-    uintptr_t a = (uintptr_t)info->si_addr;
+    /* (a signal sent by kill, raise or sigqueue is not a fault: never
+     * mheap's, whatever si_addr reads as) */
     const char *what = NULL;
-    if (mhi_arena_of(a)) {
+    uintptr_t a = (uintptr_t)info->si_addr;
+    if (info->si_code > 0 && mhi_arena_of(a)) {
         mhi_span *s = mhi_heap_page_span(a);
         uint8_t g = MHI_GUARD_NONE;
         if (s && mhi_span_state(s) == MHI_SPAN_INUSE && a >= s->base && a < mhi_span_end(s))
@@ -648,5 +646,5 @@ static void fault_handler(int sig, void *info_, void *ctx) {
             what = "heap overflow (guard page)";
     }
     if (what) mhi_fatal_at(what, (void *)a);
-    mhi_os_fault_restore(sig); /* not ours: the fault repeats under it */
+    mhi_os_fault_chain(sig, info_, ctx); /* not ours: the program's handler, or the kernel's action */
 }
