@@ -72,7 +72,9 @@
 #define CANARY_HIGH 0x8080808080808080ULL
 /* Reuse of a small slot checks all of it up to this size, else its
  * first and last CHECK_EDGE bytes (reuse_ok). */
+#ifndef CHECK_WHOLE_MAX
 #define CHECK_WHOLE_MAX 1024u
+#endif
 #define CHECK_EDGE 128u
 #define QUAR_SLOTS 64 /* (a power of two: quar_rand) */
 #define QUAR_BYTES ((size_t)256 << 10)
@@ -188,12 +190,14 @@ static inline size_t canary_at(size_t size, size_t cap, unsigned *shift) {
 /* Write the canary bytes of a block of size bytes in a slot of cap: byte
  * size + j is byte j of key | CANARY_HIGH (never zero nor ASCII, so a
  * stray NUL or character is caught).  One word, so each malloc and free
- * reads or writes the canary bytes with one access. */
-static inline void canary_put(void *p, size_t size, size_t cap, uint64_t key) {
+ * reads or writes the canary bytes with one access.  fresh: the block's
+ * bytes below size in that word are zero (a block malloc hands out), so
+ * the word is not read first (it may be a line not yet in the cache). */
+static inline void canary_put(void *p, size_t size, size_t cap, uint64_t key, bool fresh) {
     unsigned sh;
     char *at = (char *)p + canary_at(size, cap, &sh);
-    uint64_t w;
-    memcpy(&w, at, 8);
+    uint64_t w = 0;
+    if (!fresh) memcpy(&w, at, 8);
     w = (w & ((1ULL << sh) - 1)) | ((key | CANARY_HIGH) << sh); /* (the block's bytes below size kept) */
     memcpy(at, &w, 8);
 }
@@ -216,10 +220,11 @@ static inline void trailer_store(void *p, size_t slot, uint64_t w) {
     __atomic_store_n(trailer_of(p, slot), w, __ATOMIC_RELAXED);
 }
 
-/* Give block p (in a slot of `slot` bytes) its trailer for size. */
-static inline void trailer_set(void *p, size_t slot, size_t size) {
+/* Give block p (in a slot of `slot` bytes) its trailer for size (fresh:
+ * as canary_put). */
+static inline void trailer_set(void *p, size_t slot, size_t size, bool fresh) {
     uint64_t key = key_of((uintptr_t)p);
-    canary_put(p, size, slot - TRAILER, key);
+    canary_put(p, size, slot - TRAILER, key, fresh);
     atomic_thread_fence(memory_order_release);
     trailer_store(p, slot, size ^ key);
 }
@@ -425,7 +430,9 @@ static inline void *small_from(size_t c, size_t size) {
     size_t slot = mhi_class_size[c];
     if (MHI_UNLIKELY(!reuse_ok(p, slot))) mhi_fatal_at("write after free", p);
     ((uintptr_t *)p)[0] = 0; /* the free-list link (the core cleared the mark) */
-    trailer_set(p, slot, size);
+    /* (zero below size where the canary word goes: checked above, all of
+     * the slot or its last CHECK_EDGE bytes, or the word starts at size) */
+    trailer_set(p, slot, size, true);
     return p;
 }
 
@@ -449,7 +456,7 @@ static MHI_NOINLINE void *large_alloc(size_t size, size_t room, size_t align) {
     if (res.nonresident && slot <= ((size_t)1 << 20)) mhi_os_populate((void *)s->base, slot);
     if (mhi_os_protect((void *)(s->base + slot), MHI_PAGE_SIZE, false))
         __atomic_store_n(&s->guard, (uint8_t)MHI_GUARD_LARGE, __ATOMIC_RELAXED);
-    trailer_set((void *)s->base, slot, size);
+    trailer_set((void *)s->base, slot, size, true); /* (pages taken zeroed) */
     return (void *)s->base;
 }
 
@@ -676,7 +683,7 @@ void *mhi_secure_realloc(void *p, size_t size) {
         trailer_store(p, b.slot, 0);
         atomic_thread_fence(memory_order_release);
         if (size > old) memset((char *)p + old, 0, size - old);
-        trailer_set(p, b.slot, size);
+        trailer_set(p, b.slot, size, false);
         return p;
     }
     /* Moving to grow: room for a quarter more (as the default build), so
