@@ -197,7 +197,7 @@ static inline void canary_put(void *p, size_t size, size_t cap, uint64_t key, bo
     unsigned sh;
     char *at = (char *)p + canary_at(size, cap, &sh);
     uint64_t w = 0;
-    if (!fresh) memcpy(&w, at, 8);
+    if (!fresh && sh) memcpy(&w, at, 8); /* (a word all canary is not read either) */
     w = (w & ((1ULL << sh) - 1)) | ((key | CANARY_HIGH) << sh); /* (the block's bytes below size kept) */
     memcpy(at, &w, 8);
 }
@@ -330,9 +330,6 @@ static MHI_NOINLINE void blk_find_slow(const void *p, blk *b) {
         (void)mhi_span_check(s, p);
         b->slot = s->elemsize;
         b->large = false;
-        /* (a 16-byte slot keeps its trailer word where free blocks have
-         * their mark: the trailer decides, blk_bad) */
-        if (b->slot > 16 && mhi_free_marked(p)) mhi_fatal_at("double free", p);
     } else if (kind == MHI_KIND_LARGE && (uintptr_t)p == s->base) {
         if (__atomic_load_n(&s->guard, __ATOMIC_RELAXED) == MHI_GUARD_FREED)
             mhi_fatal_at("double free", p);
@@ -344,7 +341,9 @@ static MHI_NOINLINE void blk_find_slow(const void *p, blk *b) {
 }
 
 /* The slot of a block, checked as free checks a pointer: an object start
- * of a small span or the start of a large one, not free already. */
+ * of a small span or the start of a large one.  (Whether it is free
+ * already, its trailer word says: blk_check.  The free mark is not read:
+ * on realloc its line would be one more miss.) */
 static inline void blk_find(const void *p, blk *b) {
     mhi_span *s = mhi_small_span_fast(p); /* (an object start of a small span) */
     if (MHI_UNLIKELY(s == NULL)) {
@@ -354,16 +353,17 @@ static inline void blk_find(const void *p, blk *b) {
     b->s = s;
     b->slot = s->elemsize;
     b->large = false;
-    if (b->slot > 16 && MHI_UNLIKELY(mhi_free_marked(p))) mhi_fatal_at("double free", p);
 }
 
 /* A trailer word that does not decode to a size below the cap: a block
- * free already (its slot zeroed by free; for 16 bytes, its mark where the
- * word is), else damage. */
+ * free already, or damage.  A free small slot has a zero trailer word
+ * (free zeroes the slot; a fresh span's slots are zero) with its
+ * free-list words and its free mark in front, or for 16 bytes its mark
+ * where the word is; a quarantined large block never gets here
+ * (blk_find). */
 static MHI_NOINLINE void blk_bad(const void *p, const blk *b, uint64_t w) {
-    if (w == 0 && all_zero(p, 16, b->slot))
-        mhi_fatal_at("double free", p); /* zeroed by free (quarantined, then trimmed) */
-    if (!b->large && b->slot == 16 && mhi_free_marked(p)) mhi_fatal_at("double free", p);
+    if (!b->large && (b->slot == 16 ? mhi_free_marked(p) : w == 0 && all_zero(p, 16, b->slot)))
+        mhi_fatal_at("double free", p);
     mhi_fatal_at("heap overflow", p);
 }
 
