@@ -32,8 +32,8 @@
  * one) or reports "write after free".  So malloc returns zeroed memory
  * (fresh spans are zeroed when their pages may hold old data; large
  * blocks are taken zeroed from the page heap), unless a write after free
- * into the middle of a larger slot went unseen.  Each small malloc also
- * looks at the first line of one quarantined block.
+ * into the middle of a larger slot went unseen.  Every second small malloc
+ * also looks at the first line of one quarantined block.
  *
  * ---- Reuse ----
  * Freed small blocks wait in a per-thread quarantine of QUAR_SLOTS slots
@@ -123,7 +123,7 @@ static inline uint64_t key_of(uintptr_t p) { return mix64(p ^ secret) ^ secret; 
 typedef struct {
     size_t bytes;    /* the slots' bytes of the blocks waiting */
     uint64_t rng;
-    uint32_t probe;  /* the next slot quar_probe looks at */
+    uint32_t probe;  /* mallocs counted for quar_probe (slot: half of it) */
     void *blk[QUAR_SLOTS];     /* a waiting block, or NULL */
     mhi_span *span[QUAR_SLOTS]; /* its span */
     uint32_t size[QUAR_SLOTS]; /* its slot's bytes, or 0 */
@@ -406,14 +406,17 @@ static inline void check_before(const void *p, const blk *b) {
 
 static MHI_NOINLINE void *sec_oom(size_t size) { return mhi_malloc_oom(size); }
 
-/* Each small malloc looks at one slot of the thread's quarantine, in
- * turn: a block waiting there must still be marked, and its first line
- * zero past the free-list words.  So a write after free is found within
- * QUAR_SLOTS mallocs even when no free sends the block on to be reused. */
+/* Every second small malloc looks at one slot of the thread's
+ * quarantine, in turn: a block waiting there must still be marked, and
+ * its first line zero past the free-list words.  So a write after free is
+ * found within 2 * QUAR_SLOTS mallocs even when no free sends the block
+ * on to be reused.  (At every malloc the look cost wl-pool about 10%.) */
 static inline void quar_probe(void) {
     quarantine *q = tls_quar;
     if (!q) return;
-    uint32_t i = q->probe++ & (QUAR_SLOTS - 1);
+    uint32_t k = q->probe++;
+    if (k & 1) return;
+    uint32_t i = (k >> 1) & (QUAR_SLOTS - 1);
     const char *b = q->blk[i];
     if (!b) return;
     size_t end = q->size[i] < MHI_CACHE_LINE ? q->size[i] : MHI_CACHE_LINE;
