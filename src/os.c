@@ -559,13 +559,17 @@ bool mhi_os_fault_install(void (*handler)(int, void *, void *)) {
     return ok;
 }
 
-void mhi_os_fault_restore(int sig) {
+/* Put back the disposition of sig that mhi_os_fault_install replaced. */
+static void fault_restore(int sig) {
     int errno_saved = errno;
     sigaction(sig, &os_fault_old[sig == SIGBUS], NULL);
     errno = errno_saved;
 }
 
-void mhi_os_fault_resend(int sig, const void *info) {
+/* Send sig again to the calling thread with the siginfo_t it came with:
+ * for a signal another process or the program sent (kill, raise), not a
+ * fault, a return from the handler does not repeat it. */
+static void fault_resend(int sig, const void *info) {
     int errno_saved = errno;
     siginfo_t si;
     memcpy(&si, info, sizeof si);
@@ -575,6 +579,39 @@ void mhi_os_fault_resend(int sig, const void *info) {
     if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &si) != 0)
         (void)syscall(SYS_tgkill, pid, tid, sig);
     errno = errno_saved;
+}
+
+void mhi_os_fault_chain(int sig, void *info, void *ctx) {
+    struct sigaction *old = &os_fault_old[sig == SIGBUS];
+    if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN) {
+        /* The kernel's own action: put it back; a fault repeats under it
+         * on return, a sent signal is sent again (a return drops it). */
+        fault_restore(sig);
+        if (((siginfo_t *)info)->si_code <= 0) fault_resend(sig, info);
+        return;
+    }
+    /* As the kernel would have run it: its mask added to ours (which
+     * blocks sig already; not with SA_NODEFER, unless its mask has sig).
+     * The mask comes back on return (from the context), or with its
+     * siglongjmp. */
+    int errno_saved = errno;
+    pthread_sigmask(SIG_BLOCK, &old->sa_mask, NULL);
+    if ((old->sa_flags & SA_NODEFER) && !sigismember(&old->sa_mask, sig)) {
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+    }
+    struct sigaction h = *old;
+    /* (SA_RESETHAND: it runs once, then the default action is the one
+     * chained to) */
+    if (h.sa_flags & SA_RESETHAND) {
+        old->sa_handler = SIG_DFL;
+        old->sa_flags = 0;
+    }
+    errno = errno_saved;
+    if (h.sa_flags & SA_SIGINFO) h.sa_sigaction(sig, (siginfo_t *)info, ctx);
+    else h.sa_handler(sig);
 }
 
 bool mhi_os_fault_is_fetch(const void *ctx) {

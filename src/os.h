@@ -246,16 +246,15 @@ void mhi_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(vo
 bool mhi_os_protect(void *p, size_t len, bool access);
 /* The fault handler: handler(sig, info, ucontext) for SIGSEGV and SIGBUS,
  * with SA_SIGINFO | SA_ONSTACK, keeping the dispositions it
- * replaces (mhi_os_fault_restore puts one back).  False on failure. */
+ * replaces (mhi_os_fault_chain passes on to them).  False on failure. */
 bool mhi_os_fault_install(void (*handler)(int, void *, void *));
-/* Put back the disposition of sig (SIGSEGV or SIGBUS) that
- * mhi_os_fault_install replaced (async-signal-safe). */
-void mhi_os_fault_restore(int sig);
-/* Send sig (SIGSEGV or SIGBUS) again to the calling thread with the
- * siginfo_t info it came with, for a signal that another process or the
- * program sent (kill, raise), not a fault: returning from the handler
- * does not repeat it (async-signal-safe). */
-void mhi_os_fault_resend(int sig, const void *info);
+/* Pass signal sig (SIGSEGV or SIGBUS; info, ctx as the handler got them)
+ * to the disposition mhi_os_fault_install replaced, leaving mheap's in
+ * place: a handler is called with the same arguments (sa_sigaction for
+ * SA_SIGINFO, else sa_handler) under its own signal mask; for SIG_DFL and
+ * SIG_IGN the disposition is put back, and a sent signal sent again, so
+ * that on return the kernel's action follows (async-signal-safe). */
+void mhi_os_fault_chain(int sig, void *info, void *ctx);
 /* Whether the fault the signal context ctx describes was an instruction
  * fetch (x86-64 page-fault error code; false where it cannot tell). */
 bool mhi_os_fault_is_fetch(const void *ctx);

@@ -11,12 +11,12 @@
  * the guard page.  No header: the block starts the slot, so alignment and
  * the core's pointer checks stay as they are.  The slot's last 8 bytes
  * (its trailer word) hold size ^ key, key = mix(address ^ secret) ^
- * secret; the bytes from size to the trailer word (at least one) are
- * canary bytes, byte j of the slot being byte j % 8 of key | 0x80...80
- * (never a zero or an ASCII byte, so a stray terminating NUL is caught),
- * at most CANARY_SPAN of them (the rest of the slot's slack is zero).
- * A slot's cap,
- * what may be written before the trailer word, is its size less 8.
+ * secret.  A slot's cap, what may be written before the trailer word, is
+ * its size less 8.  The 8 bytes from size on are the canary word (where
+ * fewer are left before the trailer word, its last word before it, the
+ * canary bytes being those from size on): byte size + j is byte j of
+ * key | 0x80...80, never a zero or an ASCII byte, so a stray terminating
+ * NUL or character is caught.  One word, read or written with one access.
  *
  * ---- Checks ----
  * free, realloc, free_sized and malloc_usable_size decode the trailer
@@ -26,26 +26,31 @@
  * must be zero (a free slot), its free mark, or a valid word
  * of the block there with its canary bytes intact ("heap underflow" for
  * the word, "heap overflow" at that block for its canary bytes).
- * A freed small block is zeroed whole and marked free; malloc finds every
- * byte past the free-list words zero or reports "write after free", so
- * malloc returns zeroed memory (fresh spans are zeroed when their pages may
- * hold old data; large blocks are taken zeroed from the page heap).  Each
- * small malloc also looks at the first line of one quarantined block.
+ * A freed small block is zeroed whole and marked free; malloc finds the
+ * slot zero past the free-list words (all of a slot up to
+ * CHECK_WHOLE_MAX bytes, the first and last CHECK_EDGE bytes of a larger
+ * one) or reports "write after free".  So malloc returns zeroed memory
+ * (fresh spans are zeroed when their pages may hold old data; large
+ * blocks are taken zeroed from the page heap), unless a write after free
+ * into the middle of a larger slot went unseen.  Every second small malloc
+ * also looks at the first line of one quarantined block.
  *
  * ---- Reuse ----
- * Freed small blocks wait in a per-thread quarantine (at most QUAR_SLOTS
- * blocks and QUAR_BYTES bytes); a free into a full one sends a random
- * earlier block on to the core, never the one just freed.  A fresh span
+ * Freed small blocks wait in a per-thread quarantine of QUAR_SLOTS slots
+ * (and at most QUAR_BYTES bytes): a free puts its block in a random slot
+ * and sends the one there, if any, on to the core, so a block waits
+ * QUAR_SLOTS frees on average and is never the next to go.  A fresh span
  * links its objects in a random order.  A freed large block is made
  * PROT_NONE (and decommitted from LQUAR_DECOMMIT_MIN bytes on), and waits
  * in a global FIFO (LQUAR_SLOTS blocks, LQUAR_BYTES bytes) before its
  * pages go back to the page heap.
  *
  * ---- Faults ----
- * The SIGSEGV / SIGBUS handler (installed at load, chaining: for a fault
- * that is not mheap's it puts the previous disposition back and returns,
- * so the fault repeats under it; a signal sent by kill or raise is sent
- * again) names an instruction fetch from the heap,
+ * The SIGSEGV / SIGBUS handler (installed at load, chaining: a fault that
+ * is not mheap's, or a signal sent by kill or raise, goes to the handler
+ * it replaced, called with the same arguments, and mheap's stays in place;
+ * under SIG_DFL or SIG_IGN that disposition is put back so the kernel's
+ * action follows) names an instruction fetch from the heap,
  * a touch of a guard page and a touch of a quarantined large block.  It
  * reads only the arena map and span fields (lock-free, as the free fast
  * path does) and prints with write(2) (print.c). */
@@ -65,8 +70,13 @@
 
 #define TRAILER 8u
 #define CANARY_HIGH 0x8080808080808080ULL
-#define CANARY_SPAN 64u /* canary bytes written and checked, at most (and 57 at least, when room) */
-#define QUAR_SLOTS 64
+/* Reuse of a small slot checks all of it up to this size, else its
+ * first and last CHECK_EDGE bytes (reuse_ok). */
+#ifndef CHECK_WHOLE_MAX
+#define CHECK_WHOLE_MAX 1024u
+#endif
+#define CHECK_EDGE 128u
+#define QUAR_SLOTS 64 /* (quar_rand takes 6 bits) */
 #define QUAR_BYTES ((size_t)256 << 10)
 #define LQUAR_SLOTS 32
 #define LQUAR_BYTES ((size_t)32 << 20)
@@ -110,13 +120,15 @@ static inline uint64_t key_of(uintptr_t p) { return mix64(p ^ secret) ^ secret; 
 
 /* ---- the per-thread quarantine ---- */
 
+_Static_assert(QUAR_SLOTS == 64, "quar_rand and quar_probe take 6 bits");
+
 typedef struct {
-    uint32_t n;
-    uint32_t probe; /* the next block quar_probe looks at */
-    size_t bytes;
+    size_t bytes;    /* the slots' bytes of the blocks waiting */
     uint64_t rng;
-    void *blk[QUAR_SLOTS];
-    uint32_t size[QUAR_SLOTS];
+    uint32_t probe;  /* mallocs counted for quar_probe (slot: half of it) */
+    void *blk[QUAR_SLOTS];     /* a waiting block, or NULL */
+    mhi_span *span[QUAR_SLOTS]; /* its span */
+    uint32_t size[QUAR_SLOTS]; /* its slot's bytes, or 0 */
 } quarantine;
 
 static __thread quarantine *tls_quar __attribute__((tls_model("initial-exec")));
@@ -164,34 +176,40 @@ static inline uint64_t *trailer_of(const void *p, size_t slot) {
     return (uint64_t *)((char *)p + slot - TRAILER);
 }
 
-/* The end of the canary bytes after size in a slot whose cap is cap: at
- * most CANARY_SPAN of them (a realloc that appends to a block with slack
- * would otherwise fill and check the whole slack each time: quadratic). */
-static inline size_t canary_end(size_t size, size_t cap) {
-    return cap - size > CANARY_SPAN ? ((size + CANARY_SPAN) & ~(size_t)7) : cap;
+/* The canary word of a block of size bytes in a slot whose cap is cap
+ * (size < cap): the 8 bytes from size on, or where fewer than 8 are left
+ * before the trailer word, the last word before it, [cap - 8, cap), whose
+ * bytes below size are the block's.  *shift: the bits of the word below
+ * size (0 when the word starts at size).  (No branch: free decides it on
+ * the size it has just read from a trailer word that may be a cache miss,
+ * and a mispredicted branch there would wait for it.) */
+static inline size_t canary_at(size_t size, size_t cap, unsigned *shift) {
+    size_t at = size < cap - 8 ? size : cap - 8;
+    *shift = (unsigned)(size - at) * 8;
+    return at;
 }
 
-/* Canary bytes in [from, to) of block p (to: a multiple of 8). */
-static void canary_fill(void *p, size_t from, size_t to, uint64_t key) {
-    uint64_t c = key | CANARY_HIGH;
-    unsigned char *b = p;
-    size_t j = from;
-    for (; j < to && (j & 7); j++) b[j] = (unsigned char)(c >> ((j & 7) * 8));
-    for (; j < to; j += 8) memcpy(b + j, &c, 8);
+/* Write the canary bytes of a block of size bytes in a slot of cap: byte
+ * size + j is byte j of key | CANARY_HIGH (never zero nor ASCII, so a
+ * stray NUL or character is caught).  One word, so each malloc and free
+ * reads or writes the canary bytes with one access.  fresh: the block's
+ * bytes below size in that word are zero (a block malloc hands out), so
+ * the word is not read first (it may be a line not yet in the cache). */
+static inline void canary_put(void *p, size_t size, size_t cap, uint64_t key, bool fresh) {
+    unsigned sh;
+    char *at = (char *)p + canary_at(size, cap, &sh);
+    uint64_t w = 0;
+    if (!fresh && sh) memcpy(&w, at, 8); /* (a word all canary is not read either) */
+    w = (w & ((1ULL << sh) - 1)) | ((key | CANARY_HIGH) << sh); /* (the block's bytes below size kept) */
+    memcpy(at, &w, 8);
 }
 
-/* The first damaged canary byte in [from, to), or to. */
-static size_t canary_check(const void *p, size_t from, size_t to, uint64_t key) {
-    uint64_t c = key | CANARY_HIGH, w;
-    const unsigned char *b = p;
-    size_t j = from;
-    for (; j < to && (j & 7); j++)
-        if (b[j] != (unsigned char)(c >> ((j & 7) * 8))) return j;
-    for (; j < to; j += 8) {
-        memcpy(&w, b + j, 8);
-        if (w != c) return j;
-    }
-    return to;
+static inline bool canary_ok(const void *p, size_t size, size_t cap, uint64_t key) {
+    unsigned sh;
+    const char *at = (const char *)p + canary_at(size, cap, &sh);
+    uint64_t w;
+    memcpy(&w, at, 8);
+    return ((w ^ ((key | CANARY_HIGH) << sh)) >> sh) == 0;
 }
 
 /* Trailer words are read by the freer of the next slot (check_before),
@@ -204,15 +222,46 @@ static inline void trailer_store(void *p, size_t slot, uint64_t w) {
     __atomic_store_n(trailer_of(p, slot), w, __ATOMIC_RELAXED);
 }
 
-/* Give block p (in a slot of `slot` bytes) its trailer for size. */
-static void trailer_set(void *p, size_t slot, size_t size) {
+/* Give block p (in a slot of `slot` bytes) its trailer for size (fresh:
+ * as canary_put). */
+static inline void trailer_set(void *p, size_t slot, size_t size, bool fresh) {
     uint64_t key = key_of((uintptr_t)p);
-    canary_fill(p, size, canary_end(size, slot - TRAILER), key);
+    canary_put(p, size, slot - TRAILER, key, fresh);
     atomic_thread_fence(memory_order_release);
     trailer_store(p, slot, size ^ key);
 }
 
-/* Whether bytes [from, to) of p are all zero. */
+/* ---- zeroed slots ----
+ * Slots and the offsets below are multiples of 16 (every class size is),
+ * so 16-byte vector loads cover them without a tail.  (free zeroes a
+ * slot with memset, whose stores are wider: 16-byte stores measured no
+ * faster on wl-pool.) */
+
+typedef uint64_t vec16 __attribute__((vector_size(16), may_alias, aligned(16)));
+
+#define CV16(b, j) (*(const vec16 *)((b) + (j)))
+
+/* Whether bytes [from, to) of p are all zero: 64 bytes a step, the last
+ * step ending at to (overlapping the one before); under 64 bytes, the
+ * first and last 16 (and the middle ones of 48). */
+static inline bool zero16_ok(const void *p, size_t from, size_t to) {
+    const char *b = p;
+    vec16 acc = {0, 0};
+    size_t n = to - from;
+    if (MHI_LIKELY(n >= 64)) {
+        size_t j = from;
+        for (; j + 64 <= to; j += 64)
+            acc |= CV16(b, j) | CV16(b, j + 16) | CV16(b, j + 32) | CV16(b, j + 48);
+        if (j < to) acc |= CV16(b, to - 64) | CV16(b, to - 48) | CV16(b, to - 32) | CV16(b, to - 16);
+    } else if (n) {
+        acc = CV16(b, from) | CV16(b, to - 16);
+        if (n > 32) acc |= CV16(b, from + 16);
+    }
+    return (acc[0] | acc[1]) == 0;
+}
+
+/* Whether bytes [from, to) of p are all zero (any offsets: large blocks
+ * and the double-free test). */
 static bool all_zero(const void *p, size_t from, size_t to) {
     const unsigned char *b = p;
     size_t j = from;
@@ -227,6 +276,17 @@ static bool all_zero(const void *p, size_t from, size_t to) {
     return acc == 0;
 }
 
+/* What malloc checks of a reused small slot (free zeroed all of it): past
+ * the two free-list words, all of a slot up to CHECK_WHOLE_MAX bytes;
+ * of a larger one the first and the last CHECK_EDGE bytes, where writes
+ * after free land first (a stale pointer to the block's start or its end:
+ * tests/misuse).  A larger slot's middle is read by no one but the
+ * program, whose next write brings it in anyway. */
+static inline bool reuse_ok(const void *p, size_t slot) {
+    if (MHI_LIKELY(slot <= CHECK_WHOLE_MAX)) return zero16_ok(p, 16, slot);
+    return zero16_ok(p, 16, CHECK_EDGE) && zero16_ok(p, slot - CHECK_EDGE, slot);
+}
+
 /* ---- finding a block ---- */
 
 typedef struct {
@@ -236,18 +296,10 @@ typedef struct {
     bool large;
 } blk;
 
-/* The slot of a block, checked as free checks a pointer: an object start
- * of a small span or the start of a large one, not free already. */
-static void blk_find(const void *p, blk *b) {
-    mhi_span *s = mhi_small_span_fast(p); /* (an object start of a small span) */
-    if (MHI_LIKELY(s != NULL)) {
-        b->s = s;
-        b->slot = s->elemsize;
-        b->large = false;
-        if (b->slot > 16 && mhi_free_marked(p)) mhi_fatal_at("double free", p);
-        return;
-    }
-    s = mhi_heap_span((uintptr_t)p);
+/* blk_find for what the fast lookup does not settle: a small block of a
+ * span with released pages, a large block, or no block. */
+static MHI_NOINLINE void blk_find_slow(const void *p, blk *b) {
+    mhi_span *s = mhi_heap_span((uintptr_t)p);
     if (!s) mhi_heap_bad_free((uintptr_t)p);
     uint8_t kind = mhi_span_kind(s);
     b->s = s;
@@ -255,9 +307,6 @@ static void blk_find(const void *p, blk *b) {
         (void)mhi_span_check(s, p);
         b->slot = s->elemsize;
         b->large = false;
-        /* (a 16-byte slot keeps its trailer word where free blocks have
-         * their mark: the trailer decides below) */
-        if (b->slot > 16 && mhi_free_marked(p)) mhi_fatal_at("double free", p);
     } else if (kind == MHI_KIND_LARGE && (uintptr_t)p == s->base) {
         if (__atomic_load_n(&s->guard, __ATOMIC_RELAXED) == MHI_GUARD_FREED)
             mhi_fatal_at("double free", p);
@@ -268,25 +317,48 @@ static void blk_find(const void *p, blk *b) {
     }
 }
 
+/* The slot of a block, checked as free checks a pointer: an object start
+ * of a small span or the start of a large one.  (Whether it is free
+ * already, its trailer word says: blk_check.  The free mark is not read:
+ * on realloc its line would be one more miss.) */
+static inline void blk_find(const void *p, blk *b) {
+    mhi_span *s = mhi_small_span_fast(p); /* (an object start of a small span) */
+    if (MHI_UNLIKELY(s == NULL)) {
+        blk_find_slow(p, b);
+        return;
+    }
+    b->s = s;
+    b->slot = s->elemsize;
+    b->large = false;
+}
+
+/* A trailer word that does not decode to a size below the cap: a block
+ * free already, or damage.  A free small slot has a zero trailer word
+ * (free zeroes the slot; a fresh span's slots are zero) with its
+ * free-list words and its free mark in front, or for 16 bytes its mark
+ * where the word is; a quarantined large block never gets here
+ * (blk_find). */
+static MHI_NOINLINE void blk_bad(const void *p, const blk *b, uint64_t w) {
+    if (!b->large && (b->slot == 16 ? mhi_free_marked(p) : w == 0 && all_zero(p, 16, b->slot)))
+        mhi_fatal_at("double free", p);
+    mhi_fatal_at("heap overflow", p);
+}
+
 /* Decode and check the trailer and canary bytes of block p (blk_find
  * done); b->size is then the size asked for. */
-static void blk_check(const void *p, blk *b) {
+static inline void blk_check(const void *p, blk *b) {
     uint64_t key = key_of((uintptr_t)p), w = *trailer_of(p, b->slot);
     size_t cap = b->slot - TRAILER;
-    if (MHI_UNLIKELY(w == 0) && all_zero(p, 16, b->slot))
-        mhi_fatal_at("double free", p); /* zeroed by free (quarantined, then trimmed) */
-    if (!b->large && b->slot == 16 && mhi_free_marked(p)) mhi_fatal_at("double free", p);
     uint64_t size = w ^ key;
-    if (MHI_UNLIKELY(size >= cap)) mhi_fatal_at("heap overflow", p);
-    size_t end = canary_end(size, cap);
-    if (MHI_UNLIKELY(canary_check(p, size, end, key) != end)) mhi_fatal_at("heap overflow", p);
+    if (MHI_UNLIKELY(size >= cap)) blk_bad(p, b, w);
+    if (MHI_UNLIKELY(!canary_ok(p, size, cap, key))) mhi_fatal_at("heap overflow", p);
     b->size = size;
 }
 
 /* The slot before small block p (free): a free slot has a zero trailer
  * word (or its free mark there, for 16 bytes); a live one has a valid
  * trailer and intact canary bytes. */
-static void check_before(const void *p, const blk *b) {
+static inline void check_before(const void *p, const blk *b) {
     const mhi_span *s = b->s;
     /* Only where the word shares p's cache line, which free reads anyway:
      * a line more per free costs a miss on a cold block (wl-pool: ~15%). */
@@ -297,12 +369,11 @@ static void check_before(const void *p, const blk *b) {
     if (w == 0 || (b->slot == 16 && mhi_free_marked(q))) return;
     uint64_t key = key_of((uintptr_t)q), size = w ^ key;
     size_t cap = b->slot - TRAILER;
-    if (size >= cap) mhi_fatal_at("heap underflow", p);
+    if (MHI_UNLIKELY(size >= cap)) mhi_fatal_at("heap underflow", p);
     atomic_thread_fence(memory_order_acquire);
-    size_t end = canary_end(size, cap);
-    if (canary_check(q, size, end, key) == end) return;
-    /* Another thread may be freeing q (its word goes first) or growing it
-     * in place (the new word first): only damage under an unchanged word
+    if (MHI_LIKELY(canary_ok(q, size, cap, key))) return;
+    /* Another thread may be freeing q or resizing it in place (either
+     * stores a zero word first): only damage under an unchanged word
      * counts. */
     atomic_thread_fence(memory_order_acquire);
     if (trailer_load(q, b->slot) == w) mhi_fatal_at("heap overflow", q);
@@ -310,38 +381,44 @@ static void check_before(const void *p, const blk *b) {
 
 /* ---- allocation ---- */
 
-static void *sec_oom(size_t size) { return mhi_malloc_oom(size); }
+static MHI_NOINLINE void *sec_oom(size_t size) { return mhi_malloc_oom(size); }
 
-/* Each small malloc looks at one block waiting in the thread's
- * quarantine, in turn: still marked, and its first line zero past the
- * free-list words.  So a write after free is found within QUAR_SLOTS
- * mallocs even when no free sends the block on to be reused. */
-static void quar_probe(void) {
+/* Every second small malloc looks at one slot of the thread's
+ * quarantine, in turn: a block waiting there must still be marked, and
+ * its first line zero past the free-list words.  So a write after free is
+ * found within 2 * QUAR_SLOTS mallocs even when no free sends the block
+ * on to be reused.  (At every malloc the look cost wl-pool about 10%.) */
+static inline void quar_probe(void) {
     quarantine *q = tls_quar;
-    if (!q || q->n == 0) return;
-    uint32_t i = q->probe++ % q->n;
+    if (!q) return;
+    uint32_t k = q->probe++;
+    if (k & 1) return;
+    uint32_t i = (k >> 1) & (QUAR_SLOTS - 1);
     const char *b = q->blk[i];
+    if (!b) return;
     size_t end = q->size[i] < MHI_CACHE_LINE ? q->size[i] : MHI_CACHE_LINE;
-    if (MHI_UNLIKELY(!mhi_free_marked(b) || !all_zero(b, 16, end)))
+    if (MHI_UNLIKELY(!mhi_free_marked(b) || !zero16_ok(b, 16, end)))
         mhi_fatal_at("write after free", b);
 }
 
 /* A small block from class c for size: checked for writes after free and
  * given its trailer. */
-static void *small_from(size_t c, size_t size) {
+static inline void *small_from(size_t c, size_t size) {
     quar_probe();
     void *p = mhi_cache_alloc(c);
     if (MHI_UNLIKELY(!p)) return sec_oom(size);
     size_t slot = mhi_class_size[c];
-    if (MHI_UNLIKELY(!all_zero(p, 2 * sizeof(void *), slot))) mhi_fatal_at("write after free", p);
+    if (MHI_UNLIKELY(!reuse_ok(p, slot))) mhi_fatal_at("write after free", p);
     ((uintptr_t *)p)[0] = 0; /* the free-list link (the core cleared the mark) */
-    trailer_set(p, slot, size);
+    /* (zero below size where the canary word goes: checked above, all of
+     * the slot or its last CHECK_EDGE bytes, or the word starts at size) */
+    trailer_set(p, slot, size, true);
     return p;
 }
 
 /* A large block of size bytes, with room for `room` (>= size) before its
  * trailer, aligned to align (0: a page). */
-static void *large_alloc(size_t size, size_t room, size_t align) {
+static MHI_NOINLINE void *large_alloc(size_t size, size_t room, size_t align) {
     if (room > PTRDIFF_MAX - 2 * MHI_PAGE_SIZE) return sec_oom(size);
     size_t npages = (room + TRAILER + 1 + MHI_PAGE_SIZE - 1) >> MHI_PAGE_SHIFT;
     mhi_span *s;
@@ -359,15 +436,15 @@ static void *large_alloc(size_t size, size_t room, size_t align) {
     if (res.nonresident && slot <= ((size_t)1 << 20)) mhi_os_populate((void *)s->base, slot);
     if (mhi_os_protect((void *)(s->base + slot), MHI_PAGE_SIZE, false))
         __atomic_store_n(&s->guard, (uint8_t)MHI_GUARD_LARGE, __ATOMIC_RELAXED);
-    trailer_set((void *)s->base, slot, size);
+    trailer_set((void *)s->base, slot, size, true); /* (pages taken zeroed) */
     return (void *)s->base;
 }
 
-static void *sec_alloc(size_t size, size_t room) {
+static inline void *sec_alloc(size_t size, size_t room) {
     sec_ready();
-    if (size > PTRDIFF_MAX) return sec_oom(size);
-    if (room + TRAILER + 1 <= MHI_SMALL_SIZE_MAX)
+    if (MHI_LIKELY(room < MHI_SMALL_SIZE_MAX - TRAILER))
         return small_from(mhi_size_class(room + TRAILER + 1), size);
+    if (size > PTRDIFF_MAX) return sec_oom(size);
     return large_alloc(size, room, 0);
 }
 
@@ -397,18 +474,25 @@ void *mhi_secure_malloc_aligned(size_t align, size_t size) {
 
 /* ---- free ---- */
 
-static void quar_evict(quarantine *q, uint32_t i) {
-    void *p = q->blk[i];
-    q->bytes -= q->size[i];
-    q->n--;
-    q->blk[i] = q->blk[q->n];
-    q->size[i] = q->size[q->n];
-    ((uintptr_t *)p)[1] = 0; /* our mark off: the core marks it again */
-    mhi_free(p);
+/* Block p of span s leaves the quarantine for the core: our mark off
+ * (the core marks it again) and onto this thread's stash as free's fast
+ * path would (the span is known, and the block checked), or free's own
+ * path where the fast one does not take it. */
+static inline void quar_release(mhi_span *s, void *p) {
+    ((uintptr_t *)p)[1] = 0;
+    if (MHI_LIKELY(mhi_span_kind(s) == MHI_KIND_SMALL)) mhi_cache_free_object(s, p);
+    else mhi_free(p);
 }
 
 static void quar_flush(quarantine *q) {
-    while (q->n) quar_evict(q, q->n - 1);
+    for (uint32_t i = 0; i < QUAR_SLOTS; i++)
+        if (q->blk[i]) {
+            void *p = q->blk[i];
+            q->blk[i] = NULL;
+            q->bytes -= q->size[i];
+            q->size[i] = 0;
+            quar_release(q->span[i], p);
+        }
 }
 
 static void quar_thread_exit(void *arg) {
@@ -420,10 +504,9 @@ static void quar_thread_exit(void *arg) {
     mhi_os_release(q, sizeof *q, NULL);
 }
 
-static quarantine *quar_get(void) {
-    quarantine *q = tls_quar;
-    if (MHI_LIKELY(q != NULL) || tls_quar_dead || !quar_key_ok) return q;
-    q = mhi_os_alloc(sizeof *q, NULL);
+static MHI_NOINLINE quarantine *quar_new(void) {
+    if (tls_quar_dead || !quar_key_ok) return NULL;
+    quarantine *q = mhi_os_alloc(sizeof *q, NULL);
     if (!q) return NULL;
     q->rng = rnd();
     tls_quar = q;
@@ -431,35 +514,58 @@ static quarantine *quar_get(void) {
     return q;
 }
 
-static uint32_t quar_rand(quarantine *q, uint32_t n) {
-    q->rng = q->rng * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (uint32_t)(((q->rng >> 32) * (uint64_t)n) >> 32);
+static inline quarantine *quar_get(void) {
+    quarantine *q = tls_quar;
+    return MHI_LIKELY(q != NULL) ? q : quar_new();
 }
 
-static void small_free(void *p, const blk *b) {
+/* A random slot of the quarantine (the top bits of a 64-bit LCG). */
+static inline uint32_t quar_rand(quarantine *q) {
+    q->rng = q->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(q->rng >> 58); /* (QUAR_SLOTS = 64) */
+}
+
+/* Over the byte bound after a free into slot keep: random other blocks
+ * go on until within it. */
+static MHI_NOINLINE void quar_shrink(quarantine *q, uint32_t keep) {
+    for (uint32_t i = quar_rand(q), k = 0; k < QUAR_SLOTS && q->bytes > QUAR_BYTES;
+         k++, i = (i + 1) & (QUAR_SLOTS - 1)) {
+        void *p = q->blk[i];
+        if (i == keep || !p) continue;
+        q->blk[i] = NULL;
+        q->bytes -= q->size[i];
+        q->size[i] = 0;
+        quar_release(q->span[i], p);
+    }
+}
+
+static inline void small_free(void *p, const blk *b) {
     check_before(p, b);
-    trailer_store(p, b->slot, 0); /* (first: check_before's order) */
+    size_t slot = b->slot;
+    trailer_store(p, slot, 0); /* (first: check_before's order) */
     atomic_thread_fence(memory_order_release);
-    memset(p, 0, b->slot);
+    memset(p, 0, slot);
     mhi_mark_free(p);
     quarantine *q = quar_get();
-    if (!q) {
-        ((uintptr_t *)p)[1] = 0;
-        mhi_free(p);
+    if (MHI_UNLIKELY(!q)) {
+        quar_release(b->s, p);
         return;
     }
-    uint32_t slot = (uint32_t)b->slot;
-    /* A full quarantine: a random earlier block goes on, and p takes its
-     * place; then older ones while over the byte bound. */
-    if (q->n == QUAR_SLOTS) quar_evict(q, quar_rand(q, q->n));
-    while (q->n && q->bytes + slot > QUAR_BYTES) quar_evict(q, quar_rand(q, q->n));
-    q->blk[q->n] = p;
-    q->size[q->n] = slot;
-    q->n++;
-    q->bytes += slot;
+    /* p takes a random slot of the quarantine, and the block there, if
+     * any, goes on: a block waits QUAR_SLOTS frees on average, and is
+     * never the next one to go. */
+    uint32_t i = quar_rand(q);
+    void *out = q->blk[i];
+    mhi_span *os = q->span[i];
+    q->bytes += slot - q->size[i];
+    q->blk[i] = p;
+    q->span[i] = b->s;
+    q->size[i] = (uint32_t)slot;
+    if (out) quar_release(os, out);
+    if (MHI_UNLIKELY(q->bytes > QUAR_BYTES)) quar_shrink(q, i);
 }
 
-static void large_free(void *p, const blk *b) {
+static MHI_NOINLINE void large_free(void *p, const blk *b) {
     mhi_span *s = b->s;
     size_t bytes = s->npages << MHI_PAGE_SHIFT;
     uint8_t was = __atomic_exchange_n(&s->guard, (uint8_t)MHI_GUARD_FREED, __ATOMIC_RELAXED);
@@ -497,14 +603,18 @@ static void large_free(void *p, const blk *b) {
     }
 }
 
+static inline void blk_free(void *p, const blk *b) {
+    if (MHI_UNLIKELY(b->large)) large_free(p, b);
+    else small_free(p, b);
+}
+
 void mhi_secure_free(void *p) {
-    if (!p) return;
+    if (MHI_UNLIKELY(!p)) return;
     sec_ready();
     blk b;
     blk_find(p, &b);
     blk_check(p, &b);
-    if (b.large) large_free(p, &b);
-    else small_free(p, &b);
+    blk_free(p, &b);
 }
 
 void mhi_secure_free_sized(void *p, size_t size, size_t align) {
@@ -515,8 +625,7 @@ void mhi_secure_free_sized(void *p, size_t size, size_t align) {
     blk_find(p, &b);
     blk_check(p, &b);
     if (size != b.size) mhi_fatal("size mismatch: %p (size %zu)", p, size);
-    if (b.large) large_free(p, &b);
-    else small_free(p, &b);
+    blk_free(p, &b);
 }
 
 size_t mhi_secure_usable_size(const void *p) {
@@ -547,14 +656,14 @@ void *mhi_secure_realloc(void *p, size_t size) {
      * small class would hold (moving it there sent it back to a large one
      * at the next small growth, its room being a quarter more: a move per
      * call); growing, the bytes between the old size and the new are
-     * zeroed (they held canary bytes). */
+     * zeroed (they held canary bytes, or data of a larger size before). */
     if (size < cap && size + TRAILER + 1 >= b.slot / 2) {
-        if (size > old) { /* the word first (check_before's order) */
-            trailer_store(p, b.slot, size ^ key_of((uintptr_t)p));
-            atomic_thread_fence(memory_order_release);
-            memset((char *)p + old, 0, size - old);
-        }
-        trailer_set(p, b.slot, size);
+        /* A zero word first: the freer of the next slot skips the check
+         * (check_before) while the canary bytes move. */
+        trailer_store(p, b.slot, 0);
+        atomic_thread_fence(memory_order_release);
+        if (size > old) memset((char *)p + old, 0, size - old);
+        trailer_set(p, b.slot, size, false);
         return p;
     }
     /* Moving to grow: room for a quarter more (as the default build), so
@@ -565,8 +674,7 @@ void *mhi_secure_realloc(void *p, size_t size) {
     if (!q && room != size) q = sec_alloc(size, size); /* (the slack is optional) */
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);
-    if (b.large) large_free(p, &b);
-    else small_free(p, &b);
+    blk_free(p, &b);
     return q;
 }
 
@@ -629,14 +737,11 @@ void mhi_secure_fork_child(void) { mhi_lock_reset(&lquar_lock); }
 
 static void fault_handler(int sig, void *info_, void *ctx) {
     const siginfo_t *info = info_;
-    if (info->si_code <= 0) { /* sent (kill, raise, sigqueue), not a fault: not ours */
-        mhi_os_fault_restore(sig);
-        mhi_os_fault_resend(sig, info); /* (returning would not repeat it) */
-        return;
-    }
-    uintptr_t a = (uintptr_t)info->si_addr;
+    /* (a signal sent by kill, raise or sigqueue is not a fault: never
+     * mheap's, whatever si_addr reads as) */
     const char *what = NULL;
-    if (mhi_arena_of(a)) {
+    uintptr_t a = (uintptr_t)info->si_addr;
+    if (info->si_code > 0 && mhi_arena_of(a)) {
         mhi_span *s = mhi_heap_page_span(a);
         uint8_t g = MHI_GUARD_NONE;
         if (s && mhi_span_state(s) == MHI_SPAN_INUSE && a >= s->base && a < mhi_span_end(s))
@@ -648,5 +753,5 @@ static void fault_handler(int sig, void *info_, void *ctx) {
             what = "heap overflow (guard page)";
     }
     if (what) mhi_fatal_at(what, (void *)a);
-    mhi_os_fault_restore(sig); /* not ours: the fault repeats under it */
+    mhi_os_fault_chain(sig, info_, ctx); /* not ours: the program's handler, or the kernel's action */
 }
