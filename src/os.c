@@ -583,6 +583,9 @@ static void fault_resend(int sig, const void *info) {
 
 void mhi_os_fault_chain(int sig, void *info, void *ctx) {
     struct sigaction *old = &os_fault_old[sig == SIGBUS];
+    /* A sent signal the program ignores: ignored, and mheap's handler
+     * stays. */
+    if (old->sa_handler == SIG_IGN && ((siginfo_t *)info)->si_code <= 0) return;
     if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN) {
         /* The kernel's own action: put it back; a fault repeats under it
          * on return, a sent signal is sent again (a return drops it). */

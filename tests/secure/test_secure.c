@@ -255,6 +255,8 @@ static void early_handler(int sig, siginfo_t *info, void *ctx) {
     siglongjmp(early_env, 1);
 }
 __attribute__((constructor(101))) static void install_early(void) {
+    /* (not in the process row_chain_ignored starts, which sets SIG_IGN) */
+    if (getenv("TEST_SECURE_IGNORED")) return;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = early_handler;
@@ -312,6 +314,33 @@ static void row_chain_recover(void) {
     child_expect_abort("guard page after a recovered foreign fault", do_recover_then_guard,
                        (uintptr_t)p, "heap overflow (guard page)", mhi_span_end(s) - MHI_PAGE_SIZE);
     free(p);
+}
+
+/* A program that ignores SIGSEGV before mheap's handler is installed,
+ * and is sent one: the signal is ignored, mheap's handler stays, and a
+ * later overflow into a guard page is still named.  The disposition must
+ * be SIG_IGN when mheap installs its handler, at load, so the row starts
+ * this program again (ignored_child, below) with SIGSEGV ignored. */
+static void do_exec_ignored(uintptr_t a) {
+    (void)a;
+    signal(SIGSEGV, SIG_IGN);
+    setenv("TEST_SECURE_IGNORED", "1", 1);
+    execl("/proc/self/exe", "test_secure", "ignored_child", (char *)NULL);
+    _exit(3);
+}
+static void ignored_child(void) {
+    char *p = malloc(1000);
+    if (!p) _exit(4);
+    raise(SIGSEGV); /* ignored */
+    do_run_over((uintptr_t)p);
+}
+static void row_chain_ignored(void) {
+    char out[256];
+    int st = child_run(do_exec_ignored, 0, out, sizeof out);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    const char *want = "mheap: heap overflow (guard page): 0x";
+    CHECK(strncmp(out, want, strlen(want)) == 0);
+    if (strncmp(out, want, strlen(want)) != 0) fprintf(stderr, "  got: \"%s\"\n", out);
 }
 
 /* ---- a protection that fails part way ----
@@ -457,12 +486,17 @@ static const struct {
     {"uaf_large", row_uaf_large},   {"uaf_small", row_uaf_small}, {"uaf_waiting", row_uaf_waiting},
     {"double_free", row_double_free},
     {"exec", row_exec},             {"chain", row_chain},         {"chain_recover", row_chain_recover},
+    {"chain_ignored", row_chain_ignored},
     {"zeroed", row_zeroed},
     {"usable", row_usable},         {"reuse", row_reuse},         {"no_exec", row_no_exec},
     {"protect_fail", row_protect_fail},
 };
 
 int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "ignored_child") == 0) {
+        ignored_child();
+        return 5; /* (the overflow did not stop it) */
+    }
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         if (argc < 2 || strcmp(argv[1], rows[i].name) == 0) {
             printf("%s\n", rows[i].name);
