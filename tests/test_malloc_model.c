@@ -164,8 +164,10 @@ static __attribute__((noreturn, format(printf, 3, 4))) void fail(const model *m,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "test_malloc_model: seed %#llx, %s %d, operation %lu: %s\n",
-            (unsigned long long)run_seed, m->slot < 0 ? "one thread" : "slot", m->slot, m->op, msg);
+    char where[32] = "one thread";
+    if (m->slot >= 0) snprintf(where, sizeof where, "slot %d", m->slot);
+    fprintf(stderr, "test_malloc_model: seed %#llx, %s, operation %lu: %s\n",
+            (unsigned long long)run_seed, where, m->op, msg);
     if (b)
         fprintf(stderr, "  block %p: size %zu, usable %zu, align %zu\n", (void *)b->addr, b->size,
                 b->usable, b->align);
