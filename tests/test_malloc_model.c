@@ -725,6 +725,7 @@ static uint64_t inuse_now(void) {
     return st.heap_inuse;
 }
 
+#ifndef MHEAP_MALLOC_FUZZ
 static void add_counts(model *sum, const model *m) {
     sum->allocs += m->allocs;
     sum->frees += m->frees;
@@ -748,7 +749,6 @@ static void print_counts(const char *mode, const model *s) {
            s->verifies, s->trims, s->sent, s->received, (unsigned long long)(s->checked_bytes >> 20));
 }
 
-#ifndef MHEAP_MALLOC_FUZZ
 /* ---- the threaded mode ------------------------------------------------------------- */
 
 typedef struct slot_run {
