@@ -83,11 +83,11 @@
 /* The sanitizers make every access many times slower: fewer operations,
  * smaller big blocks and less live memory. */
 #if defined(UNDER_TSAN)
-#define DEFAULT_OPS 30000
+#define DEFAULT_OPS 20000
 #define BIG_MAX ((size_t)1 << 20)
 #define MODEL_BYTES_MAX ((size_t)8 << 20)
 #elif defined(UNDER_ASAN) || !defined(__OPTIMIZE__)
-#define DEFAULT_OPS 60000
+#define DEFAULT_OPS 40000
 #define BIG_MAX ((size_t)2 << 20)
 #define MODEL_BYTES_MAX ((size_t)16 << 20)
 #else
