@@ -29,8 +29,9 @@
  * the block realloc was given still holds its bytes, posix_memalign's out
  * is not written, and (with one thread) the heap statistics are the same.
  * Every few hundred operations mh_heap_verify() finds nothing and a few
- * random blocks are checked whole; at the end every block is checked and
- * freed, and after mh_trim() heap_inuse is back where it started.
+ * random blocks are looked at (whole up to 64 KiB, sampled above); at the
+ * end every block is checked and freed, and after mh_trim() heap_inuse
+ * is back where it started.
  *
  * The second mode runs 2-4 slots of threads, each with its own model,
  * handing blocks to each other through lock-protected mailboxes (a block
