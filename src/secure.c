@@ -299,6 +299,7 @@ typedef struct {
 /* blk_find for what the fast lookup does not settle: a small block of a
  * span with released pages, a large block, or no block. */
 static MHI_NOINLINE void blk_find_slow(const void *p, blk *b) {
+    sec_ready(); /* (only here: a block the fast lookup finds was made after set-up) */
     mhi_span *s = mhi_heap_span((uintptr_t)p);
     if (!s) mhi_heap_bad_free((uintptr_t)p);
     uint8_t kind = mhi_span_kind(s);
@@ -403,7 +404,7 @@ static inline void quar_probe(void) {
 
 /* A small block from class c for size: checked for writes after free and
  * given its trailer. */
-static inline void *small_from(size_t c, size_t size) {
+static MHI_ALWAYS_INLINE void *small_from(size_t c, size_t size) {
     quar_probe();
     void *p = mhi_cache_alloc(c);
     if (MHI_UNLIKELY(!p)) return sec_oom(size);
@@ -478,7 +479,7 @@ void *mhi_secure_malloc_aligned(size_t align, size_t size) {
  * (the core marks it again) and onto this thread's stash as free's fast
  * path would (the span is known, and the block checked), or free's own
  * path where the fast one does not take it. */
-static inline void quar_release(mhi_span *s, void *p) {
+static MHI_ALWAYS_INLINE void quar_release(mhi_span *s, void *p) {
     ((uintptr_t *)p)[1] = 0;
     if (MHI_LIKELY(mhi_span_kind(s) == MHI_KIND_SMALL)) mhi_cache_free_object(s, p);
     else mhi_free(p);
@@ -539,7 +540,7 @@ static MHI_NOINLINE void quar_shrink(quarantine *q, uint32_t keep) {
     }
 }
 
-static inline void small_free(void *p, const blk *b) {
+static MHI_ALWAYS_INLINE void small_free(void *p, const blk *b) {
     check_before(p, b);
     size_t slot = b->slot;
     trailer_store(p, slot, 0); /* (first: check_before's order) */
@@ -603,14 +604,13 @@ static MHI_NOINLINE void large_free(void *p, const blk *b) {
     }
 }
 
-static inline void blk_free(void *p, const blk *b) {
+static MHI_ALWAYS_INLINE void blk_free(void *p, const blk *b) {
     if (MHI_UNLIKELY(b->large)) large_free(p, b);
     else small_free(p, b);
 }
 
 void mhi_secure_free(void *p) {
     if (MHI_UNLIKELY(!p)) return;
-    sec_ready();
     blk b;
     blk_find(p, &b);
     blk_check(p, &b);
@@ -620,7 +620,6 @@ void mhi_secure_free(void *p) {
 void mhi_secure_free_sized(void *p, size_t size, size_t align) {
     (void)align;
     if (!p) return;
-    sec_ready();
     blk b;
     blk_find(p, &b);
     blk_check(p, &b);
@@ -630,7 +629,6 @@ void mhi_secure_free_sized(void *p, size_t size, size_t align) {
 
 size_t mhi_secure_usable_size(const void *p) {
     if (!p) return 0;
-    sec_ready();
     blk b;
     blk_find(p, &b);
     blk_check(p, &b);
