@@ -359,6 +359,17 @@ static inline void blk_check(const void *p, blk *b) {
 /* The slot before small block p (free): a free slot has a zero trailer
  * word (or its free mark there, for 16 bytes); a live one has a valid
  * trailer and intact canary bytes. */
+/* The word w before p decodes to no size: damage, or another thread
+ * changing the slot before p as it was read (for 16 bytes the word is the
+ * free mark, which malloc clears and a relink rewrites, so the mark test
+ * may have read the slot's other word after the change).  Only a word
+ * that reads the same again, on a slot still unmarked, counts. */
+static MHI_NOINLINE void underflow_seen(const void *p, const char *q, size_t slot, uint64_t w) {
+    atomic_thread_fence(memory_order_acquire);
+    if (trailer_load(q, slot) != w || (slot == 16 && mhi_free_marked(q))) return;
+    mhi_fatal_at("heap underflow", p);
+}
+
 static inline void check_before(const void *p, const blk *b) {
     const mhi_span *s = b->s;
     /* Only where the word shares p's cache line, which free reads anyway:
@@ -370,7 +381,10 @@ static inline void check_before(const void *p, const blk *b) {
     if (w == 0 || (b->slot == 16 && mhi_free_marked(q))) return;
     uint64_t key = key_of((uintptr_t)q), size = w ^ key;
     size_t cap = b->slot - TRAILER;
-    if (MHI_UNLIKELY(size >= cap)) mhi_fatal_at("heap underflow", p);
+    if (MHI_UNLIKELY(size >= cap)) {
+        underflow_seen(p, q, b->slot, w);
+        return;
+    }
     atomic_thread_fence(memory_order_acquire);
     if (MHI_LIKELY(canary_ok(q, size, cap, key))) return;
     /* Another thread may be freeing q or resizing it in place (either
