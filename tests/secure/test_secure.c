@@ -6,6 +6,8 @@
  * row without an argument). */
 #define _GNU_SOURCE
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -343,6 +345,40 @@ static void row_chain_ignored(void) {
     if (strncmp(out, want, strlen(want)) != 0) fprintf(stderr, "  got: \"%s\"\n", out);
 }
 
+/* Threads replacing 16-byte blocks (sizes 0..7) of a shared array, each
+ * block freed once: a free reads the slot before its block while other
+ * threads take that slot from a stash (clearing its free mark) or relink
+ * it.  No false heap underflow or overflow: the child exits 0. */
+#define RACE_SLOTS 2048
+#define RACE_THREADS 4
+static void *_Atomic race_shared[RACE_SLOTS];
+static void *race_work(void *arg) {
+    unsigned r = (unsigned)(uintptr_t)arg * 2654435761u + 1;
+    for (long it = 0; it < 600000; it++) {
+        r = r * 1103515245u + 12345u;
+        void *p = malloc((r >> 24) & 7);
+        if (!p) _exit(6);
+        void *old = atomic_exchange(&race_shared[(r >> 8) % RACE_SLOTS], p);
+        free(old);
+    }
+    return NULL;
+}
+static void do_race_neighbour(uintptr_t a) {
+    (void)a;
+    pthread_t t[RACE_THREADS];
+    for (uintptr_t i = 0; i < RACE_THREADS; i++)
+        if (pthread_create(&t[i], NULL, race_work, (void *)i) != 0) _exit(7);
+    for (int i = 0; i < RACE_THREADS; i++) pthread_join(t[i], NULL);
+    _exit(0);
+}
+static void row_race_neighbour(void) {
+    char out[256];
+    int st = child_run(do_race_neighbour, 0, out, sizeof out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(out[0] == 0);
+    if (out[0]) fprintf(stderr, "  child said: \"%s\"\n", out);
+}
+
 /* ---- a protection that fails part way ----
  * mprotect may change part of a range before it fails (each VMA in turn);
  * this one, while armed, makes the first page of a PROT_NONE request of
@@ -486,7 +522,7 @@ static const struct {
     {"uaf_large", row_uaf_large},   {"uaf_small", row_uaf_small}, {"uaf_waiting", row_uaf_waiting},
     {"double_free", row_double_free},
     {"exec", row_exec},             {"chain", row_chain},         {"chain_recover", row_chain_recover},
-    {"chain_ignored", row_chain_ignored},
+    {"chain_ignored", row_chain_ignored}, {"race_neighbour", row_race_neighbour},
     {"zeroed", row_zeroed},
     {"usable", row_usable},         {"reuse", row_reuse},         {"no_exec", row_no_exec},
     {"protect_fail", row_protect_fail},
