@@ -68,6 +68,16 @@
 #include "pageheap.h"
 #include "print.h"
 
+/* Fences order the trailer word against the block's other bytes for
+ * threads that read a neighbour's.  GCC's ThreadSanitizer build rejects
+ * atomic_thread_fence (-Wtsan); the secure build is not run under it
+ * (tests/secure.cmake), so there a compiler barrier stands in. */
+#if defined(__SANITIZE_THREAD__)
+#define sec_fence(mo) atomic_signal_fence(mo)
+#else
+#define sec_fence(mo) atomic_thread_fence(mo)
+#endif
+
 #define TRAILER 8u
 #define CANARY_HIGH 0x8080808080808080ULL
 /* Reuse of a small slot checks all of it up to this size, else its
@@ -227,7 +237,7 @@ static inline void trailer_store(void *p, size_t slot, uint64_t w) {
 static inline void trailer_set(void *p, size_t slot, size_t size, bool fresh) {
     uint64_t key = key_of((uintptr_t)p);
     canary_put(p, size, slot - TRAILER, key, fresh);
-    atomic_thread_fence(memory_order_release);
+    sec_fence(memory_order_release);
     trailer_store(p, slot, size ^ key);
 }
 
@@ -365,7 +375,7 @@ static inline void blk_check(const void *p, blk *b) {
  * may have read the slot's other word after the change).  Only a word
  * that reads the same again, on a slot still unmarked, counts. */
 static MHI_NOINLINE void underflow_seen(const void *p, const char *q, size_t slot, uint64_t w) {
-    atomic_thread_fence(memory_order_acquire);
+    sec_fence(memory_order_acquire);
     if (trailer_load(q, slot) != w || (slot == 16 && mhi_free_marked(q))) return;
     mhi_fatal_at("heap underflow", p);
 }
@@ -385,12 +395,12 @@ static inline void check_before(const void *p, const blk *b) {
         underflow_seen(p, q, b->slot, w);
         return;
     }
-    atomic_thread_fence(memory_order_acquire);
+    sec_fence(memory_order_acquire);
     if (MHI_LIKELY(canary_ok(q, size, cap, key))) return;
     /* Another thread may be freeing q or resizing it in place (either
      * stores a zero word first): only damage under an unchanged word
      * counts. */
-    atomic_thread_fence(memory_order_acquire);
+    sec_fence(memory_order_acquire);
     if (trailer_load(q, b->slot) == w) mhi_fatal_at("heap overflow", q);
 }
 
@@ -558,7 +568,7 @@ static MHI_ALWAYS_INLINE void small_free(void *p, const blk *b) {
     check_before(p, b);
     size_t slot = b->slot;
     trailer_store(p, slot, 0); /* (first: check_before's order) */
-    atomic_thread_fence(memory_order_release);
+    sec_fence(memory_order_release);
     memset(p, 0, slot);
     mhi_mark_free(p);
     quarantine *q = quar_get();
@@ -673,7 +683,7 @@ void *mhi_secure_realloc(void *p, size_t size) {
         /* A zero word first: the freer of the next slot skips the check
          * (check_before) while the canary bytes move. */
         trailer_store(p, b.slot, 0);
-        atomic_thread_fence(memory_order_release);
+        sec_fence(memory_order_release);
         if (size > old) memset((char *)p + old, 0, size - old);
         trailer_set(p, b.slot, size, false);
         return p;
