@@ -566,13 +566,23 @@ void mhi_cache_free_slow(void *p) {
      * (before p is marked: the process set-up may allocate).  A thread
      * that only frees, the consumer of a producer, then stashes its frees
      * and sends them back in runs, one CAS per run of a span's objects,
-     * rather than a slow path and a CAS on the span's line per object. */
-    if (MHI_UNLIKELY(mhi_tls_cache == &mhi_cache_empty)) (void)cache_create();
+     * rather than a slow path and a CAS on the span's line per object.
+     * That first object itself goes back to its span, not onto the new
+     * stash, unless the cache made is a parked one that owns the span:
+     * an object another thread handed over at a thread's start (from
+     * blocks it allocated side by side) would otherwise be the thread's
+     * first allocation of the size, sharing a cache line with what the
+     * other threads got (passive false sharing: the fs-passive workload
+     * ran twice as long). */
+    bool first = MHI_UNLIKELY(mhi_tls_cache == &mhi_cache_empty);
+    if (first) (void)cache_create();
     mhi_span_mark_remote(p); /* a marked object: double free */
     mhi_cache *cache = mhi_tls_cache;
-    if (mhi_cache_is_static(cache)) {
-        /* No cache (after the thread's exit, or none could be made):
-         * straight back to the span, which such a cache never owns. */
+    if (mhi_cache_is_static(cache) ||
+        (first && atomic_load_explicit(&s->owner, memory_order_relaxed) != (void *)cache)) {
+        /* No cache (after the thread's exit, or none could be made), or
+         * the first free above: straight back to the span, which such a
+         * cache does not own. */
         mhi_link_set(p, NULL);
         if (push_remote(s, p, p, 1)) {
             bg_check();

@@ -153,7 +153,7 @@ typedef struct {
     size_t cls_own;  /* with_cache: a class it allocates from first */
     bool with_cache; /* allocate first (a cache of its own), flush at the end */
     /* results, read after join */
-    bool cache_made, stashed, flushed_out;
+    bool cache_made, stashed, flushed_out, first_stashed;
     uint32_t lim_after, nstash_after; /* without a cache: the class's stash at the end */
 } freer_job;
 
@@ -174,12 +174,15 @@ static void *freer_main(void *arg) {
         j->flushed_out = k->stash[c] == NULL && mhi_stash_count(k, c) == 0;
         /* the cache goes at thread exit */
     } else {
-        /* The first free made the cache; the objects wait in its stash
-         * until the thread exits. */
+        /* The first free made the cache and went back to its span (not
+         * onto the new stash: no passive false sharing); the others wait
+         * in its stash until the thread exits. */
         mhi_cache *k = mhi_tls_cache;
         size_t c = mhi_heap_span((uintptr_t)j->objs[0])->sizeclass;
         j->cache_made = !mhi_cache_is_static(k);
-        j->stashed = j->cache_made && mhi_stash_count(k, c) == j->n && k->stash[c] == j->objs[j->n - 1];
+        j->stashed = j->cache_made && mhi_stash_count(k, c) == j->n - 1 &&
+                     k->stash[c] == j->objs[j->n - 1];
+        for (void *q = k->stash[c]; q; q = *(void **)q) j->first_stashed |= q == j->objs[0];
         j->lim_after = k->stash_lim[c];
         j->nstash_after = mhi_stash_count(k, c);
     }
@@ -272,13 +275,14 @@ static void test_remote(void) {
     REQUIRE(mine);
 
     /* A thread that never allocated frees five: its first free makes its
-     * cache, the five go to its stash, and its exit sends them back onto
-     * xfree (one run). */
+     * cache and goes straight onto xfree, the other four go to its stash,
+     * and its exit sends them back onto xfree too (one run). */
     enum { K = 5 };
     freer_job j = {.objs = objs, .n = K};
     run_freer(&j);
     CHECK(j.cache_made);
     CHECK(j.stashed);
+    CHECK(!j.first_stashed);
     CHECK_EQ(s->nfree, 0);
     CHECK_EQ(xfree_len(s), K);
     CHECK_EQ(xfree_of(s) & MHI_XF_TAGS, 0); /* cur: no notice armed */
