@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build test demo demo-pageheap clean deps asan tsan bench bench-quick
+.PHONY: all build test demo demo-pageheap clean deps asan tsan bench bench-quick bench-scaling
 
 all: build
 
@@ -33,6 +33,10 @@ bench: build
 
 bench-quick: build
 	python3 bench/run.py --build $(BUILD) --mode quick
+
+# Throughput of the threaded workloads from 1 thread to twice the CPUs.
+bench-scaling: build
+	python3 bench/scaling.py --build $(BUILD)
 
 # Sanitizer builds of the whole test suite.
 asan:
