@@ -27,9 +27,36 @@ static mhi_fixalloc cache_alloc;
 static _Atomic uint64_t cache_sys;
 static bool cache_setup_done, cache_key_ok;
 
-/* Entirely free spans a cache keeps for reuse, in bytes; beyond this they
- * go back to the page heap at once. */
-#define EMPTY_KEEP ((size_t)256 << 10)
+_Atomic size_t mhi_empty_grown;
+
+void mhi_cache_empty_keep_reset(mhi_cache *cache) {
+    atomic_fetch_sub_explicit(&mhi_empty_grown, cache->empty_keep - MHI_EMPTY_KEEP,
+                              memory_order_relaxed);
+    cache->empty_keep = MHI_EMPTY_KEEP;
+    cache->empty_gave = false;
+    atomic_store_explicit(&cache->empty_grown, false, memory_order_relaxed);
+}
+
+/* The cache's lock held: it is about to take a span from central after it
+ * gave spans back for want of room (a thread whose spans come back in
+ * bursts, from the threads it hands its objects to, and which then
+ * allocates them again): double its bound while the bounds allow, so that
+ * the spans it cycles through stay with it instead of passing through the
+ * page heap's lock twice each. */
+static void empty_keep_grow(mhi_cache *cache) {
+    cache->empty_gave = false;
+    cache->empty_used = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
+    size_t add = cache->empty_keep;
+    if (cache->empty_keep + add > MHI_EMPTY_KEEP_MAX) return;
+    size_t was = atomic_fetch_add_explicit(&mhi_empty_grown, add, memory_order_relaxed);
+    if (was + add > MHI_EMPTY_GROWN_ALL) {
+        atomic_fetch_sub_explicit(&mhi_empty_grown, add, memory_order_relaxed);
+        return;
+    }
+    cache->empty_keep += add;
+    atomic_store_explicit(&cache->empty_grown, true, memory_order_relaxed);
+    cache->bg_wanted = true; /* (the trim pass sets the bound back once unused) */
+}
 
 /* The thread key's destructor: the cache is parked or flushed
  * (cachepark.c). */
@@ -77,6 +104,10 @@ static mhi_cache *cache_create(void) {
         }
         atomic_store_explicit(&c->notify, NULL, memory_order_relaxed);
         c->empty_bytes = 0;
+        c->empty_keep = MHI_EMPTY_KEEP;
+        c->empty_gave = false;
+        c->empty_used = 0;
+        atomic_store_explicit(&c->empty_grown, false, memory_order_relaxed);
         c->bg_wanted = false;
         c->orphan = false;
         c->parked = false;
@@ -165,11 +196,13 @@ static inline void note_trim_candidate(mhi_cache *cache, const mhi_span *s) {
 static void span_emptied(mhi_cache *cache, mhi_span *s) {
     mhi_span_list *l = &cache->avail[s->sizeclass];
     mhi_span_list_remove(l, s);
-    if (cache->empty_bytes + s->nbytes <= EMPTY_KEEP) {
+    if (cache->empty_bytes + s->nbytes <= cache->empty_keep) {
         cache->empty_bytes += s->nbytes;
+        cache->empty_used = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
         mhi_span_list_push_back(l, s);
         note_trim_candidate(cache, s);
     } else {
+        cache->empty_gave = true;
         s->where = MHI_WHERE_NONE;
         cache->bg_wanted = true;
         /* No notice may name s once it is back in the page heap: stop them,
@@ -309,8 +342,12 @@ static bool cache_refill_locked(mhi_cache *cache, size_t c) {
     s = cache->avail[c].first;
     if (s) {
         mhi_span_list_remove(&cache->avail[c], s);
-        if (s->nfree == s->nelems) cache->empty_bytes -= s->nbytes;
+        if (s->nfree == s->nelems) {
+            cache->empty_bytes -= s->nbytes;
+            cache->empty_used = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
+        }
     } else {
+        if (cache->empty_gave) empty_keep_grow(cache);
         s = mhi_central_take_span(c, cache);
         if (!s) return false;
     }
@@ -630,6 +667,7 @@ bool mhi_cache_flush_spans(mhi_cache *cache) {
         }
     }
     cache->empty_bytes = 0;
+    mhi_cache_empty_keep_reset(cache);
     mhi_cache_stash_limits_reset(cache);
     bool want = cache->bg_wanted;
     cache->bg_wanted = false;
@@ -652,11 +690,12 @@ void mhi_cache_flush(void) {
 /* A cache about to be parked gives the entirely free spans it kept on
  * avail back to the page heap, where any thread can reuse them; it keeps
  * the spans that hold objects (those are what its next thread frees). */
-void mhi_cache_drop_empty_spans(mhi_cache *cache) {
+void mhi_cache_drop_empty_spans(mhi_cache *cache, size_t keep) {
     mhi_lock_assert_held(&cache->lock);
-    for (size_t c = 1; c < MHI_NUM_CLASSES && cache->empty_bytes; c++) {
+    for (size_t c = 1; c < MHI_NUM_CLASSES && cache->empty_bytes > keep; c++) {
         mhi_span *s;
-        while ((s = cache->avail[c].last) && s->nfree == s->nelems) {
+        while (cache->empty_bytes > keep && (s = cache->avail[c].last) &&
+               s->nfree == s->nelems) {
             mhi_span_list_remove(&cache->avail[c], s);
             cache->empty_bytes -= s->nbytes;
             s->where = MHI_WHERE_NONE;
@@ -730,6 +769,24 @@ static void trim_caches(mhi_trim_pass *tp) {
                 tp->young = true;
             }
             mhi_unlock(&cache->lock);
+        }
+        /* A bound on kept free spans that grew: back to its first value,
+         * and the spans past it to the page heap, once its spans went
+         * unused for two epochs (the thread stopped cycling through
+         * them); until then the pass comes back. */
+        if (atomic_load_explicit(&cache->empty_grown, memory_order_relaxed)) {
+            if (mhi_trylock(&cache->lock)) {
+                if (cache->empty_keep > MHI_EMPTY_KEEP &&
+                    (tp->force || tp->epoch - cache->empty_used >= 2)) {
+                    mhi_cache_empty_keep_reset(cache);
+                    mhi_cache_drop_empty_spans(cache, MHI_EMPTY_KEEP);
+                }
+                if (cache->empty_keep > MHI_EMPTY_KEEP || cache->bg_wanted) tp->young = true;
+                cache->bg_wanted = false;
+                mhi_unlock(&cache->lock);
+            } else {
+                tp->young = true;
+            }
         }
         for (size_t c = 1; c < MHI_NUM_CLASSES && tp->budget; c++) {
             if (mhi_class_nobjs[c] > 64) continue;

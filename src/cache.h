@@ -34,6 +34,20 @@ struct mhi_cache {
      * by the freer (a Treiber stack through mhi_span.xnext), taken whole. */
     mhi_span *_Atomic notify;
     size_t empty_bytes;                   /* bytes of entirely free spans kept on avail */
+    /* The bound on empty_bytes (from MHI_EMPTY_KEEP up to MHI_EMPTY_KEEP_MAX,
+     * cache_impl.h), and whether a span went back to the page heap for
+     * want of room under it since the cache last took a span from
+     * central; the cache's lock guards both. */
+    size_t empty_keep;
+    bool empty_gave;
+    /* The trim epoch (trim.h) when the cache last kept a free span, took
+     * one it kept, or grew empty_keep: a grown bound whose spans stayed
+     * untouched for two epochs goes back to MHI_EMPTY_KEEP (the trim
+     * pass). */
+    uint32_t empty_used;
+    /* empty_keep is above MHI_EMPTY_KEEP (written under the lock, read
+     * without it by the trim pass, which then takes the lock). */
+    _Atomic bool empty_grown;
     size_t stash_bytes;                   /* what the stash limits grew by, in bytes */
     /* Held by the owner in its slow paths (everything but the fast paths,
      * which touch only stash and cur) and by the background thread while

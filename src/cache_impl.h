@@ -34,6 +34,26 @@ extern mhi_caches_t mhi_caches;
 /* What the threads' stashes grew by, in bytes (cache.c). */
 extern _Atomic size_t mhi_stash_grown;
 
+/* Entirely free spans a cache keeps on avail for reuse, in bytes: at
+ * first MHI_EMPTY_KEEP; a cache that gave spans back for want of room and
+ * then has to take one from central doubles its bound, up to
+ * MHI_EMPTY_KEEP_MAX, while what all caches' bounds grew by stays within
+ * MHI_EMPTY_GROWN_ALL (mhi_empty_grown).  Beyond its bound a cache gives
+ * an emptied span back to the page heap at once. */
+#ifndef MHI_EMPTY_KEEP
+#define MHI_EMPTY_KEEP ((size_t)256 << 10)
+#endif
+#ifndef MHI_EMPTY_KEEP_MAX
+#define MHI_EMPTY_KEEP_MAX ((size_t)4 << 20)
+#endif
+#ifndef MHI_EMPTY_GROWN_ALL
+#define MHI_EMPTY_GROWN_ALL ((size_t)64 << 20)
+#endif
+extern _Atomic size_t mhi_empty_grown;
+/* The cache's lock held, or the cache out of every thread's reach: its
+ * bound back to MHI_EMPTY_KEEP, the growth returned to mhi_empty_grown. */
+void mhi_cache_empty_keep_reset(mhi_cache *cache);
+
 /* mhi_caches.lock held: put c at the front of the live list. */
 static inline void mhi_cache_live_push_locked(mhi_cache *c) {
     mhi_lock_assert_held(&mhi_caches.lock);
@@ -86,7 +106,7 @@ void mhi_cache_stash_limits_reset(mhi_cache *cache);
  * (cache.c) starts clear, and the first notice on an empty stack asks. */
 void mhi_cache_notices_fork_child(void);
 /* Give the entirely free spans kept on avail back (the cache's lock held). */
-void mhi_cache_drop_empty_spans(mhi_cache *cache);
+void mhi_cache_drop_empty_spans(mhi_cache *cache, size_t keep);
 /* Ask the background thread to flush the parked caches that aged
  * (starting it if it may run; no allocator lock held). */
 void mhi_cache_park_request(void);

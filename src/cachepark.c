@@ -97,7 +97,10 @@ void mhi_cache_release(void) {
                 if (cache->stash[c]) mhi_cache_flush_stash(cache, c);
             mhi_cache_stash_limits_reset(cache);
         }
-        if (PARK_DROP_EMPTY) mhi_cache_drop_empty_spans(cache);
+        if (PARK_DROP_EMPTY) {
+            mhi_cache_drop_empty_spans(cache, 0);
+            mhi_cache_empty_keep_reset(cache);
+        }
         want = cache->bg_wanted;
         cache->bg_wanted = false;
         mhi_unlock(&cache->lock);
@@ -169,9 +172,13 @@ void mhi_cache_fork_child(void) {
     for (mhi_cache *c = mhi_caches.live; c; c = c->next)
         if (c != mhi_tls_cache && !c->orphan) {
             c->orphan = true;
-            /* their stashes never grow again */
+            /* their stashes and kept spans never grow again */
             atomic_fetch_sub_explicit(&mhi_stash_grown, c->stash_bytes, memory_order_relaxed);
             c->stash_bytes = 0;
+            atomic_fetch_sub_explicit(&mhi_empty_grown, c->empty_keep - MHI_EMPTY_KEEP,
+                                      memory_order_relaxed);
+            c->empty_keep = MHI_EMPTY_KEEP;
+            atomic_store_explicit(&c->empty_grown, false, memory_order_relaxed);
         }
     /* Caches another thread was flushing are lost to the child, like the
      * other threads' own. */

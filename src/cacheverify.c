@@ -66,6 +66,9 @@ static void verify_cache(mhi_cache *cache, bool own, size_t *e) {
     }
     MHI_VERIFY(e, empty == cache->empty_bytes, "cache %p keeps %zu bytes of free spans, counted %zu",
                (void *)cache, empty, cache->empty_bytes);
+    MHI_VERIFY(e, cache->empty_keep >= MHI_EMPTY_KEEP && cache->empty_keep <= MHI_EMPTY_KEEP_MAX,
+               "cache %p: bound on its free spans %zu out of range", (void *)cache,
+               cache->empty_keep);
     if (own) verify_own(cache, e);
 }
 

@@ -12,7 +12,8 @@ int mhi_scavenge_task = -1;
 
 void mhi_heap_set_scavenge_delay(int64_t ms) {
     mhi_lock(&H->lock);
-    H->scavenge_delay_ms = ms < 0 ? 0 : ms;
+    /* (an atomic store: mhi_heap_scavenge_delay reads it without the lock) */
+    __atomic_store_n(&H->scavenge_delay_ms, ms < 0 ? 0 : ms, __ATOMIC_RELAXED);
     H->next_scavenge_ms = 0;
     mhi_unlock(&H->lock);
     mhi_bg_set_period((ms < 0 ? 0 : ms) / 4);
