@@ -21,11 +21,14 @@
  * ---- Checks ----
  * free, realloc, free_sized and malloc_usable_size decode the trailer
  * word (a size above the cap: "heap overflow") and check the canary bytes
- * ("heap overflow"); free also looks at the slot before a small block (when
- * that slot's trailer word shares the block's first cache line): the word
+ * and the slack after them, zero ("heap overflow"); free also looks at the
+ * slot before a small block (when that slot's trailer word shares the
+ * block's first cache line, or the slot has 1 KiB or more): the word
  * must be zero (a free slot), its free mark, or a valid word
  * of the block there with its canary bytes intact ("heap underflow" for
- * the word, "heap overflow" at that block for its canary bytes).
+ * the word, "heap overflow" at that block for its canary bytes); from
+ * 1 KiB the slot's last line too must be zero past what a block there
+ * holds ("heap underflow").
  * A freed small block is zeroed whole and marked free; malloc finds the
  * slot zero past the free-list words (all of a slot up to
  * CHECK_WHOLE_MAX bytes, the first and last CHECK_EDGE bytes of a larger
@@ -33,7 +36,9 @@
  * (fresh spans are zeroed when their pages may hold old data; large
  * blocks are taken zeroed from the page heap), unless a write after free
  * into the middle of a larger slot went unseen.  Every second small malloc
- * also looks at the first line of one quarantined block.
+ * also looks at the first line of one quarantined block; a block leaving
+ * the quarantine has its free-list words checked, and at exit the exiting
+ * thread's quarantine is checked whole.
  *
  * ---- Reuse ----
  * Freed small blocks wait in a per-thread quarantine of QUAR_SLOTS slots
@@ -475,7 +480,7 @@ static MHI_ALWAYS_INLINE void check_before(const void *p, const blk *b) {
     /* Only where the word shares p's cache line, which free reads anyway:
      * a line more per free costs a miss on a cold block (wl-pool: ~15%).
      * (The end of the slot before, as check_before_big reads it, cost
-     * wl-pool 10% of its instructions here.) */
+     * wl-pool about 5% more instructions for these sizes.) */
     if (((uintptr_t)p & (MHI_CACHE_LINE - 1)) < TRAILER) return;
     const char *q = (const char *)p - b->slot;
     uint64_t w = trailer_load(q, b->slot);
