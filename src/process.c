@@ -78,5 +78,8 @@ __attribute__((constructor)) static void process_at_load(void) {
 }
 
 __attribute__((destructor)) static void process_at_exit(void) {
+#if MHEAP_SECURE
+    mhi_secure_at_exit();
+#endif
     if (atomic_load(&mhi_options_read) && mhi_options[MHI_OPT_stats]) mh_stats_print(mhi_stats_fd);
 }

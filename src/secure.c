@@ -21,11 +21,14 @@
  * ---- Checks ----
  * free, realloc, free_sized and malloc_usable_size decode the trailer
  * word (a size above the cap: "heap overflow") and check the canary bytes
- * ("heap overflow"); free also looks at the slot before a small block (when
- * that slot's trailer word shares the block's first cache line): the word
+ * and the slack after them, zero ("heap overflow"); free also looks at the
+ * slot before a small block (when that slot's trailer word shares the
+ * block's first cache line, or the slot has 1 KiB or more): the word
  * must be zero (a free slot), its free mark, or a valid word
  * of the block there with its canary bytes intact ("heap underflow" for
- * the word, "heap overflow" at that block for its canary bytes).
+ * the word, "heap overflow" at that block for its canary bytes); from
+ * 1 KiB the slot's last line too must be zero past what a block there
+ * holds ("heap underflow").
  * A freed small block is zeroed whole and marked free; malloc finds the
  * slot zero past the free-list words (all of a slot up to
  * CHECK_WHOLE_MAX bytes, the first and last CHECK_EDGE bytes of a larger
@@ -33,7 +36,9 @@
  * (fresh spans are zeroed when their pages may hold old data; large
  * blocks are taken zeroed from the page heap), unless a write after free
  * into the middle of a larger slot went unseen.  Every second small malloc
- * also looks at the first line of one quarantined block.
+ * also looks at the first line of one quarantined block; a block leaving
+ * the quarantine has its free-list words checked, and at exit the exiting
+ * thread's quarantine is checked whole.
  *
  * ---- Reuse ----
  * Freed small blocks wait in a per-thread quarantine of QUAR_SLOTS slots
@@ -86,6 +91,15 @@
 #define CHECK_WHOLE_MAX 1024u
 #endif
 #define CHECK_EDGE 128u
+/* free checks up to this many bytes of a block's slack: what lies between
+ * its canary word and its trailer word, zero unless something wrote
+ * there (a byte written past the canary bytes, not through them). */
+#define SLACK_CHECK_MAX 4096u
+/* From this slot size on (multiples of 64: the slot before's trailer word
+ * is never on a block's first line), free reads the end of the slot
+ * before even though it is one more line: it zeroes 16 lines and more of
+ * its own. */
+#define BEFORE_ALWAYS_MIN 1024u
 #define QUAR_SLOTS 64 /* (quar_rand takes 6 bits) */
 #define QUAR_BYTES ((size_t)256 << 10)
 #define LQUAR_SLOTS 32
@@ -297,6 +311,29 @@ static inline bool reuse_ok(const void *p, size_t slot) {
     return zero16_ok(p, 16, CHECK_EDGE) && zero16_ok(p, slot - CHECK_EDGE, slot);
 }
 
+/* Whether the slack of a block of size bytes in a slot of cap, the bytes
+ * from its canary word to its trailer word, is zero, up to max bytes of
+ * it from its start.  Every way a block gets its size keeps them zero:
+ * slots are zero when handed out, and realloc zeroes what a shrink leaves
+ * behind. */
+static inline bool slack_ok(const void *p, size_t size, size_t cap, size_t max) {
+    size_t from = size + 8;
+    if (MHI_LIKELY(from >= cap)) return true;
+    size_t to = cap - from > max ? from + max : cap;
+    /* Whole words (cap is a multiple of 8), the first one's bytes below
+     * from (canary bytes) shifted out. */
+    const char *b = p;
+    size_t j = from & ~(size_t)7;
+    uint64_t w, acc;
+    memcpy(&w, b + j, 8);
+    acc = w >> (from & 7) * 8;
+    for (j += 8; j < to; j += 8) {
+        memcpy(&w, b + j, 8);
+        acc |= w;
+    }
+    return acc == 0;
+}
+
 /* ---- finding a block ---- */
 
 typedef struct {
@@ -362,7 +399,8 @@ static inline void blk_check(const void *p, blk *b) {
     size_t cap = b->slot - TRAILER;
     uint64_t size = w ^ key;
     if (MHI_UNLIKELY(size >= cap)) blk_bad(p, b, w);
-    if (MHI_UNLIKELY(!canary_ok(p, size, cap, key))) mhi_fatal_at("heap overflow", p);
+    if (MHI_UNLIKELY(!canary_ok(p, size, cap, key) || !slack_ok(p, size, cap, SLACK_CHECK_MAX)))
+        mhi_fatal_at("heap overflow", p);
     b->size = size;
 }
 
@@ -380,28 +418,80 @@ static MHI_NOINLINE void underflow_seen(const void *p, const char *q, size_t slo
     mhi_fatal_at("heap underflow", p);
 }
 
-static inline void check_before(const void *p, const blk *b) {
+/* Bytes of the slot q before p found non-zero where they must be zero:
+ * the tail of a free slot, or the slack of a live one, on the line of its
+ * trailer word (from byte lo).  Another thread may be changing q as it was
+ * read (a free stores a zero word first and zeroes the slot after, malloc
+ * and an in-place realloc write new bytes): only damage that reads the
+ * same again under the same word, on a free slot still marked, counts. */
+static MHI_NOINLINE void tail_seen(const void *p, const char *q, size_t slot, uint64_t w,
+                                   size_t lo) {
+    sec_fence(memory_order_acquire);
+    if (trailer_load(q, slot) != w) return;
+    bool bad = w == 0 ? mhi_free_marked(q) && !zero16_ok(q, lo, slot)
+                      : !slack_ok(q, w ^ key_of((uintptr_t)q), slot - TRAILER, slot);
+    if (!bad) return;
+    sec_fence(memory_order_acquire);
+    if (trailer_load(q, slot) == w) mhi_fatal_at("heap underflow", p);
+}
+
+/* The word w before p decoded to size, below the cap: q's canary bytes
+ * must be intact. */
+static inline void canary_before(const char *q, size_t slot, uint64_t w, uint64_t key,
+                                 uint64_t size) {
+    sec_fence(memory_order_acquire);
+    if (MHI_LIKELY(canary_ok(q, size, slot - TRAILER, key))) return;
+    /* Another thread may be freeing q or resizing it in place (either
+     * stores a zero word first): only damage under an unchanged word
+     * counts. */
+    sec_fence(memory_order_acquire);
+    if (trailer_load(q, slot) == w) mhi_fatal_at("heap overflow", q);
+}
+
+/* check_before for a slot of BEFORE_ALWAYS_MIN bytes and more (p is then
+ * 64-aligned): the slot's last line, from lo, must also be zero in a free
+ * slot and in a live one's slack, where a write below p that passed the
+ * trailer word lands. */
+static MHI_NOINLINE void check_before_big(const void *p, size_t slot) {
+    const char *q = (const char *)p - slot;
+    size_t lo = slot - MHI_CACHE_LINE, cap = slot - TRAILER;
+    uint64_t w = trailer_load(q, slot);
+    if (w == 0) {
+        if (MHI_UNLIKELY(!zero16_ok(q, lo, slot))) tail_seen(p, q, slot, w, lo);
+        return;
+    }
+    uint64_t key = key_of((uintptr_t)q), size = w ^ key;
+    if (MHI_UNLIKELY(size >= cap)) {
+        underflow_seen(p, q, slot, w);
+        return;
+    }
+    if (MHI_UNLIKELY(size + 8 < lo ? !all_zero(q, lo, cap) : !slack_ok(q, size, cap, cap)))
+        tail_seen(p, q, slot, w, lo);
+    canary_before(q, slot, w, key, size);
+}
+
+static MHI_ALWAYS_INLINE void check_before(const void *p, const blk *b) {
     const mhi_span *s = b->s;
+    if ((uintptr_t)p == s->base) return;
+    if (MHI_UNLIKELY(b->slot >= BEFORE_ALWAYS_MIN)) {
+        check_before_big(p, b->slot);
+        return;
+    }
     /* Only where the word shares p's cache line, which free reads anyway:
-     * a line more per free costs a miss on a cold block (wl-pool: ~15%). */
-    if ((uintptr_t)p == s->base || ((uintptr_t)p & (MHI_CACHE_LINE - 1)) < TRAILER) return;
+     * a line more per free costs a miss on a cold block (wl-pool: ~15%).
+     * (The end of the slot before, as check_before_big reads it, cost
+     * wl-pool about 5% more instructions for these sizes.) */
+    if (((uintptr_t)p & (MHI_CACHE_LINE - 1)) < TRAILER) return;
     const char *q = (const char *)p - b->slot;
     uint64_t w = trailer_load(q, b->slot);
     /* (a free slot of 16 bytes has its mark there; a larger one, zero) */
     if (w == 0 || (b->slot == 16 && mhi_free_marked(q))) return;
     uint64_t key = key_of((uintptr_t)q), size = w ^ key;
-    size_t cap = b->slot - TRAILER;
-    if (MHI_UNLIKELY(size >= cap)) {
+    if (MHI_UNLIKELY(size >= b->slot - TRAILER)) {
         underflow_seen(p, q, b->slot, w);
         return;
     }
-    sec_fence(memory_order_acquire);
-    if (MHI_LIKELY(canary_ok(q, size, cap, key))) return;
-    /* Another thread may be freeing q or resizing it in place (either
-     * stores a zero word first): only damage under an unchanged word
-     * counts. */
-    sec_fence(memory_order_acquire);
-    if (trailer_load(q, b->slot) == w) mhi_fatal_at("heap overflow", q);
+    canary_before(q, b->slot, w, key, size);
 }
 
 /* ---- allocation ---- */
@@ -435,6 +525,7 @@ static MHI_ALWAYS_INLINE void *small_from(size_t c, size_t size) {
     size_t slot = mhi_class_size[c];
     if (MHI_UNLIKELY(!reuse_ok(p, slot))) mhi_fatal_at("write after free", p);
     ((uintptr_t *)p)[0] = 0; /* the free-list link (the core cleared the mark) */
+    sec_fence(memory_order_release); /* (unmarked before its bytes change: tail_seen) */
     /* (zero below size where the canary word goes: checked above, all of
      * the slot or its last CHECK_EDGE bytes, or the word starts at size) */
     trailer_set(p, slot, size, true);
@@ -499,11 +590,20 @@ void *mhi_secure_malloc_aligned(size_t align, size_t size) {
 
 /* ---- free ---- */
 
+/* A quarantined block's free-list words, which the core is about to
+ * overwrite: zero and the mark of zero, as free left them (a write after
+ * free that reached only them would be lost). */
+static inline void quar_word_check(const void *p) {
+    const uintptr_t *w = p;
+    if (MHI_UNLIKELY(w[0] != 0 || !mhi_free_marked(p))) mhi_fatal_at("write after free", p);
+}
+
 /* Block p of span s leaves the quarantine for the core: our mark off
  * (the core marks it again) and onto this thread's stash as free's fast
  * path would (the span is known, and the block checked), or free's own
  * path where the fast one does not take it. */
 static MHI_ALWAYS_INLINE void quar_release(mhi_span *s, void *p) {
+    quar_word_check(p);
     ((uintptr_t *)p)[1] = 0;
     if (MHI_LIKELY(mhi_span_kind(s) == MHI_KIND_SMALL)) mhi_cache_free_object(s, p);
     else mhi_free(p);
@@ -570,6 +670,7 @@ static MHI_ALWAYS_INLINE void small_free(void *p, const blk *b) {
     trailer_store(p, slot, 0); /* (first: check_before's order) */
     sec_fence(memory_order_release);
     memset(p, 0, slot);
+    sec_fence(memory_order_release); /* (a marked slot is zeroed: tail_seen) */
     mhi_mark_free(p);
     quarantine *q = quar_get();
     if (MHI_UNLIKELY(!q)) {
@@ -659,6 +760,20 @@ size_t mhi_secure_usable_size(const void *p) {
     return b.size;
 }
 
+/* At exit: the blocks waiting in the exiting thread's quarantine are
+ * checked as their reuse would check them (a write after free that no
+ * later malloc reached is still named). */
+void mhi_secure_at_exit(void) {
+    quarantine *q = tls_quar;
+    if (!q) return;
+    for (uint32_t i = 0; i < QUAR_SLOTS; i++) {
+        const void *p = q->blk[i];
+        if (!p) continue;
+        quar_word_check(p);
+        if (MHI_UNLIKELY(!reuse_ok(p, q->size[i]))) mhi_fatal_at("write after free", p);
+    }
+}
+
 /* ---- realloc ---- */
 
 void *mhi_secure_realloc(void *p, size_t size) {
@@ -685,6 +800,8 @@ void *mhi_secure_realloc(void *p, size_t size) {
         trailer_store(p, b.slot, 0);
         sec_fence(memory_order_release);
         if (size > old) memset((char *)p + old, 0, size - old);
+        else /* (what was the block's and its canary bytes: slack now, kept zero) */
+            memset((char *)p + size, 0, (old + 8 < cap ? old + 8 : cap) - size);
         trailer_set(p, b.slot, size, false);
         return p;
     }
@@ -757,6 +874,12 @@ void mhi_secure_fork_child(void) { mhi_lock_reset(&lquar_lock); }
 
 /* ---- faults ---- */
 
+/* Whether a live span starts at a (a page boundary). */
+static bool span_starts_at(uintptr_t a) {
+    mhi_span *s = mhi_heap_page_span(a);
+    return s && s->base == a && mhi_span_state(s) == MHI_SPAN_INUSE;
+}
+
 static void fault_handler(int sig, void *info_, void *ctx) {
     const siginfo_t *info = info_;
     /* (a signal sent by kill, raise or sigqueue is not a fault: never
@@ -772,7 +895,17 @@ static void fault_handler(int sig, void *info_, void *ctx) {
         else if (g == MHI_GUARD_FREED) what = "use after free";
         else if ((g == MHI_GUARD_SMALL || g == MHI_GUARD_LARGE) &&
                  a >= mhi_span_end(s) - MHI_PAGE_SIZE)
-            what = "heap overflow (guard page)";
+            /* (the page is also the one before the next span: a touch in
+             * its upper half, below a live span, came from below that
+             * span's first block) */
+            what = a >= mhi_span_end(s) - MHI_PAGE_SIZE / 2 && span_starts_at(mhi_span_end(s))
+                       ? "heap underflow (guard page)"
+                       : "heap overflow (guard page)";
+    } else if (sig == SIGSEGV && info->si_code == SEGV_MAPERR && a < UINTPTR_MAX - MHI_PAGE_SIZE) {
+        /* Nothing mapped at a, less than a page below a live span that
+         * starts an arena: the first block's underflow. */
+        uintptr_t next = (a & ~(uintptr_t)(MHI_PAGE_SIZE - 1)) + MHI_PAGE_SIZE;
+        if (mhi_arena_of(next) && span_starts_at(next)) what = "heap underflow";
     }
     if (what) mhi_fatal_at(what, (void *)a);
     mhi_os_fault_chain(sig, info_, ctx); /* not ours: the program's handler, or the kernel's action */

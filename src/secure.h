@@ -27,6 +27,8 @@ size_t mhi_secure_usable_size(const void *p);
 /* Draw the secret, install the fault handler (at load, and on first use
  * if that comes first). */
 void mhi_secure_init(void);
+/* At exit (process.c): check the blocks of this thread's quarantine. */
+void mhi_secure_at_exit(void);
 void mhi_secure_fork_prepare(void);
 void mhi_secure_fork_parent(void);
 void mhi_secure_fork_child(void);

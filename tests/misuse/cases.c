@@ -24,6 +24,18 @@
  *   free_sized_wrong   free_sized with a size of another class.
  *   malloc0_write      writes 8 bytes into malloc(0).
  *   exec_small, exec_large   calls a `ret` instruction copied into a block.
+ *   poke_over32_4k, poke_over32_256k   writes one byte 32 bytes past the end
+ *       of a block (the 31 between untouched), then frees it.
+ *   poke_under1_4k, poke_under32_4k   writes one byte 1 or 32 bytes before
+ *       a 4 KiB block that does not start a heap page (nor a span), then
+ *       frees it; the blocks allocated with it stay live.
+ *   poke_under1_256k   writes one byte before the second of two 256 KiB
+ *       blocks allocated one after the other, then frees it.
+ *   uaf_link_small   writes the first 8 bytes of a freed 64-byte block, then
+ *       1000 frees of other blocks of the size before any malloc, then
+ *       mallocs (a quarantine sends the block on before it is looked at).
+ *   uaf_exit_small   fills a freed 64-byte block with 0x41 and returns from
+ *       main: no malloc after the write.
  *
  * Built with -fno-builtin and volatile pointers: each misuse is a real
  * call or store (check with objdump -d). */
@@ -266,11 +278,69 @@ static void case_exec(size_t size) {
     free(p);
 }
 
+static void case_poke_over(size_t size) {
+    char *p = must_malloc(size);
+    memset(p, 1, size);
+    volatile char *q = misuse_opaque(p);
+    q[size + 31] ^= 0x41;
+    free(p);
+}
+
+/* A block of 4 KiB that does not start a heap page: one whose slot is not
+ * the first of its span (blocks that fill their page may all start one:
+ * the last tried then). */
+static char *not_page_start(void) {
+    char *p = NULL;
+    for (int i = 0; i < 64; i++) {
+        p = must_malloc(4096);
+        memset(p, 1, 4096);
+        if ((uintptr_t)p & 4095) break;
+    }
+    return p;
+}
+
+static void case_poke_under(size_t amount) {
+    char *p = not_page_start();
+    volatile char *q = misuse_opaque(p);
+    *(q - amount) ^= 0x41;
+    free(p);
+}
+
+static void case_poke_under_large(void) {
+    char *a = must_malloc(256 << 10), *p = must_malloc(256 << 10);
+    memset(a, 1, 256 << 10);
+    volatile char *q = misuse_opaque(p);
+    *(q - 1) ^= 0x41;
+    free(p);
+    free(a);
+}
+
+static void case_uaf_link(void) {
+    enum { N = 1000 };
+    static void *b[N];
+    for (int i = 0; i < N; i++) b[i] = must_malloc(64);
+    char *p = must_malloc(64);
+    memset(p, 1, 64);
+    free(p);
+    memset(misuse_opaque(p), 0x41, 8);
+    for (int i = 0; i < N; i++) free(b[i]);
+    reuse_all(64);
+}
+
+static void case_uaf_exit(void) {
+    char *p = must_malloc(64);
+    memset(p, 1, 64);
+    free(p);
+    memset(misuse_opaque(p), 0x41, 64);
+}
+
 static const char *const fixed_cases[] = {
     "uaf_read_small", "uaf_read_medium", "uaf_read_large", "uaf_write_small",
     "uaf_write_medium", "uaf_write_large", "reuse_small", "reuse_medium",
     "reuse_large", "realloc_away", "free_freed_medium", "free_freed_large",
     "free_sized_wrong", "malloc0_write", "exec_small", "exec_large",
+    "poke_over32_4k", "poke_over32_256k", "poke_under1_4k", "poke_under32_4k",
+    "poke_under1_256k", "uaf_link_small", "uaf_exit_small",
 };
 
 static void list(void) {
@@ -323,6 +393,13 @@ int main(int argc, char **argv) {
     else if (strcmp(c, "malloc0_write") == 0) case_malloc0_write();
     else if (strcmp(c, "exec_small") == 0) case_exec(64);
     else if (strcmp(c, "exec_large") == 0) case_exec(256 << 10);
+    else if (strcmp(c, "poke_over32_4k") == 0) case_poke_over(4096);
+    else if (strcmp(c, "poke_over32_256k") == 0) case_poke_over(256 << 10);
+    else if (strcmp(c, "poke_under1_4k") == 0) case_poke_under(1);
+    else if (strcmp(c, "poke_under32_4k") == 0) case_poke_under(32);
+    else if (strcmp(c, "poke_under1_256k") == 0) case_poke_under_large();
+    else if (strcmp(c, "uaf_link_small") == 0) case_uaf_link();
+    else if (strcmp(c, "uaf_exit_small") == 0) case_uaf_exit();
     else misuse_setup_fail("no such case");
     return 0;
 }

@@ -269,6 +269,10 @@ static void group_of(const char *c, char *g, size_t cap) {
         {"delete_sized_wrong", "sized delete with a wrong size"},
         {"malloc0_write", "write into malloc(0)"},
         {"exec_", "executing a heap block"},
+        {"poke_over32_", "one byte written 32 bytes past the end, the bytes between untouched"},
+        {"poke_under", "one byte written 1 or 32 bytes before a 4 KiB block, its neighbours live"},
+        {"uaf_link_", "write after free of the first 8 bytes, then frees before any malloc"},
+        {"uaf_exit_", "write after free, then exit"},
     };
     for (size_t i = 0; i < sizeof groups / sizeof *groups; i++)
         if (strncmp(c, groups[i].prefix, strlen(groups[i].prefix)) == 0) {
