@@ -33,19 +33,30 @@ void mhi_cache_empty_keep_reset(mhi_cache *cache) {
     atomic_fetch_sub_explicit(&mhi_empty_grown, cache->empty_keep - MHI_EMPTY_KEEP,
                               memory_order_relaxed);
     cache->empty_keep = MHI_EMPTY_KEEP;
-    cache->empty_gave = false;
+    for (size_t i = 0; i < sizeof cache->empty_gave / sizeof cache->empty_gave[0]; i++)
+        cache->empty_gave[i] = 0;
+    cache->empty_low = 0;
     atomic_store_explicit(&cache->empty_grown, false, memory_order_relaxed);
 }
 
+static bool empty_gave_take(mhi_cache *cache, size_t c) {
+    uint64_t bit = (uint64_t)1 << (c % 64);
+    bool was = cache->empty_gave[c / 64] & bit;
+    cache->empty_gave[c / 64] &= ~bit;
+    return was;
+}
+
 /* The cache's lock held: it is about to take a span from central after it
- * gave spans back for want of room (a thread whose spans come back in
- * bursts, from the threads it hands its objects to, and which then
+ * gave spans of the class back for want of room (a thread whose spans come
+ * back in bursts, from the threads it hands its objects to, and which then
  * allocates them again): double its bound while the bounds allow, so that
  * the spans it cycles through stay with it instead of passing through the
- * page heap's lock twice each. */
+ * page heap's lock twice each.  Only where the trim pass can set it back
+ * (the background thread runs). */
 static void empty_keep_grow(mhi_cache *cache) {
-    cache->empty_gave = false;
-    cache->empty_used = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
+    if (!mhi_option(MHI_OPT_background) || mhi_bg_cannot_run() ||
+        mhi_os_page_size() > MHI_PAGE_SIZE)
+        return;
     size_t add = cache->empty_keep;
     if (cache->empty_keep + add > MHI_EMPTY_KEEP_MAX) return;
     size_t was = atomic_fetch_add_explicit(&mhi_empty_grown, add, memory_order_relaxed);
@@ -54,8 +65,19 @@ static void empty_keep_grow(mhi_cache *cache) {
         return;
     }
     cache->empty_keep += add;
+    cache->empty_low = cache->empty_bytes;
     atomic_store_explicit(&cache->empty_grown, true, memory_order_relaxed);
-    cache->bg_wanted = true; /* (the trim pass sets the bound back once unused) */
+    cache->bg_wanted = true; /* (the trim pass shrinks the bound once unused) */
+}
+
+/* The cache's lock held, its bound grown: halve it. */
+static void empty_keep_halve(mhi_cache *cache) {
+    size_t cut = cache->empty_keep / 2;
+    if (cache->empty_keep - cut < MHI_EMPTY_KEEP) cut = cache->empty_keep - MHI_EMPTY_KEEP;
+    atomic_fetch_sub_explicit(&mhi_empty_grown, cut, memory_order_relaxed);
+    cache->empty_keep -= cut;
+    if (cache->empty_keep == MHI_EMPTY_KEEP)
+        atomic_store_explicit(&cache->empty_grown, false, memory_order_relaxed);
 }
 
 /* The thread key's destructor: the cache is parked or flushed
@@ -105,8 +127,10 @@ static mhi_cache *cache_create(void) {
         atomic_store_explicit(&c->notify, NULL, memory_order_relaxed);
         c->empty_bytes = 0;
         c->empty_keep = MHI_EMPTY_KEEP;
-        c->empty_gave = false;
-        c->empty_used = 0;
+        for (size_t i = 0; i < sizeof c->empty_gave / sizeof c->empty_gave[0]; i++)
+            c->empty_gave[i] = 0;
+        c->empty_low = 0;
+        c->empty_look = 0;
         atomic_store_explicit(&c->empty_grown, false, memory_order_relaxed);
         c->bg_wanted = false;
         c->orphan = false;
@@ -198,11 +222,10 @@ static void span_emptied(mhi_cache *cache, mhi_span *s) {
     mhi_span_list_remove(l, s);
     if (cache->empty_bytes + s->nbytes <= cache->empty_keep) {
         cache->empty_bytes += s->nbytes;
-        cache->empty_used = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
         mhi_span_list_push_back(l, s);
         note_trim_candidate(cache, s);
     } else {
-        cache->empty_gave = true;
+        cache->empty_gave[s->sizeclass / 64] |= (uint64_t)1 << (s->sizeclass % 64);
         s->where = MHI_WHERE_NONE;
         cache->bg_wanted = true;
         /* No notice may name s once it is back in the page heap: stop them,
@@ -344,10 +367,10 @@ static bool cache_refill_locked(mhi_cache *cache, size_t c) {
         mhi_span_list_remove(&cache->avail[c], s);
         if (s->nfree == s->nelems) {
             cache->empty_bytes -= s->nbytes;
-            cache->empty_used = atomic_load_explicit(&mhi_trim_epoch, memory_order_relaxed);
+            if (cache->empty_bytes < cache->empty_low) cache->empty_low = cache->empty_bytes;
         }
     } else {
-        if (cache->empty_gave) empty_keep_grow(cache);
+        if (empty_gave_take(cache, c)) empty_keep_grow(cache);
         s = mhi_central_take_span(c, cache);
         if (!s) return false;
     }
@@ -770,16 +793,23 @@ static void trim_caches(mhi_trim_pass *tp) {
             }
             mhi_unlock(&cache->lock);
         }
-        /* A bound on kept free spans that grew: back to its first value,
-         * and the spans past it to the page heap, once its spans went
-         * unused for two epochs (the thread stopped cycling through
-         * them); until then the pass comes back. */
+        /* A bound on kept free spans that grew: halved, and the spans
+         * past it given to the page heap, after an epoch in which the
+         * cache never went below MHI_EMPTY_KEEP bytes of them (it cycled
+         * through less than it keeps); a forced pass sets it back at
+         * once.  While it is grown the pass comes back. */
         if (atomic_load_explicit(&cache->empty_grown, memory_order_relaxed)) {
             if (mhi_trylock(&cache->lock)) {
-                if (cache->empty_keep > MHI_EMPTY_KEEP &&
-                    (tp->force || tp->epoch - cache->empty_used >= 2)) {
+                if (cache->empty_keep > MHI_EMPTY_KEEP && tp->force) {
                     mhi_cache_empty_keep_reset(cache);
                     mhi_cache_drop_empty_spans(cache, MHI_EMPTY_KEEP);
+                } else if (cache->empty_keep > MHI_EMPTY_KEEP && tp->epoch != cache->empty_look) {
+                    cache->empty_look = tp->epoch;
+                    if (cache->empty_low > MHI_EMPTY_KEEP) {
+                        empty_keep_halve(cache);
+                        mhi_cache_drop_empty_spans(cache, cache->empty_keep);
+                    }
+                    cache->empty_low = cache->empty_bytes;
                 }
                 if (cache->empty_keep > MHI_EMPTY_KEEP || cache->bg_wanted) tp->young = true;
                 cache->bg_wanted = false;

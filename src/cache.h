@@ -35,16 +35,16 @@ struct mhi_cache {
     mhi_span *_Atomic notify;
     size_t empty_bytes;                   /* bytes of entirely free spans kept on avail */
     /* The bound on empty_bytes (from MHI_EMPTY_KEEP up to MHI_EMPTY_KEEP_MAX,
-     * cache_impl.h), and whether a span went back to the page heap for
-     * want of room under it since the cache last took a span from
-     * central; the cache's lock guards both. */
+     * cache_impl.h); bit c of empty_gave: a span of class c went back to
+     * the page heap for want of room under it since the cache last took a
+     * span of class c from central; empty_low: the least empty_bytes since
+     * the trim pass last looked at the bound, in epoch empty_look (the
+     * pass halves a grown bound whose kept spans did not all serve).  The
+     * cache's lock guards all four. */
     size_t empty_keep;
-    bool empty_gave;
-    /* The trim epoch (trim.h) when the cache last kept a free span, took
-     * one it kept, or grew empty_keep: a grown bound whose spans stayed
-     * untouched for two epochs goes back to MHI_EMPTY_KEEP (the trim
-     * pass). */
-    uint32_t empty_used;
+    uint64_t empty_gave[(MHI_NUM_CLASSES + 63) / 64];
+    size_t empty_low;
+    uint32_t empty_look;
     /* empty_keep is above MHI_EMPTY_KEEP (written under the lock, read
      * without it by the trim pass, which then takes the lock). */
     _Atomic bool empty_grown;

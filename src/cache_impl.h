@@ -47,7 +47,7 @@ extern _Atomic size_t mhi_stash_grown;
 #define MHI_EMPTY_KEEP_MAX ((size_t)4 << 20)
 #endif
 #ifndef MHI_EMPTY_GROWN_ALL
-#define MHI_EMPTY_GROWN_ALL ((size_t)64 << 20)
+#define MHI_EMPTY_GROWN_ALL ((size_t)32 << 20)
 #endif
 extern _Atomic size_t mhi_empty_grown;
 /* The cache's lock held, or the cache out of every thread's reach: its

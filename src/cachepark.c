@@ -175,11 +175,17 @@ void mhi_cache_fork_child(void) {
             /* their stashes and kept spans never grow again */
             atomic_fetch_sub_explicit(&mhi_stash_grown, c->stash_bytes, memory_order_relaxed);
             c->stash_bytes = 0;
-            atomic_fetch_sub_explicit(&mhi_empty_grown, c->empty_keep - MHI_EMPTY_KEEP,
-                                      memory_order_relaxed);
             c->empty_keep = MHI_EMPTY_KEEP;
             atomic_store_explicit(&c->empty_grown, false, memory_order_relaxed);
         }
+    /* What the bounds on kept spans grew by, counted again from the caches
+     * the child keeps (a thread left behind may have been between its
+     * change of the counter and of its bound). */
+    size_t grown = 0;
+    if (!mhi_cache_is_static(mhi_tls_cache)) grown += mhi_tls_cache->empty_keep - MHI_EMPTY_KEEP;
+    for (mhi_cache *c = mhi_caches.parked_first; c; c = c->next)
+        grown += c->empty_keep - MHI_EMPTY_KEEP;
+    atomic_store_explicit(&mhi_empty_grown, grown, memory_order_relaxed);
     /* Caches another thread was flushing are lost to the child, like the
      * other threads' own. */
     nflushing = 0;
