@@ -221,6 +221,10 @@ static void span_emptied(mhi_cache *cache, mhi_span *s) {
     mhi_span_list *l = &cache->avail[s->sizeclass];
     mhi_span_list_remove(l, s);
     if (cache->empty_bytes + s->nbytes <= cache->empty_keep) {
+        /* (a grown bound's kept bytes passing MHI_EMPTY_KEEP: the trim
+         * pass has something to look at again) */
+        if (cache->empty_bytes <= MHI_EMPTY_KEEP && cache->empty_bytes + s->nbytes > MHI_EMPTY_KEEP)
+            cache->bg_wanted = true;
         cache->empty_bytes += s->nbytes;
         mhi_span_list_push_back(l, s);
         note_trim_candidate(cache, s);
@@ -797,7 +801,9 @@ static void trim_caches(mhi_trim_pass *tp) {
          * past it given to the page heap, after an epoch in which the
          * cache never went below MHI_EMPTY_KEEP bytes of them (it cycled
          * through less than it keeps); a forced pass sets it back at
-         * once.  While it is grown the pass comes back. */
+         * once.  The pass comes back while a grown bound's cache keeps
+         * more than MHI_EMPTY_KEEP (one that keeps less costs nothing
+         * now, and asks again once it keeps more: span_emptied). */
         if (atomic_load_explicit(&cache->empty_grown, memory_order_relaxed)) {
             if (mhi_trylock(&cache->lock)) {
                 if (cache->empty_keep > MHI_EMPTY_KEEP && tp->force) {
@@ -811,7 +817,9 @@ static void trim_caches(mhi_trim_pass *tp) {
                     }
                     cache->empty_low = cache->empty_bytes;
                 }
-                if (cache->empty_keep > MHI_EMPTY_KEEP || cache->bg_wanted) tp->young = true;
+                if ((cache->empty_keep > MHI_EMPTY_KEEP && cache->empty_bytes > MHI_EMPTY_KEEP) ||
+                    cache->bg_wanted)
+                    tp->young = true;
                 cache->bg_wanted = false;
                 mhi_unlock(&cache->lock);
             } else {
