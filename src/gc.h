@@ -227,6 +227,13 @@ static inline size_t mhi_gc_elem_size(const mhi_span *s) {
 }
 /* Call fn for every GC span (lock held, world stopped). */
 void mhi_gc_each_span_locked(void (*fn)(mhi_span *s, void *ctx), void *ctx);
+/* Call fn(obj, size, ctx) for each object the last mark left live or
+ * allocated since, uncollectable ones included (bdwgc's reachable
+ * objects).  The world lock held by the caller (mh_gc_lock), so no
+ * collection runs and the thread list stays; takes the GC lock, so fn
+ * must not allocate or free.  Objects other threads allocate meanwhile
+ * may or may not be seen. */
+void mhi_gc_each_object(void (*fn)(void *obj, size_t size, void *ctx), void *ctx);
 /* Check the GC heap's invariants; returns the number of violations. */
 size_t mhi_gc_verify(void);
 

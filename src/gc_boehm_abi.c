@@ -79,7 +79,6 @@ typedef void(GC_CALLBACK *GC_on_collection_event_proc)(GC_EventType);
 typedef void(GC_CALLBACK *GC_on_thread_event_proc)(GC_EventType, void *);
 typedef int(GC_CALLBACK *GC_has_static_roots_func)(const char *, void *, size_t);
 typedef void(GC_CALLBACK *GC_describe_type_fn)(void *, char *);
-typedef void(GC_CALLBACK *GC_reachable_object_proc)(void *, size_t, void *);
 typedef int(GC_CALLBACK *GC_disclaim_proc)(void *);
 struct GC_finalizer_closure;
 struct GC_timeval_s {
@@ -680,10 +679,10 @@ GCB_EXPORT void GC_CALL GC_register_disclaim_proc(int kind, GC_disclaim_proc pro
     (void)kind, (void)proc, (void)mark;
     UNSUPPORTED("GC_register_disclaim_proc");
 }
+/* (the caller holds GC_alloc_lock, as bdwgc requires: mh_gc_lock) */
 GCB_EXPORT void GC_CALL GC_enumerate_reachable_objects_inner(GC_reachable_object_proc proc,
                                                              void *cd) {
-    (void)proc, (void)cd;
-    UNSUPPORTED("GC_enumerate_reachable_objects_inner");
+    mhi_gc_each_object(proc, cd);
 }
 /* (used only by bdwgc's own object printing) */
 GCB_EXPORT void GC_CALL GC_register_describe_type_fn(int kind, GC_describe_type_fn fn) {

@@ -46,9 +46,15 @@
  *     GC_I_NORMAL (bdwgc's gc_inline.h, which is not provided) are
  *     declared here.
  *
+ *   - GC_enumerate_reachable_objects_inner (the caller holding
+ *     GC_alloc_lock, as in bdwgc) calls the procedure for each object the
+ *     last collection left live, and each allocated since, uncollectable
+ *     ones included; objects other threads allocate meanwhile may or may
+ *     not be seen.  The procedure must not allocate or free.
+ *
  * Not declared (not supported): GC_clear_stack, GC_is_tmp_root,
- * GC_print_trace, GC_enumerate_reachable_objects_inner,
- * GC_push_finalizer_structures, GC_debug_header_size (deprecated). */
+ * GC_print_trace, GC_push_finalizer_structures, GC_debug_header_size
+ * (deprecated). */
 #ifndef GC_MARK_H
 #define GC_MARK_H
 
@@ -228,6 +234,12 @@ GC_API void GC_CALL GC_push_conditional(void * /* bottom */, void * /* top */, i
 typedef void(GC_CALLBACK *GC_push_other_roots_proc)(void);
 GC_API void GC_CALL GC_set_push_other_roots(GC_push_other_roots_proc);
 GC_API GC_push_other_roots_proc GC_CALL GC_get_push_other_roots(void);
+
+/* bdwgc's GC_enumerate_reachable_objects_inner (see above) */
+typedef void(GC_CALLBACK *GC_reachable_object_proc)(void * /* obj */, size_t /* bytes */,
+                                                   void * /* client_data */);
+GC_API void GC_CALL GC_enumerate_reachable_objects_inner(GC_reachable_object_proc,
+                                                         void * /* client_data */) GC_ATTR_NONNULL(1);
 
 #ifdef __cplusplus
 }
