@@ -227,6 +227,9 @@ static inline size_t mhi_gc_elem_size(const mhi_span *s) {
 }
 /* Call fn for every GC span (lock held, world stopped). */
 void mhi_gc_each_span_locked(void (*fn)(mhi_span *s, void *ctx), void *ctx);
+/* Add to the bytes allocated (and to those counting towards the next
+ * collection) and to the bytes freed explicitly. */
+void mhi_gc_count_bytes(uint64_t allocd, uint64_t freed);
 /* Call fn(obj, size, ctx) for each object the last mark left live or
  * allocated since, uncollectable ones included (bdwgc's reachable
  * objects).  The world lock held by the caller (mh_gc_lock), so no

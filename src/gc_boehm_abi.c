@@ -63,33 +63,10 @@
 #define LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
 #define STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
 
-/* bdwgc's types for the calls below (include/gc.h does not declare them) */
-typedef void(GC_CALLBACK *GC_push_other_roots_proc)(void);
-typedef void(GC_CALLBACK *GC_abort_func)(const char *);
-typedef int(GC_CALLBACK *GC_stop_func)(void);
-typedef enum {
-    GC_EVENT_START,
-    GC_EVENT_MARK_START,
-    GC_EVENT_MARK_END,
-    GC_EVENT_RECLAIM_START,
-    GC_EVENT_RECLAIM_END,
-    GC_EVENT_END
-} GC_EventType;
-typedef void(GC_CALLBACK *GC_on_collection_event_proc)(GC_EventType);
-typedef void(GC_CALLBACK *GC_on_thread_event_proc)(GC_EventType, void *);
+/* bdwgc's types for the calls below that include/gc.h does not declare */
 typedef int(GC_CALLBACK *GC_has_static_roots_func)(const char *, void *, size_t);
-typedef void(GC_CALLBACK *GC_describe_type_fn)(void *, char *);
 typedef int(GC_CALLBACK *GC_disclaim_proc)(void *);
 struct GC_finalizer_closure;
-struct GC_timeval_s {
-    unsigned long tv_ms;
-    unsigned long tv_nsec;
-};
-struct GC_prof_stats_s {
-    GC_word heapsize_full, free_bytes_full, unmapped_bytes, bytes_allocd_since_gc,
-        allocd_bytes_before_gc, non_gc_bytes, gc_no, markers_m1, bytes_reclaimed_since_gc,
-        reclaimed_bytes_before_gc, expl_freed_bytes_since_gc, obtained_from_os_bytes;
-};
 
 /* ---- messages ---- */
 

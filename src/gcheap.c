@@ -579,6 +579,17 @@ void mhi_gc_free_object(void *p) {
     mhi_unlock(&G->lock);
 }
 
+/* Bytes a program says it allocated or freed itself (bdwgc's
+ * GC_incr_bytes_allocd and GC_incr_bytes_freed): allocated ones count
+ * towards the next collection, as bytes handed out do. */
+void mhi_gc_count_bytes(uint64_t allocd, uint64_t freed) {
+    mhi_lock(&G->lock);
+    locked_add(&G->alloc_since, allocd);
+    locked_add(&G->alloc_bytes, allocd);
+    locked_add(&G->freed_bytes, freed);
+    mhi_unlock(&G->lock);
+}
+
 /* ---- walking and verifying ---- */
 
 void mhi_gc_each_span_locked(void (*fn)(mhi_span *s, void *ctx), void *ctx) {

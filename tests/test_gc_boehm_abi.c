@@ -20,16 +20,7 @@ typedef void (*push_proc)(void);
 void GC_set_push_other_roots(push_proc);
 push_proc GC_get_push_other_roots(void);
 void GC_push_all(void *, void *);
-void *GC_memalign(size_t, size_t);
-int GC_posix_memalign(void **, size_t, size_t);
-void *GC_same_obj(void *, void *);
-extern void (*GC_same_obj_print_proc)(void *, void *);
 void *GC_gcj_malloc(size_t, void *);
-void GC_set_find_leak(int);
-struct prof {
-    GC_word w[12];
-};
-size_t GC_get_prof_stats(struct prof *, size_t);
 
 static char notes[16][200];
 static int nnotes;
@@ -185,13 +176,13 @@ static void test_hooks(void) {
     CHECK(resizes >= 1 && GC_base(keep) == keep);
     GC_on_heap_resize = NULL;
 
-    struct prof st;
+    struct GC_prof_stats_s st;
     memset(&st, 0, sizeof st);
     CHECK_EQ(GC_get_prof_stats(&st, sizeof st), sizeof st);
-    CHECK_EQ(st.w[6], GC_gc_no);     /* gc_no */
-    CHECK(st.w[0] >= 8 << 20);       /* heapsize_full */
+    CHECK_EQ(st.gc_no, GC_gc_no);
+    CHECK(st.heapsize_full >= 8 << 20);
     GC_word big[14];
-    CHECK_EQ(GC_get_prof_stats((struct prof *)big, sizeof big), sizeof st);
+    CHECK_EQ(GC_get_prof_stats((struct GC_prof_stats_s *)big, sizeof big), sizeof st);
     CHECK_EQ(big[13], (GC_word)-1); /* (what this layer does not know) */
 }
 

@@ -43,7 +43,7 @@
  *   - GC_register_describe_type_fn is accepted (there is no debug
  *     printing of objects); GC_get_debug_header_size() is 0.
  *   - GC_generic_malloc_many, GC_malloc_kind and GC_I_PTRFREE /
- *     GC_I_NORMAL (bdwgc's gc_inline.h, which is not provided) are
+ *     GC_I_NORMAL (bdwgc's gc_inline.h, which includes this header) are
  *     declared here.
  *
  *   - GC_enumerate_reachable_objects_inner (the caller holding
@@ -188,6 +188,12 @@ GC_debug_generic_or_special_malloc(size_t /* size */, int /* knd */, GC_EXTRA_PA
  * first word (NULL if none could be had).  The caller keeps the list
  * reachable, pointer-free objects included. */
 GC_API void GC_CALL GC_generic_malloc_many(size_t /* lb */, int /* k */, void ** /* result */);
+/* Add n to the bytes allocated (they count towards the next collection,
+ * as objects handed out do), or to the bytes freed explicitly: for a
+ * program handing out objects from its own lists (bdwgc 8.3 declares
+ * these here; 8.2's libgc.so.1 exports them). */
+GC_API void GC_CALL GC_incr_bytes_allocd(size_t /* n */);
+GC_API void GC_CALL GC_incr_bytes_freed(size_t /* n */);
 /* GC_generic_malloc. */
 GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL GC_malloc_kind(size_t /* lb */,
                                                                         int /* k */);
