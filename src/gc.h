@@ -317,6 +317,8 @@ void mhi_gc_collect(bool forced, bool release);
  * collection; NULL with errno ENOMEM. */
 void *mhi_gc_alloc(size_t size, int k);
 void mhi_gc_init(void);
+/* Does the calling thread hold the world lock through mh_gc_lock? */
+bool mhi_gc_api_locked(void);
 /* Fill the collector's fields of the main statistics (gc_*). */
 void mhi_gc_stats_fill(mh_stats_t *st);
 

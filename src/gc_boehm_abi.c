@@ -656,10 +656,16 @@ GCB_EXPORT void GC_CALL GC_register_disclaim_proc(int kind, GC_disclaim_proc pro
     (void)kind, (void)proc, (void)mark;
     UNSUPPORTED("GC_register_disclaim_proc");
 }
-/* (the caller holds GC_alloc_lock, as bdwgc requires: mh_gc_lock) */
+/* The caller holds GC_alloc_lock (mh_gc_lock), as bdwgc requires; but
+ * a program built without GC_THREADS has an empty GC_alloc_lock (as with
+ * bdwgc), and mheap's own threads may collect meanwhile: then the lock
+ * is taken here. */
 GCB_EXPORT void GC_CALL GC_enumerate_reachable_objects_inner(GC_reachable_object_proc proc,
                                                              void *cd) {
+    bool take = !mhi_gc_api_locked();
+    if (take) mh_gc_lock();
     mhi_gc_each_object(proc, cd);
+    if (take) mh_gc_unlock();
 }
 /* (used only by bdwgc's own object printing) */
 GCB_EXPORT void GC_CALL GC_register_describe_type_fn(int kind, GC_describe_type_fn fn) {

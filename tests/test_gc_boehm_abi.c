@@ -242,11 +242,22 @@ static void GC_CALLBACK enum_proc(void *obj, size_t size, void *cd) {
 static __attribute__((noinline)) void enum_drop(void) {
     for (int i = 0; i < 64; i++) dropped[i] = ~(uintptr_t)GC_malloc(48);
 }
+static void *GC_CALLBACK enum_locked(void *cd) {
+    GC_enumerate_reachable_objects_inner(enum_proc, cd);
+    return cd;
+}
+/* Without GC_THREADS (this file) GC_alloc_lock is empty, as in bdwgc, and
+ * the call takes the lock itself; with the lock held by
+ * GC_call_with_alloc_lock it must not take it again. */
 static void enumerate(enum_ctx *e) {
     memset(e, 0, sizeof *e);
     GC_alloc_lock();
     GC_enumerate_reachable_objects_inner(enum_proc, e);
     GC_alloc_unlock();
+    enum_ctx again;
+    memset(&again, 0, sizeof again);
+    CHECK(GC_call_with_alloc_lock(enum_locked, &again) == &again);
+    CHECK(again.total >= NKEPT && again.bad == 0);
 }
 static void check_kept(const enum_ctx *e, const char *when) {
     int once = 0;

@@ -47,7 +47,9 @@
  *     declared here.
  *
  *   - GC_enumerate_reachable_objects_inner (the caller holding
- *     GC_alloc_lock, as in bdwgc) calls the procedure for each object the
+ *     GC_alloc_lock, as in bdwgc; without GC_THREADS, where
+ *     GC_alloc_lock is empty, it takes the lock itself) calls the
+ *     procedure for each object the
  *     last collection left live, and each allocated since, uncollectable
  *     ones included; objects other threads allocate meanwhile may or may
  *     not be seen.  The procedure must not allocate or free.
