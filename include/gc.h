@@ -159,20 +159,17 @@
  *
  * GC_finalize_all is in <gc/javaxfc.h>, as in bdwgc.
  *
- * Not declared yet: GC_set_allocd_bytes_per_finalizer; bdwgc's gc_inline.h (its GC_generic_malloc_many and
- * GC_malloc_kind are in gc/gc_mark.h).
+ * The rest of bdwgc 8.2's gc.h that libmheap.so answers is declared in
+ * its own section below (alignment, GC_try_to_collect, the settings of
+ * incremental mode and the others mheap keeps only for their getters,
+ * events, statistics, stubborn objects, the pointer checks, stack bottoms,
+ * fork); gc/gc_inline.h has bdwgc's inline allocation macros.
  *
- * Not declared (not supported): GC_memalign, GC_posix_memalign,
- * GC_try_to_collect and the stop functions, GC_get_prof_stats,
- * GC_incremental_protection_needs and GC_PROTECTS_*,
- * GC_start_incremental_collection, GC_set_manual_vdb_allowed,
- * collection and heap-resize events, leak-finding mode, GC_set_dont_expand,
- * GC_exclude_static_roots, the pointer-checking calls
- * (GC_same_obj, GC_pre_incr, GC_PTR_ADD, GC_PTR_STORE, ...),
- * GC_set_stackbottom and alternate stacks, GC_stop_world_external,
- * GC_set_handle_fork and GC_atfork_* (fork is always handled), GC_deinit,
- * stubborn objects, GC_set_max_retries, GC_set_full_freq, GC_set_abort_func,
- * GC_set_log_fd, GC_wcsdup, and the configuration macros GC_DONT_EXPAND,
+ * Not declared (not supported): GC_register_altstack,
+ * GC_stop_world_external, GC_suspend_thread and the other calls of
+ * javaxfc.h but GC_finalize_all, GC_wcsdup, gcj and disclaim allocation
+ * (gc_gcj.h, gc_disclaim.h), back pointers (gc_backptr.h), leak finding
+ * (leak_detector.h), and the configuration macros GC_DONT_EXPAND,
  * GC_FORCE_UNMAP_ON_GCOLLECT, GC_MAX_RETRIES, GC_FULL_FREQ,
  * GC_ALLOCD_BYTES_PER_FINALIZER and GC_USE_LD_WRAP (each an #error).
  *
@@ -738,6 +735,208 @@ GC_API void(GC_CALLBACK *GC_is_visible_print_proc)(void * /* p */);
 extern "C" {
 #endif
 #endif
+
+/* ---- the rest of bdwgc 8.2's gc.h that mheap answers (src/gc_boehm_abi.c) ----- */
+
+/* Each is honoured, or accepted and said once through the warn procedure
+ * not to be honoured ("mheap: GC_xxx is not honoured: ..."): what a
+ * binary built against libgc.so.1 gets with libmheap.so preloaded. */
+
+/* Alignment: an object of lb + align - 1 bytes, the aligned address in it
+ * (an interior pointer, which keeps it alive; GC_base gives the start).
+ * GC_posix_memalign: EINVAL for an alignment that is not a power of two
+ * of at least a pointer, ENOMEM when memory runs out. */
+GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(2) void *GC_CALL GC_memalign(size_t /* align */,
+                                                                     size_t /* lb */);
+GC_API int GC_CALL GC_posix_memalign(void ** /* memptr */, size_t /* align */, size_t /* lb */)
+    GC_ATTR_NONNULL(1);
+
+/* Collection: GC_try_to_collect collects (1), or does nothing while
+ * collection is disabled (0); a collection is never interrupted, so the
+ * stop function is kept for the getter only (said once). */
+typedef int(GC_CALLBACK *GC_stop_func)(void);
+GC_API int GC_CALL GC_try_to_collect(GC_stop_func /* stop_func */) GC_ATTR_NONNULL(1);
+GC_API void GC_CALL GC_set_stop_func(GC_stop_func /* stop_func */) GC_ATTR_NONNULL(1);
+GC_API GC_stop_func GC_CALL GC_get_stop_func(void);
+/* 1: GC_gcollect gives memory back as GC_gcollect_and_unmap does. */
+GC_API void GC_CALL GC_set_force_unmap_on_gcollect(int);
+GC_API int GC_CALL GC_get_force_unmap_on_gcollect(void);
+GC_API void GC_CALL GC_set_disable_automatic_collection(int);
+GC_API int GC_CALL GC_get_disable_automatic_collection(void);
+/* 1 once the GC heap has started (by GC_INIT or any first GC call). */
+GC_API int GC_CALL GC_is_init_called(void);
+
+/* Settings mheap keeps for their getters: incremental mode's (there is
+ * none: GC_incremental_protection_needs() is GC_PROTECTS_NONE,
+ * GC_start_incremental_collection does nothing), and those said once not
+ * to be honoured when set (the least allocation between collections,
+ * finalizers pacing collections, executable heap pages, retries,
+ * GC_dont_expand, leak finding, another abort function). */
+#define GC_PROTECTS_POINTER_HEAP 1
+#define GC_PROTECTS_PTRFREE_HEAP 2
+#define GC_PROTECTS_STATIC_DATA 4
+#define GC_PROTECTS_STACK 8
+#define GC_PROTECTS_NONE 0
+GC_API int GC_CALL GC_incremental_protection_needs(void);
+GC_API void GC_CALL GC_start_incremental_collection(void);
+GC_API void GC_CALL GC_set_manual_vdb_allowed(int);
+GC_API int GC_CALL GC_get_manual_vdb_allowed(void);
+GC_API void GC_CALL GC_set_rate(int);
+GC_API int GC_CALL GC_get_rate(void);
+GC_API void GC_CALL GC_set_max_prior_attempts(int);
+GC_API int GC_CALL GC_get_max_prior_attempts(void);
+GC_API void GC_CALL GC_set_full_freq(int);
+GC_API int GC_CALL GC_get_full_freq(void);
+struct GC_timeval_s {
+    unsigned long tv_ms;   /* milliseconds */
+    unsigned long tv_nsec; /* and nanoseconds (< 1000000) */
+};
+GC_API void GC_CALL GC_set_time_limit_tv(struct GC_timeval_s);
+GC_API struct GC_timeval_s GC_CALL GC_get_time_limit_tv(void);
+GC_API void GC_CALL GC_set_min_bytes_allocd(size_t);
+GC_API size_t GC_CALL GC_get_min_bytes_allocd(void);
+GC_API void GC_CALL GC_set_allocd_bytes_per_finalizer(GC_word);
+GC_API GC_word GC_CALL GC_get_allocd_bytes_per_finalizer(void);
+GC_API void GC_CALL GC_set_pages_executable(int);
+GC_API int GC_CALL GC_get_pages_executable(void); /* 0 */
+GC_API void GC_CALL GC_set_max_retries(GC_word);
+GC_API GC_word GC_CALL GC_get_max_retries(void);
+GC_API void GC_CALL GC_set_dont_expand(int);
+GC_API int GC_CALL GC_get_dont_expand(void);
+GC_API void GC_CALL GC_set_dont_precollect(int);
+GC_API int GC_CALL GC_get_dont_precollect(void);
+GC_API void GC_CALL GC_set_find_leak(int);
+GC_API int GC_CALL GC_get_find_leak(void);
+GC_API void GC_CALL GC_set_non_gc_bytes(GC_word);
+GC_API GC_word GC_CALL GC_get_non_gc_bytes(void);
+typedef void(GC_CALLBACK *GC_abort_func)(const char * /* msg */);
+GC_API void GC_CALL GC_set_abort_func(GC_abort_func) GC_ATTR_NONNULL(1);
+GC_API GC_abort_func GC_CALL GC_get_abort_func(void);
+
+/* Events: the heap-resize procedure is called after a collection that
+ * left the heap another size; of the collection events only
+ * GC_EVENT_START and GC_EVENT_END are given; no thread events (said
+ * once). */
+typedef enum {
+    GC_EVENT_START,
+    GC_EVENT_MARK_START,
+    GC_EVENT_MARK_END,
+    GC_EVENT_RECLAIM_START,
+    GC_EVENT_RECLAIM_END,
+    GC_EVENT_END,
+    GC_EVENT_PRE_STOP_WORLD,
+    GC_EVENT_POST_STOP_WORLD,
+    GC_EVENT_PRE_START_WORLD,
+    GC_EVENT_POST_START_WORLD,
+    GC_EVENT_THREAD_SUSPENDED,
+    GC_EVENT_THREAD_UNSUSPENDED
+} GC_EventType;
+typedef void(GC_CALLBACK *GC_on_collection_event_proc)(GC_EventType);
+GC_API void GC_CALL GC_set_on_collection_event(GC_on_collection_event_proc);
+GC_API GC_on_collection_event_proc GC_CALL GC_get_on_collection_event(void);
+typedef void(GC_CALLBACK *GC_on_thread_event_proc)(GC_EventType, void * /* thread_id */);
+GC_API void GC_CALL GC_set_on_thread_event(GC_on_thread_event_proc);
+GC_API GC_on_thread_event_proc GC_CALL GC_get_on_thread_event(void);
+GC_API void GC_CALL GC_set_on_heap_resize(GC_on_heap_resize_proc);
+GC_API GC_on_heap_resize_proc GC_CALL GC_get_on_heap_resize(void);
+
+/* Statistics (mheap's figures, as above): the pause time of the
+ * collections since GC_start_performance_measurement, in ms; the bytes
+ * from the OS are the heap's size; GC_get_size_map_at(i) the bytes an
+ * object of i bytes takes (-1 past the small sizes). */
+GC_API void GC_CALL GC_start_performance_measurement(void);
+GC_API unsigned long GC_CALL GC_get_full_gc_total_time(void);
+GC_API size_t GC_CALL GC_get_obtained_from_os_bytes(void);
+GC_API size_t GC_CALL GC_get_expl_freed_bytes_since_gc(void);
+GC_API int GC_CALL GC_get_parallel(void);
+GC_API size_t GC_CALL GC_get_size_map_at(int /* i */);
+struct GC_prof_stats_s {
+    GC_word heapsize_full, free_bytes_full, unmapped_bytes, bytes_allocd_since_gc,
+        allocd_bytes_before_gc, non_gc_bytes, gc_no, markers_m1, bytes_reclaimed_since_gc,
+        reclaimed_bytes_before_gc, expl_freed_bytes_since_gc, obtained_from_os_bytes;
+};
+/* Fills at most stats_sz bytes (a larger struct's other fields get all
+ * bits set, as bdwgc does); returns the bytes filled. */
+GC_API size_t GC_CALL GC_get_prof_stats(struct GC_prof_stats_s *, size_t /* stats_sz */);
+GC_API size_t GC_CALL GC_get_prof_stats_unsafe(struct GC_prof_stats_s *, size_t /* stats_sz */);
+
+/* Stubborn objects are ordinary ones (as in bdwgc 8): the change calls
+ * do nothing, GC_ptr_store_and_dirty stores. */
+GC_API void GC_CALL GC_change_stubborn(const void *) GC_ATTR_NONNULL(1);
+GC_API void GC_CALL GC_debug_change_stubborn(const void *) GC_ATTR_NONNULL(1);
+GC_API void GC_CALL GC_end_stubborn_change(const void *) GC_ATTR_NONNULL(1);
+GC_API void GC_CALL GC_debug_end_stubborn_change(const void *) GC_ATTR_NONNULL(1);
+GC_API void GC_CALL GC_ptr_store_and_dirty(void * /* p */, const void * /* q */);
+GC_API void GC_CALL GC_debug_ptr_store_and_dirty(void *, const void *);
+#define GC_MALLOC_STUBBORN(sz) GC_MALLOC(sz)
+#define GC_NEW_STUBBORN(t) GC_NEW(t)
+#define GC_CHANGE_STUBBORN(p) GC_change_stubborn(p)
+#ifdef GC_DEBUG
+#define GC_END_STUBBORN_CHANGE(p) GC_debug_end_stubborn_change(p)
+#define GC_PTR_STORE_AND_DIRTY(p, q) GC_debug_ptr_store_and_dirty(p, q)
+#else
+#define GC_END_STUBBORN_CHANGE(p) GC_end_stubborn_change(p)
+#define GC_PTR_STORE_AND_DIRTY(p, q) GC_ptr_store_and_dirty(p, q)
+#endif
+
+/* Pointer checks: GC_same_obj(p, q) calls GC_same_obj_print_proc when p
+ * and q are in different objects (or one is in none while the other is
+ * in the heap); GC_is_valid_displacement(p) calls its print procedure for
+ * a heap address in no object (every offset into an object is valid).
+ * The defaults print "mheap: ...: <p>" and abort.  Each returns p;
+ * GC_pre_incr and GC_post_incr move *p by how_much, checked so. */
+GC_API void *GC_CALL GC_same_obj(void * /* p */, void * /* q */);
+GC_API void *GC_CALL GC_pre_incr(void **, ptrdiff_t /* how_much */) GC_ATTR_NONNULL(1);
+GC_API void *GC_CALL GC_post_incr(void **, ptrdiff_t /* how_much */) GC_ATTR_NONNULL(1);
+GC_API void *GC_CALL GC_is_valid_displacement(void * /* p */);
+GC_API void(GC_CALLBACK *GC_same_obj_print_proc)(void * /* p */, void * /* q */);
+GC_API void(GC_CALLBACK *GC_is_valid_displacement_print_proc)(void * /* p */);
+#if defined(GC_DEBUG) && defined(__GNUC__)
+#define GC_PTR_ADD3(x, n, type_of_result) ((type_of_result)GC_same_obj((x) + (n), (x)))
+#define GC_PRE_INCR3(x, n, type_of_result)                                                  \
+    ((type_of_result)GC_pre_incr((void **)(&(x)), (n) * sizeof(*x)))
+#define GC_POST_INCR3(x, n, type_of_result)                                                 \
+    ((type_of_result)GC_post_incr((void **)(&(x)), (n) * sizeof(*x)))
+#define GC_PTR_ADD(x, n) GC_PTR_ADD3(x, n, __typeof__(x))
+#define GC_PRE_INCR(x, n) GC_PRE_INCR3(x, n, __typeof__(x))
+#define GC_POST_INCR(x) GC_POST_INCR3(x, 1, __typeof__(x))
+#define GC_POST_DECR(x) GC_POST_INCR3(x, -1, __typeof__(x))
+#else
+#define GC_PTR_ADD(x, n) ((x) + (n))
+#define GC_PRE_INCR(x, n) ((x) += (n))
+#define GC_POST_INCR(x) ((x)++)
+#define GC_POST_DECR(x) ((x)--)
+#endif
+#ifdef GC_DEBUG
+#define GC_PTR_STORE(p, q)                                                                  \
+    (*(void **)GC_is_visible((void *)(p)) = GC_is_valid_displacement((void *)(q)))
+#else
+#define GC_PTR_STORE(p, q) (*(void **)(p) = (void *)(q))
+#endif
+/* Keeps x in a register or memory up to here (an empty asm). */
+GC_API void GC_CALL GC_noop1(GC_word);
+
+/* Stacks: GC_get_my_stackbottom gives the calling thread's stack base
+ * and a handle for GC_set_stackbottom, which accepts a base inside the
+ * thread's own stack (the whole stack is scanned anyway: said once) and
+ * aborts for another stack ("mheap: GC_set_stackbottom (another stack
+ * than the calling thread's own) is not supported"). */
+GC_API void *GC_CALL GC_get_my_stackbottom(struct GC_stack_base *) GC_ATTR_NONNULL(1);
+GC_API void GC_CALL GC_set_stackbottom(void * /* gc_thread_handle */, const struct GC_stack_base *)
+    GC_ATTR_NONNULL(2);
+/* Roots: static data and every library's data stay roots (said once). */
+GC_API void GC_CALL GC_exclude_static_roots(void * /* low */, void * /* high */);
+GC_API void GC_CALL GC_clear_exclusion_table(void);
+
+/* Fork is always handled (mheap's pthread_atfork handlers): these do
+ * nothing, whatever GC_set_handle_fork was given. */
+GC_API void GC_CALL GC_set_handle_fork(int);
+GC_API void GC_CALL GC_atfork_prepare(void);
+GC_API void GC_CALL GC_atfork_parent(void);
+GC_API void GC_CALL GC_atfork_child(void);
+
+GC_API void GC_CALL GC_set_log_fd(int);   /* said once: lines go to stderr */
+GC_API void GC_CALL GC_deinit(void);      /* said once: the heap stays */
 
 /* ---- GC_INIT ------------------------------------------------------------------- */
 

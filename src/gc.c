@@ -563,11 +563,19 @@ static void cycle_begins(void) {
 MH_API void mh_gc_set_start_callback(mh_gc_start_fn fn) { atomic_store(&start_callback, fn); }
 MH_API mh_gc_start_fn mh_gc_get_start_callback(void) { return atomic_load(&start_callback); }
 
+/* Whether the calling thread holds the world lock through mh_gc_lock. */
+static __thread bool api_locked;
+bool mhi_gc_api_locked(void) { return api_locked; }
+
 MH_API void mh_gc_lock(void) {
     (void)mhi_gc_thread_get(); /* (registering takes the world lock) */
     mhi_lock(&G->world);
+    api_locked = true;
 }
-MH_API void mh_gc_unlock(void) { mhi_unlock(&G->world); }
+MH_API void mh_gc_unlock(void) {
+    api_locked = false;
+    mhi_unlock(&G->world);
+}
 
 MH_API int mh_gc_thread_registered(void) { return mhi_gc_self->registered; }
 

@@ -227,6 +227,16 @@ static inline size_t mhi_gc_elem_size(const mhi_span *s) {
 }
 /* Call fn for every GC span (lock held, world stopped). */
 void mhi_gc_each_span_locked(void (*fn)(mhi_span *s, void *ctx), void *ctx);
+/* Add to the bytes allocated (and to those counting towards the next
+ * collection) and to the bytes freed explicitly. */
+void mhi_gc_count_bytes(uint64_t allocd, uint64_t freed);
+/* Call fn(obj, size, ctx) for each object the last mark left live or
+ * allocated since, uncollectable ones included (bdwgc's reachable
+ * objects).  The world lock held by the caller (mh_gc_lock), so no
+ * collection runs and the thread list stays; takes the GC lock, so fn
+ * must not allocate or free.  Objects other threads allocate meanwhile
+ * may or may not be seen. */
+void mhi_gc_each_object(void (*fn)(void *obj, size_t size, void *ctx), void *ctx);
 /* Check the GC heap's invariants; returns the number of violations. */
 size_t mhi_gc_verify(void);
 
@@ -307,6 +317,8 @@ void mhi_gc_collect(bool forced, bool release);
  * collection; NULL with errno ENOMEM. */
 void *mhi_gc_alloc(size_t size, int k);
 void mhi_gc_init(void);
+/* Does the calling thread hold the world lock through mh_gc_lock? */
+bool mhi_gc_api_locked(void);
 /* Fill the collector's fields of the main statistics (gc_*). */
 void mhi_gc_stats_fill(mh_stats_t *st);
 

@@ -63,34 +63,10 @@
 #define LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
 #define STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
 
-/* bdwgc's types for the calls below (include/gc.h does not declare them) */
-typedef void(GC_CALLBACK *GC_push_other_roots_proc)(void);
-typedef void(GC_CALLBACK *GC_abort_func)(const char *);
-typedef int(GC_CALLBACK *GC_stop_func)(void);
-typedef enum {
-    GC_EVENT_START,
-    GC_EVENT_MARK_START,
-    GC_EVENT_MARK_END,
-    GC_EVENT_RECLAIM_START,
-    GC_EVENT_RECLAIM_END,
-    GC_EVENT_END
-} GC_EventType;
-typedef void(GC_CALLBACK *GC_on_collection_event_proc)(GC_EventType);
-typedef void(GC_CALLBACK *GC_on_thread_event_proc)(GC_EventType, void *);
+/* bdwgc's types for the calls below that include/gc.h does not declare */
 typedef int(GC_CALLBACK *GC_has_static_roots_func)(const char *, void *, size_t);
-typedef void(GC_CALLBACK *GC_describe_type_fn)(void *, char *);
-typedef void(GC_CALLBACK *GC_reachable_object_proc)(void *, size_t, void *);
 typedef int(GC_CALLBACK *GC_disclaim_proc)(void *);
 struct GC_finalizer_closure;
-struct GC_timeval_s {
-    unsigned long tv_ms;
-    unsigned long tv_nsec;
-};
-struct GC_prof_stats_s {
-    GC_word heapsize_full, free_bytes_full, unmapped_bytes, bytes_allocd_since_gc,
-        allocd_bytes_before_gc, non_gc_bytes, gc_no, markers_m1, bytes_reclaimed_since_gc,
-        reclaimed_bytes_before_gc, expl_freed_bytes_since_gc, obtained_from_os_bytes;
-};
 
 /* ---- messages ---- */
 
@@ -680,10 +656,16 @@ GCB_EXPORT void GC_CALL GC_register_disclaim_proc(int kind, GC_disclaim_proc pro
     (void)kind, (void)proc, (void)mark;
     UNSUPPORTED("GC_register_disclaim_proc");
 }
+/* The caller holds GC_alloc_lock (mh_gc_lock), as bdwgc requires; but
+ * a program built without GC_THREADS has an empty GC_alloc_lock (as with
+ * bdwgc), and mheap's own threads may collect meanwhile: then the lock
+ * is taken here. */
 GCB_EXPORT void GC_CALL GC_enumerate_reachable_objects_inner(GC_reachable_object_proc proc,
                                                              void *cd) {
-    (void)proc, (void)cd;
-    UNSUPPORTED("GC_enumerate_reachable_objects_inner");
+    bool take = !mhi_gc_api_locked();
+    if (take) mh_gc_lock();
+    mhi_gc_each_object(proc, cd);
+    if (take) mh_gc_unlock();
 }
 /* (used only by bdwgc's own object printing) */
 GCB_EXPORT void GC_CALL GC_register_describe_type_fn(int kind, GC_describe_type_fn fn) {

@@ -204,6 +204,11 @@ GCB_EXPORT void *GC_CALL GC_generic_malloc_uncollectable(size_t lb, int k) {
     return got(mh_gc_malloc_uncollectable(lb), lb);
 }
 
+/* For a program that hands out objects of its own lists (bdwgc 8.3's
+ * gc_mark.h; 8.2's libgc.so.1 exports them too). */
+GCB_EXPORT void GC_CALL GC_incr_bytes_allocd(size_t n) { mhi_gc_count_bytes(n, 0); }
+GCB_EXPORT void GC_CALL GC_incr_bytes_freed(size_t n) { mhi_gc_count_bytes(0, n); }
+
 /* About a page of objects, as bdwgc hands out a block's free list (one
  * object when they are large), linked through their first word. */
 GCB_EXPORT void GC_CALL GC_generic_malloc_many(size_t lb, int k, void **result) {

@@ -579,6 +579,17 @@ void mhi_gc_free_object(void *p) {
     mhi_unlock(&G->lock);
 }
 
+/* Bytes a program says it allocated or freed itself (bdwgc's
+ * GC_incr_bytes_allocd and GC_incr_bytes_freed): allocated ones count
+ * towards the next collection, as bytes handed out do. */
+void mhi_gc_count_bytes(uint64_t allocd, uint64_t freed) {
+    mhi_lock(&G->lock);
+    locked_add(&G->alloc_since, allocd);
+    locked_add(&G->alloc_bytes, allocd);
+    locked_add(&G->freed_bytes, freed);
+    mhi_unlock(&G->lock);
+}
+
 /* ---- walking and verifying ---- */
 
 void mhi_gc_each_span_locked(void (*fn)(mhi_span *s, void *ctx), void *ctx) {
@@ -594,6 +605,47 @@ void mhi_gc_each_span_locked(void (*fn)(mhi_span *s, void *ctx), void *ctx) {
         for (size_t c = 1; c < MHI_NUM_CLASSES; c++)
             for (int k = 0; k < MHI_GC_NKINDS; k++)
                 if (t->cur[c][k] != &mhi_gc_span_empty) fn(t->cur[c][k], ctx);
+}
+
+typedef struct {
+    void (*fn)(void *obj, size_t size, void *ctx);
+    void *ctx;
+} each_object_ctx;
+
+/* The objects of s that the last mark left live, or allocated since: on
+ * a swept span its allocated ones; on one waiting for its sweep, what
+ * sweep_span will keep (its marks, and from its snapshot on the slots
+ * handed out since, with the one before), read without changing it. */
+static void each_object(mhi_span *s, void *arg) {
+    each_object_ctx *e = arg;
+    const uint64_t *a = s->gc_alloc, *m = mhi_gc_marks(s);
+    bool swept = atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == sweepgen();
+    uint32_t fi = atomic_load_explicit(&s->gc_freeindex, memory_order_acquire), snap = s->gc_snap;
+    size_t size = mhi_gc_elem_size(s);
+    for (uint32_t w = 0; w < mhi_gc_words(s); w++) {
+        uint64_t aw = __atomic_load_n(&a[w], __ATOMIC_RELAXED), live;
+        if (swept) {
+            live = aw | mhi_gc_below(fi, w);
+        } else {
+            live = m[w];
+            if (s->gc_snapped) {
+                live |= (mhi_gc_below(fi, w) & ~mhi_gc_below(snap, w)) & ~aw;
+                if (snap && (snap - 1) >> 6 == w) live |= 1ULL << ((snap - 1) & 63);
+            }
+        }
+        for (live &= ~mhi_gc_tail(s, w); live; live &= live - 1) {
+            uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(live);
+            e->fn((void *)(s->base + (uintptr_t)i * size), size, e->ctx);
+        }
+    }
+}
+
+void mhi_gc_each_object(void (*fn)(void *obj, size_t size, void *ctx), void *ctx) {
+    mhi_lock_assert_held(&G->world);
+    each_object_ctx e = {fn, ctx};
+    mhi_lock(&G->lock);
+    mhi_gc_each_span_locked(each_object, &e);
+    mhi_unlock(&G->lock);
 }
 
 typedef struct {

@@ -20,16 +20,7 @@ typedef void (*push_proc)(void);
 void GC_set_push_other_roots(push_proc);
 push_proc GC_get_push_other_roots(void);
 void GC_push_all(void *, void *);
-void *GC_memalign(size_t, size_t);
-int GC_posix_memalign(void **, size_t, size_t);
-void *GC_same_obj(void *, void *);
-extern void (*GC_same_obj_print_proc)(void *, void *);
 void *GC_gcj_malloc(size_t, void *);
-void GC_set_find_leak(int);
-struct prof {
-    GC_word w[12];
-};
-size_t GC_get_prof_stats(struct prof *, size_t);
 
 static char notes[16][200];
 static int nnotes;
@@ -185,13 +176,13 @@ static void test_hooks(void) {
     CHECK(resizes >= 1 && GC_base(keep) == keep);
     GC_on_heap_resize = NULL;
 
-    struct prof st;
+    struct GC_prof_stats_s st;
     memset(&st, 0, sizeof st);
     CHECK_EQ(GC_get_prof_stats(&st, sizeof st), sizeof st);
-    CHECK_EQ(st.w[6], GC_gc_no);     /* gc_no */
-    CHECK(st.w[0] >= 8 << 20);       /* heapsize_full */
+    CHECK_EQ(st.gc_no, GC_gc_no);
+    CHECK(st.heapsize_full >= 8 << 20);
     GC_word big[14];
-    CHECK_EQ(GC_get_prof_stats((struct prof *)big, sizeof big), sizeof st);
+    CHECK_EQ(GC_get_prof_stats((struct GC_prof_stats_s *)big, sizeof big), sizeof st);
     CHECK_EQ(big[13], (GC_word)-1); /* (what this layer does not know) */
 }
 
@@ -224,6 +215,95 @@ static void test_calls(void) {
     GC_gcollect();
     GC_no_dls = 0;
     CHECK_EQ(noted("mheap: GC_no_dls is not honoured"), 1);
+}
+
+/* ---- GC_enumerate_reachable_objects_inner ---- */
+
+#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define OPTIMIZED 1
+#else
+#define OPTIMIZED 0
+#endif
+#define NKEPT 300
+static void *kept[NKEPT];        /* reachable: small, large, uncollectable, pointer-free */
+static uintptr_t dropped[64];    /* unreachable, kept as numbers (~address) */
+typedef struct {
+    int seen[NKEPT], dropped_seen, bad, total;
+} enum_ctx;
+static void GC_CALLBACK enum_proc(void *obj, size_t size, void *cd) {
+    enum_ctx *e = cd;
+    e->total++;
+    if (size == 0 || GC_base(obj) != obj || GC_size(obj) != size) e->bad++;
+    for (int i = 0; i < NKEPT; i++)
+        if (kept[i] == obj) e->seen[i]++;
+    for (int i = 0; i < 64; i++)
+        if (~dropped[i] == (uintptr_t)obj) e->dropped_seen++;
+}
+static __attribute__((noinline)) void enum_drop(void) {
+    for (int i = 0; i < 64; i++) dropped[i] = ~(uintptr_t)GC_malloc(48);
+}
+static void *GC_CALLBACK enum_locked(void *cd) {
+    GC_enumerate_reachable_objects_inner(enum_proc, cd);
+    return cd;
+}
+/* Without GC_THREADS (this file) GC_alloc_lock is empty, as in bdwgc, and
+ * the call takes the lock itself; with the lock held by
+ * GC_call_with_alloc_lock it must not take it again. */
+static void enumerate(enum_ctx *e) {
+    memset(e, 0, sizeof *e);
+    GC_alloc_lock();
+    GC_enumerate_reachable_objects_inner(enum_proc, e);
+    GC_alloc_unlock();
+    enum_ctx again;
+    memset(&again, 0, sizeof again);
+    CHECK(GC_call_with_alloc_lock(enum_locked, &again) == &again);
+    CHECK(again.total >= NKEPT && again.bad == 0);
+}
+static void check_kept(const enum_ctx *e, const char *when) {
+    int once = 0;
+    for (int i = 0; i < NKEPT; i++) once += e->seen[i] == 1;
+    CHECK_EQ(once, NKEPT);
+    CHECK_EQ(e->bad, 0);
+    CHECK(e->total >= NKEPT);
+    if (once != NKEPT || e->bad) fprintf(stderr, "  enumerate (%s): %d of %d kept seen once, %d bad\n",
+                                         when, once, NKEPT, e->bad);
+}
+
+static void test_enumerate(void) {
+    for (int i = 0; i < NKEPT; i++) {
+        size_t n = i % 50 == 0 ? 100000 : (size_t)(16 + i % 7 * 40);
+        kept[i] = i % 3 == 1   ? GC_malloc_atomic(n)
+                  : i % 5 == 2 ? GC_malloc_uncollectable(n)
+                               : GC_malloc(n);
+        REQUIRE(kept[i] != NULL);
+    }
+    enum_drop();
+    enum_ctx e;
+    /* before any collection: every object is allocated */
+    enumerate(&e);
+    check_kept(&e, "before a collection");
+    /* right after one: spans wait for their sweep; the marks decide */
+    GC_gcollect();
+    enumerate(&e);
+    check_kept(&e, "unswept");
+#if OPTIMIZED
+    CHECK_EQ(e.dropped_seen, 0);
+#endif
+    /* once every span is swept */
+    while (GC_collect_a_little()) {
+    }
+    enumerate(&e);
+    check_kept(&e, "swept");
+#if OPTIMIZED
+    CHECK_EQ(e.dropped_seen, 0);
+#endif
+    /* objects allocated since the collection count too */
+    void *fresh = GC_malloc(24);
+    kept[0] = fresh;
+    enumerate(&e);
+    CHECK_EQ(e.seen[0], 1);
+    for (int i = 0; i < NKEPT; i++)
+        if (i % 5 == 2 && i % 3 != 1) GC_free(kept[i]);
 }
 
 static void gcj(uintptr_t arg) {
@@ -266,6 +346,7 @@ int main(void) {
     test_non_gc_bytes();
     test_hooks();
     test_calls();
+    test_enumerate();
     expect_fatal("GC_gcj_malloc", gcj, "mheap: GC_gcj_malloc is not supported\n");
     expect_fatal("GC_push_all", push_outside,
                  "mheap: GC_push_all called outside a mark: 0x1000\n");

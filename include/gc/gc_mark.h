@@ -43,12 +43,20 @@
  *   - GC_register_describe_type_fn is accepted (there is no debug
  *     printing of objects); GC_get_debug_header_size() is 0.
  *   - GC_generic_malloc_many, GC_malloc_kind and GC_I_PTRFREE /
- *     GC_I_NORMAL (bdwgc's gc_inline.h, which is not provided) are
+ *     GC_I_NORMAL (bdwgc's gc_inline.h, which includes this header) are
  *     declared here.
  *
+ *   - GC_enumerate_reachable_objects_inner (the caller holding
+ *     GC_alloc_lock, as in bdwgc; without GC_THREADS, where
+ *     GC_alloc_lock is empty, it takes the lock itself) calls the
+ *     procedure for each object the
+ *     last collection left live, and each allocated since, uncollectable
+ *     ones included; objects other threads allocate meanwhile may or may
+ *     not be seen.  The procedure must not allocate or free.
+ *
  * Not declared (not supported): GC_clear_stack, GC_is_tmp_root,
- * GC_print_trace, GC_enumerate_reachable_objects_inner,
- * GC_push_finalizer_structures, GC_debug_header_size (deprecated). */
+ * GC_print_trace, GC_push_finalizer_structures, GC_debug_header_size
+ * (deprecated). */
 #ifndef GC_MARK_H
 #define GC_MARK_H
 
@@ -182,6 +190,12 @@ GC_debug_generic_or_special_malloc(size_t /* size */, int /* knd */, GC_EXTRA_PA
  * first word (NULL if none could be had).  The caller keeps the list
  * reachable, pointer-free objects included. */
 GC_API void GC_CALL GC_generic_malloc_many(size_t /* lb */, int /* k */, void ** /* result */);
+/* Add n to the bytes allocated (they count towards the next collection,
+ * as objects handed out do), or to the bytes freed explicitly: for a
+ * program handing out objects from its own lists (bdwgc 8.3 declares
+ * these here; 8.2's libgc.so.1 exports them). */
+GC_API void GC_CALL GC_incr_bytes_allocd(size_t /* n */);
+GC_API void GC_CALL GC_incr_bytes_freed(size_t /* n */);
 /* GC_generic_malloc. */
 GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL GC_malloc_kind(size_t /* lb */,
                                                                         int /* k */);
@@ -228,6 +242,12 @@ GC_API void GC_CALL GC_push_conditional(void * /* bottom */, void * /* top */, i
 typedef void(GC_CALLBACK *GC_push_other_roots_proc)(void);
 GC_API void GC_CALL GC_set_push_other_roots(GC_push_other_roots_proc);
 GC_API GC_push_other_roots_proc GC_CALL GC_get_push_other_roots(void);
+
+/* bdwgc's GC_enumerate_reachable_objects_inner (see above) */
+typedef void(GC_CALLBACK *GC_reachable_object_proc)(void * /* obj */, size_t /* bytes */,
+                                                   void * /* client_data */);
+GC_API void GC_CALL GC_enumerate_reachable_objects_inner(GC_reachable_object_proc,
+                                                         void * /* client_data */) GC_ATTR_NONNULL(1);
 
 #ifdef __cplusplus
 }
