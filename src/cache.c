@@ -372,6 +372,9 @@ static bool cache_refill_locked(mhi_cache *cache, size_t c) {
         if (s->nfree == s->nelems) {
             cache->empty_bytes -= s->nbytes;
             if (cache->empty_bytes < cache->empty_low) cache->empty_low = cache->empty_bytes;
+#if !MHEAP_SECURE
+            if (!atomic_load_explicit(&s->relmask, memory_order_relaxed)) mhi_span_relink(s);
+#endif
         }
     } else {
         if (empty_gave_take(cache, c)) empty_keep_grow(cache);
@@ -760,14 +763,23 @@ static bool notices_left(void) {
     return false;
 }
 
-static _Atomic uint64_t trim_passes;
+static _Atomic uint64_t trim_passes, trim_passes_done;
 uint64_t mhi_cache_trim_passes(void) {
-    return atomic_load_explicit(&trim_passes, memory_order_relaxed);
+    return atomic_load_explicit(&trim_passes, memory_order_seq_cst);
+}
+uint64_t mhi_cache_trim_passes_done(void) {
+    return atomic_load_explicit(&trim_passes_done, memory_order_seq_cst);
 }
 
-/* The caches' part of a pass. */
+static void trim_caches_now(mhi_trim_pass *tp);
+/* The caches' part of a pass, counted when it starts and when it ends. */
 static void trim_caches(mhi_trim_pass *tp) {
-    atomic_fetch_add_explicit(&trim_passes, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&trim_passes, 1, memory_order_seq_cst);
+    trim_caches_now(tp);
+    atomic_fetch_add_explicit(&trim_passes_done, 1, memory_order_seq_cst);
+}
+
+static void trim_caches_now(mhi_trim_pass *tp) {
     /* (OS pages larger than heap pages: nothing a span could release) */
     if (mhi_os_page_size() > MHI_PAGE_SIZE) return;
     mhi_lock(&mhi_caches.lock);

@@ -105,6 +105,8 @@ size_t mhi_cache_park_expire(int64_t now_ms);
 size_t mhi_cache_trim_now(void);
 /* How many trim passes (the background thread's and mh_trim's) have run. */
 uint64_t mhi_cache_trim_passes(void);
+/* ... and how many have ended (the central lists' part included). */
+uint64_t mhi_cache_trim_passes_done(void);
 /* Ask the background thread for a trim pass (starting it if it may run;
  * no allocator lock held). */
 void mhi_cache_trim_request(void);

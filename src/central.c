@@ -41,6 +41,7 @@ static mhi_span *span_new_small(size_t c) {
     atomic_store_explicit(&s->xfree, MHI_XF_ABANDONED, memory_order_relaxed);
     atomic_store_explicit(&s->onstack, 0, memory_order_relaxed);
     s->where = MHI_WHERE_NONE;
+    s->relinked = 0;
 #if MHEAP_SECURE
     /* Linked in a random order, all at once (no run is carved: a slot
      * never handed out is not told from a freed one here). */

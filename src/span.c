@@ -36,12 +36,23 @@ bool mhi_span_carve(mhi_span *s) {
     if (end > n) end = n;
     /* They are still linked front to back, and marked, as the set-up left
      * them (nothing writes an object never handed out): the list ends at
-     * the run's last object now, marked again with its new link. */
-    char *last = (char *)s->base + (end - 1) * size;
+     * the run's last object now, marked again with its new link.  In a
+     * relinked span they carry the links of their last time on the free
+     * list (and marks that match): the run is linked here. */
+    char *first = (char *)s->base + off, *last = (char *)s->base + (end - 1) * size;
+    if (s->relinked)
+        for (char *q = first; q < last; q += size) mhi_link_set(q, q + size);
     mhi_link_set(last, s->freelist);
-    s->freelist = (char *)s->base + off;
+    s->freelist = first;
     atomic_store_explicit(&s->fresh, (uint32_t)end, memory_order_relaxed);
     return true;
+}
+
+void mhi_span_relink(mhi_span *s) {
+    s->freelist = NULL;
+    s->relinked = 1;
+    atomic_store_explicit(&s->fresh, 0, memory_order_relaxed);
+    (void)mhi_span_carve(s);
 }
 
 size_t mhi_span_collect_xfree(mhi_span *s, mhi_lock_t *held) {

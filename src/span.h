@@ -206,6 +206,11 @@ struct mhi_span {
              * a double free. */
             _Atomic uint32_t fresh;
             uint8_t where; /* enum mhi_span_where: which list holds it */
+            /* The objects past fresh keep the links they had on a free
+             * list in the order they were freed (mhi_span_relink), not the
+             * set-up's: mhi_span_carve links each run itself.  Written and
+             * read with the free list. */
+            uint8_t relinked;
         };
         /* KIND_GC (gc.h): an object is allocated iff its index is below
          * gc_freeindex or its alloc bit is set (the owner of a current span
@@ -406,6 +411,15 @@ uint32_t mhi_span_splice(mhi_span *s, void *chain, mhi_lock_t *held);
  * a few calls, and a free of an object past the frontier is told from a
  * double free. */
 bool mhi_span_carve(mhi_span *s);
+
+/* Every object of s is free and on its free list, none released: hand
+ * them out again front to back, as from a new span, carving the first run
+ * now (the default build; the secure build keeps its shuffled order).
+ * Each run's links are written, not read, and the objects past the run
+ * keep their free marks, so a span whose objects other threads freed is
+ * handed out in address order without its owner reading each link from
+ * another core's cache. */
+void mhi_span_relink(mhi_span *s);
 
 /* Move the objects other threads freed into s onto its free list (owner
  * only; tags are kept).  Returns how many there were.  held: as for
