@@ -36,6 +36,7 @@ void mhi_cache_empty_keep_reset(mhi_cache *cache) {
     for (size_t i = 0; i < sizeof cache->empty_gave / sizeof cache->empty_gave[0]; i++)
         cache->empty_gave[i] = 0;
     cache->empty_low = 0;
+    cache->empty_takes = 0;
     atomic_store_explicit(&cache->empty_grown, false, memory_order_relaxed);
 }
 
@@ -66,6 +67,7 @@ static void empty_keep_grow(mhi_cache *cache) {
     }
     cache->empty_keep += add;
     cache->empty_low = cache->empty_bytes;
+    cache->empty_takes = 1; /* (this epoch it needed more than it kept) */
     atomic_store_explicit(&cache->empty_grown, true, memory_order_relaxed);
     cache->bg_wanted = true; /* (the trim pass shrinks the bound once unused) */
 }
@@ -130,6 +132,7 @@ static mhi_cache *cache_create(void) {
         for (size_t i = 0; i < sizeof c->empty_gave / sizeof c->empty_gave[0]; i++)
             c->empty_gave[i] = 0;
         c->empty_low = 0;
+        c->empty_takes = 0;
         c->empty_look = 0;
         atomic_store_explicit(&c->empty_grown, false, memory_order_relaxed);
         c->bg_wanted = false;
@@ -221,10 +224,6 @@ static void span_emptied(mhi_cache *cache, mhi_span *s) {
     mhi_span_list *l = &cache->avail[s->sizeclass];
     mhi_span_list_remove(l, s);
     if (cache->empty_bytes + s->nbytes <= cache->empty_keep) {
-        /* (a grown bound's kept bytes passing MHI_EMPTY_KEEP: the trim
-         * pass has something to look at again) */
-        if (cache->empty_bytes <= MHI_EMPTY_KEEP && cache->empty_bytes + s->nbytes > MHI_EMPTY_KEEP)
-            cache->bg_wanted = true;
         cache->empty_bytes += s->nbytes;
         mhi_span_list_push_back(l, s);
         note_trim_candidate(cache, s);
@@ -359,7 +358,7 @@ static bool cache_refill_locked(mhi_cache *cache, size_t c) {
     if (cache->stash[c] || cache->cur[c]->freelist) return true;
     mhi_span *s = cache->cur[c];
     if (s != &mhi_span_empty) {
-        if (mhi_span_carve(s)) return true;
+        if (mhi_span_carve(s, &cache->lock)) return true;
         if (atomic_load_explicit(&s->relmask, memory_order_relaxed)) {
             mhi_span_unrelease(s);
             return true;
@@ -371,9 +370,10 @@ static bool cache_refill_locked(mhi_cache *cache, size_t c) {
         mhi_span_list_remove(&cache->avail[c], s);
         if (s->nfree == s->nelems) {
             cache->empty_bytes -= s->nbytes;
+            cache->empty_takes++;
             if (cache->empty_bytes < cache->empty_low) cache->empty_low = cache->empty_bytes;
 #if !MHEAP_SECURE
-            if (!atomic_load_explicit(&s->relmask, memory_order_relaxed)) mhi_span_relink(s);
+            if (!atomic_load_explicit(&s->relmask, memory_order_relaxed)) mhi_span_relink(s, &cache->lock);
 #endif
         }
     } else {
@@ -382,7 +382,7 @@ static bool cache_refill_locked(mhi_cache *cache, size_t c) {
         if (!s) return false;
     }
     /* every free object never handed out, or released */
-    if (!s->freelist && !mhi_span_carve(s)) mhi_span_unrelease(s);
+    if (!s->freelist && !mhi_span_carve(s, &cache->lock)) mhi_span_unrelease(s);
     s->where = MHI_WHERE_CUR;
     cache->cur[c] = s;
     return true;
@@ -622,8 +622,9 @@ void mhi_cache_free_slow(void *p) {
     }
     if (!mhi_kind_small(kind)) mhi_fatal_at("invalid pointer", p);
     uint32_t idx = mhi_span_check(s, p);
-    /* Marked, and never handed out since the span was set up: not a
-     * pointer malloc returned (a double free is of one handed out). */
+    /* Marked, and not handed out since the span was set up or relinked:
+     * not a pointer malloc returned since (a double free is of one
+     * handed out). */
     if (MHI_UNLIKELY(mhi_free_marked(p)) &&
         idx >= atomic_load_explicit(&s->fresh, memory_order_relaxed))
         mhi_fatal_at("invalid pointer", p);
@@ -810,12 +811,14 @@ static void trim_caches_now(mhi_trim_pass *tp) {
             mhi_unlock(&cache->lock);
         }
         /* A bound on kept free spans that grew: halved, and the spans
-         * past it given to the page heap, after an epoch in which the
-         * cache never went below MHI_EMPTY_KEEP bytes of them (it cycled
-         * through less than it keeps); a forced pass sets it back at
-         * once.  The pass comes back while a grown bound's cache keeps
-         * more than MHI_EMPTY_KEEP (one that keeps less costs nothing
-         * now, and asks again once it keeps more: span_emptied). */
+         * past it given to the page heap, after an epoch in which more
+         * than half of it stayed unused (the cache cycled through less
+         * than it keeps; the least it kept is counted over all classes,
+         * so a class left idle with a few spans does not make it shrink
+         * a bound another class cycles through), or in which it took none
+         * of its kept spans (it stopped); a forced pass sets it back at
+         * once.  The pass comes back while a bound is grown: an idle
+         * cache's is back within four epochs. */
         if (atomic_load_explicit(&cache->empty_grown, memory_order_relaxed)) {
             if (mhi_trylock(&cache->lock)) {
                 if (cache->empty_keep > MHI_EMPTY_KEEP && tp->force) {
@@ -823,15 +826,14 @@ static void trim_caches_now(mhi_trim_pass *tp) {
                     mhi_cache_drop_empty_spans(cache, MHI_EMPTY_KEEP);
                 } else if (cache->empty_keep > MHI_EMPTY_KEEP && tp->epoch != cache->empty_look) {
                     cache->empty_look = tp->epoch;
-                    if (cache->empty_low > MHI_EMPTY_KEEP) {
+                    if (cache->empty_low > cache->empty_keep / 2 || cache->empty_takes == 0) {
                         empty_keep_halve(cache);
                         mhi_cache_drop_empty_spans(cache, cache->empty_keep);
                     }
                     cache->empty_low = cache->empty_bytes;
+                    cache->empty_takes = 0;
                 }
-                if ((cache->empty_keep > MHI_EMPTY_KEEP && cache->empty_bytes > MHI_EMPTY_KEEP) ||
-                    cache->bg_wanted)
-                    tp->young = true;
+                if (cache->empty_keep > MHI_EMPTY_KEEP || cache->bg_wanted) tp->young = true;
                 cache->bg_wanted = false;
                 mhi_unlock(&cache->lock);
             } else {

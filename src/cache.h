@@ -37,13 +37,15 @@ struct mhi_cache {
     /* The bound on empty_bytes (from MHI_EMPTY_KEEP up to MHI_EMPTY_KEEP_MAX,
      * cache_impl.h); bit c of empty_gave: a span of class c went back to
      * the page heap for want of room under it since the cache last took a
-     * span of class c from central; empty_low: the least empty_bytes since
-     * the trim pass last looked at the bound, in epoch empty_look (the
-     * pass halves a grown bound whose kept spans did not all serve).  The
-     * cache's lock guards all four. */
+     * span of class c from central; empty_low and empty_takes: the least
+     * empty_bytes, and the kept spans taken, since the trim pass last
+     * looked at the bound, in epoch empty_look (the pass halves a grown
+     * bound that more than half stayed unused, or none of which was
+     * taken).  The cache's lock guards all five. */
     size_t empty_keep;
     uint64_t empty_gave[(MHI_NUM_CLASSES + 63) / 64];
     size_t empty_low;
+    uint32_t empty_takes;
     uint32_t empty_look;
     /* empty_keep is above MHI_EMPTY_KEEP (written under the lock, read
      * without it by the trim pass, which then takes the lock). */

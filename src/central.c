@@ -60,7 +60,7 @@ static mhi_span *span_new_small(size_t c) {
     }
     s->freelist = NULL;
     atomic_store_explicit(&s->fresh, 0, memory_order_relaxed);
-    (void)mhi_span_carve(s);
+    (void)mhi_span_carve(s, NULL); /* (fresh: no mark to check) */
 #endif
     s->nfree = n;
     atomic_store_explicit(&s->relmask, 0, memory_order_relaxed);
@@ -182,7 +182,7 @@ void *mhi_central_alloc_one(size_t c) {
     mhi_span *s = take_locked(ce, c);
     void *p = NULL;
     if (s) {
-        if (!s->freelist && !mhi_span_carve(s)) mhi_span_unrelease(s);
+        if (!s->freelist && !mhi_span_carve(s, &ce->lock)) mhi_span_unrelease(s);
         p = s->freelist;
         if (MHI_UNLIKELY(!mhi_free_marked(p))) {
             mhi_unlock(&ce->lock); /* (as for a double free: no lock held at the abort) */

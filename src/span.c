@@ -26,7 +26,7 @@ uint32_t mhi_span_splice(mhi_span *s, void *chain, mhi_lock_t *held) {
     return n;
 }
 
-bool mhi_span_carve(mhi_span *s) {
+bool mhi_span_carve(mhi_span *s, mhi_lock_t *held) {
     uint32_t i = atomic_load_explicit(&s->fresh, memory_order_relaxed), n = s->nelems;
     if (i >= n) return false;
     /* The objects that start below lim, at least 4, at most the rest. */
@@ -38,21 +38,28 @@ bool mhi_span_carve(mhi_span *s) {
      * them (nothing writes an object never handed out): the list ends at
      * the run's last object now, marked again with its new link.  In a
      * relinked span they carry the links of their last time on the free
-     * list (and marks that match): the run is linked here. */
+     * list (and marks that match): the run is linked here, each object's
+     * mark checked first, as a pop would (a free mark gone means a write
+     * after free, or a double free that made the span look entirely free
+     * while an object of it is live: it must not be handed out again). */
     char *first = (char *)s->base + off, *last = (char *)s->base + (end - 1) * size;
-    if (s->relinked)
+    if (s->relinked) {
+        for (char *q = first; q <= last; q += size)
+            if (MHI_UNLIKELY(!mhi_free_marked(q)))
+                mhi_fatal_at_unlock(held, "corrupted free block", q);
         for (char *q = first; q < last; q += size) mhi_link_set(q, q + size);
+    }
     mhi_link_set(last, s->freelist);
     s->freelist = first;
     atomic_store_explicit(&s->fresh, (uint32_t)end, memory_order_relaxed);
     return true;
 }
 
-void mhi_span_relink(mhi_span *s) {
+void mhi_span_relink(mhi_span *s, mhi_lock_t *held) {
     s->freelist = NULL;
     s->relinked = 1;
     atomic_store_explicit(&s->fresh, 0, memory_order_relaxed);
-    (void)mhi_span_carve(s);
+    (void)mhi_span_carve(s, held);
 }
 
 size_t mhi_span_collect_xfree(mhi_span *s, mhi_lock_t *held) {

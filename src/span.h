@@ -197,13 +197,14 @@ struct mhi_span {
             /* The trim epoch of the last return of objects to the span, and
              * of the last trim look at it. */
             uint32_t touched, trimmed;
-            /* Objects from this index on have never been on the free list
-             * (never handed out since the span was set up): counted in
-             * nfree, marked free, taken onto the list by mhi_span_carve
-             * when the list runs dry.  Only grows; written by whoever may
-             * change the free list, read by freers' slow paths (relaxed),
-             * which call a free of such an object an invalid pointer, not
-             * a double free. */
+            /* Objects from this index on have not been on the free list
+             * since the span was set up or relinked (mhi_span_relink):
+             * counted in nfree, marked free, taken onto the list by
+             * mhi_span_carve when the list runs dry.  Grows, but for a
+             * relink, which sets it to 0; written by whoever may change
+             * the free list, read by freers' slow paths (relaxed), which
+             * call a free of such an object an invalid pointer, not a
+             * double free. */
             _Atomic uint32_t fresh;
             uint8_t where; /* enum mhi_span_where: which list holds it */
             /* The objects past fresh keep the links they had on a free
@@ -409,8 +410,9 @@ uint32_t mhi_span_splice(mhi_span *s, void *chain, mhi_lock_t *held);
  * Each call takes the objects that start below twice the offset of the
  * first (below 4 KiB for the first call), at least 4: a span is carved in
  * a few calls, and a free of an object past the frontier is told from a
- * double free. */
-bool mhi_span_carve(mhi_span *s);
+ * double free.  held: the lock the caller holds, dropped before an abort
+ * (a relinked span's object found without its free mark). */
+bool mhi_span_carve(mhi_span *s, mhi_lock_t *held);
 
 /* Every object of s is free and on its free list, none released: hand
  * them out again front to back, as from a new span, carving the first run
@@ -419,7 +421,7 @@ bool mhi_span_carve(mhi_span *s);
  * keep their free marks, so a span whose objects other threads freed is
  * handed out in address order without its owner reading each link from
  * another core's cache. */
-void mhi_span_relink(mhi_span *s);
+void mhi_span_relink(mhi_span *s, mhi_lock_t *held);
 
 /* Move the objects other threads freed into s onto its free list (owner
  * only; tags are kept).  Returns how many there were.  held: as for

@@ -46,7 +46,7 @@ static char fake_owner;
 
 /* Pop one object off s's free list, as mhi_central_alloc_one does. */
 static void *obj_take(mhi_span *s) {
-    if (!s->freelist) (void)mhi_span_carve(s);
+    if (!s->freelist) (void)mhi_span_carve(s, NULL);
     void *p = s->freelist;
     REQUIRE(p != NULL);
     s->freelist = mhi_link_get(p);
@@ -115,10 +115,10 @@ static void test_take_fresh(void) {
     /* The next call takes the rest (below twice 4 KiB), in order. */
     void *head = s->freelist;
     s->freelist = NULL;
-    CHECK(mhi_span_carve(s));
+    CHECK(mhi_span_carve(s, NULL));
     CHECK_EQ(s->fresh, s->nelems);
     CHECK(s->freelist == (void *)(s->base + 4096));
-    CHECK(!mhi_span_carve(s));
+    CHECK(!mhi_span_carve(s, NULL));
     uint32_t m = 0;
     for (char *p = s->freelist; p && m <= s->nelems; p = *(char **)p, m++)
         if ((uintptr_t)p != s->base + 4096 + (uintptr_t)m * s->elemsize) in_order = false;

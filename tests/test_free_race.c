@@ -16,7 +16,9 @@
  * of one, the mark of the other).  Then X and Y take turns at random
  * allocations and frees of the class (writing into every block they
  * hold), then exit; a block handed out while another user holds it fails
- * the test, and so does a child that survives or dies without the line. */
+ * the test, and so does a child that survives or dies without the line.
+ * A last case lets the second copy make a span look entirely free while
+ * one of its blocks is live (run_kept, below). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <semaphore.h>
@@ -29,6 +31,8 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "cache_impl.h"
+#include "pageheap.h"
 #include "check.h"
 #include "child.h"
 #include "mheap.h"
@@ -158,9 +162,63 @@ static void run_race(uintptr_t race) {
     }
 }
 
-static void expect_stopped(const char *name, enum race race) {
+/* ---- the race's second copy makes a span look entirely free ----
+ * X frees a block of span S and Y pushes it too (Y passed the check); Y's
+ * copy reaches S's xfree list, X's goes back to S with every other block
+ * of S but one, q, which stays live.  The trim pass, collecting the xfree
+ * list for its owner, counts S entirely free and keeps it; the owner's
+ * next allocations take S as a kept span and hand it out again from the
+ * front (relinked).  q must not be handed out while it is live: the
+ * carve finds its free mark gone. */
+enum { KSIZE = 1024 };
+static void *kept_victim;
+
+static void *kept_y(void *arg) {
+    (void)arg;
+    size_t c = mhi_size_class(KSIZE);
+    mh_free(mh_malloc(KSIZE)); /* a cache with stash room for the class */
+    mhi_stash_push(mhi_tls_cache, c, kept_victim); /* Y's free, past the check */
+    mhi_cache_flush(); /* Y's stash back: the victim onto S's xfree */
+    return NULL;
+}
+
+static void run_kept(uintptr_t unused) {
+    (void)unused;
+    size_t c = mhi_size_class(KSIZE), n = mhi_class_nobjs[c], total = 4 * n;
+    static void *o[4 * 64], *mine[64];
+    if (total > sizeof o / sizeof o[0] || n > 64) say_and_exit("class too large", NULL);
+    mh_free(mh_malloc(KSIZE));
+    mhi_cache_flush();
+    for (size_t i = 0; i < total; i++)
+        if (!(o[i] = mh_malloc(KSIZE))) say_and_exit("out of memory", NULL);
+    /* a span all of whose objects are among them */
+    mhi_span *s = mhi_heap_span((uintptr_t)o[n + n / 2]);
+    size_t k = 0;
+    for (size_t i = 0; i < total; i++)
+        if (mhi_heap_span((uintptr_t)o[i]) == s) mine[k++] = o[i];
+    if (k != s->nelems) say_and_exit("no span wholly allocated here", s);
+    void *q = mine[k - 1];
+    kept_victim = mine[0];
+    mh_free(kept_victim); /* X's free */
+    pthread_t y;
+    pthread_create(&y, NULL, kept_y, NULL);
+    pthread_join(y, NULL);
+    for (size_t i = 1; i < k - 1; i++) mh_free(mine[i]);
+    mhi_cache *x = mhi_tls_cache;
+    mhi_lock(&x->lock);
+    mhi_cache_flush_stash(x, c);
+    mhi_unlock(&x->lock);
+    (void)mhi_cache_trim_now();
+    memset(q, 'q', KSIZE); /* its user writes it */
+    for (int i = 0; i < 2 * (int)n; i++) {
+        void *p = mh_malloc(KSIZE);
+        if (p == q) say_and_exit("live block handed out again", p);
+    }
+}
+
+static void expect_stopped_fn(const char *name, void (*fn)(uintptr_t), uintptr_t arg) {
     char got[1024];
-    int st = child_run(run_race, (uintptr_t)race, got, sizeof got);
+    int st = child_run(fn, arg, got, sizeof got);
     bool aborted = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
     bool named = strncmp(got, "mheap: double free: 0x", 22) == 0 ||
                  strncmp(got, "mheap: corrupted free block: 0x", 31) == 0;
@@ -170,10 +228,15 @@ static void expect_stopped(const char *name, enum race race) {
     fflush(stdout);
 }
 
+static void expect_stopped(const char *name, enum race race) {
+    expect_stopped_fn(name, run_race, (uintptr_t)race);
+}
+
 int main(void) {
     expect_stopped("X frees, Y pushes too", X_FREES_Y_PUSHES);
     expect_stopped("both push, Y last", BOTH_PUSH_Y_LAST);
     expect_stopped("both push, X last", BOTH_PUSH_X_LAST);
     expect_stopped("torn: X's link, Y's mark", TORN);
+    expect_stopped_fn("a span made to look entirely free, kept and handed out again", run_kept, 0);
     return check_done("test_free_race");
 }

@@ -18,7 +18,10 @@
  *            twice the cycle (512 KiB), the spans past it given to the
  *            page heap;
  *   idle     then the thread only waits: the bound goes back to
- *            MHI_EMPTY_KEEP, and the growth counter to 0.
+ *            MHI_EMPTY_KEEP, and the growth counter to 0;
+ *   held     grown again, then all its kept spans taken and their objects
+ *            held while the thread waits: with nothing kept and nothing
+ *            taken, the bound still goes back.
  *
  * Each phase fails if it has not happened after 30 seconds.  The
  * scavenger delay is 8 s while the bound grows (the trim pass must not
@@ -157,6 +160,33 @@ int main(void) {
     CHECK_EQ(keep, MHI_EMPTY_KEEP);
     CHECK(kept <= MHI_EMPTY_KEEP);
     CHECK_EQ(atomic_load(&mhi_empty_grown), 0);
+
+    /* held: grown again, then every kept span taken and its objects held
+     * live while the thread waits: nothing is kept, nothing taken, and
+     * the bound still goes back (its growth is free for other caches). */
+    REQUIRE(mh_option_set("scavenge_delay_ms", 8000) == 0);
+    for (cycles = 0; keep < 4 * MHI_EMPTY_KEEP && cycles < 40; cycles++) {
+        cycle(2 * keep);
+        read_cache(&keep, &kept);
+    }
+    REQUIRE(keep >= 4 * MHI_EMPTY_KEEP);
+    size_t nheld = 2 * keep / span_bytes * per;
+    for (size_t i = 0; i < nheld; i++) REQUIRE((objs[i] = mhi_cache_alloc(cls)) != NULL);
+    read_cache(&keep, &kept);
+    CHECK_EQ(kept, 0);
+    REQUIRE(mh_option_set("scavenge_delay_ms", 200) == 0);
+    t0 = now_s();
+    waited = 0;
+    while (waited < 30) {
+        usleep(10000);
+        waited = now_s() - t0;
+        read_cache(&keep, &kept);
+        if (keep == MHI_EMPTY_KEEP) break;
+    }
+    printf("test_keep_decay: held: bound %zu KiB after %.2f s\n", keep >> 10, waited);
+    CHECK_EQ(keep, MHI_EMPTY_KEEP);
+    CHECK_EQ(atomic_load(&mhi_empty_grown), 0);
+    for (size_t i = 0; i < nheld; i++) mhi_cache_free(objs[i]);
     mhi_cache_free(first);
     free(objs);
     CHECK_EQ(mh_heap_verify(), 0);
