@@ -95,6 +95,12 @@
  * its canary word and its trailer word, zero unless something wrote
  * there (a byte written past the canary bytes, not through them). */
 #define SLACK_CHECK_MAX 4096u
+/* ... and realloc and malloc_usable_size, which a program may call on one
+ * block again and again (a buffer grown a few bytes at a time; Redis asks
+ * the usable size at every allocation and free), this many: where an
+ * overflow past the canary word lands first.  The block's free checks the
+ * rest. */
+#define SLACK_CHECK_QUICK 64u
 /* From this slot size on (multiples of 64: the slot before's trailer word
  * is never on a block's first line), free reads the end of the slot
  * before even though it is one more line: it zeroes 16 lines and more of
@@ -393,13 +399,14 @@ static MHI_NOINLINE void blk_bad(const void *p, const blk *b, uint64_t w) {
 }
 
 /* Decode and check the trailer and canary bytes of block p (blk_find
- * done); b->size is then the size asked for. */
-static inline void blk_check(const void *p, blk *b) {
+ * done), and up to slack_max bytes of its slack; b->size is then the size
+ * asked for. */
+static inline void blk_check(const void *p, blk *b, size_t slack_max) {
     uint64_t key = key_of((uintptr_t)p), w = *trailer_of(p, b->slot);
     size_t cap = b->slot - TRAILER;
     uint64_t size = w ^ key;
     if (MHI_UNLIKELY(size >= cap)) blk_bad(p, b, w);
-    if (MHI_UNLIKELY(!canary_ok(p, size, cap, key) || !slack_ok(p, size, cap, SLACK_CHECK_MAX)))
+    if (MHI_UNLIKELY(!canary_ok(p, size, cap, key) || !slack_ok(p, size, cap, slack_max)))
         mhi_fatal_at("heap overflow", p);
     b->size = size;
 }
@@ -738,7 +745,7 @@ void mhi_secure_free(void *p) {
     if (MHI_UNLIKELY(!p)) return;
     blk b;
     blk_find(p, &b);
-    blk_check(p, &b);
+    blk_check(p, &b, SLACK_CHECK_MAX);
     blk_free(p, &b);
 }
 
@@ -747,7 +754,7 @@ void mhi_secure_free_sized(void *p, size_t size, size_t align) {
     if (!p) return;
     blk b;
     blk_find(p, &b);
-    blk_check(p, &b);
+    blk_check(p, &b, SLACK_CHECK_MAX);
     if (size != b.size) mhi_fatal("size mismatch: %p (size %zu)", p, size);
     blk_free(p, &b);
 }
@@ -756,7 +763,7 @@ size_t mhi_secure_usable_size(const void *p) {
     if (!p) return 0;
     blk b;
     blk_find(p, &b);
-    blk_check(p, &b);
+    blk_check(p, &b, SLACK_CHECK_QUICK);
     return b.size;
 }
 
@@ -786,7 +793,7 @@ void *mhi_secure_realloc(void *p, size_t size) {
     sec_ready();
     blk b;
     blk_find(p, &b);
-    blk_check(p, &b);
+    blk_check(p, &b, SLACK_CHECK_QUICK);
     size_t old = b.size, cap = b.slot - TRAILER;
     /* Stays when it fits before the trailer word with a canary byte and
      * would not waste most of the slot, a large block too for a size a
