@@ -425,34 +425,20 @@ static MHI_NOINLINE void underflow_seen(const void *p, const char *q, size_t slo
     mhi_fatal_at("heap underflow", p);
 }
 
-/* Bytes of the slot q before p found non-zero where they must be zero:
- * the tail of a free slot, or the slack of a live one, on the line of its
- * trailer word (from byte lo).  Another thread may be changing q as it was
- * read (a free stores a zero word first and zeroes the slot after, malloc
- * and an in-place realloc write new bytes): only damage that reads the
- * same again under the same word, on a free slot still marked, counts. */
+/* Bytes of the free slot q before p found non-zero where they must be
+ * zero: its tail, on the line of its trailer word (from byte lo).
+ * Another thread may be changing q as it was read (a free stores a zero
+ * word first and zeroes the slot after, malloc writes new bytes): only
+ * damage that reads the same again under the same word, on a slot still
+ * marked, counts. */
 static MHI_NOINLINE void tail_seen(const void *p, const char *q, size_t slot, uint64_t w,
                                    size_t lo) {
     sec_fence(memory_order_acquire);
     if (trailer_load(q, slot) != w) return;
-    bool bad = w == 0 ? mhi_free_marked(q) && !zero16_ok(q, lo, slot)
-                      : !slack_ok(q, w ^ key_of((uintptr_t)q), slot - TRAILER, slot);
+    bool bad = mhi_free_marked(q) && !zero16_ok(q, lo, slot);
     if (!bad) return;
     sec_fence(memory_order_acquire);
     if (trailer_load(q, slot) == w) mhi_fatal_at("heap underflow", p);
-}
-
-/* The word w before p decoded to size, below the cap: q's canary bytes
- * must be intact. */
-static inline void canary_before(const char *q, size_t slot, uint64_t w, uint64_t key,
-                                 uint64_t size) {
-    sec_fence(memory_order_acquire);
-    if (MHI_LIKELY(canary_ok(q, size, slot - TRAILER, key))) return;
-    /* Another thread may be freeing q or resizing it in place (either
-     * stores a zero word first): only damage under an unchanged word
-     * counts. */
-    sec_fence(memory_order_acquire);
-    if (trailer_load(q, slot) == w) mhi_fatal_at("heap overflow", q);
 }
 
 /* check_before for a slot of BEFORE_ALWAYS_MIN bytes and more (p is then
@@ -468,13 +454,12 @@ static MHI_NOINLINE void check_before_big(const void *p, size_t slot) {
         return;
     }
     uint64_t key = key_of((uintptr_t)q), size = w ^ key;
-    if (MHI_UNLIKELY(size >= cap)) {
-        underflow_seen(p, q, slot, w);
-        return;
-    }
-    if (MHI_UNLIKELY(size + 8 < lo ? !all_zero(q, lo, cap) : !slack_ok(q, size, cap, cap)))
-        tail_seen(p, q, slot, w, lo);
-    canary_before(q, slot, w, key, size);
+    if (MHI_UNLIKELY(size >= cap)) underflow_seen(p, q, slot, w);
+    /* A live slot before p: its word decodes, which is what a write below
+     * p damages first.  Its canary bytes and slack are its own free's to
+     * check: read here they race with its owner resizing it in place,
+     * whose grow and shrink back write the same word again (a second read
+     * of an unchanged word cannot tell). */
 }
 
 static MHI_ALWAYS_INLINE void check_before(const void *p, const blk *b) {
@@ -494,11 +479,8 @@ static MHI_ALWAYS_INLINE void check_before(const void *p, const blk *b) {
     /* (a free slot of 16 bytes has its mark there; a larger one, zero) */
     if (w == 0 || (b->slot == 16 && mhi_free_marked(q))) return;
     uint64_t key = key_of((uintptr_t)q), size = w ^ key;
-    if (MHI_UNLIKELY(size >= b->slot - TRAILER)) {
-        underflow_seen(p, q, b->slot, w);
-        return;
-    }
-    canary_before(q, b->slot, w, key, size);
+    if (MHI_UNLIKELY(size >= b->slot - TRAILER)) underflow_seen(p, q, b->slot, w);
+    /* (a live slot's canary bytes: as in check_before_big) */
 }
 
 /* ---- allocation ---- */
