@@ -23,7 +23,7 @@ target_compile_definitions(test_secure PRIVATE MHEAP_SECURE=1)
 # free(p); free(p) and writes past the end are the point: no folding.
 target_compile_options(test_secure PRIVATE -fno-builtin)
 
-foreach(row overflow underflow guard uaf_large uaf_small uaf_waiting double_free exec chain chain_recover chain_ignored race_neighbour zeroed
+foreach(row overflow underflow guard uaf_large uaf_small uaf_waiting double_free exec chain chain_recover chain_ignored race_neighbour race_resize zeroed
             usable reuse no_exec protect_fail)
   add_test(NAME secure_${row} COMMAND test_secure ${row})
   set_tests_properties(secure_${row} PROPERTIES TIMEOUT 300)

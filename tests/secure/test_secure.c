@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -379,6 +380,80 @@ static void row_race_neighbour(void) {
     if (out[0]) fprintf(stderr, "  child said: \"%s\"\n", out);
 }
 
+/* One thread grows and shrinks a block of a 2048-byte slot in place, over
+ * and over, while another frees the block right after it: the free looks
+ * at the slot before its block, whose owner's grow and shrink back write
+ * the same trailer word again.  60 rounds of 4096 blocks, paired by address,
+ * each pair's second block freed once its first has been resized at
+ * least twice meanwhile; no false heap overflow: the child exits 0. */
+#define RESIZE_N 4096
+#define RESIZE_ROUNDS 60
+static char *resize_q[RESIZE_N], *resize_p[RESIZE_N];
+static _Atomic int resize_at = -1, resize_stop, resize_idle;
+static _Atomic long resize_cycles;
+static void *resize_work(void *arg) {
+    (void)arg;
+    while (!atomic_load(&resize_stop)) {
+        int k = atomic_load(&resize_at);
+        if (k < 0) {
+            atomic_store(&resize_idle, 1);
+            continue;
+        }
+        atomic_store(&resize_idle, 0);
+        char *q = resize_q[k];
+        if (realloc(q, 2030) != q) _exit(8); /* (in place: the point) */
+        memset(q + 1984, 0x5a, 46);
+        if (realloc(q, 1100) != q) _exit(9);
+        atomic_fetch_add(&resize_cycles, 1);
+    }
+    return NULL;
+}
+static int addr_cmp(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+static void do_race_resize(uintptr_t a) {
+    (void)a;
+    pthread_t t;
+    if (pthread_create(&t, NULL, resize_work, NULL) != 0) _exit(7);
+    static char *all[RESIZE_N];
+    for (int round = 0; round < RESIZE_ROUNDS; round++) {
+        for (int i = 0; i < RESIZE_N; i++)
+            if (!(all[i] = malloc(2000))) _exit(6);
+        qsort(all, RESIZE_N, sizeof all[0], addr_cmp);
+        int n = 0;
+        for (int i = 0; i + 1 < RESIZE_N; i++)
+            if (all[i] && all[i + 1] - all[i] == 2048) {
+                resize_q[n] = realloc(all[i], 1100);
+                resize_p[n++] = all[i + 1];
+                all[i] = all[i + 1] = NULL;
+                i++;
+            }
+        for (int i = 0; i < RESIZE_N; i++) free(all[i]);
+        for (int k = 0; k < n; k++) {
+            long c0 = atomic_load(&resize_cycles);
+            atomic_store(&resize_at, k);
+            while (atomic_load(&resize_cycles) < c0 + 2) sched_yield();
+            free(resize_p[k]);
+        }
+        atomic_store(&resize_at, -1);
+        atomic_store(&resize_idle, 0);
+        while (!atomic_load(&resize_idle)) sched_yield();
+        for (int k = 0; k < n; k++) free(resize_q[k]);
+    }
+    atomic_store(&resize_stop, 1);
+    pthread_join(t, NULL);
+    _exit(0);
+}
+static void row_race_resize(void) {
+    char out[256];
+    int st = child_run(do_race_resize, 0, out, sizeof out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(out[0] == 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) || out[0])
+        fprintf(stderr, "  child: status %#x, said \"%s\"\n", st, out);
+}
+
 /* ---- a protection that fails part way ----
  * mprotect may change part of a range before it fails (each VMA in turn);
  * this one, while armed, makes the first page of a PROT_NONE request of
@@ -523,6 +598,7 @@ static const struct {
     {"double_free", row_double_free},
     {"exec", row_exec},             {"chain", row_chain},         {"chain_recover", row_chain_recover},
     {"chain_ignored", row_chain_ignored}, {"race_neighbour", row_race_neighbour},
+    {"race_resize", row_race_resize},
     {"zeroed", row_zeroed},
     {"usable", row_usable},         {"reuse", row_reuse},         {"no_exec", row_no_exec},
     {"protect_fail", row_protect_fail},
