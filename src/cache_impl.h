@@ -7,6 +7,7 @@
 #define MHEAP_CACHE_IMPL_H
 
 #include "cache.h"
+#include "trim.h"
 
 /* mhi_caches.lock guards: the list of live caches, the list of parked ones
  * and the pool of empty ones, a parked cache whole (whoever takes it off
@@ -53,6 +54,12 @@ extern _Atomic size_t mhi_empty_grown;
 /* The cache's lock held, or the cache out of every thread's reach: its
  * bound back to MHI_EMPTY_KEEP, the growth returned to mhi_empty_grown. */
 void mhi_cache_empty_keep_reset(mhi_cache *cache);
+/* The cache's lock held: it is about to take a span of class c from
+ * central; if it gave one of c back for want of room since, its bound
+ * doubles (cachekeep.c). */
+void mhi_cache_keep_before_central(mhi_cache *cache, size_t c);
+/* The trim pass's look at a cache's grown bound (cachekeep.c). */
+void mhi_cache_keep_pass(mhi_cache *cache, mhi_trim_pass *tp);
 
 /* mhi_caches.lock held: put c at the front of the live list. */
 static inline void mhi_cache_live_push_locked(mhi_cache *c) {

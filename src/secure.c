@@ -173,7 +173,6 @@ static mhi_span *lquar[LQUAR_SLOTS];
 static uint32_t lquar_head, lquar_n;
 static size_t lquar_bytes;
 
-static void fault_handler(int sig, void *info, void *ctx);
 static void quar_thread_exit(void *arg);
 
 static __thread bool tls_initing __attribute__((tls_model("initial-exec")));
@@ -190,7 +189,7 @@ void mhi_secure_init(void) {
     (void)get_secret();
     mhi_malloc_init();
     quar_key_ok = mhi_os_key_new(&quar_key, quar_thread_exit);
-    (void)mhi_os_fault_install(fault_handler);
+    (void)mhi_os_fault_install(mhi_secure_fault_handler);
     tls_initing = false;
     atomic_store_explicit(&sec_state, 2, memory_order_release);
 }
@@ -860,42 +859,3 @@ void mhi_secure_unguard(mhi_span *s) {
 void mhi_secure_fork_prepare(void) { mhi_lock_for_fork(&lquar_lock); }
 void mhi_secure_fork_parent(void) { mhi_unlock_for_fork(&lquar_lock); }
 void mhi_secure_fork_child(void) { mhi_lock_reset(&lquar_lock); }
-
-/* ---- faults ---- */
-
-/* Whether a live span starts at a (a page boundary). */
-static bool span_starts_at(uintptr_t a) {
-    mhi_span *s = mhi_heap_page_span(a);
-    return s && s->base == a && mhi_span_state(s) == MHI_SPAN_INUSE;
-}
-
-static void fault_handler(int sig, void *info_, void *ctx) {
-    const siginfo_t *info = info_;
-    /* (a signal sent by kill, raise or sigqueue is not a fault: never
-     * mheap's, whatever si_addr reads as) */
-    const char *what = NULL;
-    uintptr_t a = (uintptr_t)info->si_addr;
-    if (info->si_code > 0 && mhi_arena_of(a)) {
-        mhi_span *s = mhi_heap_page_span(a);
-        uint8_t g = MHI_GUARD_NONE;
-        if (s && mhi_span_state(s) == MHI_SPAN_INUSE && a >= s->base && a < mhi_span_end(s))
-            g = __atomic_load_n(&s->guard, __ATOMIC_RELAXED);
-        if (mhi_os_fault_is_fetch(ctx)) what = "instruction fetch from heap";
-        else if (g == MHI_GUARD_FREED) what = "use after free";
-        else if ((g == MHI_GUARD_SMALL || g == MHI_GUARD_LARGE) &&
-                 a >= mhi_span_end(s) - MHI_PAGE_SIZE)
-            /* (the page is also the one before the next span: a touch in
-             * its upper half, below a live span, came from below that
-             * span's first block) */
-            what = a >= mhi_span_end(s) - MHI_PAGE_SIZE / 2 && span_starts_at(mhi_span_end(s))
-                       ? "heap underflow (guard page)"
-                       : "heap overflow (guard page)";
-    } else if (sig == SIGSEGV && info->si_code == SEGV_MAPERR && a < UINTPTR_MAX - MHI_PAGE_SIZE) {
-        /* Nothing mapped at a, less than a page below a live span that
-         * starts an arena: the first block's underflow. */
-        uintptr_t next = (a & ~(uintptr_t)(MHI_PAGE_SIZE - 1)) + MHI_PAGE_SIZE;
-        if (mhi_arena_of(next) && span_starts_at(next)) what = "heap underflow";
-    }
-    if (what) mhi_fatal_at(what, (void *)a);
-    mhi_os_fault_chain(sig, info_, ctx); /* not ours: the program's handler, or the kernel's action */
-}

@@ -40,6 +40,9 @@ void mhi_secure_fork_child(void);
 void *mhi_secure_span_setup(mhi_span *s, uint32_t size, uint32_t n);
 /* The page heap takes s back: make its PROT_NONE pages accessible. */
 void mhi_secure_unguard(mhi_span *s);
+/* The fault handler (securefault.c): names a fault of the heap's, else
+ * passes it on (mhi_os_fault_chain). */
+void mhi_secure_fault_handler(int sig, void *info, void *ctx);
 #endif
 
 #endif
