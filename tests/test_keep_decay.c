@@ -76,6 +76,19 @@ static uint64_t heap_spans(void) {
     return st.nspan_inuse;
 }
 
+/* Only wait, polling, until the bound is back to MHI_EMPTY_KEEP or 30
+ * seconds have passed; returns the seconds waited. */
+static double wait_for_base(size_t *keep, size_t *kept) {
+    double t0 = now_s(), waited = 0;
+    while (waited < 30) {
+        usleep(10000);
+        waited = now_s() - t0;
+        read_cache(keep, kept);
+        if (*keep == MHI_EMPTY_KEEP) break;
+    }
+    return waited;
+}
+
 /* Allocate and free bytes' worth of whole spans of objects. */
 static void cycle(size_t bytes) {
     size_t n = bytes / span_bytes * per;
@@ -147,14 +160,7 @@ int main(void) {
     CHECK(kept <= keep);
 
     /* idle */
-    t0 = now_s();
-    waited = 0;
-    while (waited < 30) {
-        usleep(10000);
-        waited = now_s() - t0;
-        read_cache(&keep, &kept);
-        if (keep == MHI_EMPTY_KEEP) break;
-    }
+    waited = wait_for_base(&keep, &kept);
     printf("test_keep_decay: idle: bound %zu KiB, %zu KiB kept, after %.2f s\n", keep >> 10,
            kept >> 10, waited);
     CHECK_EQ(keep, MHI_EMPTY_KEEP);
@@ -175,14 +181,7 @@ int main(void) {
     read_cache(&keep, &kept);
     CHECK_EQ(kept, 0);
     REQUIRE(mh_option_set("scavenge_delay_ms", 200) == 0);
-    t0 = now_s();
-    waited = 0;
-    while (waited < 30) {
-        usleep(10000);
-        waited = now_s() - t0;
-        read_cache(&keep, &kept);
-        if (keep == MHI_EMPTY_KEEP) break;
-    }
+    waited = wait_for_base(&keep, &kept);
     printf("test_keep_decay: held: bound %zu KiB after %.2f s\n", keep >> 10, waited);
     CHECK_EQ(keep, MHI_EMPTY_KEEP);
     CHECK_EQ(atomic_load(&mhi_empty_grown), 0);
