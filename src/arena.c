@@ -65,6 +65,13 @@ static bool arena_register(uintptr_t base) {
     mhi_arena *ar = mhi_os_alloc(sizeof(mhi_arena), &mhi_arena_stat.meta);
     if (!ar) return false;
     ar->base = base;
+    for (size_t c = 1; c < MHI_NUM_CLASSES; c++) {
+        ar->fastlimit[c] = mhi_class_size[c] * mhi_class_nobjs[c];
+        ar->fastdivmul[c] = mhi_class_divmul[c];
+        ar->fastsize[c] = mhi_class_size[c];
+        ar->fastsizelo[c] = (mhi_class_size[c] + 1) / 2;
+        ar->fastsizespan[c] = mhi_class_size[c] - ar->fastsizelo[c];
+    }
     /* Insert sorted by base. */
     mhi_arena *prev = NULL, *next = mhi_arena_list;
     while (next && next->base < base) {
@@ -180,6 +187,33 @@ size_t mhi_arena_bits(uintptr_t a, size_t npages, enum mhi_arena_bitmap which,
         npages -= n;
     }
     return count;
+}
+
+void mhi_span_set_fast(mhi_span *s, bool open) {
+    size_t c = s->sizeclass;
+    uint32_t limit = open ? (uint32_t)s->nelems * s->elemsize : 0;
+    if (open && (c == 0 || c >= MHI_NUM_CLASSES || limit != mhi_class_size[c] * mhi_class_nobjs[c]))
+        mhi_fatal("span %p: class %zu opened to the free fast path with %u objects of %u bytes",
+                  (void *)s->base, c, s->nelems, s->elemsize);
+    /* Opening: the span's fields are set (the caller's lock orders them
+     * before the entries for a thread that got an object of the span from
+     * it); closing: the entries go first, then the limit. */
+    if (open) __atomic_store_n(&s->fast_limit, limit, __ATOMIC_RELAXED);
+    uintptr_t a = s->base;
+    for (size_t i = 0, n = s->npages; i < n; i++, a += MHI_PAGE_SIZE) {
+        mhi_arena *ar = mhi_arena_must(a);
+        size_t pg = mhi_arena_page(a);
+        if (open) {
+            /* (Trimming closes and opens a span again: its pages keep their
+             * off, which frees of its objects may be reading.) */
+            uint32_t off = (uint32_t)(i << MHI_PAGE_SHIFT);
+            if (ar->fast[pg].off != off) ar->fast[pg].off = off;
+            atomic_store_explicit(&ar->fast[pg].cls, (uint32_t)c, memory_order_release);
+        } else {
+            atomic_store_explicit(&ar->fast[pg].cls, 0, memory_order_relaxed);
+        }
+    }
+    if (!open) __atomic_store_n(&s->fast_limit, 0, __ATOMIC_RELAXED);
 }
 
 void mhi_arena_map_range(uintptr_t a, size_t npages, mhi_span *s) {

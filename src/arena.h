@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "layout.h"
+#include "sizeclass_table.h"
 #include "span.h"
 
 typedef struct mhi_arena mhi_arena;
@@ -33,6 +34,19 @@ struct mhi_arena {
      * with a relaxed load (mhi_heap_page_span). */
     uint32_t ncommitted;
     uint32_t pad_;
+    /* Per size class, for free's fast path (mhi_small_object_fast): the end
+     * of a span's objects (nelems * elemsize) and divmul; and elemsize.
+     * The same constants in every arena, filled when the arena is made:
+     * the fast path has the arena in a register and indexes these without
+     * loading a table's address. */
+    uint32_t fastlimit[MHI_NUM_CLASSES];
+    uint32_t fastdivmul[MHI_NUM_CLASSES];
+    uint32_t fastsize[MHI_NUM_CLASSES];
+    /* sized free's inline test (mhi_free_sized): it takes a size from
+     * sizelo = ceil(elemsize / 2) to elemsize, that is size - sizelo (in
+     * size_t, so smaller sizes wrap) at most sizespan = elemsize - sizelo */
+    size_t fastsizelo[MHI_NUM_CLASSES];
+    size_t fastsizespan[MHI_NUM_CLASSES];
 
     /* Per-page bitmaps, bit i = page i of the arena.
      *   free:    the page is in a FREE span.
@@ -66,6 +80,22 @@ struct mhi_arena {
      * last page.  Pages never used, and interior pages of free spans, may
      * hold NULL or a stale pointer: check the span's range. */
     mhi_span *_Atomic spans[MHI_ARENA_PAGES];
+    /* Page -> free's fast path (mhi_small_object_fast).  For every page of
+     * a small-object span open to it (one whose fast_limit is above 0:
+     * mhi_span_set_fast writes both), cls is the span's size class and off
+     * the page's offset in the span; for every other page cls is 0.  Free
+     * reads this entry and the class constants above, not the span: the
+     * span header's line is one first-level miss less per free of a cold
+     * object.  Written by whoever opens or closes the span, under its lock
+     * (off first, then cls with release; closing stores cls only), read
+     * without a lock: cls with acquire, then off, which is a plain field:
+     * it is stored only where it changes, which a page's entry does only
+     * once the span it named has died, so no free of a live object reads
+     * it while it is written. */
+    struct {
+        uint32_t off;
+        _Atomic uint32_t cls;
+    } fast[MHI_ARENA_PAGES];
 };
 
 #if MHI_MAP_L1_BITS == 0
@@ -87,23 +117,6 @@ static inline mhi_arena *mhi_arena_of(uintptr_t a) {
     if (MHI_UNLIKELY(!l2)) return NULL;
     return atomic_load_explicit((mhi_arena *_Atomic *)&l2[i & ((1u << MHI_MAP_L2_BITS) - 1)],
                                 memory_order_acquire);
-#endif
-}
-
-/* mhi_arena_of for the fast paths, which go on to check that the address
- * starts an object of the span they find (an offset below the span's
- * objects' end): the arena number is masked to the map's range instead of
- * compared with it, one instruction less.  An address at or above 2^47
- * then reads the entry of the address with its high bits cleared, which is
- * not in arena 0 (a reservation at address 0 would read as a failed one,
- * NULL), so it lies more than 64 MiB above any span that entry names, and
- * the object check turns it away. */
-static inline mhi_arena *mhi_arena_of_fast(uintptr_t a) {
-#if MHI_MAP_L1_BITS == 0
-    uintptr_t i = (a >> MHI_ARENA_SHIFT) & (((uintptr_t)1 << MHI_ARENA_INDEX_BITS) - 1);
-    return atomic_load_explicit(&mhi_arena_map[i], memory_order_acquire);
-#else
-    return mhi_arena_of(a);
 #endif
 }
 

@@ -172,38 +172,54 @@ static MHI_ALWAYS_INLINE void *mhi_cache_alloc(size_t c) {
     return MHI_LIKELY(p != NULL) ? p : mhi_cache_alloc_slow(c);
 }
 
-/* The free fast path's lookup: the span of p if p starts an object of a
- * small-object span without released pages; NULL otherwise (the caller
- * takes its full path).  Only small-object spans in use say KIND_SMALL and
- * have a fast_limit above 0 (the page heap zeroes it whenever it sets a
- * kind, central sets it once the span's fields are, trimming zeroes it
- * while the span has released pages; a span dies only once free), so a
- * stale map entry fails here; the object check also rules out addresses
- * outside the span. */
+/* The free fast path's lookup: true if p starts an object of a
+ * small-object span open to the fast path, with its size class in *cp and
+ * its arena in *arp; false otherwise (the caller takes its full path).  It
+ * reads the page's entry in the arena's fast map and the class constants
+ * beside it, not the span (arena.h): only a small-object span in use with
+ * a fast_limit above 0 has its pages' entries set (mhi_span_set_fast sets
+ * them with the limit, and clears them before the kind changes from SMALL
+ * or trimming releases pages), and the object check rules out addresses
+ * past the span's objects.  (The arena number is compared with the map's
+ * range, not masked to it: nothing read after the map entry holds the
+ * high bits of p.) */
+static MHI_ALWAYS_INLINE bool mhi_small_object_fast(const void *p, mhi_arena **arp, size_t *cp) {
+    mhi_arena *ar = mhi_arena_of((uintptr_t)p);
+    if (MHI_UNLIKELY(!ar)) return false;
+    /* (Through pointers to the first entries: gcc 12 then folds the
+     * arrays' offsets into the loads instead of adding them to the index.) */
+    __typeof__(&ar->fast[0]) fast = ar->fast, e = fast + mhi_arena_page((uintptr_t)p);
+    /* (A closed page's class, 0, has limit 0, so the range check below
+     * turns it away: no test of its own.) */
+    size_t c = atomic_load_explicit(&e->cls, memory_order_acquire);
+    /* p's offset in its span: in the page, plus the page's in the span */
+    uint32_t off = ((uint32_t)(uintptr_t)p & (uint32_t)(MHI_PAGE_SIZE - 1)) + e->off;
+    /* below the objects' end, then a multiple of elemsize by one multiply
+     * (span.h) */
+    const uint32_t *limit = ar->fastlimit, *divmul = ar->fastdivmul;
+    if (MHI_UNLIKELY(off >= limit[c] || off * divmul[c] >= divmul[c])) return false;
+    *arp = ar;
+    *cp = c;
+    return true;
+}
+
+/* The span of p if p starts an object of a small-object span open to the
+ * fast path (mhi_small_object_fast), else NULL: for the callers that need
+ * the span's fields, not only its class. */
 static MHI_ALWAYS_INLINE mhi_span *mhi_small_span_fast(const void *p) {
-    mhi_arena *ar = mhi_arena_of_fast((uintptr_t)p);
-    if (MHI_UNLIKELY(!ar)) return NULL;
-    /* (Through a pointer to the first entry: gcc 12 then folds the array's
-     * offset into the load instead of adding it to the index.) */
-    mhi_span *_Atomic *spans = ar->spans;
-    mhi_span *s = atomic_load_explicit(spans + mhi_arena_page((uintptr_t)p), memory_order_relaxed);
-    if (MHI_UNLIKELY(!s)) return NULL;
-    uintptr_t off = (uintptr_t)p - s->base;
-    /* In range (fast_limit is 0 unless the span is KIND_SMALL: one test of
-     * both), then a multiple of elemsize by one multiply (span.h). */
-    if (MHI_UNLIKELY(off >= mhi_span_fast_limit(s) || (uint32_t)off * s->divmul >= s->divmul))
-        return NULL;
-    return s;
+    mhi_arena *ar;
+    size_t c;
+    if (MHI_UNLIKELY(!mhi_small_object_fast(p, &ar, &c))) return NULL;
+    return atomic_load_explicit(&ar->spans[mhi_arena_page((uintptr_t)p)], memory_order_relaxed);
 }
 
 /* The end of the free fast path, once p is known to start an unmarked
- * object of small span s: mark it and push it on this thread's stash for
- * its class, whoever owns the span, if the stash has room (the static
- * empty and dead caches have none, so threads without a cache take the
- * slow path too). */
-static MHI_ALWAYS_INLINE void mhi_cache_free_object(mhi_span *s, void *p) {
+ * object of class c (of a small span): mark it and push it on this
+ * thread's stash for its class, whoever owns the span, if the stash has
+ * room (the static empty and dead caches have none, so threads without a
+ * cache take the slow path too). */
+static MHI_ALWAYS_INLINE void mhi_cache_free_object(size_t c, void *p) {
     mhi_cache *cache = mhi_tls_cache;
-    size_t c = s->sizeclass;
     if (MHI_UNLIKELY(cache->stash_room[c] == 0)) {
         mhi_cache_free_slow(p);
         return;
@@ -215,12 +231,13 @@ static MHI_ALWAYS_INLINE void mhi_cache_free_object(mhi_span *s, void *p) {
  * its class.  Checks: an object of a small span, not marked free (the slow
  * path reports a marked one), and room in the stash. */
 static MHI_ALWAYS_INLINE void mhi_cache_free(void *p) {
-    mhi_span *s = mhi_small_span_fast(p);
-    if (MHI_UNLIKELY(!s || mhi_free_marked(p))) {
+    mhi_arena *ar;
+    size_t c;
+    if (MHI_UNLIKELY(!mhi_small_object_fast(p, &ar, &c) || mhi_free_marked(p))) {
         mhi_cache_free_slow(p);
         return;
     }
-    mhi_cache_free_object(s, p);
+    mhi_cache_free_object(c, p);
 }
 
 #endif

@@ -21,7 +21,7 @@
  * array of 2^21 pointers (16 MiB of zero-filled virtual memory, of which
  * only the pages covering arenas in use are ever touched: one 4 KiB page per
  * 32 GiB of address space), and a lookup is one shift, one compare and one
- * load (the fast paths mask instead of comparing: mhi_arena_of_fast).  Set
+ * load.  Set
  * MHI_MAP_L1_BITS above 0 for a sparse map with L2 tables made on demand. */
 #define MHI_ADDR_BITS 47
 #define MHI_ARENA_INDEX_BITS (MHI_ADDR_BITS - MHI_ARENA_SHIFT) /* 21 */

@@ -28,8 +28,9 @@ bool mhi_free_large_flush(void);
 /* malloc_usable_size: programs that keep count of their memory (Redis
  * does, on every allocation and free) call it as often as malloc. */
 static MHI_ALWAYS_INLINE size_t mhi_usable_size(const void *p) {
-    mhi_span *s = mhi_small_span_fast(p);
-    return MHI_LIKELY(s != NULL) ? s->elemsize : mhi_usable_size_slow(p);
+    mhi_arena *ar;
+    size_t c;
+    return MHI_LIKELY(mhi_small_object_fast(p, &ar, &c)) ? ar->fastsize[c] : mhi_usable_size_slow(p);
 }
 /* Everything sized free does not settle inline: NULL, large objects, a
  * size the inline check does not accept (decided exactly here, aborting on
@@ -59,25 +60,25 @@ static MHI_ALWAYS_INLINE void mhi_free(void *p) { mhi_cache_free(p); }
 
 /* free_sized, free_aligned_sized and the sized operator deletes (align is
  * 0 for the unaligned forms, and only the slow path reads it): free's fast
- * path with the size checked against the object's size, elemsize, which
- * the object check has just read.  Inline it takes a size that does not
- * exceed the object and fills at least half of it.  That is never a wrong
- * size (the slow path's rule accepts every such size: realloc's slack),
- * and every size of the object's class is one, except sizes below 8 for
- * 16-byte objects (tests/test_sizeclass.c).  Other sizes (among them
- * aligned sizes far below the class their alignment picks), and NULL,
- * whose lookup fails, go to the slow path, which applies the whole rule
- * with the alignment.  (One compare of 2 * size - elemsize with elemsize
- * would test both bounds an instruction sooner, but 2 * size wraps for
- * sizes from 2^63 on and takes some of those as fitting.) */
+ * path with the size checked against the object's size.  Inline it takes
+ * a size that does not exceed the object and fills at least half of it:
+ * one subtraction and one compare with constants of the class that the
+ * arena keeps beside those the object check has just read (arena.h).
+ * That is never a wrong size (the slow path's rule accepts every such
+ * size: realloc's slack), and every size of the object's class is one,
+ * except sizes below 8 for 16-byte objects (tests/test_sizeclass.c).
+ * Other sizes (among them aligned sizes far below the class their
+ * alignment picks), and NULL, whose lookup fails, go to the slow path,
+ * which applies the whole rule with the alignment. */
 static MHI_ALWAYS_INLINE void mhi_free_sized(void *p, size_t size, size_t align) {
-    mhi_span *s = mhi_small_span_fast(p);
-    if (MHI_UNLIKELY(!s || size > s->elemsize || 2 * size < s->elemsize ||
-                     mhi_free_marked(p))) {
+    mhi_arena *ar;
+    size_t c;
+    if (MHI_UNLIKELY(!mhi_small_object_fast(p, &ar, &c) ||
+                     size - ar->fastsizelo[c] > ar->fastsizespan[c] || mhi_free_marked(p))) {
         mhi_free_sized_slow(p, size, align);
         return;
     }
-    mhi_cache_free_object(s, p);
+    mhi_cache_free_object(c, p);
 }
 
 /* The entry points the public names call (override.c, override_new.c,

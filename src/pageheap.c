@@ -48,7 +48,10 @@ static mhi_span *span_new(uintptr_t base, size_t npages) {
     static_assert(offsetof(mhi_span, fast_limit) == offsetof(mhi_span, kind) + 1,
                   "kind and fast_limit side by side");
     memset(s, 0, kd);
-    mhi_span_set_kind(s, MHI_KIND_NONE);
+    /* (A span dies closed to free's fast path, and its pages' entries in
+     * the fast map were cleared then: mhi_span_set_kind.) */
+    __atomic_store_n(&s->fast_limit, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->kind, (uint8_t)MHI_KIND_NONE, __ATOMIC_RELAXED);
     memset((char *)s + kd_end, 0, sg - kd_end);
     memset((char *)s + sg_end, 0, sizeof *s - sg_end);
     s->base = base;

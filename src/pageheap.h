@@ -140,7 +140,7 @@ bool mhi_heap_resize(mhi_span *s, size_t npages);
  *   or NULL.  Lock-free, validated against stale entries; never touches a.
  * mhi_mlookup(v, ...): base and size of the object holding v (the seed's
  *   mlookup), for INUSE spans.
- * The free fast path has its own check, mhi_small_span_fast (cache.h). */
+ * The free fast path has its own check, mhi_small_object_fast (cache.h). */
 static inline mhi_span *mhi_heap_page_span(uintptr_t a) {
     /* (pages past an arena's committed ones were never mapped: NULL) */
     mhi_arena *ar = mhi_arena_of(a);

@@ -593,7 +593,7 @@ static inline void quar_word_check(const void *p) {
 static MHI_ALWAYS_INLINE void quar_release(mhi_span *s, void *p) {
     quar_word_check(p);
     ((uintptr_t *)p)[1] = 0;
-    if (MHI_LIKELY(mhi_span_kind(s) == MHI_KIND_SMALL)) mhi_cache_free_object(s, p);
+    if (MHI_LIKELY(mhi_span_kind(s) == MHI_KIND_SMALL)) mhi_cache_free_object(s->sizeclass, p);
     else mhi_free(p);
 }
 

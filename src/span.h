@@ -135,10 +135,10 @@ struct mhi_span {
      * and sees it live sees the page heap's other fields complete. */
     uint8_t state;
     uint8_t kind; /* enum mhi_span_kind; meaningful while INUSE */
-    /* nelems * elemsize while kind is KIND_SMALL, 0 otherwise: the free
-     * fast path's one test of both the kind and the object's range
-     * (mhi_small_span_fast).  Read without a lock, like kind, and set with
-     * it (mhi_span_set_kind, mhi_span_set_fast). */
+    /* nelems * elemsize while kind is KIND_SMALL and the span is open to
+     * free's fast path (its pages' entries in the arena's fast map are set
+     * with it: mhi_small_object_fast), 0 otherwise.  Read without a lock,
+     * like kind, and set with it (mhi_span_set_kind, mhi_span_set_fast). */
     uint32_t fast_limit;
     /* offset / elemsize == (offset * divmul) >> 32, and for an offset
      * below the span's end, offset is a multiple of elemsize iff
@@ -273,21 +273,19 @@ static inline uint8_t mhi_span_kind(const mhi_span *s) {
 /* Heap lock held: set the kind.  Lock-free readers load it (the free fast
  * path, the collector's lookups of map entries, stale ones included), so
  * every write to it is atomic. */
+void mhi_span_set_fast(mhi_span *s, bool open);
 static inline void mhi_span_set_kind(mhi_span *s, uint8_t k) {
-    __atomic_store_n(&s->fast_limit, 0, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&s->fast_limit, __ATOMIC_RELAXED)) mhi_span_set_fast(s, false);
     __atomic_store_n(&s->kind, k, __ATOMIC_RELAXED);
 }
 /* The free fast path's bound, read without a lock. */
 static inline uint32_t mhi_span_fast_limit(const mhi_span *s) {
     return __atomic_load_n(&s->fast_limit, __ATOMIC_RELAXED);
 }
-/* A KIND_SMALL span whose nelems and elemsize are set: open its objects
- * to the free fast path; or (on false) close them to it, before its kind
- * changes from SMALL. */
-static inline void mhi_span_set_fast(mhi_span *s, bool open) {
-    __atomic_store_n(&s->fast_limit, open ? (uint32_t)s->nelems * s->elemsize : 0,
-                     __ATOMIC_RELAXED);
-}
+/* (mhi_span_set_fast, arena.c: a KIND_SMALL span whose sizeclass,
+ * nelems and elemsize are set: open its objects to the free fast path,
+ * setting fast_limit and its pages' entries in the arena's fast map; or,
+ * on false, close them to it, before its kind changes from SMALL.) */
 static inline bool mhi_kind_small(uint8_t k) {
     return k == MHI_KIND_SMALL || k == MHI_KIND_SMALL_REL;
 }

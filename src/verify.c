@@ -41,6 +41,16 @@ static void verify_pages(walk *w, mhi_arena *ar, size_t p, mhi_span *s) {
         if (q != a)
             MHI_VERIFY(&w->errors, !mhi_arena_bit(qa->inuse, qp), "in-use bit inside span %p",
                        (void *)a);
+        /* The fast map: 0, or for a small span in use this page's place
+         * and the class (0 on some pages while trimming, under the span's
+         * owner's lock, closes or opens it) */
+        uint32_t fc = atomic_load_explicit(&qa->fast[qp].cls, memory_order_acquire);
+        uint32_t fo = qa->fast[qp].off;
+        MHI_VERIFY(&w->errors,
+                   fc == 0 || (s->state == MHI_SPAN_INUSE && mhi_kind_small(mhi_span_kind(s)) &&
+                               fc == s->sizeclass && fo == q - a),
+                   "page %p of span %p (state %d, kind %d, class %d): fast map class %u at %x",
+                   (void *)q, (void *)a, s->state, s->kind, s->sizeclass, fc, fo);
     }
 }
 

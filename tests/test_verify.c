@@ -306,6 +306,40 @@ static void heap_cases(void *large) {
     s->specials = NULL;
     mhi_unlock(&mhi_heap_.lock);
     expect_clean("specials restored");
+
+    /* A free span's page open to free's fast path. */
+    mhi_arena *ar = mhi_arena_of(s->base);
+    size_t pg = mhi_arena_page(s->base);
+    CHECK_EQ(atomic_load(&ar->fast[pg].cls), 0);
+    atomic_store(&ar->fast[pg].cls, 1);
+    snprintf(want, sizeof want, "page %p of span %p (state %d, kind %d, class 0): fast map class 1",
+             (void *)s->base, (void *)s->base, MHI_SPAN_FREE, MHI_KIND_NONE);
+    expect_report("fast map entry on a free page", want);
+    atomic_store(&ar->fast[pg].cls, 0);
+    expect_clean("fast map entry cleared");
+}
+
+/* A page of small span s (open to free's fast path) whose fast map entry
+ * gives the wrong offset in the span, then the wrong class. */
+static void fast_map_cases(mhi_span *s) {
+    char want[200];
+    REQUIRE(s->npages >= 1 && mhi_span_fast_limit(s) > 0);
+    uintptr_t q = s->base + (s->npages - 1) * MHI_PAGE_SIZE;
+    mhi_arena *ar = mhi_arena_of(q);
+    size_t pg = mhi_arena_page(q);
+    uint32_t off = ar->fast[pg].off, cls = atomic_load(&ar->fast[pg].cls);
+    CHECK_EQ(off, (uint32_t)(q - s->base));
+    CHECK_EQ(cls, s->sizeclass);
+    ar->fast[pg].off = off + MHI_PAGE_SIZE;
+    snprintf(want, sizeof want, "page %p of span %p (state %d, kind %d, class %u): fast map class %u at %x",
+             (void *)q, (void *)s->base, MHI_SPAN_INUSE, MHI_KIND_SMALL, (unsigned)s->sizeclass,
+             (unsigned)cls, (unsigned)(off + MHI_PAGE_SIZE));
+    expect_report("fast map offset wrong", want);
+    ar->fast[pg].off = off;
+    atomic_store(&ar->fast[pg].cls, cls + 1);
+    expect_report("fast map class wrong", "fast map class");
+    atomic_store(&ar->fast[pg].cls, cls);
+    expect_clean("fast map entry restored");
 }
 
 int main(void) {
@@ -332,6 +366,7 @@ int main(void) {
     mhi_cache *cache = mhi_tls_cache;
     REQUIRE(!mhi_cache_is_static(cache));
     expect_clean("initial state");
+    fast_map_cases(partial_span(&cache->avail[c]));
     owned_cases(cache, c);
 
     /* Give every span up: each still has live objects and free ones, so
