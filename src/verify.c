@@ -45,7 +45,11 @@ static void verify_pages(walk *w, mhi_arena *ar, size_t p, mhi_span *s) {
          * and the class (0 on some pages while trimming, under the span's
          * owner's lock, closes or opens it) */
         uint32_t fc = atomic_load_explicit(&qa->fast[qp].cls, memory_order_acquire);
-        uint32_t fo = qa->fast[qp].off;
+        /* (off only where cls says open: it was stored before cls, and is
+         * stored again only once its span died, which takes the heap lock
+         * held here; a span being opened now writes it under its central
+         * lock alone) */
+        uint32_t fo = fc ? qa->fast[qp].off : 0;
         MHI_VERIFY(&w->errors,
                    fc == 0 || (s->state == MHI_SPAN_INUSE && mhi_kind_small(mhi_span_kind(s)) &&
                                fc == s->sizeclass && fo == q - a),

@@ -323,7 +323,7 @@ static void heap_cases(void *large) {
  * gives the wrong offset in the span, then the wrong class. */
 static void fast_map_cases(mhi_span *s) {
     char want[200];
-    REQUIRE(s->npages >= 1 && mhi_span_fast_limit(s) > 0);
+    REQUIRE(s->npages >= 2 && mhi_span_fast_limit(s) > 0); /* (the last page's off is not 0) */
     uintptr_t q = s->base + (s->npages - 1) * MHI_PAGE_SIZE;
     mhi_arena *ar = mhi_arena_of(q);
     size_t pg = mhi_arena_page(q);
@@ -337,7 +337,10 @@ static void fast_map_cases(mhi_span *s) {
     expect_report("fast map offset wrong", want);
     ar->fast[pg].off = off;
     atomic_store(&ar->fast[pg].cls, cls + 1);
-    expect_report("fast map class wrong", "fast map class");
+    snprintf(want, sizeof want, "page %p of span %p (state %d, kind %d, class %u): fast map class %u at %x",
+             (void *)q, (void *)s->base, MHI_SPAN_INUSE, MHI_KIND_SMALL, (unsigned)s->sizeclass,
+             (unsigned)cls + 1, (unsigned)off);
+    expect_report("fast map class wrong", want);
     atomic_store(&ar->fast[pg].cls, cls);
     expect_clean("fast map entry restored");
 }
@@ -366,7 +369,13 @@ int main(void) {
     mhi_cache *cache = mhi_tls_cache;
     REQUIRE(!mhi_cache_is_static(cache));
     expect_clean("initial state");
-    fast_map_cases(partial_span(&cache->avail[c]));
+    /* An object of the first class whose spans have several pages. */
+    size_t mc = 1;
+    while (mc < MHI_NUM_CLASSES && mhi_class_npages[mc] < 2) mc++;
+    REQUIRE(mc < MHI_NUM_CLASSES);
+    void *multi = mh_malloc(mhi_class_size[mc]);
+    REQUIRE(multi != NULL);
+    fast_map_cases(mhi_heap_page_span((uintptr_t)multi));
     owned_cases(cache, c);
 
     /* Give every span up: each still has live objects and free ones, so
