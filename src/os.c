@@ -399,6 +399,30 @@ void mhi_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(vo
     pthread_atfork(prepare, parent, child);
 }
 
+/* glibc's lock of its list of open streams (libc.so exports these three
+ * since 2.2.5, without a header; weak, so a C library without them leaves
+ * them NULL).  glibc's fork runs the atfork prepare handlers first and
+ * takes this lock after them, but stdio holds it while it takes a stream's
+ * lock (fflush(NULL)), and a stream's lock while it allocates (getline):
+ * a prepare handler that takes the allocator's locks and then waits on it
+ * closes a cycle.  So the handlers take it before the allocator's locks.
+ * It is recursive, so fork takes it again after them; the parent releases
+ * it after the allocator's, and the child resets it (as glibc's fork does
+ * in a child of a process with several threads). */
+extern void _IO_list_lock(void) __attribute__((weak));
+extern void _IO_list_unlock(void) __attribute__((weak));
+extern void _IO_list_resetlock(void) __attribute__((weak));
+
+void mhi_os_fork_stdio_prepare(void) {
+    if (_IO_list_lock && _IO_list_unlock && _IO_list_resetlock) _IO_list_lock();
+}
+void mhi_os_fork_stdio_parent(void) {
+    if (_IO_list_lock && _IO_list_unlock && _IO_list_resetlock) _IO_list_unlock();
+}
+void mhi_os_fork_stdio_child(void) {
+    if (_IO_list_lock && _IO_list_unlock && _IO_list_resetlock) _IO_list_resetlock();
+}
+
 int mhi_os_dup_fd(int fd) {
     int errno_saved = errno;
     int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);

@@ -238,6 +238,12 @@ void mhi_os_each_data_range(bool tls, void (*fn)(void *ctx, uintptr_t lo, uintpt
 
 /* pthread_atfork. */
 void mhi_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+/* The C library's stream list lock around fork, outside every lock of
+ * mheap's (os.c says why): prepare takes it, the parent releases it, the
+ * child resets it.  No-ops where the C library has no such lock. */
+void mhi_os_fork_stdio_prepare(void);
+void mhi_os_fork_stdio_parent(void);
+void mhi_os_fork_stdio_child(void);
 
 #if MHEAP_SECURE
 /* ---- for the secure build (secure.c) ---- */

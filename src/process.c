@@ -18,6 +18,9 @@
 static const struct {
     void (*prepare)(void), (*parent)(void), (*child)(void);
 } fork_layers[] = {
+    /* the C library's stream list: its lock is held while streams, which
+     * allocate under their own locks, are locked (os.c) */
+    {mhi_os_fork_stdio_prepare, mhi_os_fork_stdio_parent, mhi_os_fork_stdio_child},
 #if MHEAP_SECURE
     {mhi_secure_fork_prepare, mhi_secure_fork_parent, mhi_secure_fork_child}, /* large quarantine */
 #endif

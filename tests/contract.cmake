@@ -43,6 +43,7 @@ set(MHEAP_CONTRACT_ROWS
   realloc_zero
   oom
   fork_threads
+  fork_stdio
   many_threads
 )
 foreach(row ${MHEAP_CONTRACT_ROWS})

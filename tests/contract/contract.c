@@ -17,6 +17,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1324,6 +1325,89 @@ static void *short_thread(void *arg) {
     return NULL;
 }
 
+/* fork against stdio: one thread forks again and again, one flushes every
+ * stream (fflush(NULL): the C library's stream list lock, then each
+ * stream's lock), and readers grow long lines with getline (a stream's
+ * lock, then malloc's slow path for a large block).  An allocator whose
+ * fork handler takes its locks and then waits for the stream list lock
+ * deadlocks against the other two. */
+static _Atomic int fs_stop;
+static char fs_path[64];
+static void *fs_forker(void *arg) {
+    (void)arg;
+    long n = 0;
+    while (!atomic_load(&fs_stop)) {
+        pid_t pid = fork();
+        if (pid == 0) _exit(0);
+        if (pid > 0) (void)child_wait(pid);
+        n++;
+    }
+    return (void *)n;
+}
+static void *fs_flusher(void *arg) {
+    while (!atomic_load(&fs_stop)) fflush(NULL);
+    return arg;
+}
+static void *fs_reader(void *arg) {
+    FILE *f = fopen(fs_path, "r");
+    if (!f) return (void *)1;
+    while (!atomic_load(&fs_stop)) {
+        rewind(f);
+        char *line = NULL;
+        size_t cap = 0;
+        if (getline(&line, &cap, f) < 0) break;
+        free(line);
+    }
+    fclose(f);
+    return arg;
+}
+static void fork_stdio_child(void) {
+    enum { NREAD = 3 };
+    pthread_t fk, fl, rd[NREAD];
+    REQUIRE(pthread_create(&fk, NULL, fs_forker, NULL) == 0);
+    REQUIRE(pthread_create(&fl, NULL, fs_flusher, NULL) == 0);
+    for (int i = 0; i < NREAD; i++) REQUIRE(pthread_create(&rd[i], NULL, fs_reader, NULL) == 0);
+    usleep(1500 * 1000);
+    atomic_store(&fs_stop, 1);
+    void *forks, *r;
+    pthread_join(fk, &forks);
+    pthread_join(fl, NULL);
+    for (int i = 0; i < NREAD; i++) {
+        pthread_join(rd[i], &r);
+        if (r) _exit(3);
+    }
+    _exit((intptr_t)forks > 0 ? 0 : 4);
+}
+static void row_fork_stdio(void) {
+    snprintf(fs_path, sizeof fs_path, "/tmp/mheap-fork-stdio-%d", (int)getpid());
+    FILE *f = fopen(fs_path, "w");
+    REQUIRE(f != NULL);
+    for (int i = 0; i < 100000; i++) fputc('x', f); /* (a line of a large block) */
+    fputc('\n', f);
+    REQUIRE(fclose(f) == 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) fork_stdio_child();
+    /* A deadlock leaves the child stuck: give it 30 s (it runs 1.5 s). */
+    int status = 0;
+    bool done = false;
+    for (int i = 0; i < 3000 && !done; i++) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) done = true;
+        else usleep(10000);
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        (void)child_wait(pid);
+        fprintf(stderr, "fork_stdio: still running after 30 s (deadlocked)\n");
+    }
+    unlink(fs_path);
+    CHECK(done);
+    CHECK(done && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void row_many_threads(void) {
     enum { TOTAL = 100000, BATCH = 8, MARK = 1000 };
     pthread_attr_t attr;
@@ -1388,6 +1472,7 @@ static const struct {
     {"realloc_zero", row_realloc_zero},
     {"oom", row_oom},
     {"fork_threads", row_fork_threads},
+    {"fork_stdio", row_fork_stdio},
     {"many_threads", row_many_threads},
 };
 
