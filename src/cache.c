@@ -42,6 +42,12 @@ static void cache_setup_locked(void) {
     cache_key_ok = mhi_os_thread_key_create(thread_exit);
 }
 
+void mhi_cache_setup(void) {
+    mhi_lock(&mhi_caches.lock);
+    cache_setup_locked();
+    mhi_unlock(&mhi_caches.lock);
+}
+
 static mhi_cache *cache_create(void) {
     mhi_lock(&mhi_caches.lock);
     cache_setup_locked();

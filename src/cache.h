@@ -73,6 +73,15 @@ extern __thread mhi_cache *mhi_tls_cache __attribute__((tls_model("initial-exec"
 
 void *mhi_cache_alloc_slow(size_t c);
 void mhi_cache_free_slow(void *p);
+/* Once, at load (process.c), or at the first thread cache: the caches'
+ * allocator and the thread key whose destructor gives a cache back at
+ * thread exit.  Made at load, the key is among the process's first: glibc
+ * keeps keys 32 and up in a block per thread that it allocates in the
+ * thread's first pthread_setspecific of such a key, and where that is the
+ * thread's first allocation, a cache key in the same block had its value
+ * overwritten when the outer call's allocation returned (contract row
+ * thread_key_late). */
+void mhi_cache_setup(void);
 /* Free large object s (its span, in use), for the free slow path: a block
  * of 256 KiB or more waits for the next such free before its pages go
  * back, so the next malloc of the size gets other pages (malloc.c;

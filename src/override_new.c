@@ -7,7 +7,9 @@
  * libstdc++ and libm, about 1.2 MiB of resident memory, for nothing.
  *
  * Failure follows the standard: call the new handler until it gives up,
- * then throw std::bad_alloc; nothrow forms return NULL.  Both the handler
+ * then throw std::bad_alloc; nothrow forms return NULL, also where the
+ * handler gives up by throwing (through the C++ runtime's own nothrow
+ * forms, which catch: nothrow_new).  Both the handler
  * and the throw come from the C++ runtime the program already has
  * (std::get_new_handler, std::__throw_bad_alloc): weak references, resolved
  * when libstdc++ is loaded with the program, else looked up when needed (a
@@ -41,7 +43,22 @@ MHI_NORETURN static void throw_bad_alloc(size_t n) {
     mhi_fatal("operator new: out of memory (%zu bytes) and no C++ runtime to throw", n);
 }
 
-/* nothrow: one try, then the handler loop without the throw. */
+/* The C++ runtime's own nothrow form: the definition of `name` after
+ * ours (libstdc++'s, RTLD_NEXT from here: it calls the throwing form,
+ * ours, in a try block and returns NULL for what it throws), or NULL
+ * where there is none (a static C++ runtime). */
+typedef void *(*mhi_nothrow_new)(size_t, const void *);
+typedef void *(*mhi_nothrow_new_al)(size_t, size_t, const void *);
+static void *runtime_nothrow(const char *name, void *ours) {
+    void *f = dlsym(RTLD_NEXT, name);
+    return f == ours ? NULL : f;
+}
+
+/* nothrow: one try, then the handler loop without the throw.  A handler
+ * may give up by throwing, which a nothrow form must turn into NULL; C
+ * cannot catch, so with a handler the nothrow forms go through the C++
+ * runtime's own (nothrow_call), and alloc_new runs only the throwing form
+ * for them; where there is no such runtime the throw escapes. */
 MHI_NOINLINE static void *alloc_new(size_t n, size_t align, bool nothrow) {
     for (;;) {
         void *p = align ? mh_aligned_alloc(align, n) : MHI_ENTRY(malloc)(n);
@@ -51,45 +68,61 @@ MHI_NOINLINE static void *alloc_new(size_t n, size_t align, bool nothrow) {
             if (nothrow) return NULL;
             throw_bad_alloc(n);
         }
-        /* A handler may throw; from a nothrow form that would escape a
-         * noexcept function, as it would with the C++ runtime's own. */
         h();
     }
 }
 
+/* A nothrow form's slow path: as alloc_new, through the C++ runtime's own
+ * nothrow form `name` when a new handler is set (alloc_new above). */
+MHI_NOINLINE static void *nothrow_new(size_t n, size_t align, const char *name, void *ours,
+                                      const void *nt) {
+    void *p = align ? mh_aligned_alloc(align, n) : MHI_ENTRY(malloc)(n);
+    if (MHI_LIKELY(p != NULL) || !get_handler()) return p;
+    void *f = runtime_nothrow(name, ours);
+    if (!f) return alloc_new(n, align, true);
+    if (align) return ((mhi_nothrow_new_al)f)(n, align, nt);
+    return ((mhi_nothrow_new)f)(n, nt);
+}
+
 /* The unaligned forms: malloc's fast path inline (a small size whose
- * stash or current span has an object), everything else in alloc_new. */
-static MHI_ALWAYS_INLINE void *new_small(size_t n, bool nothrow) {
+ * stash or current span has an object; NULL otherwise), everything else
+ * in alloc_new or nothrow_new. */
+static MHI_ALWAYS_INLINE void *new_pop(size_t n) {
 #if !MHEAP_SECURE /* (the secure build's blocks all pass its layer) */
     size_t c;
-    if (MHI_LIKELY(mhi_small_class(n, &c))) {
-        void *p = mhi_cache_pop(c);
-        if (MHI_LIKELY(p != NULL)) return p;
-    }
+    if (MHI_LIKELY(mhi_small_class(n, &c))) return mhi_cache_pop(c);
+#else
+    (void)n;
 #endif
-    return alloc_new(n, 0, nothrow);
+    return NULL;
+}
+static MHI_ALWAYS_INLINE void *new_small(size_t n) {
+    void *p = new_pop(n);
+    return MHI_LIKELY(p != NULL) ? p : alloc_new(n, 0, false);
 }
 
 /* operator new(size_t) and friends */
-MH_OVERRIDE void *_Znwm(size_t n) { return new_small(n, false); }
-MH_OVERRIDE void *_Znam(size_t n) { return new_small(n, false); }
+MH_OVERRIDE void *_Znwm(size_t n) { return new_small(n); }
+MH_OVERRIDE void *_Znam(size_t n) { return new_small(n); }
 MH_OVERRIDE void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt) {
-    (void)nt;
-    return new_small(n, true);
+    void *p = new_pop(n);
+    if (MHI_LIKELY(p != NULL)) return p;
+    return nothrow_new(n, 0, "_ZnwmRKSt9nothrow_t", (void *)_ZnwmRKSt9nothrow_t, nt);
 }
 MH_OVERRIDE void *_ZnamRKSt9nothrow_t(size_t n, const void *nt) {
-    (void)nt;
-    return new_small(n, true);
+    void *p = new_pop(n);
+    if (MHI_LIKELY(p != NULL)) return p;
+    return nothrow_new(n, 0, "_ZnamRKSt9nothrow_t", (void *)_ZnamRKSt9nothrow_t, nt);
 }
 MH_OVERRIDE void *_ZnwmSt11align_val_t(size_t n, size_t a) { return alloc_new(n, a, false); }
 MH_OVERRIDE void *_ZnamSt11align_val_t(size_t n, size_t a) { return alloc_new(n, a, false); }
 MH_OVERRIDE void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *nt) {
-    (void)nt;
-    return alloc_new(n, a, true);
+    return nothrow_new(n, a, "_ZnwmSt11align_val_tRKSt9nothrow_t",
+                       (void *)_ZnwmSt11align_val_tRKSt9nothrow_t, nt);
 }
 MH_OVERRIDE void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *nt) {
-    (void)nt;
-    return alloc_new(n, a, true);
+    return nothrow_new(n, a, "_ZnamSt11align_val_tRKSt9nothrow_t",
+                       (void *)_ZnamSt11align_val_tRKSt9nothrow_t, nt);
 }
 
 /* operator delete(void *) and friends */

@@ -74,6 +74,7 @@ void mhi_process_init(void) {
  * large blocks or page runs makes no thread cache, the other place that
  * calls this). */
 __attribute__((constructor)) static void process_at_load(void) {
+    mhi_cache_setup(); /* (the thread key among the process's first: cache.h) */
     mhi_process_init();
 #if MHEAP_SECURE
     mhi_secure_init(); /* the fault handler, before the program's own */

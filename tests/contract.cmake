@@ -44,6 +44,7 @@ set(MHEAP_CONTRACT_ROWS
   oom
   fork_threads
   fork_stdio
+  thread_key_late
   many_threads
 )
 foreach(row ${MHEAP_CONTRACT_ROWS})

@@ -1408,6 +1408,43 @@ static void row_fork_stdio(void) {
     CHECK(done && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* Threads whose first allocation happens inside the C library's
+ * pthread_setspecific, for a key of the program's numbered 32 or more:
+ * glibc then allocates that thread's second block of key values, and its
+ * calloc is the thread's first malloc.  A cache key made there, in the
+ * same block, had its value overwritten when that outer calloc returned,
+ * so the cache's thread-exit handler never ran: one cache and its spans
+ * lost per thread.  Each thread's cache must be given back at its exit. */
+static pthread_key_t tk_key;
+static void *tk_worker(void *arg) {
+    pthread_setspecific(tk_key, arg); /* (the thread's first allocation) */
+    void *v[64];
+    for (int i = 0; i < 64; i++) v[i] = malloc(1000);
+    for (int i = 0; i < 64; i++) free(v[i]);
+    return NULL;
+}
+static void row_thread_key_late(void) {
+    /* Keys before any allocation of the program's own, so that tk_key is
+     * in glibc's second block (keys 32 and up). */
+    pthread_key_t k;
+    for (int i = 0; i < 40; i++) REQUIRE(pthread_key_create(&k, NULL) == 0);
+    REQUIRE(pthread_key_create(&tk_key, NULL) == 0);
+    REQUIRE(tk_key >= 32);
+    enum { NT = 200 };
+    for (int i = 0; i < NT; i++) {
+        pthread_t t;
+        REQUIRE(pthread_create(&t, NULL, tk_worker, (void *)(uintptr_t)1) == 0);
+        REQUIRE(pthread_join(t, NULL) == 0);
+    }
+    mh_stats_t st;
+    REQUIRE(mh_stats_get(&st, sizeof st) > 0);
+    /* (main's cache, and the background thread's if it made one) */
+    CHECK(st.thread_caches <= 2);
+    if (st.thread_caches > 2)
+        fprintf(stderr, "thread_key_late: %" PRIu64 " live caches after %d threads exited\n",
+                st.thread_caches, NT);
+}
+
 static void row_many_threads(void) {
     enum { TOTAL = 100000, BATCH = 8, MARK = 1000 };
     pthread_attr_t attr;
@@ -1473,6 +1510,7 @@ static const struct {
     {"oom", row_oom},
     {"fork_threads", row_fork_threads},
     {"fork_stdio", row_fork_stdio},
+    {"thread_key_late", row_thread_key_late},
     {"many_threads", row_many_threads},
 };
 

@@ -45,6 +45,14 @@ void give_up_handler() {
     std::set_new_handler(nullptr);
 }
 
+// A handler that gives up by throwing, as the standard lets it: the
+// nothrow forms must still return nullptr (they return what operator
+// new(size) returns, or nullptr if it does not return normally).
+void throwing_handler() {
+    handler_calls++;
+    throw std::bad_alloc();
+}
+
 void test_plain() {
     int *i = new int(42);
     CHECK(ours(i, sizeof(int)));
@@ -187,6 +195,18 @@ void test_huge() {
     std::set_new_handler(give_up_handler);
     CHECK(::operator new(v_huge, std::nothrow) == nullptr);
     CHECK_EQ(handler_calls, 2);
+    std::set_new_handler(throwing_handler);
+    bool escaped = false;
+    try {
+        CHECK(::operator new(v_huge, std::nothrow) == nullptr);
+        CHECK(::operator new[](v_huge, std::nothrow) == nullptr);
+        CHECK(::operator new(v_huge, std::align_val_t(256), std::nothrow) == nullptr);
+        CHECK(::operator new[](v_huge, std::align_val_t(256), std::nothrow) == nullptr);
+    } catch (...) {
+        escaped = true;
+    }
+    CHECK(!escaped);
+    CHECK_EQ(handler_calls, 6);
     std::set_new_handler(nullptr);
     // After all that the heap works.
     char *p = new char[100];
