@@ -17,6 +17,7 @@
  * operator new except by name; it gets an abort with a message. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "malloc.h"
@@ -49,9 +50,18 @@ MHI_NORETURN static void throw_bad_alloc(size_t n) {
  * where there is none (a static C++ runtime). */
 typedef void *(*mhi_nothrow_new)(size_t, const void *);
 typedef void *(*mhi_nothrow_new_al)(size_t, size_t, const void *);
-static void *runtime_nothrow(const char *name, void *ours) {
+static void *runtime_nothrow(unsigned form, const char *name, void *ours) {
+    /* (looked up once per form: dlsym takes the loader's lock; threads
+     * racing here look up and store the same value) */
+    static void *_Atomic found[4];
+    static _Atomic bool looked[4];
+    if (atomic_load_explicit(&looked[form], memory_order_acquire))
+        return atomic_load_explicit(&found[form], memory_order_relaxed);
     void *f = dlsym(RTLD_NEXT, name);
-    return f == ours ? NULL : f;
+    if (f == ours) f = NULL;
+    atomic_store_explicit(&found[form], f, memory_order_relaxed);
+    atomic_store_explicit(&looked[form], true, memory_order_release);
+    return f;
 }
 
 /* nothrow: one try, then the handler loop without the throw.  A handler
@@ -74,11 +84,11 @@ MHI_NOINLINE static void *alloc_new(size_t n, size_t align, bool nothrow) {
 
 /* A nothrow form's slow path: as alloc_new, through the C++ runtime's own
  * nothrow form `name` when a new handler is set (alloc_new above). */
-MHI_NOINLINE static void *nothrow_new(size_t n, size_t align, const char *name, void *ours,
-                                      const void *nt) {
+MHI_NOINLINE static void *nothrow_new(size_t n, size_t align, unsigned form, const char *name,
+                                      void *ours, const void *nt) {
     void *p = align ? mh_aligned_alloc(align, n) : MHI_ENTRY(malloc)(n);
     if (MHI_LIKELY(p != NULL) || !get_handler()) return p;
-    void *f = runtime_nothrow(name, ours);
+    void *f = runtime_nothrow(form, name, ours);
     if (!f) return alloc_new(n, align, true);
     if (align) return ((mhi_nothrow_new_al)f)(n, align, nt);
     return ((mhi_nothrow_new)f)(n, nt);
@@ -107,21 +117,21 @@ MH_OVERRIDE void *_Znam(size_t n) { return new_small(n); }
 MH_OVERRIDE void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt) {
     void *p = new_pop(n);
     if (MHI_LIKELY(p != NULL)) return p;
-    return nothrow_new(n, 0, "_ZnwmRKSt9nothrow_t", (void *)_ZnwmRKSt9nothrow_t, nt);
+    return nothrow_new(n, 0, 0, "_ZnwmRKSt9nothrow_t", (void *)_ZnwmRKSt9nothrow_t, nt);
 }
 MH_OVERRIDE void *_ZnamRKSt9nothrow_t(size_t n, const void *nt) {
     void *p = new_pop(n);
     if (MHI_LIKELY(p != NULL)) return p;
-    return nothrow_new(n, 0, "_ZnamRKSt9nothrow_t", (void *)_ZnamRKSt9nothrow_t, nt);
+    return nothrow_new(n, 0, 1, "_ZnamRKSt9nothrow_t", (void *)_ZnamRKSt9nothrow_t, nt);
 }
 MH_OVERRIDE void *_ZnwmSt11align_val_t(size_t n, size_t a) { return alloc_new(n, a, false); }
 MH_OVERRIDE void *_ZnamSt11align_val_t(size_t n, size_t a) { return alloc_new(n, a, false); }
 MH_OVERRIDE void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *nt) {
-    return nothrow_new(n, a, "_ZnwmSt11align_val_tRKSt9nothrow_t",
+    return nothrow_new(n, a, 2, "_ZnwmSt11align_val_tRKSt9nothrow_t",
                        (void *)_ZnwmSt11align_val_tRKSt9nothrow_t, nt);
 }
 MH_OVERRIDE void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const void *nt) {
-    return nothrow_new(n, a, "_ZnamSt11align_val_tRKSt9nothrow_t",
+    return nothrow_new(n, a, 3, "_ZnamSt11align_val_tRKSt9nothrow_t",
                        (void *)_ZnamSt11align_val_tRKSt9nothrow_t, nt);
 }
 

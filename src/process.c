@@ -18,13 +18,15 @@
 static const struct {
     void (*prepare)(void), (*parent)(void), (*child)(void);
 } fork_layers[] = {
+    /* the collector's world and roots locks: a program may use stdio, and
+     * free, while it holds the world lock (mh_gc_lock) */
+    {mhi_gc_fork_prepare, mhi_gc_fork_parent, mhi_gc_fork_child}, /* world, roots */
     /* the C library's stream list: its lock is held while streams, which
      * allocate under their own locks, are locked (os.c) */
     {mhi_os_fork_stdio_prepare, mhi_os_fork_stdio_parent, mhi_os_fork_stdio_child},
 #if MHEAP_SECURE
     {mhi_secure_fork_prepare, mhi_secure_fork_parent, mhi_secure_fork_child}, /* large quarantine */
 #endif
-    {mhi_gc_fork_prepare, mhi_gc_fork_parent, mhi_gc_fork_child}, /* world, roots */
     {mhi_cache_fork_prepare, mhi_cache_fork_parent, mhi_cache_fork_child},
     {mhi_central_fork_prepare, mhi_central_fork_parent, mhi_central_fork_child},
     {mhi_gc_fork_prepare_lock, mhi_gc_fork_parent_lock, 0}, /* the GC lock (reset above) */

@@ -32,6 +32,7 @@
 #include "../check.h"
 #include "../child.h"
 #include "mheap.h"
+#include "mheap_gc.h"
 
 /* C23 / glibc 2.38; older headers lack them.  libmheap defines them. */
 void free_sized(void *p, size_t size);
@@ -1327,10 +1328,13 @@ static void *short_thread(void *arg) {
 
 /* fork against stdio: one thread forks again and again, one flushes every
  * stream (fflush(NULL): the C library's stream list lock, then each
- * stream's lock), and readers grow long lines with getline (a stream's
- * lock, then malloc's slow path for a large block).  An allocator whose
- * fork handler takes its locks and then waits for the stream list lock
- * deadlocks against the other two. */
+ * stream's lock), readers grow long lines with getline (a stream's lock,
+ * then malloc's slow path for a large block), and one opens and closes a
+ * stream under the collector's lock (mh_gc_lock, then the stream list
+ * lock).  An allocator whose fork handler takes its locks and then waits
+ * for the stream list lock deadlocks against the flusher and the readers;
+ * one that takes the stream list lock before the collector's, against
+ * the last. */
 static _Atomic int fs_stop;
 static char fs_path[64];
 static void *fs_forker(void *arg) {
@@ -1361,17 +1365,31 @@ static void *fs_reader(void *arg) {
     fclose(f);
     return arg;
 }
+/* stdio under the collector's lock (allocation goes on meanwhile), which
+ * the fork handlers take before the stream list lock */
+static void *fs_gclocker(void *arg) {
+    while (!atomic_load(&fs_stop)) {
+        mh_gc_lock();
+        FILE *f = fopen("/dev/null", "r");
+        if (f) fclose(f);
+        free(malloc(100000));
+        mh_gc_unlock();
+    }
+    return arg;
+}
 static void fork_stdio_child(void) {
     enum { NREAD = 3 };
-    pthread_t fk, fl, rd[NREAD];
+    pthread_t fk, fl, gl, rd[NREAD];
     REQUIRE(pthread_create(&fk, NULL, fs_forker, NULL) == 0);
     REQUIRE(pthread_create(&fl, NULL, fs_flusher, NULL) == 0);
+    REQUIRE(pthread_create(&gl, NULL, fs_gclocker, NULL) == 0);
     for (int i = 0; i < NREAD; i++) REQUIRE(pthread_create(&rd[i], NULL, fs_reader, NULL) == 0);
     usleep(1500 * 1000);
     atomic_store(&fs_stop, 1);
     void *forks, *r;
     pthread_join(fk, &forks);
     pthread_join(fl, NULL);
+    pthread_join(gl, NULL);
     for (int i = 0; i < NREAD; i++) {
         pthread_join(rd[i], &r);
         if (r) _exit(3);
