@@ -25,7 +25,7 @@ mhi_caches_t mhi_caches = {.lock = MHI_LOCK_INIT(MHI_RANK_CACHES)};
 /* (mhi_caches.lock also guards these) */
 static mhi_fixalloc cache_alloc;
 static _Atomic uint64_t cache_sys;
-static bool cache_setup_done, cache_key_ok, cache_key_late;
+static bool cache_setup_done, cache_key_ok;
 
 /* The thread key's destructor: the cache is parked or flushed
  * (cachepark.c). */
@@ -40,7 +40,6 @@ static void cache_setup_locked(void) {
     cache_setup_done = true;
     mhi_fixalloc_init(&cache_alloc, sizeof(mhi_cache), &cache_sys);
     cache_key_ok = mhi_os_thread_key_create(thread_exit);
-    cache_key_late = cache_key_ok && mhi_os_thread_key_late();
 }
 
 void mhi_cache_setup(void) {
@@ -98,9 +97,6 @@ static mhi_cache *cache_create(void) {
     if (!c) return NULL;
     mhi_tls_cache = c;
     if (cache_key_ok) mhi_os_thread_set(c);
-    /* (a key whose value this thread's first allocation may lose: the exit
-     * is caught twice, and the second call finds the dead cache) */
-    if (cache_key_late) mhi_os_thread_exit_hook(thread_exit, NULL);
     /* Outside every lock: the process set-up may itself allocate, which
      * now finds this thread's cache. */
     mhi_process_init();

@@ -80,10 +80,7 @@ void mhi_cache_free_slow(void *p);
  * thread's first pthread_setspecific of such a key, and where that is the
  * thread's first allocation, a cache key in the same block had its value
  * overwritten when the outer call's allocation returned (contract row
- * thread_key_late).  Where the key still lands there (32 keys made before
- * the library's constructor runs), each thread's exit is also caught
- * through the C library's thread_local destructors (os.c; contract row
- * thread_key_early). */
+ * thread_key_late). */
 void mhi_cache_setup(void);
 /* Free large object s (its span, in use), for the free slow path: a block
  * of 256 KiB or more waits for the next such free before its pages go

@@ -306,26 +306,6 @@ void mhi_os_thread_set(void *value) {
     pthread_setspecific(os_thread_key, value);
 }
 
-/* glibc keeps the values of keys 0 to 31 in the thread's descriptor and
- * those from 32 on in blocks of 32 that a thread allocates at its first
- * pthread_setspecific of a key in the block: where that allocation is the
- * thread's first, a value set meanwhile by the allocator in the same
- * block is lost with the block it went into (cache.h, mhi_cache_setup).
- * So with a key from 32 on, a thread's exit is also caught through the C
- * library's thread-exit destructors for thread_local objects, a list that
- * nested registrations cannot lose. */
-extern int __cxa_thread_atexit_impl(void (*func)(void *), void *obj, void *dso)
-    __attribute__((weak));
-extern char __dso_handle __attribute__((weak, visibility("hidden")));
-
-bool mhi_os_thread_key_late(void) {
-    return (unsigned long)os_thread_key >= 32 && __cxa_thread_atexit_impl;
-}
-
-void mhi_os_thread_exit_hook(void (*fn)(void *), void *arg) {
-    if (__cxa_thread_atexit_impl) (void)__cxa_thread_atexit_impl(fn, arg, &__dso_handle);
-}
-
 void mhi_os_yield(void) {
     sched_yield();
 }

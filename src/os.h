@@ -185,11 +185,6 @@ static inline void mhi_lock_reset(mhi_lock_t *l) {
  * value set by mhi_os_thread_set (pthread key).  Returns false on failure. */
 bool mhi_os_thread_key_create(void (*destructor)(void *));
 void mhi_os_thread_set(void *value);
-/* Whether the key is one whose value a thread's first allocation can
- * lose (glibc's keys from 32 on: os.c), and a second way to run fn(arg)
- * at the calling thread's exit, for those threads. */
-bool mhi_os_thread_key_late(void);
-void mhi_os_thread_exit_hook(void (*fn)(void *), void *arg);
 void mhi_os_yield(void);
 /* Make [p, p+len) resident and writable now (MADV_POPULATE_WRITE), one
  * call instead of a fault per page; does nothing where the kernel lacks it

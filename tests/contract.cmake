@@ -52,15 +52,6 @@ foreach(row ${MHEAP_CONTRACT_ROWS})
   set_tests_properties(contract_${row} PROPERTIES TIMEOUT 120)
 endforeach()
 
-# The same program with 40 pthread keys made before mheap's constructor
-# runs, for the thread_key_late row (contract.c, CONTRACT_KEYS_EARLY).
-add_executable(contract_keys_early ${CMAKE_CURRENT_LIST_DIR}/contract/contract.c)
-target_link_libraries(contract_keys_early PRIVATE mheap_static pthread)
-target_compile_options(contract_keys_early PRIVATE -fno-builtin)
-target_compile_definitions(contract_keys_early PRIVATE CONTRACT_KEYS_EARLY)
-add_test(NAME contract_thread_key_early COMMAND contract_keys_early thread_key_late)
-set_tests_properties(contract_thread_key_early PROPERTIES TIMEOUT 120)
-
 add_executable(cxx_new ${CMAKE_CURRENT_LIST_DIR}/contract/cxx_new.cpp)
 set_target_properties(cxx_new PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
 target_link_libraries(cxx_new PRIVATE mheap_static)

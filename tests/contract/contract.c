@@ -1434,16 +1434,6 @@ static void row_fork_stdio(void) {
  * so the cache's thread-exit handler never ran: one cache and its spans
  * lost per thread.  Each thread's cache must be given back at its exit. */
 static pthread_key_t tk_key;
-#ifdef CONTRACT_KEYS_EARLY
-/* (contract_keys_early: keys made before the library's constructor runs,
- * so that its cache key too is in glibc's second block, where only the
- * cache's checks of the key's value keep it) */
-__attribute__((constructor(101))) static void keys_early(void) {
-    pthread_key_t k;
-    for (int i = 0; i < 40; i++)
-        if (pthread_key_create(&k, NULL) != 0) abort();
-}
-#endif
 static void *tk_worker(void *arg) {
     pthread_setspecific(tk_key, arg); /* (the thread's first allocation) */
     void *v[64];
@@ -1454,14 +1444,10 @@ static void *tk_worker(void *arg) {
 static void row_thread_key_late(void) {
     /* Keys before any allocation of the program's own, so that tk_key is
      * in glibc's second block (keys 32 and up). */
-#ifndef CONTRACT_KEYS_EARLY
     pthread_key_t k;
     for (int i = 0; i < 40; i++) REQUIRE(pthread_key_create(&k, NULL) == 0);
-#endif
     REQUIRE(pthread_key_create(&tk_key, NULL) == 0);
-    /* (glibc's second block: keys 32 to 63; under CONTRACT_KEYS_EARLY the
-     * cache key is the one before) */
-    REQUIRE(tk_key >= 32 && tk_key < 64);
+    REQUIRE(tk_key >= 32);
     enum { NT = 200 };
     for (int i = 0; i < NT; i++) {
         pthread_t t;
