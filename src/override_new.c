@@ -67,7 +67,7 @@ static void *runtime_nothrow(unsigned form, const char *name, void *ours) {
 /* nothrow: one try, then the handler loop without the throw.  A handler
  * may give up by throwing, which a nothrow form must turn into NULL; C
  * cannot catch, so with a handler the nothrow forms go through the C++
- * runtime's own (nothrow_call), and alloc_new runs only the throwing form
+ * runtime's own (nothrow_new), and alloc_new runs only the throwing form
  * for them; where there is no such runtime the throw escapes. */
 MHI_NOINLINE static void *alloc_new(size_t n, size_t align, bool nothrow) {
     for (;;) {
