@@ -413,14 +413,16 @@ extern void _IO_list_lock(void) __attribute__((weak));
 extern void _IO_list_unlock(void) __attribute__((weak));
 extern void _IO_list_resetlock(void) __attribute__((weak));
 
+static bool stdio_list_lock(void) { return _IO_list_lock && _IO_list_unlock && _IO_list_resetlock; }
+
 void mhi_os_fork_stdio_prepare(void) {
-    if (_IO_list_lock && _IO_list_unlock && _IO_list_resetlock) _IO_list_lock();
+    if (stdio_list_lock()) _IO_list_lock();
 }
 void mhi_os_fork_stdio_parent(void) {
-    if (_IO_list_lock && _IO_list_unlock && _IO_list_resetlock) _IO_list_unlock();
+    if (stdio_list_lock()) _IO_list_unlock();
 }
 void mhi_os_fork_stdio_child(void) {
-    if (_IO_list_lock && _IO_list_unlock && _IO_list_resetlock) _IO_list_resetlock();
+    if (stdio_list_lock()) _IO_list_resetlock();
 }
 
 int mhi_os_dup_fd(int fd) {
