@@ -70,7 +70,7 @@ static bool arena_register(uintptr_t base) {
         ar->fastdivmul[c] = mhi_class_divmul[c];
         ar->fastsize[c] = mhi_class_size[c];
         ar->fastsizelo[c] = (mhi_class_size[c] + 1) / 2;
-        ar->fastsizespan[c] = mhi_class_size[c] - ar->fastsizelo[c];
+        ar->fastsizehi[c] = mhi_class_size[c];
     }
     /* Insert sorted by base. */
     mhi_arena *prev = NULL, *next = mhi_arena_list;

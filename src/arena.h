@@ -43,10 +43,10 @@ struct mhi_arena {
     uint32_t fastdivmul[MHI_NUM_CLASSES];
     uint32_t fastsize[MHI_NUM_CLASSES];
     /* sized free's inline test (mhi_free_sized): it takes a size from
-     * sizelo = ceil(elemsize / 2) to elemsize, that is size - sizelo (in
-     * size_t, so smaller sizes wrap) at most sizespan = elemsize - sizelo */
+     * sizelo = ceil(elemsize / 2) to sizehi = elemsize (two compares with
+     * memory operands; elemsize again, as a size_t) */
     size_t fastsizelo[MHI_NUM_CLASSES];
-    size_t fastsizespan[MHI_NUM_CLASSES];
+    size_t fastsizehi[MHI_NUM_CLASSES];
 
     /* Per-page bitmaps, bit i = page i of the arena.
      *   free:    the page is in a FREE span.

@@ -95,6 +95,7 @@ static mhi_cache *cache_create(void) {
     }
     mhi_unlock(&mhi_caches.lock);
     if (!c) return NULL;
+    c->tick = MHI_CACHE_TICK;
     mhi_tls_cache = c;
     if (cache_key_ok) mhi_os_thread_set(c);
     /* Outside every lock: the process set-up may itself allocate, which
@@ -126,22 +127,22 @@ static _Atomic int trim_task_index = -1; /* the trim pass's task, once registere
 static _Atomic int park_task_index = -1; /* the flush of aged parked caches */
 
 /* Pages are about to go back to the page heap, or a cache was parked:
- * make sure the background thread runs, with the trim pass and the flush
- * of parked caches among its tasks (no allocator lock is held here:
- * starting the thread allocates).  The tasks are added even when another
- * layer (the collector) started the thread first. */
+ * make sure the background thread runs (or, in a process that has only
+ * one thread, that heap calls run its tasks: background.h), with the trim
+ * pass and the flush of parked caches among its tasks (no allocator lock
+ * is held here: starting the thread allocates).  The tasks are added even
+ * when another layer (the collector) started the thread first. */
 static _Atomic int cache_tasks_added;
 static inline void bg_check(void) {
     /* (acquire: a thread that sees the tasks added sees their indexes) */
-    if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_bg_started, memory_order_acquire) ||
-                     !atomic_load_explicit(&cache_tasks_added, memory_order_acquire)) &&
+    if (MHI_UNLIKELY(!atomic_load_explicit(&cache_tasks_added, memory_order_acquire)) &&
         mhi_option(MHI_OPT_background)) {
-        atomic_store_explicit(&trim_task_index, mhi_bg_add(trim_task), memory_order_relaxed);
-        atomic_store_explicit(&park_task_index, mhi_bg_add(mhi_cache_park_task),
+        atomic_store_explicit(&trim_task_index, mhi_bg_add(trim_task, true), memory_order_relaxed);
+        atomic_store_explicit(&park_task_index, mhi_bg_add(mhi_cache_park_task, true),
                               memory_order_relaxed);
         atomic_store_explicit(&cache_tasks_added, 1, memory_order_release);
-        mhi_bg_start();
     }
+    if (MHI_UNLIKELY(!atomic_load_explicit(&mhi_bg_started, memory_order_relaxed))) mhi_bg_start();
 }
 
 /* Ask the background thread for a trim pass (after bg_check). */
@@ -240,7 +241,8 @@ static void local_return(mhi_cache *cache, mhi_span *s, void *head, void *tail, 
 }
 
 /* Drop the cache's lock; then, outside every allocator lock (starting the
- * thread allocates), wake the background thread if a trim was asked for. */
+ * thread allocates), wake the background thread if a trim was asked for,
+ * or run its due tasks here in a process with one thread. */
 static void cache_unlock(mhi_cache *cache) {
     bool want = cache->bg_wanted; /* (the trim pass writes it too, locked) */
     cache->bg_wanted = false;
@@ -249,6 +251,7 @@ static void cache_unlock(mhi_cache *cache) {
         bg_check();
         bg_trim_request();
     }
+    mhi_bg_poll();
 }
 
 /* Arm the notice of s, which has no free object: the next remote free
@@ -558,6 +561,17 @@ void mhi_cache_stash_full(size_t c) {
     cache_unlock(cache);
 }
 
+/* The tick ran out (cache.h): count again, and while the background
+ * thread's start is deferred run its due tasks here; once it runs (or
+ * with background=0) the tick no longer matters. */
+static MHI_NOINLINE void cache_tick(mhi_cache *cache) {
+    bool poll = atomic_load_explicit(&mhi_bg_deferred, memory_order_relaxed) ||
+                (!atomic_load_explicit(&mhi_bg_started, memory_order_relaxed) &&
+                 mhi_option(MHI_OPT_background));
+    cache->tick = poll ? MHI_CACHE_TICK : INT32_MAX;
+    mhi_bg_poll();
+}
+
 void mhi_cache_free_slow(void *p) {
     mhi_span *s = mhi_heap_span((uintptr_t)p);
     if (!s) {
@@ -569,6 +583,7 @@ void mhi_cache_free_slow(void *p) {
         if ((uintptr_t)p != s->base) mhi_fatal_at("invalid pointer", p);
         bg_check(); /* first: creating the thread allocates, and must not reuse p */
         mhi_free_large(s);
+        mhi_bg_poll();
         return;
     }
     if (!mhi_kind_small(kind)) mhi_fatal_at("invalid pointer", p);
@@ -612,6 +627,7 @@ void mhi_cache_free_slow(void *p) {
     size_t c = s->sizeclass;
     if (cache->stash_room[c] == 0) mhi_cache_stash_full(c);
     mhi_stash_push(cache, c, p);
+    if (MHI_UNLIKELY(cache->tick < 0)) cache_tick(cache);
 }
 
 /* Give up every span the cache owns and empty its stashes; true if the

@@ -20,6 +20,14 @@ struct mhi_cache {
      * they go back to their spans in runs (cache.c). */
     void *stash[MHI_NUM_CLASSES];
     mhi_span *cur[MHI_NUM_CLASSES];       /* owned current span, or &mhi_span_empty */
+    /* Frees left before one takes the slow path (counted down by free's
+     * fast path, never in the static caches): there, while the background
+     * thread's start is deferred (a process with one thread,
+     * background.h), heap calls run its tasks once due, so that a program
+     * that only cycles a few blocks from its stashes still gives idle
+     * pages back; MHI_CACHE_TICK frees until the thread runs, then
+     * INT32_MAX. */
+    int32_t tick;
     /* The room left in stash[c]: stash_lim[c] minus its length
      * (mhi_stash_count), 0 in the static caches.  Free tests it for zero
      * and counts it down, without reading stash_lim's line.  (Counting only
@@ -226,10 +234,11 @@ static MHI_ALWAYS_INLINE mhi_span *mhi_small_span_fast(const void *p) {
  * object of class c (of a small span): mark it and push it on this
  * thread's stash for its class, whoever owns the span, if the stash has
  * room (the static empty and dead caches have none, so threads without a
- * cache take the slow path too). */
+ * cache take the slow path too, before the tick is counted) and the tick
+ * has not run out. */
 static MHI_ALWAYS_INLINE void mhi_cache_free_object(size_t c, void *p) {
     mhi_cache *cache = mhi_tls_cache;
-    if (MHI_UNLIKELY(cache->stash_room[c] == 0)) {
+    if (MHI_UNLIKELY(cache->stash_room[c] == 0 || --cache->tick < 0)) {
         mhi_cache_free_slow(p);
         return;
     }

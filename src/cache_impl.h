@@ -32,6 +32,10 @@ extern mhi_caches_t mhi_caches;
 #define UNFULL_SHIFT 3
 #endif
 
+/* Frees between two looks at the background tasks' clock in a process
+ * with one thread (mhi_cache.tick): a slow path per this many frees. */
+#define MHI_CACHE_TICK 1024
+
 /* What the threads' stashes grew by, in bytes (cache.c). */
 extern _Atomic size_t mhi_stash_grown;
 

@@ -67,7 +67,7 @@ void mhi_gc_init(void) {
     }
     G->start_ns = mhi_os_nanotime();
     (void)mhi_option(MHI_OPT_gc_percent); /* options read (they apply themselves) */
-    sweep_task_index = mhi_bg_add(sweep_task);
+    sweep_task_index = mhi_bg_add(sweep_task, false); /* (mh_gc_lock may be held by a caller of malloc) */
     if (mhi_option(MHI_OPT_background)) mhi_bg_start();
     atomic_store_explicit(&gc_inited, 2, memory_order_release);
     mhi_gc_boehm_init(); /* (it may call the API, which waits for 2) */

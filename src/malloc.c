@@ -140,6 +140,7 @@ void *mhi_malloc_large(size_t size, bool zero) {
     if (!s && mhi_free_large_flush()) /* (the held-back blocks first) */
         s = mhi_heap_alloc_res(npages, MHI_SPAN_INUSE, MHI_KIND_LARGE, zero, &res);
     if (!s) return mhi_malloc_oom(size);
+    mhi_bg_poll();
     /* Pages that are not resident are made resident in one call rather
      * than a fault per page when the object will use them: all of a block
      * from malloc up to 1 MiB (not calloc: a zeroed table may be used
@@ -235,7 +236,7 @@ void mhi_free_large(mhi_span *s) {
     mhi_span *old = atomic_exchange_explicit(&large_delay[i], s, memory_order_acq_rel);
     if (old) large_back(old);
     atomic_fetch_add_explicit(&large_delay_gen, 1, memory_order_relaxed);
-    mhi_bg_request(mhi_bg_add(large_delay_task));
+    mhi_bg_request(mhi_bg_add(large_delay_task, true));
 }
 
 bool mhi_free_large_flush(void) {

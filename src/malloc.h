@@ -74,7 +74,7 @@ static MHI_ALWAYS_INLINE void mhi_free_sized(void *p, size_t size, size_t align)
     mhi_arena *ar;
     size_t c;
     if (MHI_UNLIKELY(!mhi_small_object_fast(p, &ar, &c) ||
-                     size - ar->fastsizelo[c] > ar->fastsizespan[c] || mhi_free_marked(p))) {
+                     size > ar->fastsizehi[c] || size < ar->fastsizelo[c] || mhi_free_marked(p))) {
         mhi_free_sized_slow(p, size, align);
         return;
     }

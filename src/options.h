@@ -19,10 +19,12 @@
       "free pages unused this long go back to the OS")                                       \
     X(abort_on_oom, 0, 0, "abort with a message instead of returning NULL")                  \
     X(background, 1, 0,                                                                      \
-      "a background thread (started at the first free of a large block or span, or when "    \
-      "freed objects leave whole pages of a span unused) returns idle pages after the delay " \
-      "even when the program makes no heap call, including free pages inside spans that "   \
-      "still hold live objects; `0` leaves it to heap calls and `mh_trim()`")             \
+      "a background thread returns idle pages after the delay even when the program makes "  \
+      "no heap call, including free pages inside spans that still hold live objects; it "    \
+      "starts at the first free of a large block or span (or when freed objects leave whole " \
+      "pages of a span unused) in a process that has a thread of its own, while in a "       \
+      "process that has only ever had one thread its heap calls do that work instead; `2` "  \
+      "starts it in any process, `0` never (heap calls and `mh_trim()` only)")               \
     X(gc_percent, 100, mhi_option_set_gc_percent,                                            \
       "the GC heap grows to the live heap plus this percent of it (and of the roots) "       \
       "before the next collection")                                                          \

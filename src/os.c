@@ -395,6 +395,16 @@ void mhi_os_futex_wake(_Atomic uint32_t *addr) {
     errno = errno_saved;
 }
 
+/* glibc 2.32 and later: false from the process's first pthread_create
+ * on, never true again (not even in a child of fork); weak, so that a C
+ * library without it reads as threaded. */
+extern char __libc_single_threaded __attribute__((weak));
+
+bool mhi_os_single_threaded(void) {
+    return &__libc_single_threaded != NULL &&
+           __atomic_load_n(&__libc_single_threaded, __ATOMIC_RELAXED) != 0;
+}
+
 void mhi_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)) {
     pthread_atfork(prepare, parent, child);
 }

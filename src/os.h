@@ -236,6 +236,10 @@ void mhi_os_with_objects_locked(void (*fn)(void *arg), void *arg);
 void mhi_os_each_data_range(bool tls, void (*fn)(void *ctx, uintptr_t lo, uintptr_t hi),
                             void *ctx);
 
+/* True while the process has only ever had one thread: the C library
+ * says no thread was created (glibc's __libc_single_threaded); false
+ * where it cannot say. */
+bool mhi_os_single_threaded(void);
 /* pthread_atfork. */
 void mhi_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 /* The C library's stream list lock around fork, outside every lock of

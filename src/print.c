@@ -145,7 +145,7 @@ size_t mhi_fmt(char *buf, size_t size, const char *fmt, ...) {
 }
 
 void mhi_printf(int fd, const char *fmt, ...) {
-    char buf[512];
+    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
     size_t n = mhi_vfmt(buf, sizeof buf, fmt, ap);

@@ -35,15 +35,26 @@ static const struct {
 };
 #define NLAYERS (sizeof fork_layers / sizeof fork_layers[0])
 
+/* In a process that has only ever had one thread the handlers do nothing,
+ * as glibc's fork does for its own malloc and stream locks then: no other
+ * thread can hold a lock, and one that this thread holds belongs to the
+ * call a signal handler interrupted to fork (taking it would wait for
+ * ever; a child that returns from the handler finds it as the parent
+ * does).  That makes fork safe from a signal handler in such a process.
+ * The test gives the same answer in all three handlers: the process
+ * makes no thread between them. */
 static void fork_prepare(void) {
+    if (mhi_os_single_threaded()) return;
     for (size_t i = 0; i < NLAYERS; i++)
         if (fork_layers[i].prepare) fork_layers[i].prepare();
 }
 static void fork_parent(void) {
+    if (mhi_os_single_threaded()) return;
     for (size_t i = NLAYERS; i-- > 0;)
         if (fork_layers[i].parent) fork_layers[i].parent();
 }
 static void fork_child(void) {
+    if (mhi_os_single_threaded()) return;
     for (size_t i = NLAYERS; i-- > 0;)
         if (fork_layers[i].child) fork_layers[i].child();
 }

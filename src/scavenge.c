@@ -143,7 +143,7 @@ static int scavenge_task(void) {
 
 void mhi_scavenge_register_locked(void) {
     mhi_lock_assert_held(&H->lock);
-    mhi_scavenge_task = mhi_bg_add(scavenge_task);
+    mhi_scavenge_task = mhi_bg_add(scavenge_task, true);
 }
 
 size_t mhi_heap_scavenge(int64_t delay_ms, size_t goal) {

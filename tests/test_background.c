@@ -1,9 +1,17 @@
 /* test_background.c - memory goes back to the OS without heap calls, and
  * a refused madvise leaves no page wrongly taken for zero.
  *
- *   background: scavenge_delay_ms = 100; 32 MiB of large blocks, touched,
- *       freed; then only sleeping and mincore (no heap call): within 3 s the
- *       pages stop being resident and stats.heap_released covers them.
+ *   background: in a process that has made a thread of its own,
+ *       scavenge_delay_ms = 100; 32 MiB of large blocks, touched, freed;
+ *       then only sleeping and mincore (no heap call): within 3 s the pages
+ *       stop being resident and stats.heap_released covers them.
+ *   single: in a child that never made a thread, the default makes none
+ *       either (the task count and glibc's single-threaded flag stay as
+ *       they were): the freed pages stay over 1 s without heap calls, and
+ *       go within 3 s of small malloc/free calls (their slow paths run the
+ *       scavenger), still without a thread.
+ *   always: in a single-threaded child with background = 2, the thread
+ *       starts and the pages go without heap calls.
  *   off: in a child with background = 0, the same pages stay resident over
  *       the same wait (nothing but a heap call releases them).
  *   mlock: in a child that locks its memory (mlockall), a trim cannot
@@ -14,7 +22,10 @@
  *       (a zeroed table may be used sparsely).  Skipped on kernels without
  *       MADV_POPULATE_WRITE. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +90,68 @@ static size_t wait_released(long ms) {
     return r;
 }
 
+/* The threads of this process (entries of /proc/self/task). */
+static int task_count(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* The single child: nothing but the heap calls returns the pages. */
+static int single_child(void) {
+    if (mh_option_set("scavenge_delay_ms", 100) != 0) return 2;
+    if (!mhi_os_single_threaded()) {
+        printf("single: skipped (the process is not single-threaded)\n");
+        return 77;
+    }
+    int tasks = task_count();
+    fill_and_free();
+    size_t before = resident_pages();
+    sleep_ms(1000);
+    size_t idle = resident_pages();
+    int tasks_idle = task_count();
+    static void *ring[256];
+    long ms = 0;
+    size_t r = idle;
+    for (unsigned k = 0; ms < 3000 && r > total_pages() / 64; ms += 10) {
+        for (int j = 0; j < 20000; j++, k++) {
+            mh_free(ring[k % 256]);
+            ring[k % 256] = mh_malloc(16 + k % 200);
+            if (!ring[k % 256]) return 2;
+        }
+        sleep_ms(10);
+        r = resident_pages();
+    }
+    for (int j = 0; j < 256; j++) mh_free(ring[j]);
+    printf("single: %d thread(s) -> %d; resident %zu -> %zu over 1 s without calls, -> %zu of %zu "
+           "pages after %ld ms of calls; still %d thread(s), single-threaded %d\n",
+           tasks, tasks_idle, before, idle, r, total_pages(), ms, task_count(),
+           (int)mhi_os_single_threaded());
+    int bad = 0;
+    bad |= tasks_idle != tasks || task_count() != tasks || !mhi_os_single_threaded();
+    bad |= idle < total_pages() - total_pages() / 64;
+    bad |= r > total_pages() / 64;
+    bad |= mh_heap_verify() != 0;
+    return bad;
+}
+
+/* The always child: background = 2 starts the thread anyway. */
+static int always_child(void) {
+    if (mh_option_set("background", 2) != 0 || mh_option_set("scavenge_delay_ms", 100) != 0)
+        return 2;
+    int tasks = task_count();
+    fill_and_free();
+    size_t before = resident_pages();
+    size_t after = wait_released(3000);
+    printf("always: %d thread(s) -> %d; resident %zu -> %zu of %zu pages without calls\n", tasks,
+           task_count(), before, after, total_pages());
+    return task_count() <= tasks || after > total_pages() / 64;
+}
+
 static int child_status(pid_t pid) {
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
@@ -103,6 +176,8 @@ static void test_populate(void) {
     mh_free(z);
     mh_free(m);
 }
+
+static void *nothing(void *arg) { return arg; }
 
 int main(void) {
     /* The children are forked first, while this process has no thread
@@ -172,7 +247,32 @@ int main(void) {
         fprintf(stderr, "  mlock child: exit %d, signal %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
                 WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 #endif
-    /* background: the default. */
+    /* single and always: forked while this process still has one thread. */
+    struct {
+        const char *name;
+        int (*fn)(void);
+    } kids[] = {{"single", single_child}, {"always", always_child}};
+    for (int i = 0; i < 2; i++) {
+        fflush(stdout);
+        pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            int rc = kids[i].fn();
+            fflush(stdout);
+            _exit(rc);
+        }
+        st = child_status(pid);
+        bool ok = WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 77);
+        CHECK(ok);
+        if (!ok)
+            fprintf(stderr, "  %s child: exit %d, signal %d\n", kids[i].name,
+                    WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    }
+
+    /* background: the default, in a process that has made a thread. */
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, nothing, NULL) == 0);
+    REQUIRE(pthread_join(t, NULL) == 0);
     CHECK_EQ(mh_option_get("background"), 1);
     CHECK_EQ(mh_option_set("scavenge_delay_ms", 100), 0);
     mh_stats_t s0, s1;

@@ -103,6 +103,9 @@ int main(void) {
         return 77;
     }
     REQUIRE(mh_option_set("scavenge_delay_ms", 8000) == 0);
+    /* The shrinking is the background thread's, which the default would
+     * not start in a process of one thread. */
+    REQUIRE(mh_option_set("background", 2) == 0);
     cls = mhi_size_class(64);
     void *first = mhi_cache_alloc(cls);
     REQUIRE(first != NULL);

@@ -595,6 +595,9 @@ int main(void) {
         CHECK(exited_0(in_child(trim_now_child)));
     }
     CHECK_EQ(mh_option_set("scavenge_delay_ms", 40), 0);
+    /* This process has one thread still: background = 2 starts mheap's
+     * anyway (the default would leave the trimming to heap calls). */
+    CHECK_EQ(mh_option_set("background", 2), 0);
     test_release_and_reuse();
     test_small_not_trimmed();
     test_unowned();

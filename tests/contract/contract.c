@@ -367,7 +367,9 @@ static void c_df_cross_thread_large(void) { c_df_cross_thread_size(1 * MiB); }
 static void df_small_released(bool sized) {
     enum { K = 64 };
     static char *p[K];
-    if (mh_option_set("scavenge_delay_ms", 20) != 0) _exit(2);
+    /* (background = 2: the thread releases it in a process of one thread) */
+    if (mh_option_set("scavenge_delay_ms", 20) != 0 || mh_option_set("background", 2) != 0)
+        _exit(2);
     for (int i = 0; i < K; i++) {
         p[i] = malloc(4096);
         memset(p[i], 1, 4096);
