@@ -150,6 +150,10 @@ static bool any_wanted_from_heap_calls(void) {
 }
 
 void mhi_bg_poll_slow(void) {
+    if (mhi_option(MHI_OPT_background) == 0) { /* set to 0 since: nothing runs */
+        atomic_store_explicit(&mhi_bg_deferred, 0, memory_order_relaxed);
+        return;
+    }
     if (!mhi_os_single_threaded()) { /* the process has a thread of its own now */
         mhi_bg_start();
         return;

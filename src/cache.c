@@ -627,7 +627,7 @@ void mhi_cache_free_slow(void *p) {
     size_t c = s->sizeclass;
     if (cache->stash_room[c] == 0) mhi_cache_stash_full(c);
     mhi_stash_push(cache, c, p);
-    if (MHI_UNLIKELY(cache->tick < 0)) cache_tick(cache);
+    if (MHI_UNLIKELY(--cache->tick < 0)) cache_tick(cache); /* (counted here too) */
 }
 
 /* Give up every span the cache owns and empty its stashes; true if the

@@ -41,20 +41,23 @@ static const struct {
  * call a signal handler interrupted to fork (taking it would wait for
  * ever; a child that returns from the handler finds it as the parent
  * does).  That makes fork safe from a signal handler in such a process.
- * The test gives the same answer in all three handlers: the process
- * makes no thread between them. */
+ * The prepare handler decides for all three (fork_skip: the forking
+ * thread's), so that they agree even if a C library set the flag again
+ * in the child. */
+static _Thread_local bool fork_skip;
 static void fork_prepare(void) {
-    if (mhi_os_single_threaded()) return;
+    fork_skip = mhi_os_single_threaded();
+    if (fork_skip) return;
     for (size_t i = 0; i < NLAYERS; i++)
         if (fork_layers[i].prepare) fork_layers[i].prepare();
 }
 static void fork_parent(void) {
-    if (mhi_os_single_threaded()) return;
+    if (fork_skip) return;
     for (size_t i = NLAYERS; i-- > 0;)
         if (fork_layers[i].parent) fork_layers[i].parent();
 }
 static void fork_child(void) {
-    if (mhi_os_single_threaded()) return;
+    if (fork_skip) return;
     for (size_t i = NLAYERS; i-- > 0;)
         if (fork_layers[i].child) fork_layers[i].child();
 }

@@ -106,6 +106,7 @@ int main(void) {
     sa.sa_handler = on_alarm;
     REQUIRE(sigaction(SIGALRM, &sa, NULL) == 0);
 
+    alarm(120); /* (first: the children do not inherit it) */
     pid_t self = getpid(), senders[SENDERS];
     for (int i = 0; i < SENDERS; i++) {
         fflush(stdout);
@@ -113,7 +114,6 @@ int main(void) {
         REQUIRE(senders[i] >= 0);
         if (senders[i] == 0) sender(self, 7u + (unsigned)i);
     }
-    alarm(120);
     static void *slot[SLOTS];
     unsigned seed = 1;
     int own_forks = 0, own_bad = 0;
