@@ -563,12 +563,12 @@ void mhi_cache_stash_full(size_t c) {
 
 /* The tick ran out (cache.h): count again, and while the background
  * thread's start is deferred run its due tasks here; once it runs (or
- * with background=0) the tick no longer matters. */
+ * with background=0) the tick no longer matters.  (A deferred start is
+ * one not started yet.) */
 static MHI_NOINLINE void cache_tick(mhi_cache *cache) {
-    bool poll = atomic_load_explicit(&mhi_bg_deferred, memory_order_relaxed) ||
-                (!atomic_load_explicit(&mhi_bg_started, memory_order_relaxed) &&
-                 mhi_option(MHI_OPT_background));
-    cache->tick = poll ? MHI_CACHE_TICK : INT32_MAX;
+    bool unstarted = !atomic_load_explicit(&mhi_bg_started, memory_order_relaxed) &&
+                     mhi_option(MHI_OPT_background);
+    cache->tick = unstarted ? MHI_CACHE_TICK : INT32_MAX;
     mhi_bg_poll();
 }
 

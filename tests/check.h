@@ -12,6 +12,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* MHEAP_TEST_SANITIZED: 1 in an ASan or TSan build (where a test that
+ * locks memory, counts threads or forks from signal handlers skips). */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define MHEAP_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define MHEAP_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef MHEAP_TEST_SANITIZED
+#define MHEAP_TEST_SANITIZED 0
+#endif
+
 static unsigned long check_npass, check_nfail;
 
 #define CHECK(cond)                                                        \

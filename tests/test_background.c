@@ -37,16 +37,6 @@
 
 #include "check.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define MHEAP_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define MHEAP_TEST_SANITIZED 1
-#endif
-#endif
-#ifndef MHEAP_TEST_SANITIZED
-#define MHEAP_TEST_SANITIZED 0
-#endif
 #include "mheap.h"
 #include "os.h"
 

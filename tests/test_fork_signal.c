@@ -33,36 +33,29 @@
 #include "mheap.h"
 #include "os.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 enum { SLOTS = 1009, MAX_SIZE = 70000, SENDERS = 3 };
 #define SECONDS 5
 
 static volatile sig_atomic_t handler_forks, handler_errors;
 
+/* Fork a child that exits at once and reap it (async-signal-safe):
+ * -1 if the fork failed, 0 if the child did not exit 0, 1 if it did. */
+static int fork_and_reap(void) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(0);
+    if (pid < 0) return -1;
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 static void on_usr1(int sig) {
     (void)sig;
     int saved = errno;
-    pid_t pid = fork();
-    if (pid == 0) _exit(0);
-    if (pid < 0) {
-        handler_errors++;
-    } else {
-        int st;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-        }
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) handler_errors++;
-        handler_forks++;
-    }
+    int r = fork_and_reap();
+    if (r <= 0) handler_errors++;
+    if (r >= 0) handler_forks++;
     errno = saved;
 }
 
@@ -93,7 +86,7 @@ static void sender(pid_t target, unsigned seed) {
 }
 
 int main(void) {
-    if (SANITIZED) {
+    if (MHEAP_TEST_SANITIZED) {
         printf("test_fork_signal: skipped (sanitizer build)\n");
         return 77;
     }
@@ -125,17 +118,9 @@ int main(void) {
         size_t size = (size_t)(rand_r(&seed) % MAX_SIZE) + 1;
         if ((rounds & 1023) == 0) clock_gettime(CLOCK_MONOTONIC, &t);
         if (rand_r(&seed) % 512 == 0) {
-            pid_t pid = fork();
-            if (pid == 0) _exit(0);
-            if (pid < 0) {
-                own_bad++;
-            } else {
-                int st;
-                while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-                }
-                if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) own_bad++;
-                own_forks++;
-            }
+            int r = fork_and_reap();
+            if (r <= 0) own_bad++;
+            if (r >= 0) own_forks++;
         }
         mh_free(slot[i]);
         slot[i] = mh_malloc(size);

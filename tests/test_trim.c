@@ -293,17 +293,6 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 /* A child of fork: objects of the trimmed classes, allocated, checked and
  * freed; exit 0 if all were intact. */
 static void fork_child_work(void) {
@@ -346,7 +335,7 @@ static void test_threads(void) {
     REQUIRE(pthread_barrier_init(&bar, NULL, NT) == 0);
     for (int t = 0; t < NT; t++)
         REQUIRE(pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t) == 0);
-    if (!SANITIZED) {
+    if (!MHEAP_TEST_SANITIZED) {
         fork_while_trimming();
         printf("fork: %d of %d children exited cleanly\n", forks_ok, forks_run);
         CHECK_EQ(forks_run, 20);
@@ -586,7 +575,7 @@ int main(void) {
      * background = 0. */
     if (getpagesize() == 4096) {
         CHECK(exited_0(in_child(retire_child_plain)));
-        if (!SANITIZED) {
+        if (!MHEAP_TEST_SANITIZED) {
             int st = in_child(retire_child_locked);
             if (!(WIFEXITED(st) && WEXITSTATUS(st) == 77)) CHECK(exited_0(st));
         } else {
